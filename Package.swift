@@ -1,0 +1,64 @@
+// swift-tools-version:5.10
+import PackageDescription
+
+// OpenCV: link only the libraries we use (pkg-config opencv4 pulls ~55 libs and
+// doubles start-up time), include path set by hand for the same reason.
+let openCVLibs = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs",
+                  "opencv_objdetect", "opencv_videoio", "opencv_highgui"]
+
+let package = Package(
+    name: "emotiond",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "emotiond", targets: ["emotiond"]),
+        .library(name: "Inference", targets: ["Inference"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // Pure-Swift value types shared by every module.
+        .target(name: "EmotionCore"),
+
+        // C shim over OpenBLAS (cblas + openblas_* introspection) and CPU feature detection.
+        .target(
+            name: "CBLASShim",
+            linkerSettings: [.linkedLibrary("openblas")]
+        ),
+
+        // Swift code generated once from onnx.proto (tools/gen-onnx-proto.sh), committed.
+        .target(
+            name: "ONNXProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+
+        // The CNN inference engine. No OpenCV dependency by design.
+        .target(
+            name: "Inference",
+            dependencies: ["CBLASShim", "ONNXProto", "EmotionCore"]
+        ),
+
+        // extern "C" shim over OpenCV; every C++ exception is caught at the boundary.
+        .target(
+            name: "CVBridge",
+            cxxSettings: [.unsafeFlags(["-I/usr/include/opencv4", "-std=c++17"])],
+            linkerSettings: openCVLibs.map { .linkedLibrary($0) }
+        ),
+
+        .executableTarget(
+            name: "emotiond",
+            dependencies: [
+                "EmotionCore", "Inference", "CVBridge", "CBLASShim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(
+            name: "InferenceTests",
+            dependencies: ["Inference", "ONNXProto", "EmotionCore"]
+        ),
+    ]
+)

@@ -1,0 +1,239 @@
+/// 2-D convolution (ONNX Conv): strides, pads, auto_pad, dilations, groups.
+///
+/// Strategy: grouped/regular convolutions use im2col over the whole batch and
+/// one sgemm per group ([M/g × K] · [K × N·OH·OW]); 1×1 stride-1 unpadded
+/// convolutions skip im2col; depthwise convolutions (groups == C == M) use a
+/// direct kernel since a GEMM of K = kh·kw per channel wastes most of its work.
+/// BatchNormalization and a following Relu/Clip/LeakyRelu are folded in at load.
+final class ConvLayer: Layer {
+    let name: String
+    var weights: [Float]          // [M, C/g, kh, kw]
+    var bias: [Float]             // [M]
+    let outChannels: Int, inChannelsPerGroup: Int
+    let kh: Int, kw: Int
+    let strideH: Int, strideW: Int
+    let dilH: Int, dilW: Int
+    let groups: Int
+    let explicitPads: [Int]       // top, left, bottom, right
+    let autoPad: String
+    var activation: FusedActivation = .none
+
+    init(_ ctx: NodeContext) throws {
+        name = ctx.name
+        try ctx.requireInputs(2)
+        let w = try ctx.constant(1)
+        guard w.shape.count == 4 else {
+            throw InferenceError.unsupportedAttribute(node: ctx.name, op: "Conv", detail: "weight rank \(w.shape.count) (only 2-D convolution, rank-4 weights, is supported)")
+        }
+        outChannels = w.shape[0]; inChannelsPerGroup = w.shape[1]; kh = w.shape[2]; kw = w.shape[3]
+        weights = w.floats
+        if let b = try ctx.optionalConstant(2) {
+            guard b.floats.count == outChannels else { throw ctx.shapeError("bias has \(b.floats.count) values for \(outChannels) output channels") }
+            bias = b.floats
+        } else {
+            bias = [Float](repeating: 0, count: outChannels)
+        }
+        if let ks = try ctx.ints("kernel_shape"), ks != [kh, kw] {
+            throw ctx.shapeError("kernel_shape \(ks) disagrees with weight shape \(w.shape)")
+        }
+        let s = try ctx.ints("strides") ?? [1, 1]
+        let d = try ctx.ints("dilations") ?? [1, 1]
+        let p = try ctx.ints("pads") ?? [0, 0, 0, 0]
+        guard s.count == 2, d.count == 2, p.count == 4 else { throw ctx.shapeError("strides/dilations/pads must describe 2 spatial dims") }
+        guard s.allSatisfy({ $0 >= 1 }), d.allSatisfy({ $0 >= 1 }), p.allSatisfy({ $0 >= 0 }) else {
+            throw ctx.shapeError("strides and dilations must be ≥ 1 and pads ≥ 0")
+        }
+        strideH = s[0]; strideW = s[1]; dilH = d[0]; dilW = d[1]
+        explicitPads = [p[0], p[1], p[2], p[3]]
+        groups = try ctx.int("group", default: 1)
+        autoPad = try ctx.string("auto_pad", default: "NOTSET")
+        guard ["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"].contains(autoPad) else { throw ctx.attrError("auto_pad", "unknown value \(autoPad)") }
+        guard groups >= 1, outChannels % groups == 0, kh >= 1, kw >= 1, outChannels >= 1 else {
+            throw ctx.shapeError("output channels \(outChannels) not divisible by group \(groups)")
+        }
+    }
+
+    /// top, left, bottom, right for a given input size.
+    func pads(h: Int, w: Int) -> [Int] {
+        switch autoPad {
+        case "VALID": return [0, 0, 0, 0]
+        case "SAME_UPPER", "SAME_LOWER":
+            func total(_ n: Int, _ s: Int, _ k: Int, _ d: Int) -> Int {
+                let out = (n + s - 1) / s
+                return max(0, (out - 1) * s + (k - 1) * d + 1 - n)
+            }
+            let th = total(h, strideH, kh, dilH), tw = total(w, strideW, kw, dilW)
+            if autoPad == "SAME_UPPER" { return [th / 2, tw / 2, th - th / 2, tw - tw / 2] }
+            return [th - th / 2, tw - tw / 2, th / 2, tw / 2]
+        default: return explicitPads
+        }
+    }
+
+    func outputShapes(_ inputs: [[Int]]) throws -> [[Int]] {
+        let x = inputs[0]
+        guard x.count == 4 else { throw InferenceError.shapeMismatch(node: name, detail: "Conv input must be rank 4 (NCHW), got \(x)") }
+        guard x[1] == inChannelsPerGroup * groups else {
+            throw InferenceError.shapeMismatch(node: name, detail: "input has \(x[1]) channels, weights expect \(inChannelsPerGroup * groups)")
+        }
+        let p = pads(h: x[2], w: x[3])
+        let oh = (x[2] + p[0] + p[2] - dilH * (kh - 1) - 1) / strideH + 1
+        let ow = (x[3] + p[1] + p[3] - dilW * (kw - 1) - 1) / strideW + 1
+        guard x[2] + p[0] + p[2] >= dilH * (kh - 1) + 1, x[3] + p[1] + p[3] >= dilW * (kw - 1) + 1, oh >= 1, ow >= 1 else {
+            throw InferenceError.shapeMismatch(node: name, detail: "kernel \(kh)×\(kw) larger than padded input \(x[2])×\(x[3])")
+        }
+        return [[x[0], outChannels, oh, ow]]
+    }
+
+    /// Fold a following BatchNormalization: w' = w·γ/√(σ²+ε), b' = (b−μ)·γ/√(σ²+ε) + β.
+    func fold(scale: [Float], shift: [Float]) {
+        let per = inChannelsPerGroup * kh * kw
+        for m in 0..<outChannels {
+            for i in 0..<per { weights[m * per + i] *= scale[m] }
+            bias[m] = bias[m] * scale[m] + shift[m]
+        }
+    }
+
+    var isDepthwise: Bool { groups > 1 && inChannelsPerGroup == 1 && outChannels == groups }
+
+    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor] {
+        let x = inputs[0]
+        let os = outputShapes[0]
+        var out = Tensor(uninitialized: os)
+        let n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
+        let oh = os[2], ow = os[3]
+        let p = pads(h: h, w: w)
+        x.data.withUnsafeBufferPointer { xp in
+            out.data.withUnsafeMutableBufferPointer { op in
+                weights.withUnsafeBufferPointer { wp in
+                    if isDepthwise {
+                        depthwise(xp.baseAddress!, wp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w, oh: oh, ow: ow, padT: p[0], padL: p[1])
+                    } else {
+                        gemmConv(xp.baseAddress!, wp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w, oh: oh, ow: ow, padT: p[0], padL: p[1], pads: p)
+                    }
+                }
+            }
+        }
+        return [out]
+    }
+
+    private func gemmConv(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                          n: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int, padT: Int, padL: Int, pads: [Int]) {
+        let ohw = oh * ow, hw = h * w
+        let cg = inChannelsPerGroup, mg = outChannels / groups
+        let k = cg * kh * kw
+        let cols = n * ohw
+        let pointwise = kh == 1 && kw == 1 && strideH == 1 && strideW == 1 && pads.allSatisfy { $0 == 0 }
+        // Single image, single group, 1×1: the input already is the [K × HW] matrix and
+        // the output the [M × HW] matrix; write straight into the output.
+        if pointwise && n == 1 && groups == 1 {
+            BLAS.sgemm(m: outChannels, n: ohw, k: k, a: wt, lda: k, b: x, ldb: ohw, c: out, ldc: ohw)
+            for m in 0..<outChannels {
+                let row = out + m * ohw
+                let b = bias[m]
+                for i in 0..<ohw { row[i] += b }
+                activation.apply(row, count: ohw)
+            }
+            return
+        }
+        let col = UnsafeMutablePointer<Float>.allocate(capacity: k * cols)
+        defer { col.deallocate() }
+        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: mg * cols)
+        defer { tmp.deallocate() }
+        for g in 0..<groups {
+            // im2col: row r = (ci, ki, kj), column = img * ohw + oy * ow + ox.
+            for ci in 0..<cg {
+                let chan = g * cg + ci
+                for ki in 0..<kh {
+                    for kj in 0..<kw {
+                        let r = (ci * kh + ki) * kw + kj
+                        let rowp = col + r * cols
+                        for img in 0..<n {
+                            let src = x + (img * c + chan) * hw
+                            let dst = rowp + img * ohw
+                            im2colRow(src, dst, h: h, w: w, oh: oh, ow: ow, ki: ki, kj: kj, padT: padT, padL: padL)
+                        }
+                    }
+                }
+            }
+            BLAS.sgemm(m: mg, n: cols, k: k, a: wt + g * mg * k, lda: k, b: col, ldb: cols, c: tmp, ldc: cols)
+            // Scatter [mg × (n·ohw)] into NCHW with bias and fused activation.
+            for m in 0..<mg {
+                let oc = g * mg + m
+                let b = bias[oc]
+                for img in 0..<n {
+                    let src = tmp + m * cols + img * ohw
+                    let dst = out + (img * outChannels + oc) * ohw
+                    for i in 0..<ohw { dst[i] = src[i] + b }
+                    activation.apply(dst, count: ohw)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    private func im2colRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, h: Int, w: Int,
+                           oh: Int, ow: Int, ki: Int, kj: Int, padT: Int, padL: Int) {
+        // Valid ox range where 0 <= ox*sw - padL + kj*dw < w.
+        let offX = kj * dilW - padL
+        var oxLo = 0
+        if offX < 0 { oxLo = (-offX + strideW - 1) / strideW }
+        var oxHi = ow // exclusive
+        if w - 1 - offX < 0 { oxHi = 0 } else { oxHi = min(ow, (w - 1 - offX) / strideW + 1) }
+        if oxLo > oxHi { oxLo = oxHi }
+        for oy in 0..<oh {
+            let iy = oy * strideH - padT + ki * dilH
+            let d = dst + oy * ow
+            if iy < 0 || iy >= h {
+                d.initialize(repeating: 0, count: ow)
+                continue
+            }
+            let s = src + iy * w
+            if oxLo > 0 { d.initialize(repeating: 0, count: oxLo) }
+            if strideW == 1 {
+                (d + oxLo).update(from: s + (oxLo + offX), count: oxHi - oxLo)
+            } else {
+                var ix = oxLo * strideW + offX
+                for ox in oxLo..<oxHi { d[ox] = s[ix]; ix += strideW }
+            }
+            if oxHi < ow { (d + oxHi).initialize(repeating: 0, count: ow - oxHi) }
+        }
+    }
+
+    private func depthwise(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                           n: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int, padT: Int, padL: Int) {
+        let ksz = kh * kw
+        for img in 0..<n {
+            for ch in 0..<c {
+                let src = x + (img * c + ch) * h * w
+                let dst = out + (img * c + ch) * oh * ow
+                let k = wt + ch * ksz
+                let b = bias[ch]
+                for oy in 0..<oh {
+                    let iy0 = oy * strideH - padT
+                    let drow = dst + oy * ow
+                    for ox in 0..<ow {
+                        let ix0 = ox * strideW - padL
+                        var acc = b
+                        for ki in 0..<kh {
+                            let iy = iy0 + ki * dilH
+                            if iy < 0 || iy >= h { continue }
+                            let srow = src + iy * w
+                            let krow = k + ki * kw
+                            for kj in 0..<kw {
+                                let ix = ix0 + kj * dilW
+                                if ix >= 0 && ix < w { acc += srow[ix] * krow[kj] }
+                            }
+                        }
+                        drow[ox] = activation.apply(acc)
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension ConvLayer {
+    func macs(inputs: [[Int]], outputs: [[Int]]) -> Int {
+        outputs[0].reduce(1, *) * inChannelsPerGroup * kh * kw
+    }
+}

@@ -1,0 +1,135 @@
+/// MaxPool / AveragePool (2-D, pads, strides, ceil_mode, auto_pad, count_include_pad)
+/// and GlobalAveragePool / GlobalMaxPool.
+final class PoolLayer: Layer {
+    let name: String
+    let isMax: Bool
+    let global: Bool
+    var kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1
+    var pads = [0, 0, 0, 0]
+    var ceilMode = false
+    var countIncludePad = false
+    var autoPad = "NOTSET"
+
+    init(_ ctx: NodeContext) throws {
+        name = ctx.name
+        try ctx.requireInputs(1)
+        isMax = ctx.op == "MaxPool" || ctx.op == "GlobalMaxPool"
+        global = ctx.op.hasPrefix("Global")
+        if global { return }
+        if ctx.outputs.count > 1 && !ctx.outputs[1].isEmpty {
+            throw InferenceError.unsupportedAttribute(node: ctx.name, op: ctx.op, detail: "Indices output")
+        }
+        guard let k = try ctx.ints("kernel_shape"), k.count == 2, k.allSatisfy({ $0 >= 1 }) else {
+            throw ctx.shapeError("kernel_shape must have 2 positive values (only 2-D pooling is supported)")
+        }
+        kh = k[0]; kw = k[1]
+        let s = try ctx.ints("strides") ?? [1, 1]
+        let p = try ctx.ints("pads") ?? [0, 0, 0, 0]
+        let d = try ctx.ints("dilations") ?? [1, 1]
+        guard s.count == 2, p.count == 4, d.count == 2, s.allSatisfy({ $0 >= 1 }), d.allSatisfy({ $0 >= 1 }), p.allSatisfy({ $0 >= 0 }) else {
+            throw ctx.shapeError("strides/pads/dilations must describe 2 spatial dims")
+        }
+        sh = s[0]; sw = s[1]; dh = d[0]; dw = d[1]; pads = p
+        ceilMode = try ctx.int("ceil_mode", default: 0) != 0
+        countIncludePad = try ctx.int("count_include_pad", default: 0) != 0
+        autoPad = try ctx.string("auto_pad", default: "NOTSET")
+        guard ["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"].contains(autoPad) else { throw ctx.attrError("auto_pad", "unknown value \(autoPad)") }
+        guard kh > p[0], kh > p[2], kw > p[1], kw > p[3] else { throw ctx.shapeError("pads must be smaller than the kernel") }
+    }
+
+    private func effectivePads(h: Int, w: Int) -> [Int] {
+        switch autoPad {
+        case "VALID": return [0, 0, 0, 0]
+        case "SAME_UPPER", "SAME_LOWER":
+            func total(_ n: Int, _ s: Int, _ k: Int, _ d: Int) -> Int { max(0, ((n + s - 1) / s - 1) * s + (k - 1) * d + 1 - n) }
+            let th = total(h, sh, kh, dh), tw = total(w, sw, kw, dw)
+            return autoPad == "SAME_UPPER" ? [th / 2, tw / 2, th - th / 2, tw - tw / 2] : [th - th / 2, tw - tw / 2, th / 2, tw / 2]
+        default: return pads
+        }
+    }
+
+    private func outSize(_ n: Int, _ k: Int, _ s: Int, _ d: Int, _ p0: Int, _ p1: Int) -> Int {
+        let span = n + p0 + p1 - ((k - 1) * d + 1)
+        if span < 0 { return 0 }
+        var o = (ceilMode ? (span + s - 1) / s : span / s) + 1
+        // The last window must start inside the input or the leading padding (PyTorch/ONNX rule).
+        if ceilMode && (o - 1) * s >= n + p0 { o -= 1 }
+        return o
+    }
+
+    func outputShapes(_ inputs: [[Int]]) throws -> [[Int]] {
+        let x = inputs[0]
+        guard x.count == 4 else { throw InferenceError.shapeMismatch(node: name, detail: "pooling input must be rank 4 (NCHW), got \(x)") }
+        if global { return [[x[0], x[1], 1, 1]] }
+        let p = effectivePads(h: x[2], w: x[3])
+        let oh = outSize(x[2], kh, sh, dh, p[0], p[2]), ow = outSize(x[3], kw, sw, dw, p[1], p[3])
+        guard oh >= 1, ow >= 1 else { throw InferenceError.shapeMismatch(node: name, detail: "kernel \(kh)×\(kw) larger than input \(x[2])×\(x[3])") }
+        return [[x[0], x[1], oh, ow]]
+    }
+
+    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor] {
+        let x = inputs[0]
+        let os = outputShapes[0]
+        var out = Tensor(uninitialized: os)
+        let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
+        let oh = os[2], ow = os[3]
+        let p = global ? [0, 0, 0, 0] : effectivePads(h: h, w: w)
+        x.data.withUnsafeBufferPointer { xb in
+            out.data.withUnsafeMutableBufferPointer { ob in
+                for pl in 0..<planes {
+                    let src = xb.baseAddress! + pl * h * w
+                    let dst = ob.baseAddress! + pl * oh * ow
+                    if global {
+                        if isMax {
+                            var m = -Float.infinity
+                            for i in 0..<(h * w) { m = max(m, src[i]) }
+                            dst[0] = m
+                        } else {
+                            var s: Float = 0
+                            for i in 0..<(h * w) { s += src[i] }
+                            dst[0] = s / Float(h * w)
+                        }
+                        continue
+                    }
+                    for oy in 0..<oh {
+                        let y0 = oy * sh - p[0]
+                        for ox in 0..<ow {
+                            let x0 = ox * sw - p[1]
+                            if isMax {
+                                var m = -Float.infinity
+                                for ki in 0..<kh {
+                                    let iy = y0 + ki * dh
+                                    if iy < 0 || iy >= h { continue }
+                                    for kj in 0..<kw {
+                                        let ix = x0 + kj * dw
+                                        if ix >= 0 && ix < w { m = max(m, src[iy * w + ix]) }
+                                    }
+                                }
+                                dst[oy * ow + ox] = m
+                            } else {
+                                // Window clipped to the padded extent (divisor with count_include_pad),
+                                // then to the input (what is summed).
+                                let hs = y0, ws = x0
+                                let he = min(y0 + (kh - 1) * dh + 1, h + p[2]), we = min(x0 + (kw - 1) * dw + 1, w + p[3])
+                                var s: Float = 0
+                                var valid = 0
+                                for ki in 0..<kh {
+                                    let iy = hs + ki * dh
+                                    if iy < 0 || iy >= h { continue }
+                                    for kj in 0..<kw {
+                                        let ix = ws + kj * dw
+                                        if ix >= 0 && ix < w { s += src[iy * w + ix]; valid += 1 }
+                                    }
+                                }
+                                let padded = ((he - hs + dh - 1) / dh) * ((we - ws + dw - 1) / dw)
+                                let div = countIncludePad ? padded : valid
+                                dst[oy * ow + ox] = div > 0 ? s / Float(div) : 0
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return [out]
+    }
+}

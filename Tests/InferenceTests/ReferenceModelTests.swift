@@ -1,0 +1,59 @@
+import Foundation
+import XCTest
+@testable import Inference
+
+/// Numerical agreement with onnxruntime on models exported from PyTorch
+/// (MobileNetV2, ResNet18, Inception v3, VGG-style, mini-Xception, 4-conv FER CNN, op zoo).
+final class ReferenceModelTests: XCTestCase {
+    struct Entry: Decodable {
+        struct Batch: Decodable { let batch: Int; let input_shape: [Int]; let output_shape: [Int]; let input: String; let output: String }
+        let name: String; let model: String; let opset: Int; let ops: [String]; let batches: [Batch]
+    }
+
+    func entries() throws -> [Entry] {
+        let url = try Fixtures.require(Fixtures.generated.appendingPathComponent("manifest.json"))
+        return try JSONDecoder().decode([Entry].self, from: Data(contentsOf: url))
+    }
+
+    func check(_ name: String) throws {
+        BLAS.threads = 1
+        guard let e = try entries().first(where: { $0.name == name }) else { return XCTFail("\(name) not in manifest") }
+        let model = try ONNXLoader.load(path: try Fixtures.require(Fixtures.generated.appendingPathComponent(e.model)).path)
+        XCTAssertEqual(model.opsetVersion, e.opset)
+        for b in e.batches {
+            let x = Tensor(shape: b.input_shape, data: try Fixtures.floats(Fixtures.generated.appendingPathComponent(b.input)))
+            let expected = try Fixtures.floats(Fixtures.generated.appendingPathComponent(b.output))
+            let y = try model.run(x)
+            XCTAssertEqual(y.shape, b.output_shape, "\(name) batch \(b.batch) shape")
+            var maxDiff: Float = 0
+            for (a, r) in zip(y.data, expected) { maxDiff = max(maxDiff, abs(a - r)) }
+            XCTAssertLessThanOrEqual(maxDiff, 1e-4, "\(name) batch \(b.batch): max |ours - onnxruntime| = \(maxDiff)")
+            // Softmax rows sum to one: the comparison is on real probabilities.
+            let classes = b.output_shape[1]
+            for r in 0..<b.batch { XCTAssertEqual(y.data[(r * classes)..<((r + 1) * classes)].reduce(0, +), 1, accuracy: 1e-3) }
+            print("reference \(name) batch \(b.batch): max abs diff \(maxDiff)")
+        }
+    }
+
+    func testFER4() throws { try check("fer4") }
+    func testMiniXception() throws { try check("minixception") }
+    func testVGGStyle() throws { try check("vggish") }
+    func testOperatorZoo() throws { try check("opzoo") }
+    func testMobileNetV2() throws { try check("mobilenet_v2") }
+    func testResNet18() throws { try check("resnet18") }
+    func testInceptionV3() throws { try check("inception_v3") }
+
+    /// Batched inference equals per-sample inference (one GEMM per layer over N faces).
+    func testBatchEqualsSingles() throws {
+        let e = try entries().first { $0.name == "minixception" }!
+        let model = try ONNXLoader.load(path: Fixtures.generated.appendingPathComponent(e.model).path)
+        let b = e.batches.first { $0.batch == 3 }!
+        let x = try Fixtures.floats(Fixtures.generated.appendingPathComponent(b.input))
+        let all = try model.run(Tensor(shape: b.input_shape, data: x))
+        let per = 48 * 48
+        for i in 0..<3 {
+            let one = try model.run(Tensor(shape: [1, 1, 48, 48], data: Array(x[(i * per)..<((i + 1) * per)])))
+            for k in 0..<7 { XCTAssertEqual(one.data[k], all.data[i * 7 + k], accuracy: 1e-5) }
+        }
+    }
+}
