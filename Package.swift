@@ -47,10 +47,16 @@ let package = Package(
             linkerSettings: openCVLibs.map { .linkedLibrary($0) }
         ),
 
+        // Frame sources: still images (OpenCV), video files, V4L2 cameras.
+        .target(name: "Capture", dependencies: ["EmotionCore", "CVBridge"]),
+
+        // Frame loop pieces: face preprocessing, emotion classification, tracking.
+        .target(name: "Pipeline", dependencies: ["EmotionCore", "Inference", "Capture"]),
+
         .executableTarget(
             name: "emotiond",
             dependencies: [
-                "EmotionCore", "Inference", "CVBridge", "CBLASShim",
+                "EmotionCore", "Inference", "Capture", "Pipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

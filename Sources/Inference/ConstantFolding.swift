@@ -5,6 +5,14 @@
 /// `pads` of a Pad node. When every input of such a node is constant we evaluate
 /// it once here, so the executable graph only contains real tensor work.
 enum ConstantFolder {
+    /// Saturating conversion (NaN → 0): constants come from untrusted files.
+    static func toInt64(_ v: Double) -> Int64 {
+        if v.isNaN { return 0 }
+        if v >= 9.2e18 { return Int64.max }
+        if v <= -9.2e18 { return Int64.min }
+        return Int64(v)
+    }
+
     static let foldable: Set<String> = ["ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast",
                                         "Unsqueeze", "Squeeze", "Gather", "Identity", "Add", "Sub", "Mul", "Div", "Neg"]
 
@@ -14,10 +22,10 @@ enum ConstantFolder {
         let ins = ctx.inputs.filter { !$0.isEmpty }
         guard !ins.isEmpty || ctx.op == "ConstantOfShape", ins.allSatisfy({ ctx.constants[$0] != nil }) else { return nil }
         let c = ins.map { ctx.constants[$0]! }
-        func ints(_ t: ConstTensor) -> [Int64] { t.ints ?? t.floats.map { Int64($0) } }
+        func ints(_ t: ConstTensor) -> [Int64] { t.ints ?? t.floats.map { toInt64(Double($0)) } }
         func make(_ shape: [Int], _ values: [Double], integer: Bool) throws -> ConstTensor {
             guard let n = ShapeMath.product(shape), n == values.count, n <= limit else { throw ctx.shapeError("constant folding produced an invalid shape \(shape)") }
-            return ConstTensor(shape: shape, floats: values.map { Float($0) }, ints: integer ? values.map { Int64($0) } : nil)
+            return ConstTensor(shape: shape, floats: values.map { Float($0) }, ints: integer ? values.map(toInt64) : nil)
         }
         func values(_ t: ConstTensor) -> [Double] { t.ints.map { $0.map(Double.init) } ?? t.floats.map(Double.init) }
         let isInt = c.first?.ints != nil
@@ -91,6 +99,9 @@ enum ConstantFolder {
             guard c.count == 2, c[0].shape.count >= 1, let a = ShapeMath.normalizeAxis(axis, rank: c[0].shape.count) else { throw ctx.shapeError("bad Gather") }
             let idx = ints(c[1]).map { Int($0) }
             let n = c[0].shape[a]
+            guard let total = ShapeMath.product(c[0].shape[..<a] + [idx.count] + c[0].shape[(a + 1)...]), total <= limit else {
+                throw InferenceError.tooLarge(what: "Gather '\(ctx.name)'", elements: Int.max, limit: limit)
+            }
             let outer = c[0].shape[..<a].reduce(1, *), inner = c[0].shape[(a + 1)...].reduce(1, *)
             let v = values(c[0])
             var out: [Double] = []

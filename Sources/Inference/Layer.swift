@@ -136,3 +136,11 @@ extension Layer {
     /// Multiply-accumulates for one run at these shapes (0 for non-arithmetic layers).
     func macs(inputs: [[Int]], outputs: [[Int]]) -> Int { 0 }
 }
+
+/// Hard bounds that keep kernels' loops and scratch buffers sane on hostile models.
+enum LayerLimits {
+    /// Largest kernel, stride, dilation or pad along one axis.
+    static let maxWindow = 4096
+    /// Largest scratch buffer (floats) a layer may allocate; also keeps BLAS dims in Int32.
+    static let maxWorkspace = 1 << 30
+}

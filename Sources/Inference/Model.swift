@@ -100,7 +100,7 @@ public final class Model: @unchecked Sendable {
             let ins = step.inputs.map { shapes[$0] }
             let outs = try step.layer.outputShapes(ins)
             for (k, o) in outs.enumerated() where k < step.outputs.count {
-                guard let n = ShapeMath.product(o), n <= limits.maxTensorElements * max(1, batch) else {
+                guard let n = ShapeMath.product(o), n <= min(limits.maxTensorElements * max(1, batch), LayerLimits.maxWorkspace) else {
                     throw InferenceError.tooLarge(what: "output of node '\(step.layer.name)' \(o)", elements: ShapeMath.product(o) ?? Int.max, limit: limits.maxTensorElements)
                 }
                 shapes[step.outputs[k]] = o

@@ -120,6 +120,9 @@ private struct GraphBuilder {
                 inputDims.append(nil)
             }
         }
+        guard let inCount = ShapeMath.product(inputDims.map { $0 ?? 1 }), inCount <= limits.maxTensorElements else {
+            throw InferenceError.tooLarge(what: "input '\(input.name)' \(inputDims.map { $0 ?? 1 })", elements: ShapeMath.product(inputDims.map { $0 ?? 1 }) ?? Int.max, limit: limits.maxTensorElements)
+        }
         let inputSlot = slot(input.name)
         inputSlotIndex = inputSlot
 

@@ -43,6 +43,9 @@ final class ConvLayer: Layer {
         guard s.allSatisfy({ $0 >= 1 }), d.allSatisfy({ $0 >= 1 }), p.allSatisfy({ $0 >= 0 }) else {
             throw ctx.shapeError("strides and dilations must be ≥ 1 and pads ≥ 0")
         }
+        guard (s + d + p + [kh, kw]).allSatisfy({ $0 <= LayerLimits.maxWindow }) else {
+            throw InferenceError.tooLarge(what: "Conv '\(ctx.name)' kernel/stride/dilation/pad", elements: (s + d + p + [kh, kw]).max()!, limit: LayerLimits.maxWindow)
+        }
         strideH = s[0]; strideW = s[1]; dilH = d[0]; dilW = d[1]
         explicitPads = [p[0], p[1], p[2], p[3]]
         groups = try ctx.int("group", default: 1)
@@ -80,6 +83,11 @@ final class ConvLayer: Layer {
         let ow = (x[3] + p[1] + p[3] - dilW * (kw - 1) - 1) / strideW + 1
         guard x[2] + p[0] + p[2] >= dilH * (kh - 1) + 1, x[3] + p[1] + p[3] >= dilW * (kw - 1) + 1, oh >= 1, ow >= 1 else {
             throw InferenceError.shapeMismatch(node: name, detail: "kernel \(kh)×\(kw) larger than padded input \(x[2])×\(x[3])")
+        }
+        // im2col workspace: K × (N·OH·OW) floats.
+        let work = ShapeMath.product([inChannelsPerGroup, kh, kw, x[0], oh, ow]) ?? Int.max
+        guard work <= LayerLimits.maxWorkspace else {
+            throw InferenceError.tooLarge(what: "Conv '\(name)' im2col workspace", elements: work, limit: LayerLimits.maxWorkspace)
         }
         return [[x[0], outChannels, oh, ow]]
     }

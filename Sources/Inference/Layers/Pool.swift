@@ -29,6 +29,9 @@ final class PoolLayer: Layer {
         guard s.count == 2, p.count == 4, d.count == 2, s.allSatisfy({ $0 >= 1 }), d.allSatisfy({ $0 >= 1 }), p.allSatisfy({ $0 >= 0 }) else {
             throw ctx.shapeError("strides/pads/dilations must describe 2 spatial dims")
         }
+        guard (s + d + p + k).allSatisfy({ $0 <= LayerLimits.maxWindow }) else {
+            throw InferenceError.tooLarge(what: "\(ctx.op) '\(ctx.name)' kernel/stride/dilation/pad", elements: (s + d + p + k).max()!, limit: LayerLimits.maxWindow)
+        }
         sh = s[0]; sw = s[1]; dh = d[0]; dw = d[1]; pads = p
         ceilMode = try ctx.int("ceil_mode", default: 0) != 0
         countIncludePad = try ctx.int("count_include_pad", default: 0) != 0

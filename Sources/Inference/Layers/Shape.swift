@@ -53,9 +53,9 @@ final class ReshapeLayer: Layer {
                 }
             }
             if let k = inferAt {
-                var known = 1
-                for (i, d) in out.enumerated() where i != k { known *= d }
-                guard known > 0, total % known == 0 else { throw InferenceError.shapeMismatch(node: name, detail: "cannot reshape \(x) to \(target)") }
+                var dims = out
+                dims.remove(at: k)
+                guard let known = ShapeMath.product(dims), known > 0, total % known == 0 else { throw InferenceError.shapeMismatch(node: name, detail: "cannot reshape \(x) to \(target)") }
                 out[k] = total / known
             }
             guard ShapeMath.product(out) == total else { throw InferenceError.shapeMismatch(node: name, detail: "cannot reshape \(x) (\(total) elements) to \(target)") }
@@ -81,7 +81,7 @@ final class ConcatLayer: Layer {
 
     func outputShapes(_ inputs: [[Int]]) throws -> [[Int]] {
         let r = inputs[0].count
-        guard let a = ShapeMath.normalizeAxis(axis, rank: r) else { throw InferenceError.shapeMismatch(node: name, detail: "axis \(axis) out of range for rank \(r)") }
+        guard r >= 1, let a = ShapeMath.normalizeAxis(axis, rank: r) else { throw InferenceError.shapeMismatch(node: name, detail: "axis \(axis) out of range for rank \(r)") }
         var out = inputs[0]
         for s in inputs.dropFirst() {
             guard s.count == r else { throw InferenceError.shapeMismatch(node: name, detail: "inputs differ in rank: \(inputs)") }

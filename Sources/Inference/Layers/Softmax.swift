@@ -17,7 +17,7 @@ final class SoftmaxLayer: Layer {
     }
 
     func outputShapes(_ inputs: [[Int]]) throws -> [[Int]] {
-        guard ShapeMath.normalizeAxis(axis, rank: inputs[0].count) != nil else {
+        guard inputs[0].count >= 1, ShapeMath.normalizeAxis(axis, rank: inputs[0].count) != nil else {
             throw InferenceError.shapeMismatch(node: name, detail: "axis \(axis) out of range for \(inputs[0])")
         }
         return [inputs[0]]

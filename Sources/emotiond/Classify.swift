@@ -1,0 +1,44 @@
+import ArgumentParser
+import Capture
+import EmotionCore
+import Foundation
+import Inference
+import Pipeline
+
+/// `emotiond classify`: emotion scores for face images that are already cropped
+/// (e.g. 48×48 FER2013-style faces). Whole-frame images with face detection are `emotiond image`.
+struct Classify: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Classify pre-cropped face images (one JSON line per image).")
+
+    @Option(help: "ONNX emotion model (default: models/\(Paths.defaultModelName)).") var model: String?
+    @Flag(help: "Average with the mirrored face (test-time augmentation).") var flip = false
+    @Argument(help: "Face image files (any size; converted to gray and resized to the model input).") var images: [String]
+
+    func run() throws {
+        let classifier: EmotionClassifier
+        do { classifier = try EmotionClassifier(path: try Paths.model(model), flipTTA: flip) } catch let e as InferenceError {
+            throw ValidationError("model: \(e)")
+        }
+        var crops: [[UInt8]] = [], names: [String] = []
+        var failures = 0
+        for path in images {
+            do {
+                let f = try ImageFile.load(path, format: .gray8).resized(width: classifier.inputWidth, height: classifier.inputHeight)
+                crops.append(f.pixels); names.append(path)
+            } catch {
+                warn("emotiond: \(error)")
+                failures += 1
+            }
+        }
+        let scores = try classifier.classify(crops)
+        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+        for (name, s) in zip(names, scores) {
+            struct Out: Encodable { let file: String; let label: String; let confidence: Float; let scores: [String: Float] }
+            let top = s.top
+            let out = Out(file: name, label: top.emotion.name, confidence: top.confidence,
+                          scores: Dictionary(uniqueKeysWithValues: Emotion.allCases.map { ($0.name, s[$0]) }))
+            print(String(decoding: try enc.encode(out), as: UTF8.self))
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+}

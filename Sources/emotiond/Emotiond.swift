@@ -1,0 +1,22 @@
+import ArgumentParser
+import Capture
+import Inference
+
+struct Emotiond: ParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "emotiond",
+            abstract: "Real-time facial emotion detection: cascade face detector + our own CNN engine.",
+            version: versionText,
+            subcommands: [Classify.self, Bench.self]
+        )
+    }
+
+    static var versionText: String {
+        """
+        emotiond 0.1.0
+        \(BLASRuntime.summary)
+        OpenCV \(ImageFile.openCVVersion)
+        """
+    }
+}

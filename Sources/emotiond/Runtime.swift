@@ -1,0 +1,59 @@
+import ArgumentParser
+import Capture
+import Foundation
+import Inference
+
+enum BLASRuntime {
+    static func reexecWithBestCoreTypeIfNeeded() {
+        let env = ProcessInfo.processInfo.environment
+        guard env["OPENBLAS_CORETYPE"] == nil, env["EMOTIOND_NO_REEXEC"] == nil,
+              let best = BLAS.recommendedCoreType else { return }
+        setenv("OPENBLAS_CORETYPE", best, 1)
+        setenv("EMOTIOND_BLAS_AUTO", "1", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // execv only returns on failure: carry on with the kernels already loaded.
+        unsetenv("OPENBLAS_CORETYPE")
+    }
+
+    /// Human-readable account of the BLAS choice, for --version and benchmarks.
+    static var summary: String {
+        let env = ProcessInfo.processInfo.environment
+        let how: String
+        if let ct = env["OPENBLAS_CORETYPE"] {
+            how = env["EMOTIOND_BLAS_AUTO"] == "1" ? "OPENBLAS_CORETYPE=\(ct), auto-selected for this CPU" : "OPENBLAS_CORETYPE=\(ct), from the environment"
+        } else {
+            how = "OpenBLAS's own CPU detection"
+        }
+        return "OpenBLAS kernels \(BLAS.coreName) (\(how)); \(BLAS.config.trimmingCharacters(in: .whitespaces))"
+    }
+}
+
+enum Paths {
+    static let defaultModelName = "emotion-fer4.onnx"
+
+    /// Directories searched for shipped data (models/, cascades/): the working
+    /// directory, the repository the binary was built in, and the FHS install prefix.
+    static var dataRoots: [String] {
+        var roots = [FileManager.default.currentDirectoryPath]
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        // .build/<triple>/<config>/emotiond → repository root
+        roots.append(exe.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path)
+        roots.append(exe.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("share/emotiond").path)
+        roots.append("/usr/local/share/emotiond")
+        roots.append("/usr/share/emotiond")
+        return roots
+    }
+
+    /// Resolves the model: explicit path, $EMOTIOND_MODEL, then models/<default> under each data root.
+    static func model(_ explicit: String?) throws -> String {
+        if let p = explicit ?? ProcessInfo.processInfo.environment["EMOTIOND_MODEL"] { return p }
+        let tried = dataRoots.map { "\($0)/models/\(defaultModelName)" }
+        if let found = tried.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
+        throw ValidationError("no emotion model found; tried \(tried.joined(separator: ", ")) (use --model PATH)")
+    }
+}
+
+/// Prints to stderr.
+func warn(_ s: String) {
+    FileHandle.standardError.write((s + "\n").data(using: .utf8)!)
+}
