@@ -34,3 +34,12 @@ const char *emo_cpu_best_coretype(void) {
 #endif
     return 0;
 }
+
+#include <malloc.h>
+void emo_tune_malloc(void) {
+    /* Keep large per-frame buffers on the heap: by default glibc mmaps (and
+     * munmaps on free) every block above 128 KiB, so each inference would pay
+     * fresh page faults for its activations. */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
+}

@@ -8,6 +8,9 @@ public enum BLAS {
     /// The OPENBLAS_CORETYPE best suited to this CPU (nil: trust OpenBLAS's detection).
     public static var recommendedCoreType: String? { emo_cpu_best_coretype().map { String(cString: $0) } }
 
+    /// See emo_tune_malloc: keeps activation buffers on the heap between inferences.
+    public static func tuneAllocator() { emo_tune_malloc() }
+
     public static var threads: Int {
         get { Int(emo_blas_get_threads()) }
         set { emo_blas_set_threads(Int32(max(1, newValue))) }

@@ -44,6 +44,7 @@ struct BenchInference: ParsableCommand {
     @Flag(help: "Skip the onnxruntime / OpenCV DNN peers.") var noPeers = false
     @Option(help: "Python with onnxruntime and cv2 (default: .venv/bin/python next to tools/).") var python: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
+    @Flag(help: "Also print the mean time per layer at batch 1.") var profile = false
 
     func run() throws {
         let path = try Paths.model(model)
@@ -59,6 +60,13 @@ struct BenchInference: ParsableCommand {
             let shape = m.inputShape(batch: b)
             let x = Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
             ours[String(b)] = try medianMs(runs: runs) { _ = try m.run(x) }
+        }
+        if profile {
+            let shape = m.inputShape(batch: 1)
+            let x = Tensor(shape: shape, data: [Float](repeating: 0.1, count: shape.reduce(1, *)))
+            for p in try m.profile(x, runs: runs) {
+                print("\(p.kind.padding(toLength: 16, withPad: " ", startingAt: 0)) \(p.layer.padding(toLength: 40, withPad: " ", startingAt: 0)) \("\(p.shape)".padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(format: "%.4f ms", p.ms))")
+            }
         }
         var peers: [String: Any] = [:]
         if !noPeers { peers = runPeers(model: path, shape: m.inputShape(batch: 1).dropFirst().map(String.init).joined(separator: "x"), batches: batchList) }

@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 
 // OpenBLAS picks its kernels from OPENBLAS_CORETYPE once, when the library is
 // loaded (before main runs; OpenCV links it too). OpenBLAS 0.3.21 does not know
@@ -6,4 +7,5 @@ import Foundation
 // unset we set it for this CPU and re-exec ourselves once. Opt out with
 // EMOTIOND_NO_REEXEC=1 or by setting OPENBLAS_CORETYPE yourself.
 BLASRuntime.reexecWithBestCoreTypeIfNeeded()
+BLAS.tuneAllocator()
 Emotiond.main()

@@ -21,6 +21,8 @@ const char *emo_blas_config(void);
 /// The OPENBLAS_CORETYPE that best fits this CPU (SkylakeX, Haswell, Sandybridge)
 /// or NULL where OpenBLAS's own detection should be trusted.
 const char *emo_cpu_best_coretype(void);
+/// Raises glibc mmap/trim thresholds so activation buffers are reused, not re-faulted.
+void emo_tune_malloc(void);
 
 #ifdef __cplusplus
 }

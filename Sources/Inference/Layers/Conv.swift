@@ -145,8 +145,10 @@ final class ConvLayer: Layer {
         }
         let col = UnsafeMutablePointer<Float>.allocate(capacity: k * cols)
         defer { col.deallocate() }
-        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: mg * cols)
-        defer { tmp.deallocate() }
+        // With one image the GEMM result already is the NCHW output (rows = channels).
+        let direct = n == 1
+        let tmp = direct ? out : UnsafeMutablePointer<Float>.allocate(capacity: mg * cols)
+        defer { if !direct { tmp.deallocate() } }
         for g in 0..<groups {
             // im2col: row r = (ci, ki, kj), column = img * ohw + oy * ow + ox.
             for ci in 0..<cg {
@@ -162,6 +164,16 @@ final class ConvLayer: Layer {
                         }
                     }
                 }
+            }
+            if direct {
+                let o = out + g * mg * ohw
+                BLAS.sgemm(m: mg, n: cols, k: k, a: wt + g * mg * k, lda: k, b: col, ldb: cols, c: o, ldc: cols)
+                for m in 0..<mg {
+                    let row = o + m * ohw, b = bias[g * mg + m]
+                    for i in 0..<ohw { row[i] += b }
+                    activation.apply(row, count: ohw)
+                }
+                continue
             }
             BLAS.sgemm(m: mg, n: cols, k: k, a: wt + g * mg * k, lda: k, b: col, ldb: cols, c: tmp, ldc: cols)
             // Scatter [mg × (n·ohw)] into NCHW with bias and fused activation.

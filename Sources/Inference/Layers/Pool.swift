@@ -94,6 +94,17 @@ final class PoolLayer: Layer {
                         }
                         continue
                     }
+                    if isMax && kh == 2 && kw == 2 && sh == 2 && sw == 2 && dh == 1 && dw == 1 && p == [0, 0, 0, 0] && oh * 2 <= h && ow * 2 <= w {
+                        // Fast path for the ubiquitous 2×2/2 max-pool: no bounds checks.
+                        for oy in 0..<oh {
+                            let r0 = src + 2 * oy * w, r1 = r0 + w
+                            let d = dst + oy * ow
+                            for ox in 0..<ow {
+                                d[ox] = max(max(r0[2 * ox], r0[2 * ox + 1]), max(r1[2 * ox], r1[2 * ox + 1]))
+                            }
+                        }
+                        continue
+                    }
                     for oy in 0..<oh {
                         let y0 = oy * sh - p[0]
                         for ox in 0..<ow {
