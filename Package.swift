@@ -47,11 +47,14 @@ let package = Package(
             linkerSettings: openCVLibs.map { .linkedLibrary($0) }
         ),
 
+        // zlib line reader (FER2013 CSVs are distributed gzipped).
+        .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
+
         // Frame sources: still images (OpenCV), video files, V4L2 cameras.
         .target(name: "Capture", dependencies: ["EmotionCore", "CVBridge"]),
 
         // Frame loop pieces: face preprocessing, emotion classification, tracking.
-        .target(name: "Pipeline", dependencies: ["EmotionCore", "Inference", "Capture"]),
+        .target(name: "Pipeline", dependencies: ["EmotionCore", "Inference", "Capture", "CZlib"]),
 
         .executableTarget(
             name: "emotiond",

@@ -11,7 +11,7 @@ APT_PACKAGES=(
   pkg-config build-essential
   libopencv-dev opencv-data
   libv4l-dev v4l-utils
-  libopenblas-dev
+  libopenblas-dev zlib1g-dev
   libsystemd-dev systemd
   libmosquitto-dev mosquitto mosquitto-clients
   ffmpeg xvfb x11-apps imagemagick

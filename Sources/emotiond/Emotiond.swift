@@ -8,7 +8,7 @@ struct Emotiond: ParsableCommand {
             commandName: "emotiond",
             abstract: "Real-time facial emotion detection: cascade face detector + our own CNN engine.",
             version: versionText,
-            subcommands: [Classify.self, Bench.self]
+            subcommands: [Classify.self, Eval.self, Bench.self]
         )
     }
 

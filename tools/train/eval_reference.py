@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""Reference evaluation of an ONNX emotion model on FER2013 rows with onnxruntime
+(a peer no one here wrote). Writes {"accuracy", "samples", "confusion", "pytorch_accuracy"}
+as JSON; `pytorch_accuracy` is the PyTorch evaluation of the checkpoint the ONNX was
+exported from, as recorded by tools/train/train.py in the model's metadata."""
+import argparse, gzip, json
+import numpy as np
+import onnx, onnxruntime as ort
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--model", required=True)
+ap.add_argument("--csv", required=True)
+ap.add_argument("--usage", default="PublicTest")
+ap.add_argument("--out", required=True)
+a = ap.parse_args()
+meta = {p.key: p.value for p in onnx.load(a.model).metadata_props}
+mean, std = float(meta.get("mean", 0)), float(meta.get("std", 1))
+xs, ys = [], []
+with (gzip.open if a.csv.endswith(".gz") else open)(a.csv, "rt") as f:
+    f.readline()
+    for line in f:
+        e, px, usage = line.strip().split(",")
+        if usage == a.usage:
+            xs.append(np.array(px.split(), dtype=np.float32).reshape(1, 48, 48)); ys.append(int(e))
+x = (np.stack(xs) / 255.0 - mean) / std
+so = ort.SessionOptions(); so.intra_op_num_threads = 1
+sess = ort.InferenceSession(a.model, so, providers=["CPUExecutionProvider"])
+name = sess.get_inputs()[0].name
+pred = np.concatenate([sess.run(None, {name: x[i:i + 256].astype(np.float32)})[0].argmax(1) for i in range(0, len(x), 256)])
+y = np.array(ys)
+conf = np.zeros((7, 7), dtype=int)
+for t, p in zip(y, pred):
+    conf[t, p] += 1
+out = {"accuracy": float((pred == y).mean()), "samples": int(len(y)), "confusion": conf.tolist(),
+       "pytorch_accuracy": float(meta["publictest_accuracy"]) if "publictest_accuracy" in meta else None}
+json.dump(out, open(a.out, "w"))
+print(json.dumps({k: out[k] for k in ("accuracy", "samples", "pytorch_accuracy")}))
