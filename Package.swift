@@ -53,13 +53,19 @@ let package = Package(
         // Frame sources: still images (OpenCV), video files, V4L2 cameras.
         .target(name: "Capture", dependencies: ["EmotionCore", "CVBridge"]),
 
+        // Cascade face detector (Haar / LBP).
+        .target(name: "Detection", dependencies: ["EmotionCore", "Capture", "CVBridge"]),
+
+        // Outputs: NDJSON log, annotated video, summary, timeline plot.
+        .target(name: "Sinks", dependencies: ["EmotionCore", "Capture", "CVBridge"]),
+
         // Frame loop pieces: face preprocessing, emotion classification, tracking.
-        .target(name: "Pipeline", dependencies: ["EmotionCore", "Inference", "Capture", "CZlib"]),
+        .target(name: "Pipeline", dependencies: ["EmotionCore", "Inference", "Capture", "Detection", "CZlib"]),
 
         .executableTarget(
             name: "emotiond",
             dependencies: [
-                "EmotionCore", "Inference", "Capture", "Pipeline",
+                "EmotionCore", "Inference", "Capture", "Detection", "Pipeline", "Sinks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

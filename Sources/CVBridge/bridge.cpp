@@ -77,3 +77,200 @@ extern "C" const char *cvb_version(void) { return CV_VERSION; }
 extern "C" void cvb_set_num_threads(int n) {
     try { cv::setNumThreads(n); } catch (...) {}
 }
+
+#include <opencv2/objdetect.hpp>
+#include <opencv2/videoio.hpp>
+#include <vector>
+
+struct cvb_cascade { cv::CascadeClassifier c; cv::Mat gray, small; };
+
+extern "C" cvb_cascade *cvb_cascade_load(const char *path, cvb_error *err) {
+    cvb_cascade *out = nullptr;
+    guarded(err, [&] {
+        auto *c = new cvb_cascade();
+        if (!c->c.load(path) || c->c.empty()) { delete c; fail(err, "not a loadable cascade XML"); return false; }
+        out = c;
+        return true;
+    });
+    return out;
+}
+
+extern "C" void cvb_cascade_free(cvb_cascade *c) { delete c; }
+
+extern "C" int cvb_cascade_detect(cvb_cascade *c, const cvb_image *img, double scale, double scale_factor,
+                                  int min_neighbors, int min_size, int max_size, cvb_rect *out, int cap, cvb_error *err) {
+    int found = -1;
+    guarded(err, [&] {
+        if (!(scale > 0 && scale <= 1)) { fail(err, "detection scale must be in (0, 1]"); return false; }
+        cv::Mat m = wrap(img);
+        if (m.channels() == 3) cv::cvtColor(m, c->gray, cv::COLOR_BGR2GRAY); else c->gray = m;
+        cv::Mat *src = &c->gray;
+        if (scale < 1) {
+            cv::resize(c->gray, c->small, cv::Size(), scale, scale, cv::INTER_AREA);
+            src = &c->small;
+        }
+        cv::equalizeHist(*src, c->small);
+        std::vector<cv::Rect> faces;
+        int mn = (int)std::lround(min_size * scale), mx = (int)std::lround(max_size * scale);
+        c->c.detectMultiScale(c->small, faces, scale_factor, min_neighbors, 0, cv::Size(mn, mn), mx > 0 ? cv::Size(mx, mx) : cv::Size());
+        found = (int)faces.size();
+        for (int i = 0; i < found && i < cap; i++) {
+            const cv::Rect &r = faces[i];
+            out[i] = cvb_rect{(int)std::lround(r.x / scale), (int)std::lround(r.y / scale),
+                              (int)std::lround(r.width / scale), (int)std::lround(r.height / scale)};
+        }
+        return true;
+    });
+    return found;
+}
+
+extern "C" int cvb_crop_faces(const cvb_image *img, const cvb_rect *boxes, int n, double margin, int size,
+                              uint8_t *out, cvb_error *err) {
+    return guarded(err, [&] {
+        cv::Mat m = wrap(img), gray;
+        if (m.channels() == 3) cv::cvtColor(m, gray, cv::COLOR_BGR2GRAY); else gray = m;
+        cv::Rect bounds(0, 0, gray.cols, gray.rows);
+        for (int i = 0; i < n; i++) {
+            const cvb_rect &b = boxes[i];
+            // Square around the box centre, side = max(w, h) * (1 + 2*margin), clamped to the image.
+            double side = std::max(b.width, b.height) * (1 + 2 * margin);
+            double cx = b.x + b.width / 2.0, cy = b.y + b.height / 2.0;
+            cv::Rect sq((int)std::lround(cx - side / 2), (int)std::lround(cy - side / 2), (int)std::lround(side), (int)std::lround(side));
+            sq &= bounds;
+            cv::Mat dst(size, size, CV_8UC1, out + (size_t)i * size * size);
+            if (sq.width <= 0 || sq.height <= 0) { dst.setTo(0); continue; }
+            cv::resize(gray(sq), dst, cv::Size(size, size), 0, 0, cv::INTER_AREA);
+        }
+        return true;
+    });
+}
+
+struct cvb_video { cv::VideoCapture cap; cv::Mat frame; };
+
+extern "C" cvb_video *cvb_video_open(const char *path, cvb_video_info *info, cvb_error *err) {
+    cvb_video *out = nullptr;
+    guarded(err, [&] {
+        auto *v = new cvb_video();
+        if (!v->cap.open(path, cv::CAP_FFMPEG) || !v->cap.isOpened()) { delete v; fail(err, "cannot open as a video (missing, unreadable or not a video)"); return false; }
+        info->fps = v->cap.get(cv::CAP_PROP_FPS);
+        info->frame_count = (int)v->cap.get(cv::CAP_PROP_FRAME_COUNT);
+        info->width = (int)v->cap.get(cv::CAP_PROP_FRAME_WIDTH);
+        info->height = (int)v->cap.get(cv::CAP_PROP_FRAME_HEIGHT);
+        if (info->width <= 0 || info->height <= 0) { delete v; fail(err, "no video stream"); return false; }
+        out = v;
+        return true;
+    });
+    return out;
+}
+
+extern "C" int cvb_video_read(cvb_video *v, cvb_image *frame, double *pos_ms, cvb_error *err) {
+    int r = -1;
+    guarded(err, [&] {
+        if (!v->cap.read(v->frame) || v->frame.empty()) { r = 0; return true; }
+        if (v->frame.channels() != 3) cv::cvtColor(v->frame, v->frame, v->frame.channels() == 1 ? cv::COLOR_GRAY2BGR : cv::COLOR_BGRA2BGR);
+        if (!v->frame.isContinuous()) v->frame = v->frame.clone();
+        *pos_ms = v->cap.get(cv::CAP_PROP_POS_MSEC);
+        frame->width = v->frame.cols; frame->height = v->frame.rows; frame->channels = 3;
+        frame->stride = (size_t)v->frame.cols * 3; frame->data = v->frame.data;
+        r = 1;
+        return true;
+    });
+    return r;
+}
+
+extern "C" int cvb_video_skip(cvb_video *v, cvb_error *err) {
+    int r = 0;
+    guarded(err, [&] { r = v->cap.grab() ? 1 : 0; return true; });
+    return r;
+}
+
+extern "C" void cvb_video_close(cvb_video *v) {
+    try { delete v; } catch (...) {}
+}
+
+struct cvb_writer { cv::VideoWriter w; };
+
+extern "C" cvb_writer *cvb_writer_open(const char *path, double fps, int width, int height, cvb_error *err) {
+    cvb_writer *out = nullptr;
+    guarded(err, [&] {
+        auto *w = new cvb_writer();
+        if (!w->w.open(path, cv::CAP_FFMPEG, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), fps > 0 ? fps : 25, cv::Size(width, height)) || !w->w.isOpened()) {
+            delete w; fail(err, "cannot open video writer (mp4v)"); return false;
+        }
+        out = w;
+        return true;
+    });
+    return out;
+}
+
+extern "C" int cvb_writer_write(cvb_writer *w, const cvb_image *frame, cvb_error *err) {
+    return guarded(err, [&] { w->w.write(wrap(frame)); return true; });
+}
+
+extern "C" void cvb_writer_close(cvb_writer *w) {
+    try { if (w) w->w.release(); delete w; } catch (...) {}
+}
+
+extern "C" int cvb_draw_box(cvb_image *img, cvb_rect r, uint8_t b, uint8_t g, uint8_t red, int thickness, cvb_error *err) {
+    return guarded(err, [&] {
+        cv::Mat m = wrap(img);
+        cv::rectangle(m, cv::Rect(r.x, r.y, r.width, r.height), cv::Scalar(b, g, red), thickness, cv::LINE_AA);
+        return true;
+    });
+}
+
+extern "C" int cvb_fill_rect(cvb_image *img, cvb_rect r, uint8_t b, uint8_t g, uint8_t red, cvb_error *err) {
+    return guarded(err, [&] {
+        cv::Mat m = wrap(img);
+        cv::rectangle(m, cv::Rect(r.x, r.y, r.width, r.height), cv::Scalar(b, g, red), cv::FILLED);
+        return true;
+    });
+}
+
+extern "C" int cvb_draw_text(cvb_image *img, int x, int y, const char *text, uint8_t b, uint8_t g, uint8_t red, double font_scale, cvb_error *err) {
+    return guarded(err, [&] {
+        cv::Mat m = wrap(img);
+        cv::putText(m, text, cv::Point(x, y), cv::FONT_HERSHEY_SIMPLEX, font_scale, cv::Scalar(b, g, red), 1, cv::LINE_AA);
+        return true;
+    });
+}
+
+extern "C" int cvb_draw_label(cvb_image *img, int x, int y, const char *text, uint8_t b, uint8_t g, uint8_t red, double font_scale, cvb_error *err) {
+    return guarded(err, [&] {
+        cv::Mat m = wrap(img);
+        int base = 0;
+        cv::Size ts = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font_scale, 1, &base);
+        int top = y - ts.height - base - 4;
+        if (top < 0) top = y;  // no room above: draw inside the box
+        cv::rectangle(m, cv::Rect(x, top, ts.width + 6, ts.height + base + 4), cv::Scalar(b, g, red), cv::FILLED);
+        // Dark text on light colours, white on dark.
+        double lum = 0.114 * b + 0.587 * g + 0.299 * red;
+        cv::Scalar fg = lum > 140 ? cv::Scalar(0, 0, 0) : cv::Scalar(255, 255, 255);
+        cv::putText(m, text, cv::Point(x + 3, top + ts.height + 2), cv::FONT_HERSHEY_SIMPLEX, font_scale, fg, 1, cv::LINE_AA);
+        return true;
+    });
+}
+
+extern "C" int cvb_polyline(cvb_image *img, const int *xy, int npoints, uint8_t b, uint8_t g, uint8_t red, int thickness, cvb_error *err) {
+    return guarded(err, [&] {
+        cv::Mat m = wrap(img);
+        std::vector<cv::Point> pts;
+        for (int i = 0; i < npoints; i++) pts.emplace_back(xy[2 * i], xy[2 * i + 1]);
+        cv::polylines(m, pts, false, cv::Scalar(b, g, red), thickness, cv::LINE_AA);
+        return true;
+    });
+}
+
+extern "C" int cvb_image_new(int width, int height, uint8_t b, uint8_t g, uint8_t red, cvb_image *out, cvb_error *err) {
+    return guarded(err, [&] {
+        cv::Mat m(height, width, CV_8UC3, cv::Scalar(b, g, red));
+        return export_mat(m, out);
+    });
+}
+
+extern "C" int cvb_imwrite(const char *path, const cvb_image *img, cvb_error *err) {
+    return guarded(err, [&] {
+        if (!cv::imwrite(path, wrap(img))) { fail(err, "cannot write image"); return false; }
+        return true;
+    });
+}

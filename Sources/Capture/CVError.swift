@@ -2,11 +2,11 @@ import CVBridge
 
 /// An OpenCV failure reported by the CVBridge shim (C++ exceptions never cross into Swift).
 public struct CVError: Error, CustomStringConvertible {
-    public let operation: String
-    public let message: String
+    public var operation: String
+    public var message: String
     public var description: String { "\(operation): \(message)" }
 
-    init(_ operation: String, _ err: cvb_error) {
+    public init(_ operation: String, _ err: cvb_error) {
         self.operation = operation
         self.message = withUnsafeBytes(of: err.message) { raw in
             String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
@@ -16,7 +16,7 @@ public struct CVError: Error, CustomStringConvertible {
 
 /// Calls a bridge function that reports through `cvb_error`, throwing on failure.
 @inline(__always)
-func cvCall(_ operation: @autoclosure () -> String, _ body: (UnsafeMutablePointer<cvb_error>) -> Int32) throws {
+public func cvCall(_ operation: @autoclosure () -> String, _ body: (UnsafeMutablePointer<cvb_error>) -> Int32) throws {
     var err = cvb_error()
     if body(&err) == 0 { throw CVError(operation(), err) }
 }

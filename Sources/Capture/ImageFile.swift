@@ -17,18 +17,24 @@ public enum ImageFile {
 
 extension Frame {
     /// Copies a bridge image into a Swift-owned frame.
-    init(image img: cvb_image, format: PixelFormat, index: Int = 0, mediaTime: Double = 0) {
+    public init(image img: cvb_image, format: PixelFormat, index: Int = 0, mediaTime: Double = 0) {
         let n = Int(img.stride) * Int(img.height)
         let pixels = Array(UnsafeBufferPointer(start: img.data, count: n))
         self.init(width: Int(img.width), height: Int(img.height), format: format, pixels: pixels, index: index, mediaTime: mediaTime)
     }
 
-    /// Runs `body` with a borrowed bridge view of the pixels (no copy).
-    func withBridgeImage<R>(_ body: (UnsafePointer<cvb_image>) throws -> R) rethrows -> R {
-        var copy = pixels
-        return try copy.withUnsafeMutableBufferPointer { bp in
-            var img = cvb_image(width: Int32(width), height: Int32(height), channels: Int32(format.channels),
-                                stride: width * format.channels, data: bp.baseAddress)
+    /// Runs `body` with a borrowed, read-only bridge view of the pixels (no copy), optionally
+    /// of a region (clamped to the frame; the view shares the frame's row stride).
+    public func withBridgeImage<R>(region: FaceBox? = nil, _ body: (UnsafePointer<cvb_image>) throws -> R) rethrows -> R {
+        try pixels.withUnsafeBufferPointer { bp in
+            let ch = format.channels, stride = width * ch
+            var x0 = 0, y0 = 0, w = width, h = height
+            if let r = region {
+                x0 = max(0, min(r.x, width)); y0 = max(0, min(r.y, height))
+                w = max(0, min(r.x + r.width, width) - x0); h = max(0, min(r.y + r.height, height) - y0)
+            }
+            let base = UnsafeMutablePointer(mutating: bp.baseAddress).map { $0 + y0 * stride + x0 * ch }
+            var img = cvb_image(width: Int32(w), height: Int32(h), channels: Int32(ch), stride: stride, data: base)
             return try body(&img)
         }
     }

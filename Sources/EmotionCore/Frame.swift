@@ -39,19 +39,82 @@ public struct Frame: Sendable {
     }
 }
 
-/// The result of emotion inference on one face.
-public struct FaceResult: Codable, Sendable {
-    public var box: FaceBox
-    public var scores: EmotionScores
-    public init(box: FaceBox, scores: EmotionScores) { self.box = box; self.scores = scores }
+/// Per-stage latency of one frame, in milliseconds.
+public struct StageLatency: Codable, Sendable, Equatable {
+    public var decode: Double = 0
+    public var detect: Double = 0
+    public var preprocess: Double = 0
+    public var infer: Double = 0
+    public var track: Double = 0
+    public var total: Double = 0
+    public init() {}
 }
 
-/// Everything the pipeline knows about one frame.
+/// One face in one frame, after tracking and smoothing.
+public struct TrackedFace: Codable, Sendable {
+    public var track: Int
+    public var box: FaceBox
+    /// Top class of the smoothed scores (what consumers act on) and its probability.
+    public var label: String
+    public var confidence: Float
+    /// Top class of this frame's raw scores.
+    public var rawLabel: String
+    public var scores: [String: Float]
+    public var smoothed: [String: Float]
+
+    enum CodingKeys: String, CodingKey { case track, box, label, confidence, rawLabel = "raw_label", scores, smoothed }
+
+    public init(track: Int, box: FaceBox, raw: EmotionScores, smoothed: EmotionScores) {
+        self.track = track
+        self.box = box
+        let s = smoothed.top, r = raw.top
+        label = s.emotion.name; confidence = s.confidence; rawLabel = r.emotion.name
+        scores = Dictionary(uniqueKeysWithValues: Emotion.allCases.map { ($0.name, raw[$0]) })
+        self.smoothed = Dictionary(uniqueKeysWithValues: Emotion.allCases.map { ($0.name, smoothed[$0]) })
+    }
+}
+
+/// One line of the NDJSON log (schema: schemas/frame.schema.json), shared by every mode.
 public struct FrameResult: Codable, Sendable {
-    public var frameIndex: Int
+    public var schema = "emotiond.frame/1"
+    /// Wall-clock time the frame was processed, ISO 8601 UTC with milliseconds.
+    public var timestamp: String
+    /// Position in the source, seconds.
     public var mediaTime: Double
-    public var faces: [FaceResult]
-    public init(frameIndex: Int, mediaTime: Double, faces: [FaceResult]) {
-        self.frameIndex = frameIndex; self.mediaTime = mediaTime; self.faces = faces
+    public var frame: Int
+    public var source: String
+    public var width: Int
+    public var height: Int
+    public var faces: [TrackedFace]
+    public var latencyMs: StageLatency
+
+    enum CodingKeys: String, CodingKey { case schema, timestamp, mediaTime = "media_time", frame, source, width, height, faces, latencyMs = "latency_ms" }
+
+    public init(timestamp: String, mediaTime: Double, frame: Int, source: String, width: Int, height: Int, faces: [TrackedFace], latencyMs: StageLatency) {
+        self.timestamp = timestamp; self.mediaTime = mediaTime; self.frame = frame; self.source = source
+        self.width = width; self.height = height; self.faces = faces; self.latencyMs = latencyMs
+    }
+}
+
+/// A per-track emotion event (Frigate style): a face appeared, its label changed, or it left.
+public struct TrackEvent: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case new, change, end }
+    public var type: Kind
+    public var track: Int
+    public var before: String?
+    public var after: String?
+    public var label: String
+    public var confidence: Float
+    public var scores: [String: Float]
+    public var mediaTime: Double
+    public var timestamp: String
+    public var source: String
+
+    enum CodingKeys: String, CodingKey { case type, track, before, after, label, confidence, scores, mediaTime = "media_time", timestamp, source }
+
+    public init(type: Kind, track: Int, before: String?, after: String?, label: String, confidence: Float,
+                scores: [String: Float], mediaTime: Double, timestamp: String, source: String) {
+        self.type = type; self.track = track; self.before = before; self.after = after; self.label = label
+        self.confidence = confidence; self.scores = scores; self.mediaTime = mediaTime; self.timestamp = timestamp; self.source = source
     }
 }

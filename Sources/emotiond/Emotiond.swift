@@ -8,7 +8,7 @@ struct Emotiond: ParsableCommand {
             commandName: "emotiond",
             abstract: "Real-time facial emotion detection: cascade face detector + our own CNN engine.",
             version: versionText,
-            subcommands: [Classify.self, Eval.self, Bench.self]
+            subcommands: [ImageCommand.self, BatchCommand.self, Classify.self, Eval.self, Bench.self]
         )
     }
 

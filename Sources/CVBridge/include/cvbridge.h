@@ -31,6 +31,52 @@ const char *cvb_version(void);
 /// Sets OpenCV's internal thread pool size (0 = sequential).
 void cvb_set_num_threads(int n);
 
+/* ---- face detection (objdetect) ---- */
+typedef struct cvb_cascade cvb_cascade;
+typedef struct { int x, y, width, height; } cvb_rect;
+/// Loads a Haar or LBP cascade XML. NULL on failure (err says why).
+cvb_cascade *cvb_cascade_load(const char *path, cvb_error *err);
+void cvb_cascade_free(cvb_cascade *c);
+/// Detects faces in a gray or BGR image. The image is converted to gray, optionally
+/// downscaled by `scale` (0 < scale <= 1) and histogram-equalised; boxes are returned in
+/// full-resolution coordinates. min/max sizes are in full-resolution pixels (0 = none).
+/// Writes at most `cap` boxes into out; returns the number found (may exceed cap), -1 on error.
+int cvb_cascade_detect(cvb_cascade *c, const cvb_image *img, double scale, double scale_factor,
+                       int min_neighbors, int min_size, int max_size, cvb_rect *out, int cap, cvb_error *err);
+
+/// Crops square faces (box enlarged by `margin` of its size per side, clamped to the image),
+/// converts to gray and resizes to size×size with INTER_AREA, writing n*size*size bytes to out.
+int cvb_crop_faces(const cvb_image *img, const cvb_rect *boxes, int n, double margin, int size,
+                   uint8_t *out, cvb_error *err);
+
+/* ---- video files (videoio) ---- */
+typedef struct cvb_video cvb_video;
+typedef struct { double fps; int frame_count; int width, height; } cvb_video_info;
+cvb_video *cvb_video_open(const char *path, cvb_video_info *info, cvb_error *err);
+/// Reads the next frame as BGR into a bridge-owned buffer valid until the next call.
+/// Returns 1 with a frame, 0 at end of stream, -1 on error. pos_ms: media time of the frame.
+int cvb_video_read(cvb_video *v, cvb_image *frame, double *pos_ms, cvb_error *err);
+/// Skips the next frame without decoding it fully (grab only). 1 ok, 0 end.
+int cvb_video_skip(cvb_video *v, cvb_error *err);
+void cvb_video_close(cvb_video *v);
+
+typedef struct cvb_writer cvb_writer;
+/// Opens an MP4 (mp4v) writer for BGR frames.
+cvb_writer *cvb_writer_open(const char *path, double fps, int width, int height, cvb_error *err);
+int cvb_writer_write(cvb_writer *w, const cvb_image *frame, cvb_error *err);
+void cvb_writer_close(cvb_writer *w);
+
+/* ---- drawing (imgproc) and encoding (imgcodecs) on BGR images, in place ---- */
+int cvb_draw_box(cvb_image *img, cvb_rect r, uint8_t b, uint8_t g, uint8_t red, int thickness, cvb_error *err);
+/// Label with a filled background box above (or inside) the rectangle's top-left corner.
+int cvb_draw_label(cvb_image *img, int x, int y, const char *text, uint8_t b, uint8_t g, uint8_t red, double font_scale, cvb_error *err);
+int cvb_draw_text(cvb_image *img, int x, int y, const char *text, uint8_t b, uint8_t g, uint8_t red, double font_scale, cvb_error *err);
+int cvb_fill_rect(cvb_image *img, cvb_rect r, uint8_t b, uint8_t g, uint8_t red, cvb_error *err);
+int cvb_polyline(cvb_image *img, const int *xy, int npoints, uint8_t b, uint8_t g, uint8_t red, int thickness, cvb_error *err);
+/// Allocates a w×h BGR image filled with one colour.
+int cvb_image_new(int width, int height, uint8_t b, uint8_t g, uint8_t red, cvb_image *out, cvb_error *err);
+int cvb_imwrite(const char *path, const cvb_image *img, cvb_error *err);
+
 #ifdef __cplusplus
 }
 #endif

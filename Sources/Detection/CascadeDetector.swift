@@ -1,0 +1,90 @@
+import CVBridge
+import Capture
+import EmotionCore
+import Foundation
+
+/// Face detector settings (config section `detector`).
+public struct DetectorConfig: Codable, Equatable, Sendable {
+    public enum Kind: String, Codable, Sendable { case haar, lbp }
+    public var kind: Kind = .haar
+    /// Explicit cascade XML; default: the kind's frontal-face cascade from opencv-data.
+    public var cascade: String? = nil
+    public var scaleFactor: Double = 1.1
+    public var minNeighbors: Int = 5
+    /// Smallest/largest face side in full-resolution pixels (0: no maximum).
+    public var minSize: Int = 40
+    public var maxSize: Int = 0
+    /// Detect on a frame downscaled by this factor (0 < s ≤ 1); boxes are mapped back.
+    public var scale: Double = 0.5
+    public init() {}
+
+    public var cascadeName: String { kind == .haar ? "haarcascade_frontalface_default" : "lbpcascade_frontalface" }
+}
+
+public enum DetectorError: Error, CustomStringConvertible, Equatable {
+    case cascadeNotFound(name: String, tried: [String])
+    case cascadeInvalid(path: String, reason: String)
+    case invalidSetting(String)
+    public var description: String {
+        switch self {
+        case let .cascadeNotFound(name, tried): return "cascade \(name) not found; tried: \(tried.joined(separator: ", ")) (install Debian's opencv-data or set detector.cascade)"
+        case let .cascadeInvalid(path, reason): return "cascade \(path) cannot be loaded: \(reason)"
+        case let .invalidSetting(s): return "detector: \(s)"
+        }
+    }
+}
+
+/// OpenCV Haar/LBP cascade face detector.
+public final class CascadeDetector: @unchecked Sendable {
+    public let config: DetectorConfig
+    public let cascadePath: String
+    private let handle: OpaquePointer
+    private var boxes = [cvb_rect](repeating: cvb_rect(), count: 64)
+    private let lock = NSLock()
+
+    /// Where a cascade is looked for, in order.
+    public static func candidatePaths(for config: DetectorConfig, roots: [String]) -> [String] {
+        if let explicit = config.cascade { return [explicit] }
+        let name = config.cascadeName + ".xml"
+        let sub = config.kind == .haar ? "haarcascades" : "lbpcascades"
+        return roots.map { "\($0)/cascades/\(name)" } + ["/usr/share/opencv4/\(sub)/\(name)", "/usr/share/opencv/\(sub)/\(name)"]
+    }
+
+    public init(config: DetectorConfig, searchRoots: [String] = [FileManager.default.currentDirectoryPath]) throws {
+        guard config.scale > 0, config.scale <= 1 else { throw DetectorError.invalidSetting("scale must be in (0, 1], got \(config.scale)") }
+        guard config.scaleFactor > 1, config.scaleFactor < 4 else { throw DetectorError.invalidSetting("scale_factor must be in (1, 4), got \(config.scaleFactor)") }
+        guard config.minNeighbors >= 0, config.minSize >= 0, config.maxSize >= 0 else { throw DetectorError.invalidSetting("min_neighbors, min_size and max_size must be ≥ 0") }
+        self.config = config
+        let tried = Self.candidatePaths(for: config, roots: searchRoots)
+        guard let path = tried.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            throw DetectorError.cascadeNotFound(name: config.cascade ?? config.cascadeName, tried: tried)
+        }
+        var err = cvb_error()
+        guard let h = cvb_cascade_load(path, &err) else {
+            throw DetectorError.cascadeInvalid(path: path, reason: CVError("load", err).message)
+        }
+        cascadePath = path
+        handle = h
+    }
+
+    deinit { cvb_cascade_free(handle) }
+
+    /// Faces in the frame (or in `region` of it), in full-frame coordinates, sorted left to right.
+    /// `minSize`/`maxSize` override the configured face size range (pixels).
+    public func detect(_ frame: Frame, region: FaceBox? = nil, minSize: Int? = nil, maxSize: Int? = nil, scale: Double? = nil) throws -> [FaceBox] {
+        lock.lock(); defer { lock.unlock() }
+        var found: Int32 = 0
+        var origin = (0, 0)
+        if let r = region { origin = (max(0, r.x), max(0, r.y)) }
+        try frame.withBridgeImage(region: region) { img in
+            if img.pointee.width < 8 || img.pointee.height < 8 { found = 0; return }
+            var err = cvb_error()
+            found = cvb_cascade_detect(handle, img, scale ?? config.scale, config.scaleFactor, Int32(config.minNeighbors),
+                                       Int32(minSize ?? config.minSize), Int32(maxSize ?? config.maxSize), &boxes, Int32(boxes.count), &err)
+            if found < 0 { throw CVError("face detection", err) }
+        }
+        return boxes.prefix(Int(min(found, Int32(boxes.count)))).map {
+            FaceBox(x: Int($0.x) + origin.0, y: Int($0.y) + origin.1, width: Int($0.width), height: Int($0.height))
+        }.sorted { $0.x < $1.x }
+    }
+}

@@ -1,0 +1,117 @@
+import CVBridge
+import Capture
+import Detection
+import EmotionCore
+import Foundation
+
+/// frame → faces → 48×48 crops → emotions (one batch) → tracks → FrameResult + events.
+public final class FrameProcessor {
+    public let detector: CascadeDetector
+    public let classifier: EmotionClassifier
+    public let tracker: Tracker
+    /// Extra margin around the detector box per side, as a fraction of its size
+    /// (default: the model's `crop_margin` metadata, matched to its training framing).
+    public let cropMargin: Double
+
+    /// Full-frame detection every N frames; in between only regions around live tracks are
+    /// searched, for faces near the track's size (1 = always full frame).
+    public var fullDetectEvery: Int
+    private var framesSinceFull = Int.max
+
+    public init(detector: CascadeDetector, classifier: EmotionClassifier, tracking: TrackerConfig, cropMargin: Double? = nil, fullDetectEvery: Int = 10) {
+        self.detector = detector
+        self.fullDetectEvery = max(1, fullDetectEvery)
+        self.classifier = classifier
+        self.tracker = Tracker(config: tracking)
+        self.cropMargin = cropMargin ?? Double(classifier.model.metadata.cropMargin ?? 0.1)
+    }
+
+    /// 48×48 gray crops of the boxes (square, margin, clamped at the borders, INTER_AREA).
+    public func crops(_ frame: Frame, boxes: [FaceBox]) throws -> [[UInt8]] {
+        if boxes.isEmpty { return [] }
+        let w = classifier.inputWidth
+        var out = [UInt8](repeating: 0, count: boxes.count * w * w)
+        let rects = boxes.map { cvb_rect(x: Int32($0.x), y: Int32($0.y), width: Int32($0.width), height: Int32($0.height)) }
+        try frame.withBridgeImage { img in
+            try out.withUnsafeMutableBufferPointer { op in
+                try cvCall("crop faces") { cvb_crop_faces(img, rects, Int32(rects.count), cropMargin, Int32(w), op.baseAddress, $0) }
+            }
+        }
+        return (0..<boxes.count).map { Array(out[($0 * w * w)..<(($0 + 1) * w * w)]) }
+    }
+
+    static let iso: ISO8601DateFormatter = {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f
+    }()
+
+    public static func now() -> String { iso.string(from: Date()) }
+
+    @inline(__always) static func ms(_ since: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - since) / 1e6 }
+
+    /// Runs one frame through the pipeline.
+    public func process(_ frame: Frame, source: String, decodeMs: Double = 0) throws -> (FrameResult, [TrackEvent]) {
+        var lat = StageLatency()
+        lat.decode = decodeMs
+        var t = DispatchTime.now().uptimeNanoseconds
+        let boxes = try detectFaces(frame)
+        lat.detect = Self.ms(t); t = DispatchTime.now().uptimeNanoseconds
+        let faces = try crops(frame, boxes: boxes)
+        lat.preprocess = Self.ms(t); t = DispatchTime.now().uptimeNanoseconds
+        let scores = try classifier.classify(faces)
+        lat.infer = Self.ms(t); t = DispatchTime.now().uptimeNanoseconds
+        let (ids, smoothed, evs) = tracker.update(boxes: boxes, scores: scores, mediaTime: frame.mediaTime)
+        lat.track = Self.ms(t)
+        lat.total = lat.decode + lat.detect + lat.preprocess + lat.infer + lat.track
+        let stamp = Self.now()
+        // Only confirmed tracks are reported; tentative ones may be false positives.
+        let tracked = boxes.indices.filter { tracker.isConfirmed(ids[$0]) }.map { TrackedFace(track: ids[$0], box: boxes[$0], raw: scores[$0], smoothed: smoothed[$0]) }
+        let result = FrameResult(timestamp: stamp, mediaTime: frame.mediaTime, frame: frame.index, source: source,
+                                 width: frame.width, height: frame.height, faces: tracked, latencyMs: lat)
+        return (result, evs.map { Self.event($0, mediaTime: frame.mediaTime, stamp: stamp, source: source) })
+    }
+
+    /// Full-frame detection periodically or when nothing is tracked; otherwise a search
+    /// limited to each track's neighbourhood and size range (much cheaper: detection
+    /// dominates the frame budget).
+    func detectFaces(_ frame: Frame) throws -> [FaceBox] {
+        let live = tracker.tracks.filter { $0.missed == 0 }
+        framesSinceFull = framesSinceFull == Int.max ? Int.max : framesSinceFull + 1
+        if live.isEmpty || framesSinceFull >= fullDetectEvery || live.count < tracker.tracks.count {
+            framesSinceFull = 0
+            return try detector.detect(frame)
+        }
+        var found: [FaceBox] = []
+        for t in live {
+            let side = max(t.box.width, t.box.height)
+            let pad = side / 2
+            let roi = FaceBox(x: t.box.x - pad, y: t.box.y - pad, width: t.box.width + 2 * pad, height: t.box.height + 2 * pad)
+            // Downscale so the face is ~64 px: the cascade's 24 px window still resolves it.
+            let scale = min(detector.config.scale, 64 / Double(side))
+            let boxes = try detector.detect(frame, region: roi, minSize: max(detector.config.minSize, side * 2 / 3), maxSize: side * 3 / 2, scale: scale)
+            for b in boxes where !found.contains(where: { $0.iou(b) > 0.5 }) { found.append(b) }
+        }
+        // A track lost in its region: look at the whole frame right away.
+        if found.count < live.count {
+            framesSinceFull = 0
+            return try detector.detect(frame)
+        }
+        return found.sorted { $0.x < $1.x }
+    }
+
+    /// End events for every live track (end of stream).
+    public func finish(mediaTime: Double, source: String) -> [TrackEvent] {
+        let stamp = Self.now()
+        return tracker.finish().map { Self.event($0, mediaTime: mediaTime, stamp: stamp, source: source) }
+    }
+
+    static func event(_ e: (TrackEvent.Kind, Tracker.Track, before: Emotion?), mediaTime: Double, stamp: String, source: String) -> TrackEvent {
+        let (kind, tr, before) = e
+        let s = EmotionScores(tr.smoothed)
+        return TrackEvent(type: kind, track: tr.id, before: kind == .change ? before?.name : (kind == .end ? tr.label.name : nil),
+                          after: kind == .end ? nil : tr.label.name, label: tr.label.name, confidence: s[tr.label],
+                          scores: Dictionary(uniqueKeysWithValues: Emotion.allCases.map { ($0.name, s[$0]) }),
+                          mediaTime: mediaTime, timestamp: stamp, source: source)
+    }
+}

@@ -1,0 +1,124 @@
+import EmotionCore
+
+/// Tracking and smoothing settings (config section `tracking`).
+public struct TrackerConfig: Codable, Equatable, Sendable {
+    /// Minimum IoU to associate a detection with a track.
+    public var iouThreshold: Double = 0.3
+    /// Frames a track survives without a matching detection before it ends.
+    public var maxAge: Int = 10
+    /// EMA weight of the newest scores (1 = no smoothing).
+    public var emaAlpha: Double = 0.3
+    /// Consecutive frames a new smoothed label must hold before a `change` event.
+    public var debounce: Int = 3
+    /// Detections a track needs before it is reported (suppresses one-frame false positives).
+    public var minHits: Int = 3
+    public init() {}
+}
+
+/// Associates detections across frames (greedy IoU, then centroid distance), keeps an
+/// EMA of each track's scores and emits debounced new / change / end events.
+public final class Tracker {
+    public struct Track {
+        public let id: Int
+        public var box: FaceBox
+        public var smoothed: [Float]
+        public var label: Emotion          // current (debounced) label
+        public var pending: Emotion? = nil // candidate new label
+        public var pendingCount = 0
+        public var missed = 0
+        public var hits = 1
+        public var confirmed = false
+        public var firstSeen: Double
+        public var lastSeen: Double
+    }
+
+    public let config: TrackerConfig
+    public private(set) var tracks: [Track] = []
+    private var nextID = 1
+
+    public init(config: TrackerConfig) { self.config = config }
+
+    /// Whether the track with this id is confirmed (reported).
+    public func isConfirmed(_ id: Int) -> Bool { tracks.first { $0.id == id }?.confirmed ?? false }
+
+    /// Updates tracks with this frame's faces. Returns the track id of each face (same order) and the events.
+    public func update(boxes: [FaceBox], scores: [EmotionScores], mediaTime: Double)
+        -> (ids: [Int], smoothed: [EmotionScores], events: [(TrackEvent.Kind, Track, before: Emotion?)]) {
+        var events: [(TrackEvent.Kind, Track, before: Emotion?)] = []
+        var assigned = [Int?](repeating: nil, count: boxes.count) // detection → track index
+        var usedTracks = Set<Int>()
+        // Greedy association by descending IoU.
+        var pairs: [(Double, Int, Int)] = []
+        for (d, b) in boxes.enumerated() {
+            for (t, tr) in tracks.enumerated() {
+                let iou = b.iou(tr.box)
+                if iou >= config.iouThreshold { pairs.append((iou, d, t)); continue }
+                // Fast motion: centroid within half the face size counts as the same face.
+                let dx = Double((b.x + b.width / 2) - (tr.box.x + tr.box.width / 2))
+                let dy = Double((b.y + b.height / 2) - (tr.box.y + tr.box.height / 2))
+                let r = 0.5 * Double(max(tr.box.width, tr.box.height))
+                if dx * dx + dy * dy <= r * r { pairs.append((0.01, d, t)) }
+            }
+        }
+        for (_, d, t) in pairs.sorted(by: { $0.0 > $1.0 }) where assigned[d] == nil && !usedTracks.contains(t) {
+            assigned[d] = t; usedTracks.insert(t)
+        }
+        var ids = [Int](repeating: 0, count: boxes.count)
+        var smoothedOut = [EmotionScores]()
+        let a = Float(config.emaAlpha)
+        for (d, b) in boxes.enumerated() {
+            if let t = assigned[d] {
+                var tr = tracks[t]
+                tr.box = b; tr.missed = 0; tr.hits += 1; tr.lastSeen = mediaTime
+                for k in 0..<7 { tr.smoothed[k] = a * scores[d].values[k] + (1 - a) * tr.smoothed[k] }
+                let top = EmotionScores(tr.smoothed).top.emotion
+                if top == tr.label {
+                    tr.pending = nil; tr.pendingCount = 0
+                } else if top == tr.pending {
+                    tr.pendingCount += 1
+                } else {
+                    tr.pending = top; tr.pendingCount = 1
+                }
+                if !tr.confirmed && tr.hits >= config.minHits {
+                    // Confirmed now: the label so far is the smoothed one.
+                    tr.confirmed = true
+                    tr.label = top; tr.pending = nil; tr.pendingCount = 0
+                    events.append((.new, tr, nil))
+                }
+                if tr.confirmed, let p = tr.pending, tr.pendingCount >= max(1, config.debounce) {
+                    let before = tr.label
+                    tr.label = p; tr.pending = nil; tr.pendingCount = 0
+                    events.append((.change, tr, before))
+                }
+                tracks[t] = tr
+                ids[d] = tr.id
+                smoothedOut.append(EmotionScores(tr.smoothed))
+            } else {
+                var tr = Track(id: nextID, box: b, smoothed: scores[d].values, label: scores[d].top.emotion,
+                               firstSeen: mediaTime, lastSeen: mediaTime)
+                if config.minHits <= 1 { tr.confirmed = true; events.append((.new, tr, nil)) }
+                nextID += 1
+                tracks.append(tr)
+                usedTracks.insert(tracks.count - 1)
+                ids[d] = tr.id
+                smoothedOut.append(scores[d])
+            }
+        }
+        // Age unmatched tracks; end the stale ones.
+        var kept: [Track] = []
+        for (t, var tr) in tracks.enumerated() {
+            if !usedTracks.contains(t) { tr.missed += 1 }
+            if tr.missed > config.maxAge {
+                if tr.confirmed { events.append((.end, tr, nil)) }
+            } else { kept.append(tr) }
+        }
+        tracks = kept
+        return (ids, smoothedOut, events)
+    }
+
+    /// Ends every live track (end of stream or shutdown).
+    public func finish() -> [(TrackEvent.Kind, Track, before: Emotion?)] {
+        defer { tracks = [] }
+        return tracks.filter(\.confirmed).map { (.end, $0, nil) }
+    }
+}

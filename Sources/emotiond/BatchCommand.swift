@@ -1,0 +1,138 @@
+import ArgumentParser
+import Capture
+import EmotionCore
+import Foundation
+import Pipeline
+import Sinks
+
+/// `emotiond batch`: recorded videos → NDJSON log, annotated video, summary, timeline plot.
+struct BatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "batch", abstract: "Process recorded video files faster than real time.")
+    @OptionGroup var pipeline: PipelineOptions
+    @Option(help: "NDJSON per-frame log ('-' for stdout).") var log: String?
+    @Option(help: "Annotated MP4 output (use {name} with several videos).") var annotate: String?
+    @Flag(help: "Print a per-track summary.") var summary = false
+    @Option(help: "Write the summary as JSON to this file ('-' for stdout).") var summaryJson: String?
+    @Option(help: "Timeline plot PNG of smoothed scores per track (use {name} with several videos).") var plot: String?
+    @Option(help: "Process every Nth frame.") var every: Int = 1
+    @Option(help: "Process at most this many frames per second of video.") var maxFps: Double?
+    @Flag(help: "Never show the progress bar.") var quiet = false
+    @Argument(help: "Video files.") var videos: [String]
+
+    func validate() throws {
+        guard every >= 1 else { throw ValidationError("--every must be ≥ 1") }
+        if let m = maxFps, m <= 0 { throw ValidationError("--max-fps must be > 0") }
+        if videos.count > 1 {
+            for (flag, v) in [("--annotate", annotate), ("--plot", plot)] where v != nil && !v!.contains("{name}") {
+                throw ValidationError("\(flag) needs a {name} placeholder when several videos are given")
+            }
+        }
+    }
+
+    func outPath(_ template: String, video: String) -> String {
+        template.replacingOccurrences(of: "{name}", with: URL(fileURLWithPath: video).deletingPathExtension().lastPathComponent)
+    }
+
+    func run() throws {
+        let proc = try pipeline.makeProcessor()
+        let logWriter: NDJSONWriter?
+        do { logWriter = try log.map { try NDJSONWriter(path: $0) } } catch { throw RunError("emotiond: \(error)") }
+        var reports: [RunSummary.Report] = []
+        do {
+            for video in videos { reports.append(try process(video, proc: proc, log: logWriter)) }
+            try logWriter?.commit()
+        } catch {
+            logWriter?.abort()
+            warn("emotiond: \(error)")
+            throw ExitCode(1)
+        }
+        let toStdout = log == "-" || summaryJson == "-"
+        if summary {
+            let text = reports.map(RunSummary.text).joined()
+            if toStdout { warn(text) } else { print(text, terminator: "") }
+        }
+        if let sj = summaryJson {
+            let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            let f = try NDJSONWriter(path: sj)
+            try f.file.write(try enc.encode(reports) + Data("\n".utf8))
+            try f.commit()
+        }
+    }
+
+    func process(_ video: String, proc: FrameProcessor, log: NDJSONWriter?) throws -> RunSummary.Report {
+        let src = try VideoFile(path: video)
+        let annotated = try annotate.map { try AnnotatedVideoWriter(path: outPath($0, video: video), fps: src.fps / Double(every), width: src.width, height: src.height) }
+        let sum = RunSummary(source: video)
+        let progress = ProgressBar(total: src.frameCount, enabled: !quiet && isatty(2) == 1, name: URL(fileURLWithPath: video).lastPathComponent)
+        let start = Date()
+        var index = 0, lastTime = 0.0, nextDue = 0.0
+        do {
+            while true {
+                // Subsampling: --every N keeps every Nth frame, --max-fps drops frames due earlier than 1/max-fps.
+                if index % every != 0 {
+                    guard try src.skip() else { break }
+                    index += 1
+                    continue
+                }
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                guard var frame = try src.next() else { break }
+                index += 1
+                lastTime = frame.mediaTime
+                if let m = maxFps {
+                    if frame.mediaTime + 1e-6 < nextDue { continue }
+                    nextDue = frame.mediaTime + 1 / m
+                }
+                let decode = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+                let (r, _) = try proc.process(frame, source: video, decodeMs: decode)
+                try log?.write(r)
+                sum.add(r)
+                if let annotated {
+                    try Annotator().draw(r, on: &frame)
+                    try annotated.write(frame)
+                }
+                progress.update(index)
+            }
+            progress.finish()
+            if index == 0 { throw RunError("\(video): no decodable video frames") }
+            if let expected = src.frameCount, index < expected * 9 / 10 {
+                throw RunError("\(video): stream ended after \(index) of \(expected) frames (truncated or corrupt file)")
+            }
+            _ = proc.finish(mediaTime: lastTime, source: video)
+            try annotated?.commit()
+            if let p = plot { try sum.plot(to: outPath(p, video: video)) }
+        } catch {
+            annotated?.abort()
+            progress.finish()
+            throw error
+        }
+        let media = src.fps > 0 ? Double(index) / src.fps : lastTime
+        return sum.report(frames: index, mediaSeconds: media, wallSeconds: Date().timeIntervalSince(start))
+    }
+}
+
+/// Progress bar with ETA on stderr, only when stderr is a terminal.
+final class ProgressBar {
+    let total: Int?, enabled: Bool, name: String
+    let start = Date()
+    var last = Date.distantPast
+    init(total: Int?, enabled: Bool, name: String) { self.total = total; self.enabled = enabled; self.name = name }
+
+    func update(_ n: Int) {
+        guard enabled, Date().timeIntervalSince(last) > 0.1 else { return }
+        last = Date()
+        let el = Date().timeIntervalSince(start)
+        let rate = Double(n) / max(el, 1e-3)
+        var line = "\(name) \(n)"
+        if let total, total > 0 {
+            let f = min(1, Double(n) / Double(total))
+            let bar = String(repeating: "█", count: Int(f * 30)) + String(repeating: "·", count: 30 - Int(f * 30))
+            let eta = rate > 0 ? Double(total - n) / rate : 0
+            line = "\(name) [\(bar)] \(n)/\(total) \(String(format: "%.0f fps, ETA %.0fs", rate, eta))"
+        }
+        FileHandle.standardError.write(Data(("\r" + line + "\u{1B}[K").utf8))
+    }
+
+    func finish() {
+        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import Detection
+import Foundation
+import Inference
+import Pipeline
+
+/// Options shared by every command that runs the vision pipeline.
+struct PipelineOptions: ParsableArguments {
+    @Option(help: "ONNX emotion model (default: models/\(Paths.defaultModelName)).") var model: String?
+    @Option(help: "Face detector: haar or lbp.") var detector: DetectorConfig.Kind = .haar
+    @Option(help: "Cascade XML (default: the detector's frontal-face cascade from opencv-data).") var cascade: String?
+    @Option(help: "Detect on the frame downscaled by this factor (0 < s ≤ 1).") var detectScale: Double = 0.5
+    @Option(help: "Cascade scaleFactor.") var scaleFactor: Double = 1.1
+    @Option(help: "Cascade minNeighbors.") var minNeighbors: Int = 5
+    @Option(help: "Smallest face side in pixels.") var minFace: Int = 48
+    @Option(help: "Full-frame detection every N frames (between them only around tracked faces).") var fullDetectEvery: Int = 10
+    @Option(help: "Crop margin around the detector box (fraction per side; default from the model).") var cropMargin: Double?
+    @Option(help: "EMA weight of the newest scores (1 = no smoothing).") var smoothing: Double = 0.3
+    @Option(help: "Frames a track may go unseen before it ends.") var maxAge: Int = 10
+    @Flag(help: "Average each face with its mirror image (test-time augmentation).") var flip = false
+
+    func makeProcessor() throws -> FrameProcessor {
+        var d = DetectorConfig()
+        d.kind = detector; d.cascade = cascade; d.scale = detectScale; d.scaleFactor = scaleFactor
+        d.minNeighbors = minNeighbors; d.minSize = minFace
+        var t = TrackerConfig()
+        t.emaAlpha = smoothing; t.maxAge = maxAge
+        guard smoothing > 0, smoothing <= 1 else { throw ValidationError("--smoothing must be in (0, 1]") }
+        let det: CascadeDetector
+        do { det = try CascadeDetector(config: d, searchRoots: Paths.dataRoots) } catch let e as DetectorError { throw ValidationError("\(e)") }
+        let path = try Paths.model(model)
+        let cls: EmotionClassifier
+        do { cls = try EmotionClassifier(path: path, flipTTA: flip) } catch let e as InferenceError { throw ValidationError("model \(path): \(e)") }
+        return FrameProcessor(detector: det, classifier: cls, tracking: t, cropMargin: cropMargin, fullDetectEvery: fullDetectEvery)
+    }
+}
+
+extension DetectorConfig.Kind: ExpressibleByArgument {}
+
+/// A fatal run error: message already names the file; exit status 1.
+struct RunError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
