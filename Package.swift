@@ -71,6 +71,9 @@ let package = Package(
             ]
         ),
 
+        // End-to-end tests of the built binary on real media.
+        .testTarget(name: "EmotiondTests"),
+
         .testTarget(
             name: "InferenceTests",
             dependencies: ["Inference", "ONNXProto", "EmotionCore"]

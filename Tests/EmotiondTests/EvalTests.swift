@@ -1,0 +1,47 @@
+import Foundation
+import XCTest
+
+/// `emotiond eval` on FER2013 PublicTest (../shared/data, present in CI) with the shipped model.
+final class EvalTests: XCTestCase {
+    static var csv: String {
+        ProcessInfo.processInfo.environment["EMOTIOND_FER2013"]
+            ?? CLI.root.deletingLastPathComponent().appendingPathComponent("shared/data/fer2013/fer2013-train-public.csv.gz").path
+    }
+
+    func testEvalAgreesWithOnnxRuntimeAndPyTorch() throws {
+        guard FileManager.default.fileExists(atPath: Self.csv) else { return XCTFail("FER2013 CSV not found at \(Self.csv)") }
+        let r = try CLI.run(["eval", "--fer2013", Self.csv, "--usage", "PublicTest", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let ours = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        let acc = ours["accuracy"] as! Double
+        XCTAssertEqual(ours["samples"] as? Int, 3589)
+        let confusion = ours["confusion"] as! [[Int]]
+        XCTAssertEqual(confusion.joined().reduce(0, +), 3589)
+
+        // Peer evaluation of the same ONNX file with onnxruntime, and the PyTorch accuracy
+        // of the checkpoint it was exported from (recorded in the model metadata by train.py).
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let refPath = dir.appendingPathComponent("ref.json").path
+        let ref = try CLI.run([CLI.root.appendingPathComponent("tools/train/eval_reference.py").path, "--model",
+                               CLI.root.appendingPathComponent("models/emotion-fer4.onnx").path, "--csv", Self.csv, "--out", refPath], executable: CLI.python)
+        XCTAssertEqual(ref.status, 0, ref.stderr)
+        let peer = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: refPath))) as! [String: Any]
+        XCTAssertEqual(acc * 100, (peer["accuracy"] as! Double) * 100, accuracy: 0.2, "ours vs onnxruntime (points)")
+        let torch = try XCTUnwrap(peer["pytorch_accuracy"] as? Double, "model metadata lacks publictest_accuracy")
+        XCTAssertEqual(acc * 100, torch * 100, accuracy: 0.2, "ours vs PyTorch (points)")
+        print("eval: PublicTest accuracy ours \(acc), onnxruntime \(peer["accuracy"]!), pytorch \(torch)")
+    }
+
+    func testEvalMissingFile() throws {
+        let r = try CLI.run(["eval", "--fer2013", "/nonexistent/fer.csv.gz"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("cannot read /nonexistent/fer.csv.gz: no such file"), r.stderr)
+    }
+
+    func testEvalRejectsNonFERFile() throws {
+        let r = try CLI.run(["eval", "--fer2013", CLI.root.appendingPathComponent("Package.swift").path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("expected header 'emotion,pixels,Usage'"), r.stderr)
+    }
+}
