@@ -13,6 +13,7 @@ struct BatchCommand: ParsableCommand {
     @Option(help: "Annotated MP4 output (use {name} with several videos).") var annotate: String?
     @Flag(help: "Print a per-track summary.") var summary = false
     @Option(help: "Write the summary as JSON to this file ('-' for stdout).") var summaryJson: String?
+    @Option(help: "NDJSON track events (new / change / end) ('-' for stdout).") var events: String?
     @Option(help: "Timeline plot PNG of smoothed scores per track (use {name} with several videos).") var plot: String?
     @Option(help: "Process every Nth frame.") var every: Int = 1
     @Option(help: "Process at most this many frames per second of video.") var maxFps: Double?
@@ -36,13 +37,19 @@ struct BatchCommand: ParsableCommand {
     func run() throws {
         let proc = try pipeline.makeProcessor()
         let logWriter: NDJSONWriter?
-        do { logWriter = try log.map { try NDJSONWriter(path: $0) } } catch { throw RunError("emotiond: \(error)") }
+        let eventWriter: NDJSONWriter?
+        do {
+            logWriter = try log.map { try NDJSONWriter(path: $0) }
+            eventWriter = try events.map { try NDJSONWriter(path: $0) }
+        } catch { throw RunError("\(error)") }
         var reports: [RunSummary.Report] = []
         do {
-            for video in videos { reports.append(try process(video, proc: proc, log: logWriter)) }
+            for video in videos { reports.append(try process(video, proc: proc, log: logWriter, events: eventWriter)) }
             try logWriter?.commit()
+            try eventWriter?.commit()
         } catch {
             logWriter?.abort()
+            eventWriter?.abort()
             warn("emotiond: \(error)")
             throw ExitCode(1)
         }
@@ -59,7 +66,7 @@ struct BatchCommand: ParsableCommand {
         }
     }
 
-    func process(_ video: String, proc: FrameProcessor, log: NDJSONWriter?) throws -> RunSummary.Report {
+    func process(_ video: String, proc: FrameProcessor, log: NDJSONWriter?, events: NDJSONWriter?) throws -> RunSummary.Report {
         let src = try VideoFile(path: video)
         let annotated = try annotate.map { try AnnotatedVideoWriter(path: outPath($0, video: video), fps: src.fps / Double(every), width: src.width, height: src.height) }
         let sum = RunSummary(source: video)
@@ -83,8 +90,9 @@ struct BatchCommand: ParsableCommand {
                     nextDue = frame.mediaTime + 1 / m
                 }
                 let decode = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
-                let (r, _) = try proc.process(frame, source: video, decodeMs: decode)
+                let (r, evs) = try proc.process(frame, source: video, decodeMs: decode)
                 try log?.write(r)
+                for e in evs { try events?.write(e) }
                 sum.add(r)
                 if let annotated {
                     try Annotator().draw(r, on: &frame)
@@ -97,7 +105,7 @@ struct BatchCommand: ParsableCommand {
             if let expected = src.frameCount, index < expected * 9 / 10 {
                 throw RunError("\(video): stream ended after \(index) of \(expected) frames (truncated or corrupt file)")
             }
-            _ = proc.finish(mediaTime: lastTime, source: video)
+            for e in proc.finish(mediaTime: lastTime, source: video) { try events?.write(e) }
             try annotated?.commit()
             if let p = plot { try sum.plot(to: outPath(p, video: video)) }
         } catch {

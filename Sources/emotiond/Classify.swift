@@ -17,7 +17,7 @@ struct Classify: ParsableCommand {
     func run() throws {
         let classifier: EmotionClassifier
         do { classifier = try EmotionClassifier(path: try Paths.model(model), flipTTA: flip) } catch let e as InferenceError {
-            throw ValidationError("model: \(e)")
+            throw RunError("model: \(e)")
         }
         var crops: [[UInt8]] = [], names: [String] = []
         var failures = 0

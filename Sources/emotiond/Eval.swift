@@ -17,14 +17,14 @@ struct Eval: ParsableCommand {
     func run() throws {
         let modelPath = try Paths.model(model)
         let classifier: EmotionClassifier
-        do { classifier = try EmotionClassifier(path: modelPath, flipTTA: flip) } catch let e as InferenceError { throw ValidationError("model: \(e)") }
+        do { classifier = try EmotionClassifier(path: modelPath, flipTTA: flip) } catch let e as InferenceError { throw RunError("model: \(e)") }
         let t0 = Date()
         let r: FER2013.Report
         do { r = try FER2013.evaluate(csv, usage: usage == "all" ? nil : usage, classifier: classifier, batch: max(1, batch)) } catch let e as FER2013.Error {
-            throw ValidationError("\(e)")
+            throw RunError("\(e)")
         }
         let secs = Date().timeIntervalSince(t0)
-        guard r.samples > 0 else { throw ValidationError("\(csv): no rows with Usage '\(usage)'") }
+        guard r.samples > 0 else { throw RunError("\(csv): no rows with Usage '\(usage)'") }
         if json {
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
             print(String(decoding: try enc.encode(r), as: UTF8.self))

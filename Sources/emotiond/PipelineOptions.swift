@@ -27,10 +27,10 @@ struct PipelineOptions: ParsableArguments {
         t.emaAlpha = smoothing; t.maxAge = maxAge
         guard smoothing > 0, smoothing <= 1 else { throw ValidationError("--smoothing must be in (0, 1]") }
         let det: CascadeDetector
-        do { det = try CascadeDetector(config: d, searchRoots: Paths.dataRoots) } catch let e as DetectorError { throw ValidationError("\(e)") }
+        do { det = try CascadeDetector(config: d, searchRoots: Paths.dataRoots) } catch let e as DetectorError { throw RunError("\(e)") }
         let path = try Paths.model(model)
         let cls: EmotionClassifier
-        do { cls = try EmotionClassifier(path: path, flipTTA: flip) } catch let e as InferenceError { throw ValidationError("model \(path): \(e)") }
+        do { cls = try EmotionClassifier(path: path, flipTTA: flip) } catch let e as InferenceError { throw RunError("model \(path): \(e)") }
         return FrameProcessor(detector: det, classifier: cls, tracking: t, cropMargin: cropMargin, fullDetectEvery: fullDetectEvery)
     }
 }

@@ -49,7 +49,7 @@ enum Paths {
         if let p = explicit ?? ProcessInfo.processInfo.environment["EMOTIOND_MODEL"] { return p }
         let tried = dataRoots.map { "\($0)/models/\(defaultModelName)" }
         if let found = tried.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
-        throw ValidationError("no emotion model found; tried \(tried.joined(separator: ", ")) (use --model PATH)")
+        throw RunError("no emotion model found; tried \(tried.joined(separator: ", ")) (use --model PATH)")
     }
 }
 

@@ -10,8 +10,9 @@ final class BatchModeTests: XCTestCase {
     func path(_ n: String) -> String { dir.appendingPathComponent(n).path }
 
     func testWolfgangLangerVideo() throws {
-        let log = path("w.ndjson"), video = path("w.mp4"), plot = path("w.png"), summary = path("summary.json")
-        let r = try CLI.run(["batch", CLI.media("WolfgangLanger_Pexels.mp4"), "--log", log, "--annotate", video, "--plot", plot, "--summary", "--summary-json", summary])
+        let log = path("w.ndjson"), video = path("w.mp4"), plot = path("w.png"), summary = path("summary.json"), events = path("events.ndjson")
+        let r = try CLI.run(["batch", CLI.media("WolfgangLanger_Pexels.mp4"), "--log", log, "--annotate", video, "--plot", plot,
+                             "--summary", "--summary-json", summary, "--events", events])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("track 1"), r.stdout)
         let frames = try CLI.lines(log)
@@ -27,6 +28,19 @@ final class BatchModeTests: XCTestCase {
         let v = try CLI.validate(log, schema: "frame.schema.json")
         XCTAssertEqual(v.status, 0, v.stdout + v.stderr)
         XCTAssertEqual(v.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "472 valid")
+        // Events: valid, a `new` first and an `end` last per track; every change's new label is the
+        // label the log shows for that track at that frame.
+        XCTAssertEqual(try CLI.validate(events, schema: "event.schema.json").status, 0)
+        let evs = try CLI.lines(events)
+        let main = perTrack.max { $0.value < $1.value }!.key
+        let mine = evs.filter { $0["track"] as? Int == main }
+        XCTAssertEqual(mine.first?["type"] as? String, "new")
+        XCTAssertEqual(mine.last?["type"] as? String, "end")
+        var logLabel: [Double: String] = [:]
+        for f in frames { for face in f["faces"] as! [[String: Any]] where face["track"] as? Int == main { logLabel[f["media_time"] as! Double] = face["label"] as? String } }
+        for e in mine where e["type"] as? String == "change" {
+            XCTAssertEqual(logLabel[e["media_time"] as! Double], e["after"] as? String, "change at \(e["media_time"]!)")
+        }
         // The annotated video has the input's frame count.
         let probe = try CLI.run(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", video], executable: "/usr/bin/ffprobe")
         XCTAssertEqual(probe.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "472")
