@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // Pure-Swift value types shared by every module.
@@ -56,16 +57,23 @@ let package = Package(
         // Cascade face detector (Haar / LBP).
         .target(name: "Detection", dependencies: ["EmotionCore", "Capture", "CVBridge"]),
 
-        // Outputs: NDJSON log, annotated video, summary, timeline plot.
-        .target(name: "Sinks", dependencies: ["EmotionCore", "Capture", "CVBridge"]),
+        // System libraries used by the daemon.
+        .systemLibrary(name: "CMosquitto", path: "Sources/CMosquitto"),
+        .systemLibrary(name: "CSystemd", path: "Sources/CSystemd"),
+
+        // Outputs: NDJSON log (plain and rotating), annotated video, summary, timeline plot, MQTT, sd_notify.
+        .target(name: "Sinks", dependencies: ["EmotionCore", "Capture", "CVBridge", "CMosquitto", "CSystemd"]),
 
         // Frame loop pieces: face preprocessing, emotion classification, tracking.
         .target(name: "Pipeline", dependencies: ["EmotionCore", "Inference", "Capture", "Detection", "CZlib"]),
 
+        // The YAML configuration file: schema, defaults, validation with file/key/line errors.
+        .target(name: "Config", dependencies: ["Detection", "Pipeline", .product(name: "Yams", package: "Yams")]),
+
         .executableTarget(
             name: "emotiond",
             dependencies: [
-                "EmotionCore", "Inference", "Capture", "Detection", "Pipeline", "Sinks",
+                "EmotionCore", "Inference", "Capture", "Detection", "Pipeline", "Sinks", "Config",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
