@@ -9,6 +9,7 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         do {
             let c = try ConfigLoader.load(path: config)
+            try RunCommand.check(c)
             print("\(config): OK (camera '\(c.camera.name)', source \(c.camera.source ?? c.camera.device ?? "none"), detector \(c.detector.kind.rawValue), mqtt \(c.mqtt.enabled ? "\(c.mqtt.host):\(c.mqtt.port)" : "off"), log \(c.log.path ?? "off"))")
         } catch let e as ConfigError {
             throw RunError("\(e)")

@@ -84,6 +84,22 @@ struct RunCommand: ParsableCommand {
         return c
     }
 
+    /// Everything check-config can verify without starting: model, cascade, source/device.
+    static func check(_ c: EmotiondConfig) throws {
+        let modelPath: String
+        do { modelPath = try Paths.model(c.model.path) } catch { throw c.error("model.path", "\(error)") }
+        do { _ = try EmotionClassifier(path: modelPath) } catch { throw c.error("model.path", "\(error)") }
+        do { _ = try CascadeDetector(config: c.detector, searchRoots: Paths.dataRoots) } catch {
+            throw c.error(c.detector.cascade != nil ? "detector.cascade" : "detector.kind", "\(error)")
+        }
+        if let s = c.camera.source {
+            do { _ = try VideoFile(path: s) } catch { throw c.error("camera.source", "\(error)") }
+        } else {
+            let dev = c.camera.device ?? "/dev/video0"
+            guard FileManager.default.fileExists(atPath: dev) else { throw c.error("camera.device", "\(dev) does not exist (no camera connected?)") }
+        }
+    }
+
     func openSource(_ c: EmotiondConfig) throws -> FrameSource {
         if let s = c.camera.source {
             do { return try VideoFile(path: s) } catch { throw c.error("camera.source", "\(error)") }

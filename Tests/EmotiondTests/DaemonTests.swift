@@ -1,0 +1,157 @@
+import Foundation
+import XCTest
+
+/// `emotiond run`: MQTT with a real broker, NDJSON log, signals, configuration errors.
+final class DaemonTests: XCTestCase {
+    var dir: URL!
+    override func setUpWithError() throws { dir = try CLI.tempDir() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func writeConfig(_ text: String, name: String = "emotiond.yaml") throws -> String {
+        let p = dir.appendingPathComponent(name).path
+        try text.write(toFile: p, atomically: true, encoding: .utf8)
+        return p
+    }
+
+    func mqttConfig(port: Int, log: String) throws -> String {
+        try writeConfig("""
+        camera:
+          name: cam1
+        outputs:
+          log:
+            path: \(log)
+          mqtt:
+            enabled: true
+            port: \(port)
+            topic_prefix: emotiond-test
+        """)
+    }
+
+    func testMQTTEventsAvailabilityAndBrokerRestart() throws {
+        let broker = try Broker(dir: dir)
+        let sub = try Subscriber(port: broker.port, topic: "emotiond-test/#", dir: dir)
+        let log = dir.appendingPathComponent("frames.ndjson").path
+        let cfg = try mqttConfig(port: broker.port, log: log)
+        let d = try Child(CLI.binary, ["run", "--config", cfg, "--source", CLI.media("WolfgangLanger_Pexels.mp4")], dir: dir, name: "daemon")
+        XCTAssertTrue(sub.waitFor(15) { m in m.contains { $0.topic == "emotiond-test/cam1/events" && $0.payload.contains("\"type\":\"new\"") } }, "no new event; daemon: \(d.stderr)")
+        XCTAssertEqual(sub.messages.first { $0.topic == "emotiond-test/available" }?.payload, "online")
+
+        // Kill the broker mid-run and bring it back: the daemon survives and later events arrive.
+        let before = sub.messages.count
+        broker.stop()
+        sleep(2)
+        XCTAssertNil(d.wait(0), "daemon exited when the broker died: \(d.stderr)")
+        try broker.start()
+        let sub2 = try Subscriber(port: broker.port, topic: "emotiond-test/#", dir: dir, name: "sub2")
+        XCTAssertTrue(sub2.waitFor(20) { m in m.contains { $0.topic == "emotiond-test/cam1/events" || $0.topic == "emotiond-test/cam1/state" } },
+                      "no events after broker restart (had \(before) before); daemon: \(d.stderr)")
+        XCTAssertEqual(sub2.messages.first { $0.topic == "emotiond-test/available" }?.payload, "online", "availability re-announced after reconnect")
+
+        // SIGTERM: graceful stop within 2 s, offline published, log complete.
+        let t0 = Date()
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(2), 0, d.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 2)
+        XCTAssertTrue(sub2.waitFor(3) { m in m.contains { $0.topic == "emotiond-test/available" && $0.payload == "offline" } })
+
+        // Every payload validates; change events' labels match the log at that media time.
+        let events = sub.messages.filter { $0.topic.hasSuffix("/events") } + sub2.messages.filter { $0.topic.hasSuffix("/events") }
+        let evFile = dir.appendingPathComponent("events.ndjson").path
+        try events.map(\.payload).joined(separator: "\n").write(toFile: evFile, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try CLI.validate(evFile, schema: "event.schema.json").status, 0)
+        XCTAssertEqual(try CLI.validate(log, schema: "frame.schema.json").status, 0)
+        var logLabel: [String: String] = [:]
+        for f in try CLI.lines(log) { for face in f["faces"] as! [[String: Any]] { logLabel["\(face["track"]!)@\(f["media_time"]!)"] = face["label"] as? String } }
+        let changes = try events.map { try JSONSerialization.jsonObject(with: Data($0.payload.utf8)) as! [String: Any] }.filter { $0["type"] as? String == "change" }
+        for c in changes {
+            XCTAssertEqual(logLabel["\(c["track"]!)@\(c["media_time"]!)"], c["after"] as? String)
+        }
+    }
+
+    func testUnreachableBrokerDoesNotStopTheDaemon() throws {
+        let log = dir.appendingPathComponent("frames.ndjson").path
+        let cfg = try mqttConfig(port: 1, log: log)   // nothing listens on port 1
+        let d = try Child(CLI.binary, ["run", "--config", cfg, "--source", CLI.media("WolfgangLanger_Pexels.mp4")], dir: dir, name: "daemon")
+        sleep(3)
+        XCTAssertNil(d.wait(0), "daemon exited: \(d.stderr)")
+        d.signal(SIGINT)
+        XCTAssertEqual(d.wait(3), 0, d.stderr)
+        XCTAssertGreaterThan(try CLI.lines(log).count, 30, "frames were still processed and logged")
+    }
+
+    func testSIGHUPWithBadConfigKeepsRunning() throws {
+        let log = dir.appendingPathComponent("frames.ndjson").path
+        let cfg = try writeConfig("outputs:\n  log:\n    path: \(log)\n")
+        let d = try Child(CLI.binary, ["run", "--config", cfg, "--source", CLI.media("WolfgangLanger_Pexels.mp4")], dir: dir, name: "daemon")
+        sleep(2)
+        _ = try writeConfig("outputs:\n  log:\n    path: \(log)\n  bogus: 1\n")
+        d.signal(SIGHUP)
+        sleep(2)
+        XCTAssertNil(d.wait(0), "daemon died on a bad reload")
+        XCTAssertTrue(d.stderr.contains("configuration reload rejected, keeping the running one: \(cfg):4: outputs.bogus: unknown key"), d.stderr)
+        let n1 = try CLI.lines(log).count
+        sleep(1)
+        XCTAssertGreaterThan(try CLI.lines(log).count, n1, "still processing with the old configuration")
+        // A good reload is accepted.
+        _ = try writeConfig("tracking:\n  ema_alpha: 0.5\noutputs:\n  log:\n    path: \(log)\n")
+        d.signal(SIGHUP)
+        sleep(1)
+        XCTAssertTrue(d.stderr.contains("configuration reloaded"), d.stderr)
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(2), 0)
+    }
+
+    func testLogNeverHasPartialLinesAfterSIGKILL() throws {
+        let log = dir.appendingPathComponent("frames.ndjson").path
+        let cfg = try writeConfig("outputs:\n  log:\n    path: \(log)\n")
+        var rng = SystemRandomNumberGenerator()
+        for round in 0..<6 {
+            let d = try Child(CLI.binary, ["run", "--config", cfg, "--source", CLI.media("WolfgangLanger_Pexels.mp4")], dir: dir, name: "daemon\(round)")
+            usleep(UInt32.random(in: 600_000...2_500_000, using: &rng))
+            d.signal(SIGKILL)
+            _ = d.wait(5)
+            let data = try Data(contentsOf: URL(fileURLWithPath: log))
+            XCTAssertEqual(data.last, 0x0A, "round \(round): log ends mid-line")
+            for l in data.split(separator: 0x0A) {
+                XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(l)), "round \(round): unparsable line")
+            }
+        }
+        XCTAssertEqual(try CLI.validate(log, schema: "frame.schema.json").status, 0)
+    }
+
+    // MARK: configuration errors
+
+    func assertConfigError(_ yaml: String, _ expected: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let p = try writeConfig(yaml, name: "bad-\(UUID().uuidString).yaml")
+        for cmd in [["check-config", "--config", p], ["run", "--config", p]] {
+            let r = try CLI.run(cmd)
+            XCTAssertEqual(r.status, 1, "\(cmd[0]): \(r.stderr)", file: file, line: line)
+            XCTAssertEqual(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines), "Error: " + expected.replacingOccurrences(of: "FILE", with: p), file: file, line: line)
+        }
+    }
+
+    func testSyntaxError() throws {
+        try assertConfigError("camera:\n  fps: [30\n", "FILE:3: YAML syntax error: did not find expected ',' or ']'")
+    }
+    func testUnknownKey() throws {
+        try assertConfigError("camera:\n  name: a\n  fsp: 30\n", "FILE:3: camera.fsp: unknown key")
+    }
+    func testWrongType() throws {
+        try assertConfigError("detector:\n  min_neighbors: lots\n", "FILE:2: detector.min_neighbors: expected an integer, got 'lots'")
+    }
+    func testMissingDevice() throws {
+        try assertConfigError("camera:\n  device: /dev/video-missing\n", "FILE:2: camera.device: /dev/video-missing does not exist (no camera connected?)")
+    }
+    func testUnreadableModel() throws {
+        try assertConfigError("model:\n  path: /nonexistent/model.onnx\n", "FILE:2: model.path: cannot read model file /nonexistent/model.onnx: no such file")
+    }
+    func testMissingConfigFile() throws {
+        let r = try CLI.run(["check-config", "--config", "/nonexistent/emotiond.yaml"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("/nonexistent/emotiond.yaml: no such file"), r.stderr)
+    }
+    func testShippedExampleConfigIsValid() throws {
+        let r = try CLI.run(["check-config", "--config", CLI.root.appendingPathComponent("config/emotiond.yaml").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+    }
+}
