@@ -1,0 +1,49 @@
+import Foundation
+import XCTest
+
+/// The unit file passes systemd-analyze verify, has exposure ≤ 2.5, and `make install`
+/// lays out a working installation.
+final class SystemdTests: XCTestCase {
+    func testUnitVerifies() throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // verify checks that ExecStart exists: point it at the freshly built binary.
+        let unit = try String(contentsOfFile: CLI.root.appendingPathComponent("systemd/emotiond.service").path, encoding: .utf8)
+            .replacingOccurrences(of: "/usr/local/bin/emotiond", with: CLI.binary)
+        let p = dir.appendingPathComponent("emotiond.service").path
+        try unit.write(toFile: p, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["verify", p], executable: "/usr/bin/systemd-analyze")
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+    }
+
+    func testSecurityExposure() throws {
+        let r = try CLI.run(["security", "--offline=true", CLI.root.appendingPathComponent("systemd/emotiond.service").path], executable: "/usr/bin/systemd-analyze")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let line = try XCTUnwrap(r.stdout.split(separator: "\n").first { $0.contains("Overall exposure level") }, r.stdout)
+        let value = try XCTUnwrap(line.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) }, String(line))
+        print("systemd-analyze security exposure: \(value)")
+        XCTAssertLessThanOrEqual(value, 2.5)
+        for directive in ["Type=notify", "WatchdogSec=", "Restart=on-failure", "DynamicUser=yes", "SupplementaryGroups=video", "ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes", "RestrictAddressFamilies=", "SystemCallFilter="] {
+            XCTAssertTrue(try String(contentsOfFile: CLI.root.appendingPathComponent("systemd/emotiond.service").path, encoding: .utf8).contains(directive), directive)
+        }
+    }
+
+    func testMakeInstallLayout() throws {
+        let dest = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: dest) }
+        let r = try CLI.run(["install", "DESTDIR=\(dest.path)", "PREFIX=/usr/local"], executable: "/usr/bin/make")
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        for f in ["usr/local/bin/emotiond", "usr/local/lib/systemd/system/emotiond.service", "etc/emotiond/emotiond.yaml",
+                  "usr/local/share/emotiond/models/emotion-fer4.onnx", "usr/local/share/emotiond/schemas/frame.schema.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dest.appendingPathComponent(f).path), f)
+        }
+        // The installed binary finds its model under ../share/emotiond and validates the installed config
+        // (with a file source instead of the absent camera).
+        let cfg = dest.appendingPathComponent("etc/emotiond/emotiond.yaml").path
+        var text = try String(contentsOfFile: cfg, encoding: .utf8)
+        text = text.replacingOccurrences(of: "  source: null ", with: "  source: \(CLI.media("single_face.mp4")) ")
+        try text.write(toFile: cfg, atomically: true, encoding: .utf8)
+        let c = try CLI.run(["check-config", "--config", cfg], executable: dest.appendingPathComponent("usr/local/bin/emotiond").path, cwd: "/")
+        XCTAssertEqual(c.status, 0, c.stderr)
+    }
+}
