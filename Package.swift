@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // Pure-Swift value types shared by every module.
@@ -62,7 +63,8 @@ let package = Package(
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd"),
 
         // Outputs: NDJSON log (plain and rotating), annotated video, summary, timeline plot, MQTT, sd_notify.
-        .target(name: "Sinks", dependencies: ["EmotionCore", "Capture", "CVBridge", "CMosquitto", "CSystemd"]),
+        .target(name: "Sinks", dependencies: ["EmotionCore", "Capture", "CVBridge", "CMosquitto", "CSystemd",
+                                             .product(name: "Prometheus", package: "swift-prometheus")]),
 
         // Frame loop pieces: face preprocessing, emotion classification, tracking.
         .target(name: "Pipeline", dependencies: ["EmotionCore", "Inference", "Capture", "Detection", "CZlib"]),

@@ -120,6 +120,13 @@ struct RunCommand: ParsableCommand {
             rt = try Runtime(c)
             src = try openSource(c)
         } catch let e as ConfigError { throw RunError("\(e)") }
+        // Metrics endpoint (off unless configured; loopback address in the example config).
+        let metrics = DaemonMetrics()
+        var metricsServer: MetricsServer? = nil
+        if let listen = rt.config.metrics.listen {
+            do { metricsServer = try MetricsServer(listen: listen, metrics: metrics) } catch { throw RunError("\(rt.config.error("outputs.metrics.listen", "\(error)"))") }
+        }
+        defer { _ = metricsServer }
         warn("emotiond: running camera '\(rt.config.camera.name)' from \(src.name); \(BLASRuntime.summary)")
         notifier.ready(status: "starting: \(src.name)")
         let watchdog = notifier.watchdogInterval
@@ -162,6 +169,7 @@ struct RunCommand: ParsableCommand {
             do {
                 let (r, events) = try rt.processor.process(frame, source: src.name, decodeMs: decode)
                 faces = r.faces.count
+                metrics.record(r)
                 do { try rt.log?.write(r) } catch { warn("emotiond: \(error)") }
                 if let mqtt = rt.mqtt {
                     for e in events where e.type == .end || Double(e.confidence) >= rt.config.minConfidence {
@@ -175,6 +183,7 @@ struct RunCommand: ParsableCommand {
                 }
             } catch {
                 // A frame that cannot be processed is skipped, not fatal.
+                metrics.recordError()
                 warn("emotiond: frame \(frame.index): \(error)")
             }
             framesSinceStatus += 1
@@ -184,6 +193,8 @@ struct RunCommand: ParsableCommand {
             if el >= 1 {
                 let mq = rt.mqtt.map { $0.isConnected ? "mqtt connected" : "mqtt reconnecting (\($0.queued) queued, \($0.dropped) dropped)" } ?? "mqtt off"
                 notifier.status(String(format: "%.1f fps, %d faces, %@", Double(framesSinceStatus) / el, faces, mq))
+                metrics.setFPS(Double(framesSinceStatus) / el)
+                if let m = rt.mqtt { metrics.mqtt(queue: m.queued, reconnects: m.reconnects, dropped: m.dropped, connected: m.isConnected) }
                 framesSinceStatus = 0; lastStatus = Date()
             }
         }

@@ -119,6 +119,25 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(try CLI.validate(log, schema: "frame.schema.json").status, 0)
     }
 
+    func testPrometheusMetricsEndpoint() throws {
+        let port = Int.random(in: 20000...60000)
+        let cfg = try writeConfig("outputs:\n  metrics:\n    listen: 127.0.0.1:\(port)\n")
+        let d = try Child(CLI.binary, ["run", "--config", cfg, "--source", CLI.media("WolfgangLanger_Pexels.mp4")], dir: dir, name: "daemon")
+        sleep(3)
+        let fetch = "import urllib.request,sys; print(urllib.request.urlopen('http://127.0.0.1:%s/metrics' % sys.argv[1], timeout=5).read().decode())"
+        let r = try CLI.run(["-c", fetch, "\(port)"], executable: CLI.python)
+        XCTAssertEqual(r.status, 0, r.stderr + d.stderr)
+        let lines = r.stdout.split(separator: "\n")
+        func value(_ name: String) -> Double? { lines.first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) } }
+        XCTAssertGreaterThan(value("emotiond_frames_processed_total") ?? 0, 20)
+        XCTAssertGreaterThan(value("emotiond_fps") ?? 0, 5)
+        XCTAssertEqual(value("emotiond_faces"), 1)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("emotiond_stage_latency_ms_bucket{stage=\"detect\"") })
+        XCTAssertNotNil(value("emotiond_frames_dropped_total"))
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(2), 0)
+    }
+
     // MARK: configuration errors
 
     func assertConfigError(_ yaml: String, _ expected: String, file: StaticString = #filePath, line: UInt = #line) throws {
