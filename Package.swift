@@ -81,6 +81,8 @@ let package = Package(
             ]
         ),
 
+        .testTarget(name: "SinksTests", dependencies: ["Sinks"]),
+
         // End-to-end tests of the built binary on real media.
         .testTarget(name: "EmotiondTests"),
 

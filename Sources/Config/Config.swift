@@ -57,8 +57,9 @@ public struct EmotiondConfig: Equatable, Sendable {
     public var log = Log()
     public var mqtt = MQTT()
     public var metrics = Metrics()
-    /// Write face/frame images anywhere (snapshots). Off: no image ever leaves the process.
-    public var saveImages = false
+    /// Directory for annotated snapshots on new/change events. nil (default): no frame or
+    /// face image is ever written anywhere.
+    public var snapshotDir: String? = nil
     /// Where each key was set: dotted key → (file, line), for semantic errors found later.
     public var origin: [String: Int] = [:]
     public var file = ""
@@ -208,7 +209,7 @@ public enum ConfigLoader {
             case "privacy":
                 try r.mapping(v, path) { k, v, p in
                     switch k {
-                    case "save_images": c.saveImages = try r.bool(v, p)
+                    case "snapshot_dir": c.snapshotDir = try r.optionalString(v, p)
                     default: throw r.unknown(v, p)
                     }
                 }

@@ -91,3 +91,13 @@ public final class AnnotatedVideoWriter {
 
     deinit { abort() }
 }
+
+extension Frame {
+    /// Writes the frame as PNG (atomically).
+    public func writePNG(_ path: String) throws {
+        let file = try AtomicFile(path: path, suffix: ".png")
+        file.closeHandle()
+        do { try withBridgeImage { img in try cvCall("write \(path)") { cvb_imwrite(file.tempPath, img, $0) } } } catch { file.abort(); throw error }
+        try file.commit()
+    }
+}

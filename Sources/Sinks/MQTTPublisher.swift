@@ -54,16 +54,31 @@ public final class MQTTPublisher: @unchecked Sendable {
             guard let obj else { return }
             Unmanaged<MQTTPublisher>.fromOpaque(obj).takeUnretainedValue().onDisconnect()
         }
-        // Asynchronous connect: an unreachable broker is retried by the loop thread.
-        let rc = mosquitto_connect_async(m, settings.host, Int32(settings.port), Int32(settings.keepalive))
-        if rc != MOSQ_ERR_SUCCESS.rawValue && rc != MOSQ_ERR_ERRNO.rawValue {
-            throw Error.setup("connect to \(settings.host):\(settings.port): \(String(cString: mosquitto_strerror(rc)))")
+        // Until the first connection succeeds we retry ourselves with backoff (libmosquitto's
+        // loop thread only reconnects a connection that existed); afterwards its loop thread
+        // reconnects with exponential backoff. Either way the caller is never blocked.
+        Thread.detachNewThread { [weak self] in
+            var delay = 0.5
+            while let me = self, !me.stopping {
+                let rc = mosquitto_connect_async(me.mosq, me.settings.host, Int32(me.settings.port), Int32(me.settings.keepalive))
+                if rc == MOSQ_ERR_SUCCESS.rawValue {
+                    mosquitto_loop_start(me.mosq)
+                    me.lock.lock(); me.loopRunning = true; me.lock.unlock()
+                    return
+                }
+                Thread.sleep(forTimeInterval: delay)
+                delay = min(delay * 2, 30)
+            }
         }
-        try check(mosquitto_loop_start(m), "network thread")
     }
 
+    private var stopping: Bool { lock.lock(); defer { lock.unlock() }; return _stopping }
+    private var _stopping = false
+    private var loopRunning = false
+
     deinit {
-        mosquitto_loop_stop(mosq, true)
+        lock.lock(); _stopping = true; let running = loopRunning; lock.unlock()
+        if running { mosquitto_loop_stop(mosq, true) }
         mosquitto_destroy(mosq)
     }
 
@@ -118,7 +133,8 @@ public final class MQTTPublisher: @unchecked Sendable {
             while Date() < deadline && mosquitto_want_write(mosq) { usleep(10_000) }
             usleep(50_000)
         }
+        lock.lock(); _stopping = true; let running = loopRunning; loopRunning = false; lock.unlock()
         mosquitto_disconnect(mosq)
-        mosquitto_loop_stop(mosq, false)
+        if running { mosquitto_loop_stop(mosq, false) }
     }
 }

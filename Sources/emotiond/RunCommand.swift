@@ -171,6 +171,14 @@ struct RunCommand: ParsableCommand {
                 faces = r.faces.count
                 metrics.record(r)
                 do { try rt.log?.write(r) } catch { warn("emotiond: \(error)") }
+                if let dir = rt.config.snapshotDir, events.contains(where: { $0.type != .end }) {
+                    // Only when configured: the annotated frame, named by frame and track.
+                    var snap = frame
+                    do {
+                        try Annotator(scoreBars: true).draw(r, on: &snap)
+                        try snap.writePNG("\(dir)/\(camera)-\(frame.index)-track\(events[0].track)-\(events[0].type.rawValue).png")
+                    } catch { warn("emotiond: snapshot: \(error)") }
+                }
                 if let mqtt = rt.mqtt {
                     for e in events where e.type == .end || Double(e.confidence) >= rt.config.minConfidence {
                         mqtt.publish("\(rt.config.mqtt.topicPrefix)/\(camera)/events", try enc.encode(e))

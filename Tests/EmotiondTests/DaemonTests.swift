@@ -59,6 +59,11 @@ final class DaemonTests: XCTestCase {
         let evFile = dir.appendingPathComponent("events.ndjson").path
         try events.map(\.payload).joined(separator: "\n").write(toFile: evFile, atomically: true, encoding: .utf8)
         XCTAssertEqual(try CLI.validate(evFile, schema: "event.schema.json").status, 0)
+        let states = (sub.messages + sub2.messages).filter { $0.topic == "emotiond-test/cam1/state" }
+        XCTAssertFalse(states.isEmpty)
+        let stFile = dir.appendingPathComponent("state.ndjson").path
+        try states.map(\.payload).joined(separator: "\n").write(toFile: stFile, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try CLI.validate(stFile, schema: "state.schema.json").status, 0)
         XCTAssertEqual(try CLI.validate(log, schema: "frame.schema.json").status, 0)
         var logLabel: [String: String] = [:]
         for f in try CLI.lines(log) { for face in f["faces"] as! [[String: Any]] { logLabel["\(face["track"]!)@\(f["media_time"]!)"] = face["label"] as? String } }
@@ -136,6 +141,35 @@ final class DaemonTests: XCTestCase {
         XCTAssertNotNil(value("emotiond_frames_dropped_total"))
         d.signal(SIGTERM)
         XCTAssertEqual(d.wait(2), 0)
+    }
+
+    func testLogRotationAndSnapshotsOnlyWhenConfigured() throws {
+        let log = dir.appendingPathComponent("frames.ndjson").path
+        let snaps = dir.appendingPathComponent("snaps")
+        try FileManager.default.createDirectory(at: snaps, withIntermediateDirectories: true)
+        let cfg = try writeConfig("outputs:\n  log:\n    path: \(log)\n    max_bytes: 20000\n    keep: 2\nprivacy:\n  snapshot_dir: \(snaps.path)\n")
+        let d = try Child(CLI.binary, ["run", "--config", cfg, "--source", CLI.media("WolfgangLanger_Pexels.mp4")], dir: dir, name: "daemon")
+        sleep(4)
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(2), 0, d.stderr)
+        for f in [log, log + ".1", log + ".2"] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: f))
+            XCTAssertLessThanOrEqual(data.count, 20000, f)
+            XCTAssertEqual(data.last, 0x0A, f)
+            XCTAssertEqual(try CLI.validate(f, schema: "frame.schema.json").status, 0, f)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: log + ".3"), "keep: 2")
+        let pngs = try FileManager.default.contentsOfDirectory(atPath: snaps.path)
+        XCTAssertTrue(pngs.contains { $0.hasSuffix("-new.png") }, "\(pngs)")
+        // Without snapshot_dir nothing but the log is written (privacy default).
+        let quiet = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: quiet) }
+        let cfg2 = try writeConfig("outputs:\n  log:\n    path: \(quiet.path)/f.ndjson\n", name: "quiet.yaml")
+        let d2 = try Child(CLI.binary, ["run", "--config", cfg2, "--source", CLI.media("WolfgangLanger_Pexels.mp4")], dir: dir, name: "daemon2")
+        sleep(2)
+        d2.signal(SIGTERM)
+        XCTAssertEqual(d2.wait(2), 0)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: quiet.path), ["f.ndjson"])
     }
 
     // MARK: configuration errors
