@@ -24,6 +24,17 @@ final class BatchModeTests: XCTestCase {
         for f in frames { for face in f["faces"] as! [[String: Any]] { perTrack[face["track"] as! Int, default: 0] += 1 } }
         let longest = perTrack.values.max() ?? 0
         XCTAssertGreaterThanOrEqual(Double(longest) / 472, 0.8, "tracks: \(perTrack)")
+        // Emotion over time (the clip goes from crying to laughing): smoothed label of the main
+        // track is `happy` in ≥ 70 % of the frames of the last 6 s and < 30 % of the first 4 s.
+        let end = frames.map { $0["media_time"] as! Double }.max()!
+        func happyShare(_ range: ClosedRange<Double>) -> Double {
+            let sel = frames.filter { range.contains($0["media_time"] as! Double) }
+            let happy = sel.filter { (($0["faces"] as! [[String: Any]]).first?["label"] as? String) == "happy" }.count
+            return Double(happy) / Double(max(1, sel.count))
+        }
+        XCTAssertGreaterThanOrEqual(happyShare((end - 6)...end), 0.7, "last 6 s")
+        XCTAssertLessThan(happyShare(0...4), 0.3, "first 4 s")
+        print("WolfgangLanger: happy in \(happyShare((end - 6)...end)) of the last 6 s, \(happyShare(0...4)) of the first 4 s")
         // Every line validates against the documented schema.
         let v = try CLI.validate(log, schema: "frame.schema.json")
         XCTAssertEqual(v.status, 0, v.stdout + v.stderr)
@@ -105,6 +116,20 @@ final class BatchModeTests: XCTestCase {
         let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         let faces = obj["faces"] as! [[String: Any]]
         XCTAssertGreaterThanOrEqual(faces.count, 4, "found \(faces.count) of 5 faces")
+        // Ground truth (face centres read off the 1000×667 photo): four people smile, the
+        // curly-haired boy in the back does not. Every smiling face that is found must be `happy`.
+        let people: [(x: Int, y: Int, smiling: Bool)] = [(265, 115, true), (365, 290, true), (478, 265, false), (580, 375, true), (735, 355, true)]
+        var matched = 0
+        for f in faces {
+            let b = f["box"] as! [String: Int]
+            let cx = b["x"]! + b["width"]! / 2, cy = b["y"]! + b["height"]! / 2
+            guard let p = people.first(where: { abs($0.x - cx) < b["width"]! / 2 && abs($0.y - cy) < b["height"]! / 2 }) else {
+                XCTFail("face at \(b) matches no person"); continue
+            }
+            matched += 1
+            if p.smiling { XCTAssertEqual(f["label"] as? String, "happy", "smiling face at \(b)") }
+        }
+        XCTAssertGreaterThanOrEqual(matched, 4)
         let out = path("img.ndjson")
         try r.stdout.write(toFile: out, atomically: true, encoding: .utf8)
         XCTAssertEqual(try CLI.validate(out, schema: "frame.schema.json").status, 0)
