@@ -49,7 +49,7 @@ public struct EmotiondConfig: Equatable, Sendable {
     }
     public var camera = Camera()
     public var detector = DetectorConfig()
-    public var fullDetectEvery = 10
+    public var fullDetectEvery = 25
     public var model = Model()
     public var tracking = TrackerConfig()
     /// Events (and state) below this smoothed confidence are not published.

@@ -13,7 +13,7 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "Cascade scaleFactor.") var scaleFactor: Double = 1.1
     @Option(help: "Cascade minNeighbors.") var minNeighbors: Int = 5
     @Option(help: "Smallest face side in pixels.") var minFace: Int = 48
-    @Option(help: "Full-frame detection every N frames (between them only around tracked faces).") var fullDetectEvery: Int = 10
+    @Option(help: "Full-frame detection every N frames (between them only around tracked faces).") var fullDetectEvery: Int = 25
     @Option(help: "Crop margin around the detector box (fraction per side; default from the model).") var cropMargin: Double?
     @Option(help: "EMA weight of the newest scores (1 = no smoothing).") var smoothing: Double = 0.3
     @Option(help: "Frames a track may go unseen before it ends.") var maxAge: Int = 10
