@@ -52,8 +52,11 @@ let package = Package(
         // zlib line reader (FER2013 CSVs are distributed gzipped).
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
 
+        // V4L2 macros and a non-variadic ioctl for Swift.
+        .target(name: "CV4L2"),
+
         // Frame sources: still images (OpenCV), video files, V4L2 cameras.
-        .target(name: "Capture", dependencies: ["EmotionCore", "CVBridge"]),
+        .target(name: "Capture", dependencies: ["EmotionCore", "CVBridge", "CV4L2"]),
 
         // Cascade face detector (Haar / LBP).
         .target(name: "Detection", dependencies: ["EmotionCore", "Capture", "CVBridge"]),

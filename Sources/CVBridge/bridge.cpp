@@ -274,3 +274,35 @@ extern "C" int cvb_imwrite(const char *path, const cvb_image *img, cvb_error *er
         return true;
     });
 }
+
+extern "C" int cvb_yuyv_to_bgr(const uint8_t *src, int width, int height, size_t stride, uint8_t *dst, cvb_error *err) {
+    return guarded(err, [&] {
+        cv::Mat in(height, width, CV_8UC2, const_cast<uint8_t *>(src), stride), out(height, width, CV_8UC3, dst);
+        cv::cvtColor(in, out, cv::COLOR_YUV2BGR_YUYV);
+        return true;
+    });
+}
+
+extern "C" int cvb_gray_to_bgr(const uint8_t *src, int width, int height, size_t stride, uint8_t *dst, cvb_error *err) {
+    return guarded(err, [&] {
+        cv::Mat in(height, width, CV_8UC1, const_cast<uint8_t *>(src), stride), out(height, width, CV_8UC3, dst);
+        cv::cvtColor(in, out, cv::COLOR_GRAY2BGR);
+        return true;
+    });
+}
+
+extern "C" int cvb_decode_jpeg(const uint8_t *src, size_t len, int width, int height, uint8_t *dst, cvb_error *err) {
+    return guarded(err, [&] {
+        // A valid JPEG starts with SOI and ends with EOI; a torn or zeroed frame fails here or in imdecode.
+        if (len < 4 || src[0] != 0xFF || src[1] != 0xD8 || src[len - 2] != 0xFF || src[len - 1] != 0xD9) {
+            fail(err, "corrupt JPEG frame (missing SOI/EOI marker)"); return false;
+        }
+        cv::Mat buf(1, (int)len, CV_8UC1, const_cast<uint8_t *>(src));
+        cv::Mat out(height, width, CV_8UC3, dst);
+        cv::Mat decoded = cv::imdecode(buf, cv::IMREAD_COLOR);
+        if (decoded.empty()) { fail(err, "corrupt JPEG frame (decoder failed)"); return false; }
+        if (decoded.cols != width || decoded.rows != height) { fail(err, "JPEG frame has the wrong size"); return false; }
+        decoded.copyTo(out);
+        return true;
+    });
+}

@@ -106,7 +106,10 @@ struct RunCommand: ParsableCommand {
         }
         let dev = c.camera.device ?? "/dev/video0"
         guard FileManager.default.fileExists(atPath: dev) else { throw c.error("camera.device", "\(dev) does not exist (no camera connected?)") }
-        throw c.error("camera.device", "V4L2 capture is not available in this build yet; use camera.source or --source FILE")
+        var s = CameraSettings()
+        s.device = dev; s.width = c.camera.width; s.height = c.camera.height; s.fps = c.camera.fps
+        s.format = c.camera.format; s.buffers = c.camera.buffers; s.timeout = c.camera.timeout
+        do { return try V4L2Camera(settings: s) } catch { throw c.error("camera.device", "\(error)") }
     }
 
     func run() throws {
@@ -120,6 +123,12 @@ struct RunCommand: ParsableCommand {
             rt = try Runtime(c)
             src = try openSource(c)
         } catch let e as ConfigError { throw RunError("\(e)") }
+        if let cam = src as? V4L2Camera {
+            cam.onEvent = { warn("emotiond: \($0)") }
+            cam.shouldStop = { flags.stop }
+            warn("emotiond: camera \(cam.name): \(cam.width)x\(cam.height) \(cam.formatName) @ \(String(format: "%g", cam.fps)) fps, \(rt.config.camera.buffers) buffers")
+        }
+        var droppedSeen = 0
         // Metrics endpoint (off unless configured; loopback address in the example config).
         let metrics = DaemonMetrics()
         var metricsServer: MetricsServer? = nil
@@ -163,13 +172,14 @@ struct RunCommand: ParsableCommand {
             let decode = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
             lastMedia = frame.mediaTime
             // Pace a file source at its native rate (a camera paces itself).
-            let due = start.addingTimeInterval(offset + frame.mediaTime)
+            let due = src is V4L2Camera ? Date() : start.addingTimeInterval(offset + frame.mediaTime)
             let wait = due.timeIntervalSinceNow
             if wait > 0 { usleep(UInt32(min(wait, 1) * 1e6)) } else if wait < -2 { start = Date().addingTimeInterval(-(offset + frame.mediaTime)) }
             do {
                 let (r, events) = try rt.processor.process(frame, source: src.name, decodeMs: decode)
                 faces = r.faces.count
                 metrics.record(r)
+                if let cam = src as? V4L2Camera { metrics.recordDropped(cam.stats.dropped - droppedSeen); droppedSeen = cam.stats.dropped }
                 do { try rt.log?.write(r) } catch { warn("emotiond: \(error)") }
                 if let dir = rt.config.snapshotDir, events.contains(where: { $0.type != .end }) {
                     // Only when configured: the annotated frame, named by frame and track.

@@ -31,6 +31,14 @@ const char *cvb_version(void);
 /// Sets OpenCV's internal thread pool size (0 = sequential).
 void cvb_set_num_threads(int n);
 
+/* ---- camera pixel formats (imgproc, imgcodecs) ---- */
+/// YUYV 4:2:2 (stride bytes per row) → BGR into dst (width*height*3 bytes).
+int cvb_yuyv_to_bgr(const uint8_t *src, int width, int height, size_t stride, uint8_t *dst, cvb_error *err);
+/// GREY → BGR into dst.
+int cvb_gray_to_bgr(const uint8_t *src, int width, int height, size_t stride, uint8_t *dst, cvb_error *err);
+/// Decodes a JPEG (MJPEG frame) that must be width×height into dst as BGR. 0 with err on corrupt data.
+int cvb_decode_jpeg(const uint8_t *src, size_t len, int width, int height, uint8_t *dst, cvb_error *err);
+
 /* ---- face detection (objdetect) ---- */
 typedef struct cvb_cascade cvb_cascade;
 typedef struct { int x, y, width, height; } cvb_rect;
