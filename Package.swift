@@ -4,7 +4,7 @@ import PackageDescription
 // OpenCV: link only the libraries we use (pkg-config opencv4 pulls ~55 libs and
 // doubles start-up time), include path set by hand for the same reason.
 let openCVLibs = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs",
-                  "opencv_objdetect", "opencv_videoio"]
+                  "opencv_objdetect", "opencv_videoio", "opencv_highgui"]
 
 let package = Package(
     name: "emotiond",

@@ -1,0 +1,124 @@
+import ArgumentParser
+import CVBridge
+import Capture
+import EmotionCore
+import Foundation
+import Pipeline
+import Sinks
+
+/// Latest-value slot shared between threads: writers replace, readers take (drop, don't queue).
+final class Latest<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T?
+    private var version = 0
+    func put(_ v: T) { lock.lock(); value = v; version += 1; lock.unlock() }
+    func get() -> (T?, Int) { lock.lock(); defer { lock.unlock() }; return (value, version) }
+}
+
+/// `emotiond live`: camera (or file) → window with boxes, labels, scores, HUD.
+/// Three threads: capture keeps only the newest frame, a worker runs detection/inference
+/// on the newest frame it finds, and the UI shows the newest processed frame; nothing queues.
+struct LiveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "live", abstract: "Live overlay window: boxes, labels, scores, fps (keys: q/Esc quit, space pause, s snapshot, d score bars).")
+    @OptionGroup var pipeline: PipelineOptions
+    @Option(help: "V4L2 camera device.") var device = "/dev/video0"
+    @Option(help: "Use this video file instead of the camera (paced at its native frame rate).") var source: String?
+    @Option(help: "Capture size WxH.") var size = "640x480"
+    @Option(help: "Capture frame rate.") var fps = 30
+    @Option(help: "Capture format: auto, yuyv, mjpeg, grey.") var format = "auto"
+    @Option(help: "Also write the per-frame NDJSON log here.") var log: String?
+    @Flag(help: "Start with per-face score bars shown.") var bars = false
+
+    func run() throws {
+        // Without a display OpenCV's GUI aborts the whole process: refuse cleanly instead.
+        let env = ProcessInfo.processInfo.environment
+        if (env["DISPLAY"] ?? "").isEmpty && (env["WAYLAND_DISPLAY"] ?? "").isEmpty {
+            throw RunError("no display: DISPLAY is not set, so the live window cannot open. Run headless with `emotiond run --config FILE` (NDJSON log, MQTT), or start an X server (e.g. Xvfb) and set DISPLAY.")
+        }
+        let proc = try pipeline.makeProcessor()
+        let src: FrameSource
+        if let source {
+            do { src = try VideoFile(path: source) } catch { throw RunError("\(error)") }
+        } else {
+            var s = CameraSettings()
+            let p = size.split(separator: "x").compactMap { Int($0) }
+            guard p.count == 2 else { throw ValidationError("--size must be WxH") }
+            s.device = device; s.width = p[0]; s.height = p[1]; s.fps = fps; s.format = format
+            do { src = try V4L2Camera(settings: s) } catch { throw RunError("\(error)") }
+        }
+        let logWriter: RotatingLog? = try log.map { try RotatingLog(path: $0, maxBytes: 1 << 30, keep: 1, flushEvery: 1) }
+        let stop = SignalFlags()
+        stop.install()
+        if let cam = src as? V4L2Camera { cam.onEvent = { warn("emotiond: \($0)") }; cam.shouldStop = { stop.stop } }
+
+        let frames = Latest<Frame>()
+        let results = Latest<(Frame, FrameResult)>()
+        var inferMs = 0.0
+        // Capture thread.
+        Thread.detachNewThread {
+            let start = Date()
+            while !stop.stop {
+                guard let f = try? src.next() else { stop.requestStop(); break }
+                if src is VideoFile {
+                    let wait = start.addingTimeInterval(f.mediaTime).timeIntervalSinceNow
+                    if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+                }
+                frames.put(f)
+            }
+        }
+        // Worker thread: always the newest frame.
+        Thread.detachNewThread {
+            var seen = 0
+            while !stop.stop {
+                let (f, v) = frames.get()
+                guard let f, v != seen else { Thread.sleep(forTimeInterval: 0.002); continue }
+                seen = v
+                if let (r, _) = try? proc.process(f, source: src.name) {
+                    inferMs = r.latencyMs.total
+                    try? logWriter?.write(r)
+                    results.put((f, r))
+                }
+            }
+        }
+        // UI (main thread).
+        let title = "emotiond"
+        var err = cvb_error()
+        guard cvb_window_open(title, Int32(src.width), Int32(src.height), &err) == 1 else { throw RunError("cannot open window: \(CVError("window", err).message)") }
+        var annot = Annotator(scoreBars: bars)
+        var shown = 0, paused = false
+        var fpsCount = 0, fpsValue = 0.0, fpsT = Date()
+        var last: (Frame, FrameResult)? = nil
+        while !stop.stop {
+            let (r, v) = results.get()
+            if !paused, let r, v != shown {
+                shown = v
+                last = r
+                var f = r.0
+                fpsCount += 1
+                if Date().timeIntervalSince(fpsT) >= 1 { fpsValue = Double(fpsCount) / Date().timeIntervalSince(fpsT); fpsCount = 0; fpsT = Date() }
+                let hud = String(format: "%.1f fps  %.1f ms/frame  %d face(s)%@", fpsValue, inferMs, r.1.faces.count, paused ? "  [paused]" : "")
+                try? annot.draw(r.1, on: &f, hud: hud)
+                if f.withBridgeImage({ img in cvb_window_show(title, img, &err) }) == 0 {
+                    throw RunError("cannot show the window: \(CVError("imshow", err).message)")
+                }
+            }
+            let key = cvb_window_wait_key(10) & 0xFF
+            switch key {
+            case Int32(UInt8(ascii: "q")), 27: stop.requestStop()
+            case Int32(UInt8(ascii: " ")): paused.toggle()
+            case Int32(UInt8(ascii: "d")): annot.scoreBars.toggle()
+            case Int32(UInt8(ascii: "s")):
+                if let (f0, r0) = last {
+                    var f = f0
+                    try? annot.draw(r0, on: &f)
+                    let name = "emotiond-snapshot-\(Int(Date().timeIntervalSince1970 * 1000)).png"
+                    do { try f.writePNG(name); warn("emotiond: snapshot \(name)") } catch { warn("emotiond: snapshot: \(error)") }
+                }
+            default: break
+            }
+        }
+        cvb_window_close_all()
+        try? logWriter?.flush()
+        if let cam = src as? V4L2Camera { cam.closeDevice() }
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import XCTest
+
+/// `emotiond live` in a real X server (Xvfb) on the simulated camera fed WolfgangLanger_Pexels.mp4:
+/// a screenshot shows the face box and label; the q key ends the program with exit 0.
+final class LiveWindowTests: XCTestCase {
+    func testWindowShowsBoxAndLabelAndQuitsOnQ() throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let display = ":\(Int.random(in: 50...250))"
+        let xvfb = try Child("/usr/bin/Xvfb", [display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"], dir: dir, name: "xvfb")
+        defer { xvfb.signal(SIGTERM) }
+        usleep(800_000)
+        // Simulated camera (same fixture builder as the capture tests).
+        let s = try SimCam.sim()
+        let dev = try SimCam.device(dir)
+        var env = SimCam.env(s, device: dev, yuyv: true, mjpeg: false)
+        env["DISPLAY"] = display
+        let live = try Child(CLI.binary, ["live", "--device", dev, "--format", "yuyv"], env: env, dir: dir, name: "live")
+        defer { live.signal(SIGKILL) }
+        sleep(6)
+        XCTAssertNil(live.wait(0), "live exited early: \(live.stderr)")
+        let shot = dir.appendingPathComponent("screen.png").path
+        let imp = try CLI.run(["-display", display, "-window", "root", shot], executable: "/usr/bin/import")
+        XCTAssertEqual(imp.status, 0, imp.stderr)
+        let probe = try CLI.run([CLI.root.appendingPathComponent("tools/ui_probe.py").path, shot], executable: CLI.python)
+        XCTAssertEqual(probe.status, 0, probe.stderr)
+        let colours = try JSONSerialization.jsonObject(with: Data(probe.stdout.utf8)) as! [String: [String: Any]]
+        // The box (≥ 2 px outline around a ≥ 100 px face) and the filled label share one emotion colour.
+        let best = colours.max { ($0.value["pixels"] as! Int) < ($1.value["pixels"] as! Int) }!
+        let bbox = try XCTUnwrap(best.value["bbox"] as? [Int], "no emotion-coloured pixels: \(probe.stdout)")
+        XCTAssertGreaterThan(best.value["pixels"] as! Int, 800, probe.stdout)
+        XCTAssertGreaterThan(bbox[2] - bbox[0], 100, "box width; \(probe.stdout)")
+        XCTAssertGreaterThan(bbox[3] - bbox[1], 100, "box height; \(probe.stdout)")
+        print("live window: box and label drawn in the \(best.key) colour, bbox \(bbox)")
+        // q ends the program with status 0.
+        let win = try CLI.run(["search", "--name", "^emotiond$"], executable: "/usr/bin/xdotool", env: ["DISPLAY": display])
+        let wid = try XCTUnwrap(win.stdout.split(separator: "\n").first.map(String.init), "no emotiond window: \(win.stdout)\(win.stderr)")
+        let key = try CLI.run(["key", "--window", wid, "q"], executable: "/usr/bin/xdotool", env: ["DISPLAY": display])
+        XCTAssertEqual(key.status, 0, key.stderr)
+        XCTAssertEqual(live.wait(5), 0, live.stderr)
+    }
+
+    func testNoDisplayIsAClearError() throws {
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "DISPLAY"); env.removeValue(forKey: "WAYLAND_DISPLAY")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLI.binary)
+        p.arguments = ["live", "--source", CLI.media("single_face.mp4")]
+        p.environment = env
+        let err = Pipe(); p.standardError = err; p.standardOutput = FileHandle.nullDevice
+        try p.run(); p.waitUntilExit()
+        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(p.terminationStatus, 1)
+        XCTAssertTrue(msg.contains("no display: DISPLAY is not set"), msg)
+        XCTAssertTrue(msg.contains("emotiond run"), msg)
+    }
+}
