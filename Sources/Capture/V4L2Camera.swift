@@ -55,6 +55,8 @@ public final class V4L2Camera: FrameSource {
     public private(set) var width = 0, height = 0
     public private(set) var pixelFormat: UInt32 = 0
     public var formatName: String { fourcc(pixelFormat) }
+    /// Monotonic time (DispatchTime ns) the last returned frame was dequeued from the driver.
+    public private(set) var lastDequeueNanos: UInt64 = 0
     public private(set) var stats = CaptureStats()
     /// Called with a human-readable message on faults that are handled (logged by the caller).
     public var onEvent: ((String) -> Void)?
@@ -249,6 +251,7 @@ public final class V4L2Camera: FrameSource {
                 continue
             }
             guard var b = newest else { continue }
+            lastDequeueNanos = DispatchTime.now().uptimeNanoseconds
             if let last = lastSequence, b.sequence > last + 1 { stats.dropped += Int(b.sequence - last - 1) }
             lastSequence = b.sequence
             defer { _ = emo_ioctl(fd, EMO_VIDIOC_QBUF, &b) }
