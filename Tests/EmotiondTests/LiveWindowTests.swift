@@ -16,7 +16,10 @@ final class LiveWindowTests: XCTestCase {
         let dev = try SimCam.device(dir)
         var env = SimCam.env(s, device: dev, yuyv: true, mjpeg: false)
         env["DISPLAY"] = display
-        let live = try Child(CLI.binary, ["live", "--device", dev, "--format", "yuyv"], env: env, dir: dir, name: "live")
+        // Qt's MIT-SHM image transport can leave windows blank on containerised X servers.
+        env["QT_X11_NO_MITSHM"] = "1"
+        let liveLog = dir.appendingPathComponent("live.ndjson").path
+        let live = try Child(CLI.binary, ["live", "--device", dev, "--format", "yuyv", "--log", liveLog], env: env, dir: dir, name: "live")
         defer { live.signal(SIGKILL) }
         // Poll screenshots until the overlay is drawn (start-up time varies with machine load).
         let shot = dir.appendingPathComponent("screen.png").path
@@ -37,7 +40,13 @@ final class LiveWindowTests: XCTestCase {
             if boxDrawn() { break }
         }
         // The box (≥ 2 px outline around a ≥ 100 px face) and the filled label share one emotion colour.
-        XCTAssertTrue(boxDrawn(), "no face box in the screenshot: \(probeOut)")
+        if !boxDrawn() {
+            let frames = (try? CLI.lines(liveLog)) ?? []
+            let kept = "/tmp/emotiond-live-failure.png"
+            try? FileManager.default.removeItem(atPath: kept)
+            try? FileManager.default.copyItem(atPath: shot, toPath: kept)
+            XCTFail("no face box in the screenshot (kept at \(kept)): \(probeOut); live logged \(frames.count) frames, \(frames.filter { !($0["faces"] as! [Any]).isEmpty }.count) with faces; stderr: \(live.stderr); xvfb: \(xvfb.stderr)")
+        }
         if let best = colours.max(by: { ($0.value["pixels"] as! Int) < ($1.value["pixels"] as! Int) }) {
             print("live window: box and label drawn in the \(best.key) colour, bbox \(best.value["bbox"] ?? "none")")
         }
