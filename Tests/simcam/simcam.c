@@ -11,6 +11,7 @@
 //   SIMCAM_YUYV     raw yuyv422 frames file (SIMCAM_WIDTH x SIMCAM_HEIGHT)   } at least one
 //   SIMCAM_MJPEG    concatenated JPEG frames file                           }
 //   SIMCAM_WIDTH, SIMCAM_HEIGHT   frame size (default 640x480)
+//   SIMCAM_DEBUG    set to trace opens/ioctls on stderr
 //   SIMCAM_FAULTS   comma list: busy | unplug@N:MS | eio@N | corrupt@N | stall@N:MS
 //                   (N counts frames handed to the application since start, across reopens)
 //
