@@ -38,17 +38,7 @@ final class Runtime {
 
     init(_ c: EmotiondConfig) throws {
         config = c
-        // Semantic validation, reported against the key that set the value.
-        let modelPath: String
-        do { modelPath = try Paths.model(c.model.path) } catch { throw c.error("model.path", "\(error)") }
-        let classifier: EmotionClassifier
-        do { classifier = try EmotionClassifier(path: modelPath, flipTTA: c.model.flipTTA) } catch {
-            throw c.error("model.path", "\(error)")
-        }
-        let det: CascadeDetector
-        do { det = try CascadeDetector(config: c.detector, searchRoots: Paths.dataRoots) } catch {
-            throw c.error(c.detector.cascade != nil ? "detector.cascade" : "detector.kind", "\(error)")
-        }
+        let (classifier, det) = try RunCommand.loadModelAndDetector(c)
         processor = FrameProcessor(detector: det, classifier: classifier, tracking: c.tracking, cropMargin: c.model.cropMargin, fullDetectEvery: c.fullDetectEvery)
         if let p = c.log.path {
             do { log = try RotatingLog(path: p, maxBytes: c.log.maxBytes, keep: c.log.keep, flushEvery: c.log.flushEvery) } catch {
@@ -84,14 +74,20 @@ struct RunCommand: ParsableCommand {
         return c
     }
 
-    /// Everything check-config can verify without starting: model, cascade, source/device.
-    static func check(_ c: EmotiondConfig) throws {
+    /// Loads the model and the cascade; errors are reported against the key that set them.
+    static func loadModelAndDetector(_ c: EmotiondConfig) throws -> (EmotionClassifier, CascadeDetector) {
         let modelPath: String
         do { modelPath = try Paths.model(c.model.path) } catch { throw c.error("model.path", "\(error)") }
-        do { _ = try EmotionClassifier(path: modelPath) } catch { throw c.error("model.path", "\(error)") }
-        do { _ = try CascadeDetector(config: c.detector, searchRoots: Paths.dataRoots) } catch {
+        let classifier: EmotionClassifier
+        do { classifier = try EmotionClassifier(path: modelPath, flipTTA: c.model.flipTTA) } catch { throw c.error("model.path", "\(error)") }
+        do { return (classifier, try CascadeDetector(config: c.detector, searchRoots: Paths.dataRoots)) } catch {
             throw c.error(c.detector.cascade != nil ? "detector.cascade" : "detector.kind", "\(error)")
         }
+    }
+
+    /// Everything check-config can verify without starting: model, cascade, source/device.
+    static func check(_ c: EmotiondConfig) throws {
+        _ = try loadModelAndDetector(c)
         if let s = c.camera.source {
             do { _ = try VideoFile(path: s) } catch { throw c.error("camera.source", "\(error)") }
         } else {
