@@ -30,6 +30,10 @@ let package = Package(
             linkerSettings: [.linkedLibrary("openblas")]
         ),
 
+        // SIMD convolution GEMM kernels (AVX-512 / AVX2, chosen at run time); C for per-function
+        // target attributes, which Swift lacks.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+
         // Swift code generated once from onnx.proto (tools/gen-onnx-proto.sh), committed.
         .target(
             name: "ONNXProto",
@@ -39,7 +43,7 @@ let package = Package(
         // The CNN inference engine. No OpenCV dependency by design.
         .target(
             name: "Inference",
-            dependencies: ["CBLASShim", "ONNXProto", "EmotionCore"]
+            dependencies: ["CBLASShim", "CKernels", "ONNXProto", "EmotionCore"]
         ),
 
         // extern "C" shim over OpenCV; every C++ exception is caught at the boundary.

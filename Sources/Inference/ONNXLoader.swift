@@ -140,6 +140,7 @@ private struct GraphBuilder {
             }
             outputSlots.append(s)
         }
+        for step in steps { (step.layer as? ConvLayer)?.prepare() }
         var constantSlots: [(Int, Tensor)] = []
         var params = 0
         for (name, c) in constants { if let s = slotOf[name] { constantSlots.append((s, c.asTensor)) } }

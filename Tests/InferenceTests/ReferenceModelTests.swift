@@ -15,11 +15,23 @@ final class ReferenceModelTests: XCTestCase {
         return try JSONDecoder().decode([Entry].self, from: Data(contentsOf: url))
     }
 
+    /// Every convolution path this CPU can run: OpenBLAS (`none`) and each SIMD kernel level.
+    var levels: [Kernels.Level] { Kernels.Level.allCases.filter { $0.rawValue <= Kernels.supported.rawValue } }
+
     func check(_ name: String) throws {
         BLAS.threads = 1
         guard let e = try entries().first(where: { $0.name == name }) else { return XCTFail("\(name) not in manifest") }
         let model = try ONNXLoader.load(path: try Fixtures.require(Fixtures.generated.appendingPathComponent(e.model)).path)
         XCTAssertEqual(model.opsetVersion, e.opset)
+        defer { Kernels.forced = nil }
+        for level in levels {
+            Kernels.forced = level
+            XCTAssertEqual(Kernels.active, level)
+            try compare(name, e, model, level: level.name)
+        }
+    }
+
+    func compare(_ name: String, _ e: Entry, _ model: Model, level: String) throws {
         for b in e.batches {
             let x = Tensor(shape: b.input_shape, data: try Fixtures.floats(Fixtures.generated.appendingPathComponent(b.input)))
             let expected = try Fixtures.floats(Fixtures.generated.appendingPathComponent(b.output))
@@ -27,11 +39,11 @@ final class ReferenceModelTests: XCTestCase {
             XCTAssertEqual(y.shape, b.output_shape, "\(name) batch \(b.batch) shape")
             var maxDiff: Float = 0
             for (a, r) in zip(y.data, expected) { maxDiff = max(maxDiff, abs(a - r)) }
-            XCTAssertLessThanOrEqual(maxDiff, 1e-4, "\(name) batch \(b.batch): max |ours - onnxruntime| = \(maxDiff)")
+            XCTAssertLessThanOrEqual(maxDiff, 1e-4, "\(name) batch \(b.batch) kernels \(level): max |ours - onnxruntime| = \(maxDiff)")
             // Softmax rows sum to one: the comparison is on real probabilities.
             let classes = b.output_shape[1]
             for r in 0..<b.batch { XCTAssertEqual(y.data[(r * classes)..<((r + 1) * classes)].reduce(0, +), 1, accuracy: 1e-3) }
-            print("reference \(name) batch \(b.batch): max abs diff \(maxDiff)")
+            print("reference \(name) batch \(b.batch) kernels \(level): max abs diff \(maxDiff)")
         }
     }
 

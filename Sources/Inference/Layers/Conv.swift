@@ -1,3 +1,5 @@
+import CKernels
+
 /// 2-D convolution (ONNX Conv): strides, pads, auto_pad, dilations, groups.
 ///
 /// Strategy: grouped/regular convolutions use im2col over the whole batch and
@@ -5,6 +7,10 @@
 /// convolutions skip im2col; depthwise convolutions (groups == C == M) use a
 /// direct kernel since a GEMM of K = kh·kw per channel wastes most of its work.
 /// BatchNormalization and a following Relu/Clip/LeakyRelu are folded in at load.
+///
+/// On x86-64 with AVX2/AVX-512 the GEMM is our own kernel (Sources/CKernels) with the
+/// weights packed once at load and bias + activation applied before the store, one image
+/// at a time straight into the NCHW output; elsewhere OpenBLAS sgemm does it.
 final class ConvLayer: Layer {
     let name: String
     var weights: [Float]          // [M, C/g, kh, kw]
@@ -17,6 +23,9 @@ final class ConvLayer: Layer {
     let explicitPads: [Int]       // top, left, bottom, right
     let autoPad: String
     var activation: FusedActivation = .none
+    /// Weights per group packed for emo_gemm_packed (built by `prepare()` after BN folding).
+    private var packed: [Float] = []
+    private var packedGroupStride = 0
 
     init(_ ctx: NodeContext) throws {
         name = ctx.name
@@ -103,6 +112,21 @@ final class ConvLayer: Layer {
 
     var isDepthwise: Bool { groups > 1 && inChannelsPerGroup == 1 && outChannels == groups }
 
+    /// Packs the (folded) weights for the SIMD kernels; called once when loading completes.
+    func prepare() {
+        guard !isDepthwise, Kernels.supported != .none else { packed = []; return }
+        let mg = outChannels / groups, k = inChannelsPerGroup * kh * kw
+        packedGroupStride = emo_pack_a_size(Int32(mg), Int32(k))
+        packed = [Float](repeating: 0, count: packedGroupStride * groups)
+        weights.withUnsafeBufferPointer { w in
+            packed.withUnsafeMutableBufferPointer { p in
+                for g in 0..<groups {
+                    emo_pack_a(w.baseAddress! + g * mg * k, Int32(mg), Int32(k), p.baseAddress! + g * packedGroupStride)
+                }
+            }
+        }
+    }
+
     func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor] {
         let x = inputs[0]
         let os = outputShapes[0]
@@ -113,7 +137,10 @@ final class ConvLayer: Layer {
         x.data.withUnsafeBufferPointer { xp in
             out.data.withUnsafeMutableBufferPointer { op in
                 weights.withUnsafeBufferPointer { wp in
-                    if isDepthwise {
+                    let level = Kernels.active
+                    if !isDepthwise, level != .none, !packed.isEmpty {
+                        kernelConv(level, xp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w, oh: oh, ow: ow, pads: p)
+                    } else if isDepthwise {
                         depthwise(xp.baseAddress!, wp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w, oh: oh, ow: ow, padT: p[0], padL: p[1])
                     } else {
                         gemmConv(xp.baseAddress!, wp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w, oh: oh, ow: ow, padT: p[0], padL: p[1], pads: p)
@@ -122,6 +149,51 @@ final class ConvLayer: Layer {
             }
         }
         return [out]
+    }
+
+    /// Per image and group: im2col (skipped for 1×1/stride 1/no pad) then one packed GEMM
+    /// writing the NCHW output rows with bias and activation applied.
+    private func kernelConv(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                            n: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int, pads: [Int]) {
+        let ohw = oh * ow, hw = h * w
+        let cg = inChannelsPerGroup, mg = outChannels / groups
+        let k = cg * kh * kw
+        let pointwise = kh == 1 && kw == 1 && strideH == 1 && strideW == 1 && pads.allSatisfy { $0 == 0 }
+        let col = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * ohw)
+        defer { col?.deallocate() }
+        var act: Int32 = Int32(EMO_ACT_NONE), p0: Float = 0, p1: Float = 0
+        switch activation {
+        case .none: break
+        case .relu: act = Int32(EMO_ACT_RELU)
+        case let .leakyRelu(a): act = Int32(EMO_ACT_LEAKY); p0 = a
+        case let .clip(lo, hi): act = Int32(EMO_ACT_CLIP); p0 = lo; p1 = hi
+        }
+        packed.withUnsafeBufferPointer { ap in
+            bias.withUnsafeBufferPointer { bp in
+                for img in 0..<n {
+                    for g in 0..<groups {
+                        let first = x + (img * c + g * cg) * hw
+                        var b = UnsafePointer(first)
+                        if let col {
+                            for ci in 0..<cg {
+                                for ki in 0..<kh {
+                                    for kj in 0..<kw {
+                                        im2colRow(first + ci * hw, col + ((ci * kh + ki) * kw + kj) * ohw, h: h, w: w,
+                                                  oh: oh, ow: ow, ki: ki, kj: kj, padT: pads[0], padL: pads[1])
+                                    }
+                                }
+                            }
+                            b = UnsafePointer(col)
+                        }
+                        let rc = emo_gemm_packed(level.rawValue, Int32(mg), Int32(ohw), Int32(k),
+                                                 ap.baseAddress! + g * packedGroupStride, b, Int32(ohw),
+                                                 out + (img * outChannels + g * mg) * ohw, Int32(ohw),
+                                                 bp.baseAddress! + g * mg, act, p0, p1)
+                        precondition(rc == 0, "emo_gemm_packed rejected level \(level.name)")
+                    }
+                }
+            }
+        }
     }
 
     private func gemmConv(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,

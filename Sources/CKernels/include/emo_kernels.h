@@ -1,0 +1,31 @@
+#ifndef EMO_KERNELS_H
+#define EMO_KERNELS_H
+#include <stddef.h>
+
+/* Hand-written SIMD GEMM for convolutions (see kernels.c for why it exists).
+ *
+ * C[M×N] (row stride ldc) = act(A·B + bias), where
+ *   A is M×K, packed once at load by emo_pack_a into [ceil(M/8)][K][8] (zero padded),
+ *   B is K×N row-major with row stride ldb (an im2col matrix or the input itself),
+ *   bias has M entries, act is one of EMO_ACT_* with parameters p0/p1.
+ */
+enum { EMO_ACT_NONE = 0, EMO_ACT_RELU = 1, EMO_ACT_LEAKY = 2, EMO_ACT_CLIP = 3 };
+enum { EMO_LEVEL_NONE = 0, EMO_LEVEL_AVX2 = 1, EMO_LEVEL_AVX512 = 2 };
+#define EMO_PACK_MR 8
+
+/* The instruction-set level the CPU supports (cpuid), capped by the environment
+ * variable EMOTIOND_KERNELS=none|avx2|avx512 (read on every call: tests flip it). */
+int emo_kernels_level(void);
+/* What the CPU supports, ignoring the environment. */
+int emo_kernels_cpu_level(void);
+const char *emo_kernels_level_name(int level);
+
+/* Number of floats emo_pack_a writes. */
+size_t emo_pack_a_size(int M, int K);
+void emo_pack_a(const float *A, int M, int K, float *packed);
+
+/* Returns 0 on success, -1 when level is not supported by this CPU/build (caller falls back). */
+int emo_gemm_packed(int level, int M, int N, int K, const float *Ap, const float *B, int ldb,
+                    float *C, int ldc, const float *bias, int act, float p0, float p1);
+
+#endif
