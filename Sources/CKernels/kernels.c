@@ -224,3 +224,38 @@ int emo_gemm_packed(int level, int M, int N, int K, const float *Ap, const float
     (void)Ap; (void)B; (void)ldb; (void)C; (void)ldc; (void)bias; (void)act; (void)p0; (void)p1;
     return -1;
 }
+
+/* im2col for one image (or one group of it): col[(ci·kh + ki)·kw + kj][oy·ow + ox].
+ * Written here rather than in Swift: at 48×48 the rows are 6–24 floats long and
+ * per-row memmove/initialize calls cost more than the copy (70 µs of a 0.5 ms model). */
+void emo_im2col(const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
+                int padT, int padL, int oh, int ow, float *col) {
+    const size_t ohw = (size_t)oh * ow;
+    for (int ci = 0; ci < c; ci++) {
+        const float *src = x + (size_t)ci * h * w;
+        for (int ki = 0; ki < kh; ki++) {
+            for (int kj = 0; kj < kw; kj++) {
+                float *dst = col + ((size_t)(ci * kh + ki) * kw + kj) * ohw;
+                int offX = kj * dw - padL;
+                int lo = 0, hi;
+                if (offX < 0) lo = (-offX + sw - 1) / sw;
+                if (w - 1 - offX < 0) hi = 0;
+                else { hi = (w - 1 - offX) / sw + 1; if (hi > ow) hi = ow; }
+                if (lo > hi) lo = hi;
+                for (int oy = 0; oy < oh; oy++) {
+                    int iy = oy * sh - padT + ki * dh;
+                    float *d = dst + (size_t)oy * ow;
+                    if (iy < 0 || iy >= h) {
+                        for (int ox = 0; ox < ow; ox++) d[ox] = 0.0f;
+                        continue;
+                    }
+                    const float *s = src + (size_t)iy * w + offX;
+                    for (int ox = 0; ox < lo; ox++) d[ox] = 0.0f;
+                    if (sw == 1) for (int ox = lo; ox < hi; ox++) d[ox] = s[ox];
+                    else for (int ox = lo; ox < hi; ox++) d[ox] = s[ox * sw];
+                    for (int ox = hi; ox < ow; ox++) d[ox] = 0.0f;
+                }
+            }
+        }
+    }
+}

@@ -28,4 +28,8 @@ void emo_pack_a(const float *A, int M, int K, float *packed);
 int emo_gemm_packed(int level, int M, int N, int K, const float *Ap, const float *B, int ldb,
                     float *C, int ldc, const float *bias, int act, float p0, float p1);
 
+/* im2col of c channels of one image (h×w each) into col[c·kh·kw][oh·ow]. */
+void emo_im2col(const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
+                int padT, int padL, int oh, int ow, float *col);
+
 #endif

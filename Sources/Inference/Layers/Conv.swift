@@ -175,14 +175,8 @@ final class ConvLayer: Layer {
                         let first = x + (img * c + g * cg) * hw
                         var b = UnsafePointer(first)
                         if let col {
-                            for ci in 0..<cg {
-                                for ki in 0..<kh {
-                                    for kj in 0..<kw {
-                                        im2colRow(first + ci * hw, col + ((ci * kh + ki) * kw + kj) * ohw, h: h, w: w,
-                                                  oh: oh, ow: ow, ki: ki, kj: kj, padT: pads[0], padL: pads[1])
-                                    }
-                                }
-                            }
+                            emo_im2col(first, Int32(cg), Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(strideH), Int32(strideW),
+                                       Int32(dilH), Int32(dilW), Int32(pads[0]), Int32(pads[1]), Int32(oh), Int32(ow), col)
                             b = UnsafePointer(col)
                         }
                         let rc = emo_gemm_packed(level.rawValue, Int32(mg), Int32(ohw), Int32(k),
