@@ -1,3 +1,4 @@
+import Foundation
 import CKernels
 
 /// Our SIMD convolution kernels (Sources/CKernels): which instruction set they use.
@@ -15,6 +16,9 @@ public enum Kernels {
     static let detected = Level(rawValue: emo_kernels_level()) ?? .none
     /// Set by tests and benchmarks to compare paths within one process (capped by `supported`).
     nonisolated(unsafe) public static var forced: Level?
+
+    /// Winograd F(2×2,3×3) for eligible 3×3 convolutions (`EMOTIOND_WINOGRAD=0` turns it off).
+    nonisolated(unsafe) public static var winograd: Bool = ProcessInfo.processInfo.environment["EMOTIOND_WINOGRAD"] != "0"
 
     public static var active: Level {
         guard let f = forced else { return detected }

@@ -72,7 +72,7 @@ struct BenchInference: ParsableCommand {
         if !noPeers { peers = runPeers(model: path, shape: m.inputShape(batch: 1).dropFirst().map(String.init).joined(separator: "x"), batches: batchList) }
 
         if json {
-            let obj: [String: Any] = ["model": path, "machine": Machine.summary, "blas": BLASRuntime.summary, "threads": threads,
+            let obj: [String: Any] = ["model": path, "machine": Machine.summary, "blas": BLASRuntime.summary, "kernels": BLASRuntime.kernels, "threads": threads,
                                       "runs": runs, "load_ms": loadMs, "macs_per_sample": m.macsPerSample,
                                       "parameters": m.parameterCount, "emotiond": ["median_ms": ours], "peers": peers]
             print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
@@ -81,6 +81,7 @@ struct BenchInference: ParsableCommand {
         print("model     \(path)  (\(m.parameterCount) parameters, \(String(format: "%.1f", Double(m.macsPerSample) / 1e6)) M MACs/sample, loaded in \(String(format: "%.1f", loadMs)) ms)")
         print("machine   \(Machine.summary)")
         print("blas      \(BLASRuntime.summary)")
+        print("kernels   \(BLASRuntime.kernels)")
         print("settings  \(threads) thread(s), median of \(runs) runs after 10 warm-up runs, random input")
         var header = "engine".padding(toLength: 26, withPad: " ", startingAt: 0)
         for b in batchList { header += "batch \(b) (ms)".padding(toLength: 16, withPad: " ", startingAt: 0) + "per face (ms)  ".padding(toLength: 16, withPad: " ", startingAt: 0) }

@@ -68,7 +68,7 @@ struct BenchPipeline: ParsableCommand {
         let result: [String: Any] = [
             "video": video, "size": "\(w)x\(h)", "frames": frames, "wall_s": wall, "fps": fps,
             "realtime_factor": mediaTotal / wall, "cpu_percent": 100 * cpu / wall, "peak_rss_mib": ResourceUsage.peakRSSMiB(),
-            "machine": Machine.summary, "blas": BLASRuntime.summary,
+            "machine": Machine.summary, "blas": BLASRuntime.summary, "kernels": BLASRuntime.kernels,
             "stages_ms": stages.mapValues { ["median": med($0), "mean": mean($0)] },
         ]
         if json {
@@ -78,6 +78,7 @@ struct BenchPipeline: ParsableCommand {
         print("video     \(video) at \(w)x\(h), \(frames) frames over \(passes) pass(es)")
         print("machine   \(Machine.summary)")
         print("blas      \(BLASRuntime.summary)")
+        print("kernels   \(BLASRuntime.kernels)")
         print(String(format: "throughput %.1f frames/s, %.1f× real time, CPU %.0f%% (of one core), peak RSS %.1f MiB", fps, mediaTotal / wall, 100 * cpu / wall, ResourceUsage.peakRSSMiB()))
         print("stage        median ms   mean ms   frames/s (1/mean)")
         for k in ["decode", "detect", "preprocess", "infer", "track", "total"] {

@@ -16,6 +16,7 @@ struct Emotiond: ParsableCommand {
         """
         emotiond 0.1.0
         \(BLASRuntime.summary)
+        \(BLASRuntime.kernels)
         OpenCV \(ImageFile.openCVVersion)
         """
     }

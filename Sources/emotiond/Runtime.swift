@@ -26,6 +26,13 @@ enum BLASRuntime {
         }
         return "OpenBLAS kernels \(BLAS.coreName) (\(how)); \(BLAS.config.trimmingCharacters(in: .whitespaces))"
     }
+
+    /// Our own convolution kernels (EMOTIOND_KERNELS / EMOTIOND_WINOGRAD select them).
+    static var kernels: String {
+        let a = Kernels.active
+        if a == .none { return "convolutions on OpenBLAS sgemm (SIMD kernels: \(Kernels.supported == .none ? "CPU lacks AVX2+FMA" : "off"))" }
+        return "emotiond \(a.name) GEMM kernels\(Kernels.winograd ? " + Winograd F(2x2,3x3)" : "") for convolutions (CPU supports \(Kernels.supported.name))"
+    }
 }
 
 enum Paths {

@@ -23,11 +23,14 @@ final class ReferenceModelTests: XCTestCase {
         guard let e = try entries().first(where: { $0.name == name }) else { return XCTFail("\(name) not in manifest") }
         let model = try ONNXLoader.load(path: try Fixtures.require(Fixtures.generated.appendingPathComponent(e.model)).path)
         XCTAssertEqual(model.opsetVersion, e.opset)
-        defer { Kernels.forced = nil }
+        defer { Kernels.forced = nil; Kernels.winograd = true }
         for level in levels {
-            Kernels.forced = level
-            XCTAssertEqual(Kernels.active, level)
-            try compare(name, e, model, level: level.name)
+            for winograd in level == .none ? [false] : [true, false] {
+                Kernels.forced = level
+                Kernels.winograd = winograd
+                XCTAssertEqual(Kernels.active, level)
+                try compare(name, e, model, level: level.name + (winograd ? "+winograd" : ""))
+            }
         }
     }
 

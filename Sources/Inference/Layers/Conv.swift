@@ -26,6 +26,8 @@ final class ConvLayer: Layer {
     /// Weights per group packed for emo_gemm_packed (built by `prepare()` after BN folding).
     private var packed: [Float] = []
     private var packedGroupStride = 0
+    /// Winograd-transformed weights when the layer qualifies (3×3, stride 1, dilation 1, one group).
+    private var winograd: [Float] = []
 
     init(_ ctx: NodeContext) throws {
         name = ctx.name
@@ -125,6 +127,19 @@ final class ConvLayer: Layer {
                 }
             }
         }
+        winograd = []
+        if winogradEligible {
+            winograd = [Float](repeating: 0, count: emo_wino_weights_size(Int32(outChannels), Int32(inChannelsPerGroup)))
+            weights.withUnsafeBufferPointer { w in
+                winograd.withUnsafeMutableBufferPointer { emo_wino_pack_weights(w.baseAddress!, Int32(outChannels), Int32(inChannelsPerGroup), $0.baseAddress!) }
+            }
+        }
+    }
+
+    /// Winograd pays off once there are enough input channels to amortise its transforms
+    /// (a 1-channel first layer is cheaper as im2col + GEMM).
+    var winogradEligible: Bool {
+        kh == 3 && kw == 3 && strideH == 1 && strideW == 1 && dilH == 1 && dilW == 1 && groups == 1 && inChannelsPerGroup >= 8
     }
 
     func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor] {
@@ -167,6 +182,21 @@ final class ConvLayer: Layer {
         case .relu: act = Int32(EMO_ACT_RELU)
         case let .leakyRelu(a): act = Int32(EMO_ACT_LEAKY); p0 = a
         case let .clip(lo, hi): act = Int32(EMO_ACT_CLIP); p0 = lo; p1 = hi
+        }
+        if !winograd.isEmpty, Kernels.winograd {
+            let work = UnsafeMutablePointer<Float>.allocate(capacity: emo_wino_workspace(Int32(outChannels), Int32(c), Int32(oh), Int32(ow)))
+            defer { work.deallocate() }
+            winograd.withUnsafeBufferPointer { up in
+                bias.withUnsafeBufferPointer { bp in
+                    for img in 0..<n {
+                        let rc = emo_wino_conv(level.rawValue, x + img * c * hw, Int32(c), Int32(h), Int32(w), Int32(pads[0]), Int32(pads[1]),
+                                               Int32(oh), Int32(ow), up.baseAddress!, Int32(outChannels), bp.baseAddress!, act, p0, p1,
+                                               out + img * outChannels * ohw, work)
+                        precondition(rc == 0, "emo_wino_conv rejected level \(level.name)")
+                    }
+                }
+            }
+            return
         }
         packed.withUnsafeBufferPointer { ap in
             bias.withUnsafeBufferPointer { bp in
