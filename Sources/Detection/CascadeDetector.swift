@@ -69,6 +69,14 @@ public final class CascadeDetector: @unchecked Sendable {
 
     deinit { cvb_cascade_free(handle) }
 
+    /// A second detector on the same cascade file (for a worker thread: one instance
+    /// serialises its callers).
+    public func clone() throws -> CascadeDetector {
+        var c = config
+        c.cascade = cascadePath
+        return try CascadeDetector(config: c)
+    }
+
     /// Faces in the frame (or in `region` of it), in full-frame coordinates, sorted left to right.
     /// `minSize`/`maxSize` override the configured face size range (pixels).
     public func detect(_ frame: Frame, region: FaceBox? = nil, minSize: Int? = nil, maxSize: Int? = nil, scale: Double? = nil) throws -> [FaceBox] {

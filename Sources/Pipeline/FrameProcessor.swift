@@ -3,6 +3,7 @@ import Capture
 import Detection
 import EmotionCore
 import Foundation
+import Inference
 
 /// frame → faces → 48×48 crops → emotions (one batch) → tracks → FrameResult + events.
 public final class FrameProcessor {
@@ -17,6 +18,36 @@ public final class FrameProcessor {
     /// searched, for faces near the track's size (1 = always full frame).
     public var fullDetectEvery: Int
     private var framesSinceFull = Int.max
+
+    /// Live/daemon mode: full-frame detection runs on its own thread (with its own detector
+    /// instance) and its faces join at the first frame after it finishes, so a frame never
+    /// waits for the 40–80 ms full-frame pass; every frame still gets the cheap search around
+    /// live tracks. Batch mode keeps it synchronous (deterministic, frame-exact results).
+    public private(set) var asyncDetection = false
+    private var worker: CascadeDetector?
+    private let workerQueue = DispatchQueue(label: "emotiond.full-detect", qos: .userInitiated)
+    private let workerLock = NSLock()
+    private var workerBusy = false
+    private var workerResult: Result<[FaceBox], Error>?
+    /// Full-frame passes finished by the worker (for benchmarks and tests).
+    public private(set) var asyncPasses = 0
+
+    /// Moves full-frame detection to a worker thread (see `asyncDetection`).
+    public func enableAsyncDetection() throws {
+        guard worker == nil else { return }
+        worker = try detector.clone()
+        asyncDetection = true
+    }
+
+    /// Camera set-up (live window, daemon, capture benchmarks): asynchronous full-frame
+    /// detection, and OpenCV and OpenBLAS each on one thread. Their default pools (one
+    /// thread per core) spin between calls and, on a 2-core machine, burned a whole extra
+    /// core (131 % → see README) while competing with capture for the same cores.
+    public func configureForCamera() throws {
+        ImageFile.setOpenCVThreads(1)
+        BLAS.threads = 1
+        try enableAsyncDetection()
+    }
 
     public init(detector: CascadeDetector, classifier: EmotionClassifier, tracking: TrackerConfig, cropMargin: Double? = nil, fullDetectEvery: Int = 25) {
         self.detector = detector
@@ -76,12 +107,64 @@ public final class FrameProcessor {
     /// limited to each track's neighbourhood and size range (much cheaper: detection
     /// dominates the frame budget).
     func detectFaces(_ frame: Frame) throws -> [FaceBox] {
+        if asyncDetection { return try detectFacesAsync(frame) }
         let live = tracker.tracks.filter { $0.missed == 0 }
         framesSinceFull = framesSinceFull == Int.max ? Int.max : framesSinceFull + 1
         if live.isEmpty || framesSinceFull >= fullDetectEvery || live.count < tracker.tracks.count {
             framesSinceFull = 0
             return try detector.detect(frame)
         }
+        let found = try searchAroundTracks(frame, live)
+        // A track lost in its region: look at the whole frame right away.
+        if found.count < live.count {
+            framesSinceFull = 0
+            return try detector.detect(frame)
+        }
+        return found.sorted { $0.x < $1.x }
+    }
+
+    /// Faces near live tracks in this frame, plus whatever the last finished full-frame pass
+    /// found elsewhere; starts a new full-frame pass when one is due and none is running.
+    func detectFacesAsync(_ frame: Frame) throws -> [FaceBox] {
+        let live = tracker.tracks.filter { $0.missed == 0 }
+        workerLock.lock()
+        let finished = workerResult; workerResult = nil
+        let busy = workerBusy
+        workerLock.unlock()
+        framesSinceFull = framesSinceFull == Int.max ? Int.max : framesSinceFull + 1
+        var found = try searchAroundTracks(frame, live)
+        let lost = found.count < live.count || live.count < tracker.tracks.count
+        // With nothing (or not everything) tracked, look again every few frames rather than
+        // back to back: keeps an empty scene at ~10 full-frame passes/s instead of a full core.
+        if !busy && framesSinceFull >= (live.isEmpty || lost ? 3 : fullDetectEvery) {
+            framesSinceFull = 0
+            startFullPass(frame)
+        }
+        if case let .failure(e)? = finished { throw e }
+        if case let .success(boxes)? = finished {
+            for b in boxes where !found.contains(where: { $0.iou(b) > 0.3 }) { found.append(b) }
+        }
+        return found.sorted { $0.x < $1.x }
+    }
+
+    private func startFullPass(_ frame: Frame) {
+        guard let worker else { return }
+        workerLock.lock(); workerBusy = true; workerLock.unlock()
+        workerQueue.async { [weak self] in
+            let r = Result { try worker.detect(frame) }
+            guard let self else { return }
+            self.workerLock.lock()
+            self.workerResult = r; self.workerBusy = false; self.asyncPasses += 1
+            self.workerLock.unlock()
+        }
+    }
+
+    /// Waits for a running full-frame pass (end of stream, tests).
+    public func drainDetection() {
+        workerQueue.sync {}
+    }
+
+    private func searchAroundTracks(_ frame: Frame, _ live: [Tracker.Track]) throws -> [FaceBox] {
         var found: [FaceBox] = []
         for t in live {
             let side = max(t.box.width, t.box.height)
@@ -95,12 +178,7 @@ public final class FrameProcessor {
             let boxes = try detector.detect(frame, region: roi, minSize: max(detector.config.minSize, side * 2 / 3), maxSize: side * 3 / 2, scale: scale)
             for b in boxes where !found.contains(where: { $0.iou(b) > 0.5 }) { found.append(b) }
         }
-        // A track lost in its region: look at the whole frame right away.
-        if found.count < live.count {
-            framesSinceFull = 0
-            return try detector.detect(frame)
-        }
-        return found.sorted { $0.x < $1.x }
+        return found
     }
 
     /// End events for every live track (end of stream).

@@ -16,6 +16,7 @@ struct BenchCapture: ParsableCommand {
 
     func run() throws {
         let proc = try pipeline.makeProcessor()
+        do { try proc.configureForCamera() } catch { throw RunError("\(error)") }
         var s = CameraSettings()
         let p = size.split(separator: "x").compactMap { Int($0) }
         guard p.count == 2 else { throw ValidationError("--size must be WxH") }
@@ -38,6 +39,12 @@ struct BenchCapture: ParsableCommand {
         print("machine   \(Machine.summary)")
         print(String(format: "achieved  %.1f fps over %.1f s; dropped %d, corrupt %d, reconnects %d", Double(cam.stats.frames) / wall, wall, cam.stats.dropped, cam.stats.corrupt, cam.stats.reconnects))
         print(String(format: "latency   capture→result median %.2f ms, p95 %.2f ms (from VIDIOC_DQBUF through conversion, detection, inference, tracking)", med, p95))
-        print(String(format: "resources CPU %.0f%% of one core, peak RSS %.1f MiB", 100 * (ResourceUsage.cpuSeconds() - cpu0) / wall, ResourceUsage.peakRSSMiB()))
+        // The simulated camera (LD_PRELOAD) keeps its frame files in this process's memory.
+        let env = ProcessInfo.processInfo.environment
+        let simMiB = (env["LD_PRELOAD"] ?? "").contains("simcam")
+            ? ["SIMCAM_YUYV", "SIMCAM_MJPEG"].compactMap { env[$0] }.reduce(0.0) { $0 + Double((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) / 1_048_576 } : 0
+        print(String(format: "resources CPU %.0f%% of one core, peak RSS %.1f MiB%@", 100 * (ResourceUsage.cpuSeconds() - cpu0) / wall, ResourceUsage.peakRSSMiB(),
+                     simMiB > 0 ? String(format: " (%.1f MiB of it the camera simulator's frame files; emotiond's own ≈ %.1f MiB)", simMiB, ResourceUsage.peakRSSMiB() - simMiB) : ""))
+        print("detection full-frame passes on the worker thread: \(proc.asyncPasses); around-track search on every frame")
     }
 }

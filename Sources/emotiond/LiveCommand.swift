@@ -36,6 +36,7 @@ struct LiveCommand: ParsableCommand {
             throw RunError("no display: DISPLAY is not set, so the live window cannot open. Run headless with `emotiond run --config FILE` (NDJSON log, MQTT), or start an X server (e.g. Xvfb) and set DISPLAY.")
         }
         let proc = try pipeline.makeProcessor()
+        do { try proc.configureForCamera() } catch { throw RunError("\(error)") }
         let src: FrameSource
         if let source {
             do { src = try VideoFile(path: source) } catch { throw RunError("\(error)") }
@@ -53,7 +54,6 @@ struct LiveCommand: ParsableCommand {
 
         let frames = Latest<Frame>()
         let results = Latest<(Frame, FrameResult)>()
-        var inferMs = 0.0
         // Capture thread.
         Thread.detachNewThread {
             let start = Date()
@@ -74,7 +74,6 @@ struct LiveCommand: ParsableCommand {
                 guard let f, v != seen else { Thread.sleep(forTimeInterval: 0.002); continue }
                 seen = v
                 if let (r, _) = try? proc.process(f, source: src.name) {
-                    inferMs = r.latencyMs.total
                     try? logWriter?.write(r)
                     results.put((f, r))
                 }
@@ -96,7 +95,7 @@ struct LiveCommand: ParsableCommand {
                 var f = r.0
                 fpsCount += 1
                 if Date().timeIntervalSince(fpsT) >= 1 { fpsValue = Double(fpsCount) / Date().timeIntervalSince(fpsT); fpsCount = 0; fpsT = Date() }
-                let hud = String(format: "%.1f fps  %.1f ms/frame  %d face(s)%@", fpsValue, inferMs, r.1.faces.count, paused ? "  [paused]" : "")
+                let hud = String(format: "%.1f fps  %.1f ms/frame  %d face(s)%@", fpsValue, r.1.latencyMs.total, r.1.faces.count, paused ? "  [paused]" : "")
                 try? annot.draw(r.1, on: &f, hud: hud)
                 if f.withBridgeImage({ img in cvb_window_show(title, img, &err) }) == 0 {
                     throw RunError("cannot show the window: \(CVError("imshow", err).message)")

@@ -40,6 +40,7 @@ final class Runtime {
         config = c
         let (classifier, det) = try RunCommand.loadModelAndDetector(c)
         processor = FrameProcessor(detector: det, classifier: classifier, tracking: c.tracking, cropMargin: c.model.cropMargin, fullDetectEvery: c.fullDetectEvery)
+        do { try processor.configureForCamera() } catch { throw c.error("detector", "\(error)") }
         if let p = c.log.path {
             do { log = try RotatingLog(path: p, maxBytes: c.log.maxBytes, keep: c.log.keep, flushEvery: c.log.flushEvery) } catch {
                 throw c.error("outputs.log.path", "\(error)")
