@@ -2,6 +2,7 @@ import ArgumentParser
 import Capture
 import Foundation
 import Pipeline
+import Sinks
 
 /// `emotiond bench capture`: the live/daemon path on a camera: achieved fps, dropped frames,
 /// capture→result latency (from the moment a frame is dequeued to its result), CPU and RSS.
@@ -13,6 +14,8 @@ struct BenchCapture: ParsableCommand {
     @Option(help: "Requested frame rate.") var fps = 30
     @Option(help: "Capture format: auto, yuyv, mjpeg, grey.") var format = "auto"
     @Option(help: "Seconds to run.") var seconds = 10.0
+    @Option(help: "Soak mode: sample RSS and open fds every S seconds and report their slope (use with --seconds 600).") var sampleEvery: Double?
+    @Option(help: "Also write the per-frame NDJSON log here (rotating at 64 MiB, as the daemon does).") var log: String?
 
     func run() throws {
         let proc = try pipeline.makeProcessor()
@@ -23,15 +26,24 @@ struct BenchCapture: ParsableCommand {
         s.device = device; s.width = p[0]; s.height = p[1]; s.fps = fps; s.format = format
         let cam: V4L2Camera
         do { cam = try V4L2Camera(settings: s) } catch { throw RunError("\(error)") }
+        let logWriter = try log.map { try RotatingLog(path: $0, maxBytes: 64 << 20, keep: 2, flushEvery: 30) }
         var lat: [Double] = []
+        var samples: [(t: Double, rss: Double, fds: Int)] = []
+        var nextSample = 0.0
         let cpu0 = ResourceUsage.cpuSeconds(), t0 = Date()
         while Date().timeIntervalSince(t0) < seconds {
             let c = DispatchTime.now().uptimeNanoseconds
             guard let f = try cam.next() else { break }
             let decode = Double(DispatchTime.now().uptimeNanoseconds - c) / 1e6
-            _ = try proc.process(f, source: device, decodeMs: decode)
+            let (r, _) = try proc.process(f, source: device, decodeMs: decode)
+            try logWriter?.write(r)
             lat.append(Double(DispatchTime.now().uptimeNanoseconds - cam.lastDequeueNanos) / 1e6)
+            if let every = sampleEvery, Date().timeIntervalSince(t0) >= nextSample {
+                samples.append((Date().timeIntervalSince(t0), ResourceUsage.currentRSSMiB(), ResourceUsage.openFDs()))
+                nextSample += every
+            }
         }
+        try logWriter?.flush()
         let wall = Date().timeIntervalSince(t0)
         lat.sort()
         let med = lat.isEmpty ? 0 : lat[lat.count / 2], p95 = lat.isEmpty ? 0 : lat[min(lat.count - 1, lat.count * 95 / 100)]
@@ -45,6 +57,16 @@ struct BenchCapture: ParsableCommand {
             ? ["SIMCAM_YUYV", "SIMCAM_MJPEG"].compactMap { env[$0] }.reduce(0.0) { $0 + Double((try? FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) / 1_048_576 } : 0
         print(String(format: "resources CPU %.0f%% of one core, peak RSS %.1f MiB%@", 100 * (ResourceUsage.cpuSeconds() - cpu0) / wall, ResourceUsage.peakRSSMiB(),
                      simMiB > 0 ? String(format: " (%.1f MiB of it the camera simulator's frame files; emotiond's own ≈ %.1f MiB)", simMiB, ResourceUsage.peakRSSMiB() - simMiB) : ""))
+        if sampleEvery != nil, samples.count >= 3 {
+            // Slope after the first minute (or first third): allocator and caches warm up first.
+            let warm = min(60, seconds / 3)
+            let steady = samples.filter { $0.t >= warm }
+            let hours = steady.map { $0.t / 3600 }
+            let rssSlope = ResourceUsage.slope(hours, steady.map(\.rss)), fdSlope = ResourceUsage.slope(hours, steady.map { Double($0.fds) })
+            print(String(format: "soak      %d samples over %.0f s; after %.0f s: RSS %.1f → %.1f MiB (min %.1f, max %.1f), slope %+.2f MiB/hour; open fds %d → %d, slope %+.2f /hour",
+                         samples.count, wall, warm, steady.first?.rss ?? 0, steady.last?.rss ?? 0, steady.map(\.rss).min() ?? 0, steady.map(\.rss).max() ?? 0, rssSlope,
+                         steady.first?.fds ?? 0, steady.last?.fds ?? 0, fdSlope))
+        }
         print("detection full-frame passes on the worker thread: \(proc.asyncPasses); around-track search on every frame")
     }
 }

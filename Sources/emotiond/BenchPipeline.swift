@@ -11,6 +11,26 @@ enum ResourceUsage {
         getrusage(RUSAGE_SELF.rawValue, &u)
         return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
     }
+    /// Resident set size now (VmRSS), MiB.
+    static func currentRSSMiB() -> Double {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+              let kb = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return 0 }
+        return kb / 1024
+    }
+    /// Open file descriptors now.
+    static func openFDs() -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd"))?.count ?? 1) - 1  // minus the one listing it
+    }
+    /// Least-squares slope of y over x (units of y per unit of x).
+    static func slope(_ x: [Double], _ y: [Double]) -> Double {
+        let n = Double(x.count)
+        guard x.count >= 2 else { return 0 }
+        let mx = x.reduce(0, +) / n, my = y.reduce(0, +) / n
+        var num = 0.0, den = 0.0
+        for i in x.indices { num += (x[i] - mx) * (y[i] - my); den += (x[i] - mx) * (x[i] - mx) }
+        return den == 0 ? 0 : num / den
+    }
     static func peakRSSMiB() -> Double {
         var u = rusage()
         getrusage(RUSAGE_SELF.rawValue, &u)
