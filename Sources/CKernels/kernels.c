@@ -292,7 +292,7 @@ static inline int round16(int n) { return (n + 15) & ~15; }
 size_t emo_wino_workspace(int M, int C, int oh, int ow) {
     int tH = (oh + 1) / 2, tW = (ow + 1) / 2, Tp = round16(tH * tW);
     int Hp = 2 * tH + 2, Wh = tW + 1;
-    return 16 * (size_t)C * Tp + 16 * (size_t)M * Tp + 2 * (size_t)Hp * Wh + 8 * (size_t)Wh + 4 * (size_t)Tp;
+    return 16 * (size_t)C * Tp + 16 * (size_t)M * Tp + 2 * (size_t)Hp * Wh + 8 * (size_t)Wh + 5 * (size_t)Tp;
 }
 
 #ifdef EMO_X86
@@ -308,8 +308,8 @@ INLINE void act_buf(float *v, int n, int act, float p0, float p1) {
 }
 
 INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int padT, int padL, int oh, int ow,
-                      const float *Up, int M, const float *bias, int act, float p0, float p1, float *out,
-                      float *work) {
+                      const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
+                      float *out, float *work) {
     int tH = (oh + 1) / 2, tW = (ow + 1) / 2, T = tH * tW, Tp = round16(T);
     int Hp = 2 * tH + 2, Wh = tW + 1;
     float *V = work, *Mx = V + 16 * (size_t)C * Tp, *E = Mx + 16 * (size_t)M * Tp, *O = E + (size_t)Hp * Wh;
@@ -372,6 +372,21 @@ INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int pad
             y00[t] = s00 + s01 + s02 + b; y01[t] = s01 - s02 - s03 + b;
             y10[t] = s10 + s11 + s12 + b; y11[t] = s11 - s12 - s13 + b;
         }
+        if (pool2) {
+            /* Fused 2×2/2 max pool: a tile is exactly one pooling window. Activations are
+             * monotonic, so max-then-activate equals activate-then-max. */
+            float *ymax = Y + 4 * (size_t)Tp;
+            for (int t = 0; t < T; t++) {
+                float a = y00[t] > y01[t] ? y00[t] : y01[t], c2 = y10[t] > y11[t] ? y10[t] : y11[t];
+                ymax[t] = a > c2 ? a : c2;
+            }
+            act_buf(ymax, T, act, p0, p1);
+            const int ph = oh / 2, pw = ow / 2;
+            float *dst = out + (size_t)m * ph * pw;
+            if (pw == tW) memcpy(dst, ymax, sizeof(float) * (size_t)ph * pw);
+            else for (int ty = 0; ty < ph; ty++) memcpy(dst + (size_t)ty * pw, ymax + (size_t)ty * tW, sizeof(float) * pw);
+            continue;
+        }
         act_buf(Y, 4 * Tp, act, p0, p1);
         float *dst = out + (size_t)m * oh * ow;
         for (int ty = 0; ty < tH; ty++) {
@@ -388,24 +403,25 @@ INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int pad
 }
 
 AVX512 static void wino512(const float *x, int C, int h, int w, int padT, int padL, int oh, int ow, const float *Up,
-                           int M, const float *bias, int act, float p0, float p1, float *out, float *work) {
-    wino_body(gemm512, x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, out, work);
+                           int M, const float *bias, int act, float p0, float p1, int pool2, float *out, float *work) {
+    wino_body(gemm512, x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, out, work);
 }
 
 AVX2 static void wino256(const float *x, int C, int h, int w, int padT, int padL, int oh, int ow, const float *Up,
-                         int M, const float *bias, int act, float p0, float p1, float *out, float *work) {
-    wino_body(gemm256, x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, out, work);
+                         int M, const float *bias, int act, float p0, float p1, int pool2, float *out, float *work) {
+    wino_body(gemm256, x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, out, work);
 }
 
 #endif /* EMO_X86 (Winograd) */
 
 int emo_wino_conv(int level, const float *x, int C, int h, int w, int padT, int padL, int oh, int ow,
-                  const float *Up, int M, const float *bias, int act, float p0, float p1, float *out, float *work) {
+                  const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
+                  float *out, float *work) {
     if (level > emo_kernels_cpu_level() || M <= 0 || C <= 0 || oh <= 0 || ow <= 0) return -1;
 #ifdef EMO_X86
-    if (level == EMO_LEVEL_AVX512) { wino512(x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, out, work); return 0; }
-    if (level == EMO_LEVEL_AVX2) { wino256(x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, out, work); return 0; }
+    if (level == EMO_LEVEL_AVX512) { wino512(x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, out, work); return 0; }
+    if (level == EMO_LEVEL_AVX2) { wino256(x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, out, work); return 0; }
 #endif
-    (void)x; (void)h; (void)w; (void)padT; (void)padL; (void)Up; (void)bias; (void)act; (void)p0; (void)p1; (void)out; (void)work;
+    (void)x; (void)h; (void)w; (void)padT; (void)padL; (void)Up; (void)bias; (void)act; (void)p0; (void)p1; (void)pool2; (void)out; (void)work;
     return -1;
 }

@@ -285,10 +285,16 @@ private struct GraphBuilder {
         // Load-time fusions into the producer of input 0, when it has no other reader.
         if let src = node.input.first, readers[src] == 1, let srcSlot = slotOf[src], let p = producerStep[srcSlot] {
             let producer = steps[p].layer
-            if node.opType == "BatchNormalization", let conv = producer as? ConvLayer, conv.activation == .none {
+            if node.opType == "BatchNormalization", let conv = producer as? ConvLayer, conv.activation == .none, !conv.fusedMaxPool2 {
                 let bn = try BatchNormLayer(ctx)
                 guard bn.scale.count == conv.outChannels else { throw ctx.shapeError("BatchNormalization has \(bn.scale.count) channels after a Conv with \(conv.outChannels)") }
                 conv.fold(scale: bn.scale, shift: bn.shift)
+                alias(node.output[0], to: srcSlot)
+                return
+            }
+            if node.opType == "MaxPool", let conv = producer as? ConvLayer, !conv.fusedMaxPool2, conv.winogradEligible,
+               try PoolLayer(ctx).isPlainMax2x2 {
+                conv.fusedMaxPool2 = true
                 alias(node.output[0], to: srcSlot)
                 return
             }

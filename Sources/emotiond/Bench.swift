@@ -45,6 +45,7 @@ struct BenchInference: ParsableCommand {
     @Option(help: "Python with onnxruntime and cv2 (default: .venv/bin/python next to tools/).") var python: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
     @Flag(help: "Also print the mean time per layer at batch 1.") var profile = false
+    @Option(help: "Rounds, each timing our engine then the peers (interleaved, so a shared host's slow phases hit both); medians over rounds are reported.") var rounds = 3
 
     func run() throws {
         let path = try Paths.model(model)
@@ -54,12 +55,39 @@ struct BenchInference: ParsableCommand {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let m = try ONNXLoader.load(path: path)
         let loadMs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
-        var ours: [String: Double] = [:]
+        guard rounds >= 1 else { throw ValidationError("--rounds must be ≥ 1") }
         var rng = SystemRandomNumberGenerator()
-        for b in batchList {
-            let shape = m.inputShape(batch: b)
-            let x = Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
-            ours[String(b)] = try medianMs(runs: runs) { _ = try m.run(x) }
+        var oursRounds: [[String: Double]] = []
+        var peerRounds: [[String: Any]] = []
+        for _ in 0..<rounds {
+            var ours: [String: Double] = [:]
+            for b in batchList {
+                let shape = m.inputShape(batch: b)
+                let x = Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
+                ours[String(b)] = try medianMs(runs: runs) { _ = try m.run(x) }
+            }
+            oursRounds.append(ours)
+            if !noPeers { peerRounds.append(runPeers(model: path, shape: m.inputShape(batch: 1).dropFirst().map(String.init).joined(separator: "x"), batches: batchList)) }
+        }
+        func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.isEmpty ? .nan : s[s.count / 2] }
+        var ours: [String: Double] = [:]
+        for b in batchList { ours[String(b)] = median(oursRounds.compactMap { $0[String(b)] }) }
+        var peers: [String: Any] = [:]
+        var ratios: [String: [Double]] = [:]
+        for key in ["onnxruntime", "opencv_dnn"] {
+            let per = peerRounds.compactMap { $0[key] as? [String: Any] }
+            guard let first = per.first else { continue }
+            if first["error"] != nil { peers[key] = first; continue }
+            var med: [String: Double] = [:]
+            for b in batchList { med[String(b)] = median(per.compactMap { ($0["median_ms"] as? [String: Double])?[String(b)] }) }
+            var p = first
+            p["median_ms"] = med
+            peers[key] = p
+            let b1 = String(batchList[0])
+            ratios[key] = zip(oursRounds, per).compactMap { o, q in
+                guard let a = o[b1], let c = (q["median_ms"] as? [String: Double])?[b1], c > 0 else { return nil }
+                return a / c
+            }
         }
         if profile {
             let shape = m.inputShape(batch: 1)
@@ -68,12 +96,10 @@ struct BenchInference: ParsableCommand {
                 print("\(p.kind.padding(toLength: 16, withPad: " ", startingAt: 0)) \(p.layer.padding(toLength: 40, withPad: " ", startingAt: 0)) \("\(p.shape)".padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(format: "%.4f ms", p.ms))")
             }
         }
-        var peers: [String: Any] = [:]
-        if !noPeers { peers = runPeers(model: path, shape: m.inputShape(batch: 1).dropFirst().map(String.init).joined(separator: "x"), batches: batchList) }
 
         if json {
             let obj: [String: Any] = ["model": path, "machine": Machine.summary, "blas": BLASRuntime.summary, "kernels": BLASRuntime.kernels, "threads": threads,
-                                      "runs": runs, "load_ms": loadMs, "macs_per_sample": m.macsPerSample,
+                                      "runs": runs, "rounds": rounds, "ratios_batch\(batchList[0])": ratios, "load_ms": loadMs, "macs_per_sample": m.macsPerSample,
                                       "parameters": m.parameterCount, "emotiond": ["median_ms": ours], "peers": peers]
             print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
             return
@@ -82,7 +108,7 @@ struct BenchInference: ParsableCommand {
         print("machine   \(Machine.summary)")
         print("blas      \(BLASRuntime.summary)")
         print("kernels   \(BLASRuntime.kernels)")
-        print("settings  \(threads) thread(s), median of \(runs) runs after 10 warm-up runs, random input")
+        print("settings  \(threads) thread(s); per round the median of \(runs) runs after 10 warm-up runs (random input); median over \(rounds) interleaved round(s)")
         var header = "engine".padding(toLength: 26, withPad: " ", startingAt: 0)
         for b in batchList { header += "batch \(b) (ms)".padding(toLength: 16, withPad: " ", startingAt: 0) + "per face (ms)  ".padding(toLength: 16, withPad: " ", startingAt: 0) }
         print(header)
@@ -101,8 +127,8 @@ struct BenchInference: ParsableCommand {
             if let err = p["error"] as? String { print("\(key): unavailable (\(err))"); continue }
             let med = (p["median_ms"] as? [String: Double]) ?? [:]
             row("\(key) \(p["version"] as? String ?? "")", med)
-            if let o1 = ours[String(batchList[0])], let p1 = med[String(batchList[0])] {
-                print("  ratio ours/\(key) at batch \(batchList[0]): \(String(format: "%.2f", o1 / p1))")
+            if let r = ratios[key], !r.isEmpty {
+                print("  ratio ours/\(key) at batch \(batchList[0]): median \(String(format: "%.2f", median(r))) (per round: \(r.map { String(format: "%.2f", $0) }.joined(separator: " ")))")
             }
         }
     }

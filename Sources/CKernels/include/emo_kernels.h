@@ -30,12 +30,14 @@ int emo_gemm_packed(int level, int M, int N, int K, const float *Ap, const float
 
 /* Winograd F(2×2,3×3) for 3×3, stride 1, dilation 1, one group: weights [M][C][3][3]
  * transformed and packed once (emo_wino_weights_size floats); per image, `work` must hold
- * emo_wino_workspace floats. Returns 0, or -1 if `level` is unavailable. */
+ * emo_wino_workspace floats. pool2 != 0 fuses a following 2×2 stride-2 max pool (floor):
+ * `out` is then [M][oh/2][ow/2]. Returns 0, or -1 if `level` is unavailable. */
 size_t emo_wino_weights_size(int M, int C);
 void emo_wino_pack_weights(const float *g, int M, int C, float *packed);
 size_t emo_wino_workspace(int M, int C, int oh, int ow);
 int emo_wino_conv(int level, const float *x, int C, int h, int w, int padT, int padL, int oh, int ow,
-                  const float *Up, int M, const float *bias, int act, float p0, float p1, float *out, float *work);
+                  const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
+                  float *out, float *work);
 
 /* im2col of c channels of one image (h×w each) into col[c·kh·kw][oh·ow]. */
 void emo_im2col(const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,

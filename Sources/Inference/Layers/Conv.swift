@@ -28,6 +28,9 @@ final class ConvLayer: Layer {
     private var packedGroupStride = 0
     /// Winograd-transformed weights when the layer qualifies (3×3, stride 1, dilation 1, one group).
     private var winograd: [Float] = []
+    /// A following MaxPool(2×2, stride 2, no padding) folded in at load (only onto Winograd-eligible
+    /// convolutions, where each output tile is one pooling window): output is [N, M, oh/2, ow/2].
+    var fusedMaxPool2 = false
 
     init(_ ctx: NodeContext) throws {
         name = ctx.name
@@ -100,6 +103,10 @@ final class ConvLayer: Layer {
         guard work <= LayerLimits.maxWorkspace else {
             throw InferenceError.tooLarge(what: "Conv '\(name)' im2col workspace", elements: work, limit: LayerLimits.maxWorkspace)
         }
+        if fusedMaxPool2 {
+            guard oh >= 2, ow >= 2 else { throw InferenceError.shapeMismatch(node: name, detail: "MaxPool 2×2 after a \(oh)×\(ow) convolution output") }
+            return [[x[0], outChannels, oh / 2, ow / 2]]
+        }
         return [[x[0], outChannels, oh, ow]]
     }
 
@@ -144,17 +151,20 @@ final class ConvLayer: Layer {
 
     func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor] {
         let x = inputs[0]
-        let os = outputShapes[0]
-        var out = Tensor(uninitialized: os)
         let n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
-        let oh = os[2], ow = os[3]
         let p = pads(h: h, w: w)
+        let (oh, ow) = convOutput(h: h, w: w, pads: p)
+        let level = Kernels.active
+        let winogradPath = !winograd.isEmpty && Kernels.winograd && level != .none
+        // A fused max pool is done inside the Winograd output transform; other paths
+        // compute the full convolution and pool it here.
+        let poolHere = fusedMaxPool2 && !winogradPath
+        var out = Tensor(uninitialized: poolHere ? [n, outChannels, oh, ow] : outputShapes[0])
         x.data.withUnsafeBufferPointer { xp in
             out.data.withUnsafeMutableBufferPointer { op in
                 weights.withUnsafeBufferPointer { wp in
-                    let level = Kernels.active
                     if !isDepthwise, level != .none, !packed.isEmpty {
-                        kernelConv(level, xp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w, oh: oh, ow: ow, pads: p)
+                        kernelConv(level, xp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w, oh: oh, ow: ow, pads: p, winogradPath: winogradPath)
                     } else if isDepthwise {
                         depthwise(xp.baseAddress!, wp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w, oh: oh, ow: ow, padT: p[0], padL: p[1])
                     } else {
@@ -163,13 +173,36 @@ final class ConvLayer: Layer {
                 }
             }
         }
+        if poolHere { return [Self.maxPool2(out, into: outputShapes[0])] }
         return [out]
+    }
+
+    func convOutput(h: Int, w: Int, pads p: [Int]) -> (Int, Int) {
+        ((h + p[0] + p[2] - dilH * (kh - 1) - 1) / strideH + 1, (w + p[1] + p[3] - dilW * (kw - 1) - 1) / strideW + 1)
+    }
+
+    /// 2×2 stride-2 max pool (floor), for a fused pool on the non-Winograd paths.
+    static func maxPool2(_ x: Tensor, into shape: [Int]) -> Tensor {
+        var y = Tensor(uninitialized: shape)
+        let planes = shape[0] * shape[1], ph = shape[2], pw = shape[3], h = x.shape[2], w = x.shape[3]
+        x.data.withUnsafeBufferPointer { xp in
+            y.data.withUnsafeMutableBufferPointer { yp in
+                for pl in 0..<planes {
+                    let src = xp.baseAddress! + pl * h * w, dst = yp.baseAddress! + pl * ph * pw
+                    for i in 0..<ph {
+                        let r0 = src + 2 * i * w, r1 = r0 + w
+                        for j in 0..<pw { dst[i * pw + j] = max(max(r0[2 * j], r0[2 * j + 1]), max(r1[2 * j], r1[2 * j + 1])) }
+                    }
+                }
+            }
+        }
+        return y
     }
 
     /// Per image and group: im2col (skipped for 1×1/stride 1/no pad) then one packed GEMM
     /// writing the NCHW output rows with bias and activation applied.
     private func kernelConv(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                            n: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int, pads: [Int]) {
+                            n: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int, pads: [Int], winogradPath: Bool) {
         let ohw = oh * ow, hw = h * w
         let cg = inChannelsPerGroup, mg = outChannels / groups
         let k = cg * kh * kw
@@ -183,7 +216,8 @@ final class ConvLayer: Layer {
         case let .leakyRelu(a): act = Int32(EMO_ACT_LEAKY); p0 = a
         case let .clip(lo, hi): act = Int32(EMO_ACT_CLIP); p0 = lo; p1 = hi
         }
-        if !winograd.isEmpty, Kernels.winograd {
+        if winogradPath {
+            let outPlane = fusedMaxPool2 ? (oh / 2) * (ow / 2) : ohw
             let work = UnsafeMutablePointer<Float>.allocate(capacity: emo_wino_workspace(Int32(outChannels), Int32(c), Int32(oh), Int32(ow)))
             defer { work.deallocate() }
             winograd.withUnsafeBufferPointer { up in
@@ -191,7 +225,7 @@ final class ConvLayer: Layer {
                     for img in 0..<n {
                         let rc = emo_wino_conv(level.rawValue, x + img * c * hw, Int32(c), Int32(h), Int32(w), Int32(pads[0]), Int32(pads[1]),
                                                Int32(oh), Int32(ow), up.baseAddress!, Int32(outChannels), bp.baseAddress!, act, p0, p1,
-                                               out + img * outChannels * ohw, work)
+                                               fusedMaxPool2 ? 1 : 0, out + img * outChannels * outPlane, work)
                         precondition(rc == 0, "emo_wino_conv rejected level \(level.name)")
                     }
                 }

@@ -40,6 +40,12 @@ final class PoolLayer: Layer {
         guard kh > p[0], kh > p[2], kw > p[1], kw > p[3] else { throw ctx.shapeError("pads must be smaller than the kernel") }
     }
 
+    /// MaxPool 2×2, stride 2, no padding/dilation, floor rounding: foldable into a Winograd conv.
+    var isPlainMax2x2: Bool {
+        isMax && !global && kh == 2 && kw == 2 && sh == 2 && sw == 2 && dh == 1 && dw == 1 && pads.allSatisfy { $0 == 0 }
+            && !ceilMode && (autoPad == "NOTSET" || autoPad == "VALID")
+    }
+
     private func effectivePads(h: Int, w: Int) -> [Int] {
         switch autoPad {
         case "VALID": return [0, 0, 0, 0]
