@@ -287,12 +287,17 @@ void emo_wino_pack_weights(const float *g, int M, int C, float *packed) {
     free(u);
 }
 
+/* The 16 per-position planes are a multiple of 4 KiB apart for these layer sizes (e.g.
+ * 64·144 floats); the output transform reads all 16 at once, so they would share L1 sets.
+ * A 272-byte skew per plane spreads them. */
+#define WINO_SKEW 68
+
 static inline int round16(int n) { return (n + 15) & ~15; }
 
 size_t emo_wino_workspace(int M, int C, int oh, int ow) {
     int tH = (oh + 1) / 2, tW = (ow + 1) / 2, Tp = round16(tH * tW);
     int Hp = 2 * tH + 2, Wh = tW + 1;
-    return 16 * (size_t)C * Tp + 16 * (size_t)M * Tp + 2 * (size_t)Hp * Wh + 8 * (size_t)Wh + 5 * (size_t)Tp;
+    return 16 * ((size_t)C * Tp + WINO_SKEW) + 16 * ((size_t)M * Tp + WINO_SKEW) + 2 * (size_t)Hp * Wh + 8 * (size_t)Wh + 5 * (size_t)Tp;
 }
 
 #ifdef EMO_X86
@@ -312,7 +317,8 @@ INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int pad
                       float *out, float *work) {
     int tH = (oh + 1) / 2, tW = (ow + 1) / 2, T = tH * tW, Tp = round16(T);
     int Hp = 2 * tH + 2, Wh = tW + 1;
-    float *V = work, *Mx = V + 16 * (size_t)C * Tp, *E = Mx + 16 * (size_t)M * Tp, *O = E + (size_t)Hp * Wh;
+    const size_t VS = (size_t)C * Tp + WINO_SKEW, MS = (size_t)M * Tp + WINO_SKEW;  /* per-position plane strides */
+    float *V = work, *Mx = V + 16 * VS, *E = Mx + 16 * MS, *O = E + (size_t)Hp * Wh;
     float *tr = O + (size_t)Hp * Wh, *Y = tr + 8 * (size_t)Wh;
     for (int c = 0; c < C; c++) {
         const float *src = x + (size_t)c * h * w;
@@ -322,7 +328,19 @@ INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int pad
             float *e = E + (size_t)y * Wh, *o = O + (size_t)y * Wh;
             if (iy < 0 || iy >= h) { for (int j = 0; j < Wh; j++) { e[j] = 0; o[j] = 0; } continue; }
             const float *row = src + (size_t)iy * w;
-            for (int j = 0; j < Wh; j++) {
+            /* interior columns (both 2j-padL and 2j+1-padL inside the row) without bounds
+             * checks, so the deinterleave vectorises; the few border columns checked */
+            int jlo = (padL + 1) / 2, jhi = (w - 2 + padL) / 2 + 1;
+            if (jhi > Wh) jhi = Wh;
+            if (jlo > jhi) jlo = jhi;
+            for (int j = 0; j < jlo; j++) {
+                int ix = 2 * j - padL;
+                e[j] = ix >= 0 && ix < w ? row[ix] : 0.0f;
+                o[j] = ix + 1 >= 0 && ix + 1 < w ? row[ix + 1] : 0.0f;
+            }
+            const float *r = row - padL;
+            for (int j = jlo; j < jhi; j++) { e[j] = r[2 * j]; o[j] = r[2 * j + 1]; }
+            for (int j = jhi; j < Wh; j++) {
                 int ix = 2 * j - padL;
                 e[j] = ix >= 0 && ix < w ? row[ix] : 0.0f;
                 o[j] = ix + 1 >= 0 && ix + 1 < w ? row[ix + 1] : 0.0f;
@@ -342,10 +360,10 @@ INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int pad
             /* columns, (·)B: tile tx reads E[tx], O[tx], E[tx+1], O[tx+1] */
             for (int i = 0; i < 4; i++) {
                 const float *ei = te + (size_t)i * Wh, *oi = to + (size_t)i * Wh;
-                float *v0 = V + ((size_t)(i * 4 + 0) * C + c) * Tp + ty * tW;
-                float *v1 = V + ((size_t)(i * 4 + 1) * C + c) * Tp + ty * tW;
-                float *v2 = V + ((size_t)(i * 4 + 2) * C + c) * Tp + ty * tW;
-                float *v3 = V + ((size_t)(i * 4 + 3) * C + c) * Tp + ty * tW;
+                float *v0 = V + (i * 4 + 0) * VS + (size_t)c * Tp + ty * tW;
+                float *v1 = V + (i * 4 + 1) * VS + (size_t)c * Tp + ty * tW;
+                float *v2 = V + (i * 4 + 2) * VS + (size_t)c * Tp + ty * tW;
+                float *v3 = V + (i * 4 + 3) * VS + (size_t)c * Tp + ty * tW;
                 for (int tx = 0; tx < tW; tx++) {
                     v0[tx] = ei[tx] - ei[tx + 1];
                     v1[tx] = oi[tx] + ei[tx + 1];
@@ -357,10 +375,10 @@ INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int pad
     }
     size_t ps = emo_pack_a_size(M, C);
     for (int xi = 0; xi < 16; xi++)
-        gemm(M, T, C, Up + xi * ps, V + (size_t)xi * C * Tp, Tp, Mx + (size_t)xi * M * Tp, Tp, NULL, EMO_ACT_NONE, 0, 0);
+        gemm(M, T, C, Up + xi * ps, V + xi * VS, Tp, Mx + xi * MS, Tp, NULL, EMO_ACT_NONE, 0, 0);
     for (int m = 0; m < M; m++) {
         const float *p[16];
-        for (int xi = 0; xi < 16; xi++) p[xi] = Mx + ((size_t)xi * M + m) * Tp;
+        for (int xi = 0; xi < 16; xi++) p[xi] = Mx + xi * MS + (size_t)m * Tp;
         float *y00 = Y, *y01 = Y + Tp, *y10 = Y + 2 * (size_t)Tp, *y11 = Y + 3 * (size_t)Tp;
         const float b = bias ? bias[m] : 0.0f;
         /* Aᵀ m A for all tiles at once: rows s0 = m0 + m1 + m2, s1 = m1 - m2 - m3, then columns */
