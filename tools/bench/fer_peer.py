@@ -20,7 +20,7 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
     import fer as fer_pkg
-    from fer import FER
+    from fer.fer import FER  # fer 25.x no longer re-exports FER at the top level
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
