@@ -79,7 +79,8 @@ public final class CascadeDetector: @unchecked Sendable {
 
     /// Faces in the frame (or in `region` of it), in full-frame coordinates, sorted left to right.
     /// `minSize`/`maxSize` override the configured face size range (pixels).
-    public func detect(_ frame: Frame, region: FaceBox? = nil, minSize: Int? = nil, maxSize: Int? = nil, scale: Double? = nil) throws -> [FaceBox] {
+    public func detect(_ frame: Frame, region: FaceBox? = nil, minSize: Int? = nil, maxSize: Int? = nil, scale: Double? = nil,
+                       scaleFactor: Double? = nil) throws -> [FaceBox] {
         lock.lock(); defer { lock.unlock() }
         var found: Int32 = 0
         var origin = (0, 0)
@@ -87,7 +88,7 @@ public final class CascadeDetector: @unchecked Sendable {
         try frame.withBridgeImage(region: region) { img in
             if img.pointee.width < 8 || img.pointee.height < 8 { found = 0; return }
             var err = cvb_error()
-            found = cvb_cascade_detect(handle, img, scale ?? config.scale, config.scaleFactor, Int32(config.minNeighbors),
+            found = cvb_cascade_detect(handle, img, scale ?? config.scale, scaleFactor ?? config.scaleFactor, Int32(config.minNeighbors),
                                        Int32(minSize ?? config.minSize), Int32(maxSize ?? config.maxSize), &boxes, Int32(boxes.count), &err)
             if found < 0 { throw CVError("face detection", err) }
         }

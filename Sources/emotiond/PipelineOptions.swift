@@ -1,4 +1,5 @@
 import ArgumentParser
+import Capture
 import Detection
 import Foundation
 import Inference
@@ -18,8 +19,11 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "EMA weight of the newest scores (1 = no smoothing).") var smoothing: Double = 0.3
     @Option(help: "Frames a track may go unseen before it ends.") var maxAge: Int = 10
     @Flag(help: "Average each face with its mirror image (test-time augmentation).") var flip = false
+    @Option(help: "OpenCV worker threads (0: OpenCV's default, one per core).") var cvThreads: Int = 0
 
     func makeProcessor() throws -> FrameProcessor {
+        guard cvThreads >= 0 else { throw ValidationError("--cv-threads must be ≥ 0") }
+        if cvThreads > 0 { ImageFile.setOpenCVThreads(cvThreads) }
         var d = DetectorConfig()
         d.kind = detector; d.cascade = cascade; d.scale = detectScale; d.scaleFactor = scaleFactor
         d.minNeighbors = minNeighbors; d.minSize = minFace
