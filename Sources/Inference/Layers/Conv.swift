@@ -384,6 +384,10 @@ final class ConvLayer: Layer {
 
 extension ConvLayer {
     func macs(inputs: [[Int]], outputs: [[Int]]) -> Int {
-        outputs[0].reduce(1, *) * inChannelsPerGroup * kh * kw
+        // With a fused max pool the output is pooled: count the convolution's own outputs.
+        let x = inputs[0]
+        guard x.count == 4 else { return 0 }
+        let (oh, ow) = convOutput(h: x[2], w: x[3], pads: pads(h: x[2], w: x[3]))
+        return x[0] * outChannels * oh * ow * inChannelsPerGroup * kh * kw
     }
 }
