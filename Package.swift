@@ -88,7 +88,7 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "SinksTests", dependencies: ["Sinks"]),
+        .testTarget(name: "SinksTests", dependencies: ["Sinks", "Capture", "EmotionCore"]),
 
         // End-to-end tests of the built binary on real media.
         .testTarget(name: "EmotiondTests"),

@@ -14,7 +14,7 @@ APT_PACKAGES=(
   libopenblas-dev zlib1g-dev
   libsystemd-dev systemd
   libmosquitto-dev mosquitto mosquitto-clients
-  ffmpeg xvfb x11-apps x11-utils xdotool imagemagick
+  ffmpeg xvfb x11-apps x11-utils xdotool imagemagick time
 )
 
 need_apt=0

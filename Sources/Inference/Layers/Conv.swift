@@ -1,3 +1,4 @@
+import Foundation
 import CKernels
 
 /// 2-D convolution (ONNX Conv): strides, pads, auto_pad, dilations, groups.
@@ -28,6 +29,9 @@ final class ConvLayer: Layer {
     private var packedGroupStride = 0
     /// Winograd-transformed weights when the layer qualifies (3×3, stride 1, dilation 1, one group).
     private var winograd: [Float] = []
+    /// Scratch memory (im2col / Winograd planes) kept between runs: no per-run allocation of
+    /// the largest buffers (see emo_tune_malloc for why that matters).
+    private let scratch = Scratch()
     /// A following MaxPool(2×2, stride 2, no padding) folded in at load (only onto Winograd-eligible
     /// convolutions, where each output tile is one pooling window): output is [N, M, oh/2, ow/2].
     var fusedMaxPool2 = false
@@ -207,8 +211,10 @@ final class ConvLayer: Layer {
         let cg = inChannelsPerGroup, mg = outChannels / groups
         let k = cg * kh * kw
         let pointwise = kh == 1 && kw == 1 && strideH == 1 && strideW == 1 && pads.allSatisfy { $0 == 0 }
-        let col = pointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * ohw)
-        defer { col?.deallocate() }
+        let need = winogradPath ? emo_wino_workspace(Int32(outChannels), Int32(c), Int32(oh), Int32(ow)) : (pointwise ? 0 : k * ohw)
+        let lease = scratch.lease(need)
+        defer { scratch.giveBack(lease) }
+        let col = pointwise || winogradPath ? nil : lease.pointer
         var act: Int32 = Int32(EMO_ACT_NONE), p0: Float = 0, p1: Float = 0
         switch activation {
         case .none: break
@@ -218,8 +224,7 @@ final class ConvLayer: Layer {
         }
         if winogradPath {
             let outPlane = fusedMaxPool2 ? (oh / 2) * (ow / 2) : ohw
-            let work = UnsafeMutablePointer<Float>.allocate(capacity: emo_wino_workspace(Int32(outChannels), Int32(c), Int32(oh), Int32(ow)))
-            defer { work.deallocate() }
+            let work = lease.pointer
             winograd.withUnsafeBufferPointer { up in
                 bias.withUnsafeBufferPointer { bp in
                     for img in 0..<n {
@@ -390,4 +395,30 @@ extension ConvLayer {
         let (oh, ow) = convOutput(h: x[2], w: x[3], pads: pads(h: x[2], w: x[3]))
         return x[0] * outChannels * oh * ow * inChannelsPerGroup * kh * kw
     }
+}
+
+/// A growable float buffer reused across runs. A caller that finds it busy (another thread
+/// running the same model at the same moment) gets a private temporary block instead.
+final class Scratch: @unchecked Sendable {
+    struct Lease { let pointer: UnsafeMutablePointer<Float>; let owned: Bool }
+    private let lock = NSLock()
+    private var buffer: UnsafeMutablePointer<Float>?
+    private var capacity = 0
+
+    func lease(_ count: Int) -> Lease {
+        let n = max(count, 1)
+        guard lock.try() else { return Lease(pointer: .allocate(capacity: n), owned: true) }
+        if capacity < n {
+            buffer?.deallocate()
+            buffer = .allocate(capacity: n)
+            capacity = n
+        }
+        return Lease(pointer: buffer!, owned: false)
+    }
+
+    func giveBack(_ l: Lease) {
+        if l.owned { l.pointer.deallocate() } else { lock.unlock() }
+    }
+
+    deinit { buffer?.deallocate() }
 }
