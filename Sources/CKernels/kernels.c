@@ -269,9 +269,10 @@ void emo_im2col(const float *x, int c, int h, int w, int kh, int kw, int sh, int
  */
 size_t emo_wino_weights_size(int M, int C) { return 16 * emo_pack_a_size(M, C); }
 
-void emo_wino_pack_weights(const float *g, int M, int C, float *packed) {
+int emo_wino_pack_weights(const float *g, int M, int C, float *packed) {
     static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
     float *u = malloc(sizeof(float) * 16 * (size_t)M * C);
+    if (!u) return -1;
     for (int m = 0; m < M; m++)
         for (int c = 0; c < C; c++) {
             const float *k = g + ((size_t)m * C + c) * 9;
@@ -285,6 +286,7 @@ void emo_wino_pack_weights(const float *g, int M, int C, float *packed) {
     size_t ps = emo_pack_a_size(M, C);
     for (int xi = 0; xi < 16; xi++) emo_pack_a(u + (size_t)xi * M * C, M, C, packed + xi * ps);
     free(u);
+    return 0;
 }
 
 /* The 16 per-position planes are a multiple of 4 KiB apart for these layer sizes (e.g.

@@ -18,7 +18,7 @@ public final class FrameProcessor {
     /// searched, for faces near the track's size (1 = always full frame).
     public var fullDetectEvery: Int
     /// Pyramid step for the search around tracks (see searchAroundTracks).
-    public var roiScaleFactor = Double(ProcessInfo.processInfo.environment["EMOTIOND_ROI_SCALE_FACTOR"] ?? "") ?? 1.2
+    public var roiScaleFactor = 1.2
     private var framesSinceFull = Int.max
 
     /// Live/daemon mode: full-frame detection runs on its own thread (with its own detector
@@ -32,7 +32,8 @@ public final class FrameProcessor {
     private var workerBusy = false
     private var workerResult: Result<[FaceBox], Error>?
     /// Full-frame passes finished by the worker (for benchmarks and tests).
-    public private(set) var asyncPasses = 0
+    public var asyncPasses: Int { workerLock.lock(); defer { workerLock.unlock() }; return finishedPasses }
+    private var finishedPasses = 0
 
     /// Moves full-frame detection to a worker thread (see `asyncDetection`).
     public func enableAsyncDetection() throws {
@@ -156,14 +157,9 @@ public final class FrameProcessor {
             let r = Result { try worker.detect(frame) }
             guard let self else { return }
             self.workerLock.lock()
-            self.workerResult = r; self.workerBusy = false; self.asyncPasses += 1
+            self.workerResult = r; self.workerBusy = false; self.finishedPasses += 1
             self.workerLock.unlock()
         }
-    }
-
-    /// Waits for a running full-frame pass (end of stream, tests).
-    public func drainDetection() {
-        workerQueue.sync {}
     }
 
     private func searchAroundTracks(_ frame: Frame, _ live: [Tracker.Track]) throws -> [FaceBox] {

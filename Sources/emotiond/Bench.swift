@@ -19,6 +19,9 @@ enum Machine {
     }
 }
 
+/// Median of already-aggregated values (upper middle for an even count; 0 when empty).
+func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
+
 func medianMs(runs: Int, warmup: Int = 10, _ body: () throws -> Void) rethrows -> Double {
     for _ in 0..<warmup { try body() }
     var t: [Double] = []
@@ -69,7 +72,6 @@ struct BenchInference: ParsableCommand {
             oursRounds.append(ours)
             if !noPeers { peerRounds.append(runPeers(model: path, shape: m.inputShape(batch: 1).dropFirst().map(String.init).joined(separator: "x"), batches: batchList)) }
         }
-        func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.isEmpty ? .nan : s[s.count / 2] }
         var ours: [String: Double] = [:]
         for b in batchList { ours[String(b)] = median(oursRounds.compactMap { $0[String(b)] }) }
         var peers: [String: Any] = [:]

@@ -82,14 +82,13 @@ struct BenchPipeline: ParsableCommand {
         }
         let cpu = ResourceUsage.cpuSeconds() - cpu0
         let mediaTotal = media * Double(max(1, passes))
-        func med(_ v: [Double]) -> Double { let s = v.sorted(); return s.isEmpty ? 0 : s[s.count / 2] }
         func mean(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.reduce(0, +) / Double(v.count) }
         let fps = Double(frames) / wall
         let result: [String: Any] = [
             "video": video, "size": "\(w)x\(h)", "frames": frames, "wall_s": wall, "fps": fps,
             "realtime_factor": mediaTotal / wall, "cpu_percent": 100 * cpu / wall, "peak_rss_mib": ResourceUsage.peakRSSMiB(),
             "machine": Machine.summary, "blas": BLASRuntime.summary, "kernels": BLASRuntime.kernels,
-            "stages_ms": stages.mapValues { ["median": med($0), "mean": mean($0)] },
+            "stages_ms": stages.mapValues { ["median": median($0), "mean": mean($0)] },
         ]
         if json {
             print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
@@ -103,7 +102,7 @@ struct BenchPipeline: ParsableCommand {
         print("stage        median ms   mean ms   frames/s (1/mean)")
         for k in ["decode", "detect", "preprocess", "infer", "track", "total"] {
             let v = stages[k] ?? []
-            print(k.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: " %-11.3f %-9.3f %.0f", med(v), mean(v), mean(v) > 0 ? 1000 / mean(v) : 0))
+            print(k.padding(toLength: 12, withPad: " ", startingAt: 0) + String(format: " %-11.3f %-9.3f %.0f", median(v), mean(v), mean(v) > 0 ? 1000 / mean(v) : 0))
         }
     }
 }

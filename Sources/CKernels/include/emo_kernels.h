@@ -14,7 +14,8 @@ enum { EMO_LEVEL_NONE = 0, EMO_LEVEL_AVX2 = 1, EMO_LEVEL_AVX512 = 2 };
 #define EMO_PACK_MR 8
 
 /* The instruction-set level the CPU supports (cpuid), capped by the environment
- * variable EMOTIOND_KERNELS=none|avx2|avx512 (read on every call: tests flip it). */
+ * variable EMOTIOND_KERNELS=none|avx2|avx512 (Inference reads it once per process;
+ * tests switch levels through Kernels.forced instead). */
 int emo_kernels_level(void);
 /* What the CPU supports, ignoring the environment. */
 int emo_kernels_cpu_level(void);
@@ -33,7 +34,8 @@ int emo_gemm_packed(int level, int M, int N, int K, const float *Ap, const float
  * emo_wino_workspace floats. pool2 != 0 fuses a following 2×2 stride-2 max pool (floor):
  * `out` is then [M][oh/2][ow/2]. Returns 0, or -1 if `level` is unavailable. */
 size_t emo_wino_weights_size(int M, int C);
-void emo_wino_pack_weights(const float *g, int M, int C, float *packed);
+/* Returns -1 (packed untouched) when its temporary buffer cannot be allocated. */
+int emo_wino_pack_weights(const float *g, int M, int C, float *packed);
 size_t emo_wino_workspace(int M, int C, int oh, int ow);
 int emo_wino_conv(int level, const float *x, int C, int h, int w, int padT, int padL, int oh, int ow,
                   const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,

@@ -97,8 +97,7 @@ final class ConvLayer: Layer {
             throw InferenceError.shapeMismatch(node: name, detail: "input has \(x[1]) channels, weights expect \(inChannelsPerGroup * groups)")
         }
         let p = pads(h: x[2], w: x[3])
-        let oh = (x[2] + p[0] + p[2] - dilH * (kh - 1) - 1) / strideH + 1
-        let ow = (x[3] + p[1] + p[3] - dilW * (kw - 1) - 1) / strideW + 1
+        let (oh, ow) = convOutput(h: x[2], w: x[3], pads: p)
         guard x[2] + p[0] + p[2] >= dilH * (kh - 1) + 1, x[3] + p[1] + p[3] >= dilW * (kw - 1) + 1, oh >= 1, ow >= 1 else {
             throw InferenceError.shapeMismatch(node: name, detail: "kernel \(kh)×\(kw) larger than padded input \(x[2])×\(x[3])")
         }
@@ -141,9 +140,10 @@ final class ConvLayer: Layer {
         winograd = []
         if winogradEligible {
             winograd = [Float](repeating: 0, count: emo_wino_weights_size(Int32(outChannels), Int32(inChannelsPerGroup)))
-            weights.withUnsafeBufferPointer { w in
+            let rc = weights.withUnsafeBufferPointer { w in
                 winograd.withUnsafeMutableBufferPointer { emo_wino_pack_weights(w.baseAddress!, Int32(outChannels), Int32(inChannelsPerGroup), $0.baseAddress!) }
             }
+            if rc != 0 { winograd = [] }   // out of memory: the im2col path still works
         }
     }
 
@@ -192,11 +192,7 @@ final class ConvLayer: Layer {
         x.data.withUnsafeBufferPointer { xp in
             y.data.withUnsafeMutableBufferPointer { yp in
                 for pl in 0..<planes {
-                    let src = xp.baseAddress! + pl * h * w, dst = yp.baseAddress! + pl * ph * pw
-                    for i in 0..<ph {
-                        let r0 = src + 2 * i * w, r1 = r0 + w
-                        for j in 0..<pw { dst[i * pw + j] = max(max(r0[2 * j], r0[2 * j + 1]), max(r1[2 * j], r1[2 * j + 1])) }
-                    }
+                    PoolLayer.maxPool2x2(xp.baseAddress! + pl * h * w, yp.baseAddress! + pl * ph * pw, w: w, oh: ph, ow: pw)
                 }
             }
         }

@@ -40,6 +40,16 @@ final class PoolLayer: Layer {
         guard kh > p[0], kh > p[2], kw > p[1], kw > p[3] else { throw ctx.shapeError("pads must be smaller than the kernel") }
     }
 
+    /// The ubiquitous 2×2/2 max pool over one plane (row stride `w`), no bounds checks:
+    /// the caller guarantees 2·oh and 2·ow fit in the plane.
+    static func maxPool2x2(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, w: Int, oh: Int, ow: Int) {
+        for oy in 0..<oh {
+            let r0 = src + 2 * oy * w, r1 = r0 + w
+            let d = dst + oy * ow
+            for ox in 0..<ow { d[ox] = max(max(r0[2 * ox], r0[2 * ox + 1]), max(r1[2 * ox], r1[2 * ox + 1])) }
+        }
+    }
+
     /// MaxPool 2×2, stride 2, no padding/dilation, floor rounding: foldable into a Winograd conv.
     var isPlainMax2x2: Bool {
         isMax && !global && kh == 2 && kw == 2 && sh == 2 && sw == 2 && dh == 1 && dw == 1 && pads.allSatisfy { $0 == 0 }
@@ -101,14 +111,7 @@ final class PoolLayer: Layer {
                         continue
                     }
                     if isMax && kh == 2 && kw == 2 && sh == 2 && sw == 2 && dh == 1 && dw == 1 && p == [0, 0, 0, 0] && oh * 2 <= h && ow * 2 <= w {
-                        // Fast path for the ubiquitous 2×2/2 max-pool: no bounds checks.
-                        for oy in 0..<oh {
-                            let r0 = src + 2 * oy * w, r1 = r0 + w
-                            let d = dst + oy * ow
-                            for ox in 0..<ow {
-                                d[ox] = max(max(r0[2 * ox], r0[2 * ox + 1]), max(r1[2 * ox], r1[2 * ox + 1]))
-                            }
-                        }
+                        Self.maxPool2x2(src, dst, w: w, oh: oh, ow: ow)
                         continue
                     }
                     for oy in 0..<oh {
