@@ -1,12 +1,13 @@
 # Build and install emotiond into FHS locations.
 #   make                 release build
-#   make install         binary, unit, config, model, schemas (DESTDIR and PREFIX honoured)
+#   make install         binary, window library (for `live`), unit, config, model, schemas (DESTDIR and PREFIX honoured)
 #   make uninstall
 PREFIX ?= /usr/local
 DESTDIR ?=
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 BIN := .build/release/emotiond
+WINDOWLIB := .build/release/libEmotiondWindow.so
 
 .PHONY: all install uninstall test demo
 all: $(BIN)
@@ -16,6 +17,7 @@ $(BIN):
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/emotiond
+	install -D -m 0644 $(WINDOWLIB) $(DESTDIR)$(PREFIX)/lib/emotiond/libEmotiondWindow.so
 	install -D -m 0644 systemd/emotiond.service $(DESTDIR)$(UNITDIR)/emotiond.service
 	sed -i 's|/usr/local/bin/emotiond|$(PREFIX)/bin/emotiond|' $(DESTDIR)$(UNITDIR)/emotiond.service
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/emotiond
@@ -30,6 +32,7 @@ install: $(BIN)
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/emotiond $(DESTDIR)$(UNITDIR)/emotiond.service
+	rm -rf $(DESTDIR)$(PREFIX)/lib/emotiond
 	rm -rf $(DESTDIR)$(PREFIX)/share/emotiond $(DESTDIR)$(PREFIX)/share/doc/emotiond
 
 test:

@@ -3,8 +3,10 @@ import PackageDescription
 
 // OpenCV: link only the libraries we use (pkg-config opencv4 pulls ~55 libs and
 // doubles start-up time), include path set by hand for the same reason.
+// highgui (Qt5, OpenGL: 12 more libraries, ~7.4 MiB resident) lives in its own shared
+// library, loaded with dlopen by `emotiond live` only.
 let openCVLibs = ["opencv_core", "opencv_imgproc", "opencv_imgcodecs",
-                  "opencv_objdetect", "opencv_videoio", "opencv_highgui"]
+                  "opencv_objdetect", "opencv_videoio"]
 
 let package = Package(
     name: "emotiond",
@@ -12,6 +14,8 @@ let package = Package(
     products: [
         .executable(name: "emotiond", targets: ["emotiond"]),
         .library(name: "Inference", targets: ["Inference"]),
+        // The OpenCV window, dlopen'ed by `emotiond live` (see Sources/CVWindow/include/cvwindow.h).
+        .library(name: "EmotiondWindow", type: .dynamic, targets: ["CVWindow"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -51,6 +55,13 @@ let package = Package(
             name: "CVBridge",
             cxxSettings: [.unsafeFlags(["-I/usr/include/opencv4", "-std=c++17"])],
             linkerSettings: openCVLibs.map { .linkedLibrary($0) }
+        ),
+
+        // The highgui window as a separate shared library; nothing links it.
+        .target(
+            name: "CVWindow",
+            cxxSettings: [.unsafeFlags(["-I/usr/include/opencv4", "-std=c++17"])],
+            linkerSettings: ["opencv_core", "opencv_highgui"].map { .linkedLibrary($0) }
         ),
 
         // zlib line reader (FER2013 CSVs are distributed gzipped).

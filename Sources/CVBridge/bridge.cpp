@@ -306,29 +306,3 @@ extern "C" int cvb_decode_jpeg(const uint8_t *src, size_t len, int width, int he
         return true;
     });
 }
-
-#include <opencv2/highgui.hpp>
-
-extern "C" int cvb_window_open(const char *name, int width, int height, cvb_error *err) {
-    return guarded(err, [&] {
-        cv::namedWindow(name, cv::WINDOW_AUTOSIZE | cv::WINDOW_GUI_NORMAL);
-        (void)width; (void)height;
-        return true;
-    });
-}
-
-extern "C" int cvb_window_show(const char *name, const cvb_image *img, cvb_error *err) {
-    return guarded(err, [&] { cv::imshow(name, wrap(img)); return true; });
-}
-
-extern "C" int cvb_window_wait_key(int ms) {
-    try { return cv::waitKey(ms); } catch (...) { return -1; }
-}
-
-extern "C" int cvb_window_visible(const char *name) {
-    try { return cv::getWindowProperty(name, cv::WND_PROP_VISIBLE) >= 1 ? 1 : 0; } catch (...) { return 0; }
-}
-
-extern "C" void cvb_window_close_all(void) {
-    try { cv::destroyAllWindows(); } catch (...) {}
-}

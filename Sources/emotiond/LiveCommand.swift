@@ -81,8 +81,7 @@ struct LiveCommand: ParsableCommand {
         }
         // UI (main thread).
         let title = "emotiond"
-        var err = cvb_error()
-        guard cvb_window_open(title, Int32(src.width), Int32(src.height), &err) == 1 else { throw RunError("cannot open window: \(CVError("window", err).message)") }
+        let window = try HighGUIWindow(title: title)
         var annot = Annotator(scoreBars: bars)
         var shown = 0, paused = false
         var fpsCount = 0, fpsValue = 0.0, fpsT = Date()
@@ -97,11 +96,9 @@ struct LiveCommand: ParsableCommand {
                 if Date().timeIntervalSince(fpsT) >= 1 { fpsValue = Double(fpsCount) / Date().timeIntervalSince(fpsT); fpsCount = 0; fpsT = Date() }
                 let hud = String(format: "%.1f fps  %.1f ms/frame  %d face(s)%@", fpsValue, r.1.latencyMs.total, r.1.faces.count, paused ? "  [paused]" : "")
                 try? annot.draw(r.1, on: &f, hud: hud)
-                if f.withBridgeImage({ img in cvb_window_show(title, img, &err) }) == 0 {
-                    throw RunError("cannot show the window: \(CVError("imshow", err).message)")
-                }
+                try window.show(f)
             }
-            let key = cvb_window_wait_key(10) & 0xFF
+            let key = window.waitKey(10) & 0xFF
             switch key {
             case Int32(UInt8(ascii: "q")), 27: stop.requestStop()
             case Int32(UInt8(ascii: " ")): paused.toggle()
@@ -116,7 +113,7 @@ struct LiveCommand: ParsableCommand {
             default: break
             }
         }
-        cvb_window_close_all()
+        window.close()
         try? logWriter?.flush()
         if let cam = src as? V4L2Camera { cam.closeDevice() }
     }

@@ -72,4 +72,29 @@ final class LiveWindowTests: XCTestCase {
         XCTAssertTrue(msg.contains("no display: DISPLAY is not set"), msg)
         XCTAssertTrue(msg.contains("emotiond run"), msg)
     }
+
+    /// highgui lives in libEmotiondWindow.so, loaded only by `live`: the binary does not link it, and a
+    /// binary without the library next to it names the library and what it tried instead of crashing.
+    func testWindowLibraryIsLoadedOnDemand() throws {
+        let needed = try CLI.run(["-d", CLI.binary], executable: "/usr/bin/readelf")
+        XCTAssertEqual(needed.status, 0, needed.stderr)
+        XCTAssertTrue(needed.stdout.contains("libopencv_videoio"), needed.stdout)
+        XCTAssertFalse(needed.stdout.contains("highgui"), "the binary links highgui: \(needed.stdout)")
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let lone = dir.appendingPathComponent("emotiond").path
+        try FileManager.default.copyItem(atPath: CLI.binary, toPath: lone)
+        let r = try CLI.run(["live", "--source", CLI.media("single_face.mp4")], executable: lone,
+                            env: ["DISPLAY": ":1", "EMOTIOND_WINDOW_LIB": ""], cwd: CLI.root.path)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("cannot load the window library libEmotiondWindow.so"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("\(dir.path)/libEmotiondWindow.so: not found"), r.stderr)
+    }
+
+    /// DISPLAY set to an X server that is not there: Qt would abort the process; emotiond says so and exits 1.
+    func testUnreachableDisplayIsAClearError() throws {
+        let r = try CLI.run(["live", "--source", CLI.media("single_face.mp4")], env: ["DISPLAY": ":299", "QT_QPA_PLATFORM": ""])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("cannot connect to the X display DISPLAY=:299"), r.stderr)
+    }
 }

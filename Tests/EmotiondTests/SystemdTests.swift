@@ -45,5 +45,10 @@ final class SystemdTests: XCTestCase {
         try text.write(toFile: cfg, atomically: true, encoding: .utf8)
         let c = try CLI.run(["check-config", "--config", cfg], executable: dest.appendingPathComponent("usr/local/bin/emotiond").path, cwd: "/")
         XCTAssertEqual(c.status, 0, c.stderr)
+        // `live` finds the window library under ../lib/emotiond (it then stops at the absent X server).
+        let l = try CLI.run(["live", "--source", CLI.media("single_face.mp4")], executable: dest.appendingPathComponent("usr/local/bin/emotiond").path,
+                            env: ["DISPLAY": ":299", "QT_QPA_PLATFORM": ""], cwd: "/")
+        XCTAssertEqual(l.status, 1, l.stderr)
+        XCTAssertTrue(l.stderr.contains("cannot connect to the X display"), l.stderr)
     }
 }

@@ -85,14 +85,6 @@ int cvb_polyline(cvb_image *img, const int *xy, int npoints, uint8_t b, uint8_t 
 int cvb_image_new(int width, int height, uint8_t b, uint8_t g, uint8_t red, cvb_image *out, cvb_error *err);
 int cvb_imwrite(const char *path, const cvb_image *img, cvb_error *err);
 
-/* ---- windows (highgui) ---- */
-int cvb_window_open(const char *name, int width, int height, cvb_error *err);
-int cvb_window_show(const char *name, const cvb_image *img, cvb_error *err);
-/// Processes window events for up to ms milliseconds; returns the key pressed or -1.
-int cvb_window_wait_key(int ms);
-/// 1 while the window is open (the user may close it).
-int cvb_window_visible(const char *name);
-void cvb_window_close_all(void);
 
 #ifdef __cplusplus
 }
