@@ -35,7 +35,7 @@ struct BatchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let proc = try pipeline.makeProcessor()
+        let proc = try pipeline.makeBatchProcessor()
         let logWriter: NDJSONWriter?
         let eventWriter: NDJSONWriter?
         do {

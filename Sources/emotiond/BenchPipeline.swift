@@ -60,7 +60,7 @@ struct BenchPipeline: ParsableCommand {
         let cpu0 = ResourceUsage.cpuSeconds()
         var w = 0, h = 0
         for _ in 0..<max(1, passes) {
-            let proc = try pipeline.makeProcessor()   // fresh tracks each pass
+            let proc = try pipeline.makeBatchProcessor()   // fresh tracks each pass
             let src = try VideoFile(path: video)
             let t0 = Date()
             while true {

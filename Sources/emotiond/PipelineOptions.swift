@@ -15,11 +15,23 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "Cascade minNeighbors.") var minNeighbors: Int = 5
     @Option(help: "Smallest face side in pixels.") var minFace: Int = 48
     @Option(help: "Full-frame detection every N frames (between them only around tracked faces).") var fullDetectEvery: Int = 25
+    @Option(help: "Batch: full-frame passes run on a second thread and join N frames later (0: in the frame loop; default: full-detect-every − 1).") var lookBehind: Int?
     @Option(help: "Crop margin around the detector box (fraction per side; default from the model).") var cropMargin: Double?
     @Option(help: "EMA weight of the newest scores (1 = no smoothing).") var smoothing: Double = 0.3
     @Option(help: "Frames a track may go unseen before it ends.") var maxAge: Int = 10
     @Flag(help: "Average each face with its mirror image (test-time augmentation).") var flip = false
     @Option(help: "OpenCV worker threads (0: OpenCV's default, one per core).") var cvThreads: Int = 0
+
+    /// A processor for recorded video: full-frame passes pipelined on a worker (see `--look-behind`).
+    func makeBatchProcessor() throws -> FrameProcessor {
+        let behind = lookBehind ?? max(1, fullDetectEvery - 1)
+        guard behind >= 0 else { throw ValidationError("--look-behind must be ≥ 0") }
+        let proc = try makeProcessor()
+        if behind > 0 {
+            do { try proc.enablePipelinedDetection(lookBehind: behind) } catch { throw RunError("detector: \(error)") }
+        }
+        return proc
+    }
 
     func makeProcessor() throws -> FrameProcessor {
         guard cvThreads >= 0 else { throw ValidationError("--cv-threads must be ≥ 0") }

@@ -77,6 +77,29 @@ final class BatchModeTests: XCTestCase {
         XCTAssertFalse((s.first?["tracks"] as! [Any]).isEmpty)
     }
 
+    /// Full-frame passes run on a second thread, yet each joins at a fixed frame: two runs give the
+    /// same faces, boxes, tracks and labels frame by frame.
+    func testBatchIsRepeatable() throws {
+        func faces(_ log: String) throws -> [String] {
+            try CLI.lines(log).map { f in
+                (f["faces"] as! [[String: Any]]).map { face in
+                    let b = face["box"] as! [String: Int]
+                    return "\(face["track"]!) \(face["label"]!) \(b["x"]!),\(b["y"]!),\(b["width"]!),\(b["height"]!)"
+                }.joined(separator: "; ")
+            }
+        }
+        var runs: [[String]] = []
+        for i in 0..<2 {
+            let log = path("r\(i).ndjson")
+            let r = try CLI.run(["batch", CLI.media("WolfgangLanger_Pexels.mp4"), "--log", log, "--quiet"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            runs.append(try faces(log))
+        }
+        XCTAssertEqual(runs[0].count, 472)
+        XCTAssertGreaterThan(runs[0].filter { !$0.isEmpty }.count, 400)
+        for (i, (a, b)) in zip(runs[0], runs[1]).enumerated() where a != b { XCTFail("frame \(i): \(a) vs \(b)"); break }
+    }
+
     func testEverySubsampling() throws {
         let log = path("e.ndjson")
         let r = try CLI.run(["batch", CLI.media("single_face.mp4"), "--every", "3", "--log", log])
