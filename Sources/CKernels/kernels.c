@@ -60,23 +60,32 @@ const char *emo_kernels_level_name(int level) {
     }
 }
 
-size_t emo_pack_a_size(int M, int K) {
-    size_t blocks = (size_t)(M + EMO_PACK_MR - 1) / EMO_PACK_MR;
-    return blocks * (size_t)K * EMO_PACK_MR;
+/* A packed in blocks of `mr` rows: [ceil(M/mr)][K][mr], zero padded. */
+static size_t pack_size(int M, int K, int mr) {
+    size_t blocks = (size_t)(M + mr - 1) / mr;
+    return blocks * (size_t)K * mr;
 }
 
-void emo_pack_a(const float *A, int M, int K, float *packed) {
-    int blocks = (M + EMO_PACK_MR - 1) / EMO_PACK_MR;
+static void pack_rows(const float *A, int M, int K, int mr, float *packed) {
+    int blocks = (M + mr - 1) / mr;
     for (int b = 0; b < blocks; b++) {
-        float *dst = packed + (size_t)b * K * EMO_PACK_MR;
+        float *dst = packed + (size_t)b * K * mr;
         for (int k = 0; k < K; k++) {
-            for (int i = 0; i < EMO_PACK_MR; i++) {
-                int m = b * EMO_PACK_MR + i;
-                dst[(size_t)k * EMO_PACK_MR + i] = m < M ? A[(size_t)m * K + k] : 0.0f;
+            for (int i = 0; i < mr; i++) {
+                int m = b * mr + i;
+                dst[(size_t)k * mr + i] = m < M ? A[(size_t)m * K + k] : 0.0f;
             }
         }
     }
 }
+
+size_t emo_pack_a_size(int M, int K) { return pack_size(M, K, EMO_PACK_MR); }
+
+void emo_pack_a(const float *A, int M, int K, float *packed) { pack_rows(A, M, K, EMO_PACK_MR, packed); }
+
+/* Winograd weights are packed in blocks of 16 rows: the thin GEMMs of small layers (a 6×6
+ * output is 9 tiles) vectorise over 16 output channels instead of over the tiles. */
+#define WINO_MR 16
 
 #ifdef EMO_X86
 
@@ -98,8 +107,9 @@ INLINE AVX512 __m512 act512(__m512 v, int act, float p0, float p1) {
     }
 }
 
-/* 8 rows × NRV vectors of 16 pixels; the last vector is masked by `last`. */
-INLINE AVX512 void tile512(const int NRV, int K, const float *a, const float *b, int ldb, float *c, int ldc,
+/* 8 rows × NRV vectors of 16 pixels; the last vector is masked by `last`. Row i of the tile at
+ * step k is a[k·amr + i] (A packed in blocks of amr rows). */
+INLINE AVX512 void tile512(const int NRV, int K, const float *a, int amr, const float *b, int ldb, float *c, int ldc,
                            int mr, const float *bias, __mmask16 last, int act, float p0, float p1) {
     __m512 acc[8][3];
     for (int i = 0; i < 8; i++)
@@ -112,7 +122,7 @@ INLINE AVX512 void tile512(const int NRV, int K, const float *a, const float *b,
             __m512 av = _mm512_set1_ps(a[i]);
             for (int j = 0; j < NRV; j++) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
         }
-        a += 8;
+        a += amr;
         b += ldb;
     }
     for (int i = 0; i < mr; i++) {
@@ -126,8 +136,54 @@ INLINE AVX512 void tile512(const int NRV, int K, const float *a, const float *b,
     }
 }
 
-static AVX512 void gemm512(int M, int N, int K, const float *Ap, const float *B, int ldb, float *C, int ldc,
+/* Thin GEMMs (N ≤ 16, e.g. the 9 tiles of a 6×6 Winograd output): vectors run over 16 output
+ * channels (one packed 16-row block of A per vector, NB blocks) and each of the NC columns of
+ * B is broadcast, so no lane idles (the pixel-vector tile above would use 9 of 16 lanes).
+ * Results go to C column by column with a scatter (stride ldc); rows ≥ M are masked off. */
+INLINE AVX512 void tile512_thin(const int NB, const int NC, int K, const float *a, const float *b, int ldb,
+                                float *c, int ldc, __mmask16 rows0, __mmask16 rows1) {
+    __m512 acc[2][6];
+    for (int i = 0; i < NB; i++)
+        for (int j = 0; j < NC; j++) acc[i][j] = _mm512_setzero_ps();
+    const size_t blk = (size_t)K * WINO_MR;
+    for (int k = 0; k < K; k++) {
+        __m512 w0 = _mm512_loadu_ps(a + (size_t)k * WINO_MR);
+        __m512 w1 = NB == 2 ? _mm512_loadu_ps(a + blk + (size_t)k * WINO_MR) : w0;
+        const float *bk = b + (size_t)k * ldb;
+        for (int j = 0; j < NC; j++) {
+            __m512 bj = _mm512_set1_ps(bk[j]);
+            acc[0][j] = _mm512_fmadd_ps(w0, bj, acc[0][j]);
+            if (NB == 2) acc[1][j] = _mm512_fmadd_ps(w1, bj, acc[1][j]);
+        }
+    }
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(ldc));
+    for (int j = 0; j < NC; j++) {
+        _mm512_mask_i32scatter_ps(c + j, rows0, idx, acc[0][j], 4);
+        if (NB == 2) _mm512_mask_i32scatter_ps(c + (size_t)16 * ldc + j, rows1, idx, acc[1][j], 4);
+    }
+}
+
+#define THIN_CASE(NB, NC) case NC: tile512_thin(NB, NC, K, a, b, ldb, c, ldc, r0, r1); break;
+#define THIN_SWITCH(NB) switch (nc) { THIN_CASE(NB, 1) THIN_CASE(NB, 2) THIN_CASE(NB, 3) THIN_CASE(NB, 4) THIN_CASE(NB, 5) default: THIN_CASE(NB, 6) }
+
+static AVX512 void gemm512_thin(int M, int N, int K, const float *Ap, const float *B, int ldb, float *C, int ldc) {
+    for (int m0 = 0; m0 < M; m0 += 32) {
+        const float *a = Ap + (size_t)(m0 / WINO_MR) * K * WINO_MR;
+        int left = M - m0;
+        __mmask16 r0 = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1u);
+        __mmask16 r1 = left >= 32 ? 0xFFFF : left > 16 ? (__mmask16)((1u << (left - 16)) - 1u) : 0;
+        for (int n0 = 0; n0 < N; n0 += 6) {
+            int nc = N - n0 < 6 ? N - n0 : 6;
+            const float *b = B + n0;
+            float *c = C + (size_t)m0 * ldc + n0;
+            if (left > 16) { THIN_SWITCH(2) } else { THIN_SWITCH(1) }
+        }
+    }
+}
+
+static AVX512 void gemm512(int M, int N, int K, const float *Ap, int amr, const float *B, int ldb, float *C, int ldc,
                            const float *bias, int act, float p0, float p1) {
+    if (amr == WINO_MR && N <= 16 && !bias && act == EMO_ACT_NONE) { gemm512_thin(M, N, K, Ap, B, ldb, C, ldc); return; }
     for (int n0 = 0; n0 < N; n0 += 48) {
         int nn = N - n0 < 48 ? N - n0 : 48;
         int nrv = (nn + 15) / 16;
@@ -135,13 +191,13 @@ static AVX512 void gemm512(int M, int N, int K, const float *Ap, const float *B,
         __mmask16 last = (__mmask16)((1u << rem) - 1u);
         for (int m0 = 0; m0 < M; m0 += 8) {
             int mr = M - m0 < 8 ? M - m0 : 8;
-            const float *a = Ap + (size_t)(m0 / 8) * K * 8;
+            const float *a = Ap + (size_t)(m0 / amr) * K * amr + m0 % amr;
             float *c = C + (size_t)m0 * ldc + n0;
             const float *b = B + n0;
             switch (nrv) {
-            case 3: tile512(3, K, a, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
-            case 2: tile512(2, K, a, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
-            default: tile512(1, K, a, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
+            case 3: tile512(3, K, a, amr, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
+            case 2: tile512(2, K, a, amr, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
+            default: tile512(1, K, a, amr, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
             }
         }
     }
@@ -161,8 +217,8 @@ INLINE AVX2 __m256 act256(__m256 v, int act, float p0, float p1) {
     }
 }
 
-/* 4 rows (of the 8 in a packed block, starting at row r0) × NRV vectors of 8 pixels. */
-INLINE AVX2 void tile256(const int NRV, int K, const float *a, int r0, const float *b, int ldb, float *c, int ldc,
+/* 4 rows (of the amr in a packed block, starting at row r0) × NRV vectors of 8 pixels. */
+INLINE AVX2 void tile256(const int NRV, int K, const float *a, int amr, int r0, const float *b, int ldb, float *c, int ldc,
                          int mr, const float *bias, __m256i last, int act, float p0, float p1) {
     __m256 acc[4][3];
     for (int i = 0; i < 4; i++)
@@ -176,7 +232,7 @@ INLINE AVX2 void tile256(const int NRV, int K, const float *a, int r0, const flo
             __m256 av = _mm256_broadcast_ss(a + i);
             for (int j = 0; j < NRV; j++) acc[i][j] = _mm256_fmadd_ps(av, bv[j], acc[i][j]);
         }
-        a += 8;
+        a += amr;
         b += ldb;
     }
     for (int i = 0; i < mr; i++) {
@@ -190,7 +246,7 @@ INLINE AVX2 void tile256(const int NRV, int K, const float *a, int r0, const flo
     }
 }
 
-static AVX2 void gemm256(int M, int N, int K, const float *Ap, const float *B, int ldb, float *C, int ldc,
+static AVX2 void gemm256(int M, int N, int K, const float *Ap, int amr, const float *B, int ldb, float *C, int ldc,
                          const float *bias, int act, float p0, float p1) {
     for (int n0 = 0; n0 < N; n0 += 24) {
         int nn = N - n0 < 24 ? N - n0 : 24;
@@ -199,14 +255,14 @@ static AVX2 void gemm256(int M, int N, int K, const float *Ap, const float *B, i
         __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         for (int m0 = 0; m0 < M; m0 += 4) {
             int mr = M - m0 < 4 ? M - m0 : 4;
-            const float *a = Ap + (size_t)(m0 / 8) * K * 8;
-            int r0 = m0 % 8;
+            const float *a = Ap + (size_t)(m0 / amr) * K * amr;
+            int r0 = m0 % amr;
             float *c = C + (size_t)m0 * ldc + n0;
             const float *b = B + n0;
             switch (nrv) {
-            case 3: tile256(3, K, a, r0, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
-            case 2: tile256(2, K, a, r0, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
-            default: tile256(1, K, a, r0, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
+            case 3: tile256(3, K, a, amr, r0, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
+            case 2: tile256(2, K, a, amr, r0, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
+            default: tile256(1, K, a, amr, r0, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
             }
         }
     }
@@ -218,8 +274,8 @@ int emo_gemm_packed(int level, int M, int N, int K, const float *Ap, const float
                     float *C, int ldc, const float *bias, int act, float p0, float p1) {
     if (M <= 0 || N <= 0 || K <= 0 || level > emo_kernels_cpu_level()) return -1;
 #ifdef EMO_X86
-    if (level == EMO_LEVEL_AVX512) { gemm512(M, N, K, Ap, B, ldb, C, ldc, bias, act, p0, p1); return 0; }
-    if (level == EMO_LEVEL_AVX2) { gemm256(M, N, K, Ap, B, ldb, C, ldc, bias, act, p0, p1); return 0; }
+    if (level == EMO_LEVEL_AVX512) { gemm512(M, N, K, Ap, EMO_PACK_MR, B, ldb, C, ldc, bias, act, p0, p1); return 0; }
+    if (level == EMO_LEVEL_AVX2) { gemm256(M, N, K, Ap, EMO_PACK_MR, B, ldb, C, ldc, bias, act, p0, p1); return 0; }
 #endif
     (void)Ap; (void)B; (void)ldb; (void)C; (void)ldc; (void)bias; (void)act; (void)p0; (void)p1;
     return -1;
@@ -267,7 +323,7 @@ void emo_im2col(const float *x, int c, int h, int w, int kh, int kw, int sh, int
  * tile, d the 4×4 input patch. The weight transform runs once at load; input and
  * output transforms are written as contiguous loops over tiles so they vectorise.
  */
-size_t emo_wino_weights_size(int M, int C) { return 16 * emo_pack_a_size(M, C); }
+size_t emo_wino_weights_size(int M, int C) { return 16 * pack_size(M, C, WINO_MR); }
 
 int emo_wino_pack_weights(const float *g, int M, int C, float *packed) {
     static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
@@ -283,8 +339,8 @@ int emo_wino_pack_weights(const float *g, int M, int C, float *packed) {
                 for (int j = 0; j < 4; j++)
                     u[((size_t)(i * 4 + j) * M + m) * C + c] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
         }
-    size_t ps = emo_pack_a_size(M, C);
-    for (int xi = 0; xi < 16; xi++) emo_pack_a(u + (size_t)xi * M * C, M, C, packed + xi * ps);
+    size_t ps = pack_size(M, C, WINO_MR);
+    for (int xi = 0; xi < 16; xi++) pack_rows(u + (size_t)xi * M * C, M, C, WINO_MR, packed + xi * ps);
     free(u);
     return 0;
 }
@@ -303,7 +359,7 @@ size_t emo_wino_workspace(int M, int C, int oh, int ow) {
 }
 
 #ifdef EMO_X86
-typedef void (*gemm_fn)(int, int, int, const float *, const float *, int, float *, int, const float *, int, float, float);
+typedef void (*gemm_fn)(int, int, int, const float *, int, const float *, int, float *, int, const float *, int, float, float);
 
 INLINE void act_buf(float *v, int n, int act, float p0, float p1) {
     switch (act) {
@@ -375,9 +431,9 @@ INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int pad
             }
         }
     }
-    size_t ps = emo_pack_a_size(M, C);
+    size_t ps = pack_size(M, C, WINO_MR);
     for (int xi = 0; xi < 16; xi++)
-        gemm(M, T, C, Up + xi * ps, V + xi * VS, Tp, Mx + xi * MS, Tp, NULL, EMO_ACT_NONE, 0, 0);
+        gemm(M, T, C, Up + xi * ps, WINO_MR, V + xi * VS, Tp, Mx + xi * MS, Tp, NULL, EMO_ACT_NONE, 0, 0);
     for (int m = 0; m < M; m++) {
         const float *p[16];
         for (int xi = 0; xi < 16; xi++) p[xi] = Mx + xi * MS + (size_t)m * Tp;
