@@ -192,10 +192,14 @@ public final class FrameProcessor {
         frameCounter += 1
         framesSinceFull = framesSinceFull == Int.max ? Int.max : framesSinceFull + 1
         if tracker.tracks.isEmpty {
-            // Nothing tracked: a pass still running is superseded by this frame's own.
+            // Nothing tracked: a pass still running is superseded by this frame's own, which runs
+            // on the worker too (waited for), so only the worker's detector ever holds full-frame
+            // buffers (at 1280×720 a second set cost 12 MiB resident).
             if pendingPass != nil { _ = try? takePendingPass() }
             framesSinceFull = 0
-            return try detector.detect(frame)
+            startFullPass(frame)
+            pendingPass = (frameCounter, workerDone)
+            return try takePendingPass()
         }
         let live = tracker.tracks.filter { $0.missed == 0 }
         var found = try searchAroundTracks(frame, live)
@@ -256,10 +260,13 @@ public final class FrameProcessor {
         return found
     }
 
-    /// Faces near `box` (border `pad` × its side), found with the full-frame pass's settings.
+    /// Faces near `box` (border `pad` × its side), found with the full-frame pass's settings. Runs
+    /// on the worker's detector when there is one (its lock serialises it with a running pass):
+    /// these regions are nearly frame-sized, and a second detector sizing its buffers for them
+    /// cost 12 MiB resident at 1280×720; the frame loop's own detector only sees track regions.
     private func calibrated(_ frame: Frame, around box: FaceBox, pad padFraction: Double = 0.35) throws -> [FaceBox] {
         let pad = Int(Double(max(box.width, box.height)) * padFraction)
-        return try detector.detect(frame, region: FaceBox(x: box.x - pad, y: box.y - pad, width: box.width + 2 * pad, height: box.height + 2 * pad))
+        return try (worker ?? detector).detect(frame, region: FaceBox(x: box.x - pad, y: box.y - pad, width: box.width + 2 * pad, height: box.height + 2 * pad))
     }
 
     /// Faces in the neighbourhood of `box` (border `pad` × its side) whose size is within
