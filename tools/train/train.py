@@ -6,6 +6,9 @@ Reproducible recipe: fixed seeds, deterministic data order, checkpoint every epo
 
   .venv/bin/python tools/train/train.py --arch fer4 --width 32 --epochs 60 --run runs/fer4-w32
   .venv/bin/python tools/train/train.py --run runs/fer4-w32 --export-only --out models/emotion-fer4.onnx
+  # a second, shorter cycle from the best weights (warm restart):
+  .venv/bin/python tools/train/train.py --arch fer4 --width 32 --epochs 20 --lr 0.01 --seed 2 \
+      --init runs/fer4-w32/best.pt --run runs/fer4-w32-ft
 
 Data: FER2013 CSV (emotion,pixels,Usage); trains on Training, selects the checkpoint on PublicTest.
 Augmentation: random affine (shift ±10%, scale 0.9-1.1, rotation ±10°), horizontal flip,
@@ -128,6 +131,7 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--run", required=True, help="run directory (checkpoints, log)")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", help="start from this checkpoint's weights (a second cycle; fresh optimizer and schedule)")
     ap.add_argument("--export-only", action="store_true")
     ap.add_argument("--out", help="ONNX path to export the best checkpoint to")
     args = ap.parse_args()
@@ -152,6 +156,9 @@ def main():
     weights = torch.tensor((counts.sum() / counts) ** 0.5, dtype=torch.float32)
     weights = weights / weights.mean()
     crit = nn.CrossEntropyLoss(weight=weights, label_smoothing=0.1)
+    if args.init and not (args.resume and os.path.exists(ckpt_path)):
+        model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
+        print(f"initialised from {args.init}", flush=True)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.wd)
     steps_per_epoch = math.ceil(len(xtr) / args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps_per_epoch, pct_start=0.15)
