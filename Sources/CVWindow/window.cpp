@@ -72,10 +72,6 @@ extern "C" int cvw_wait_key(int ms) {
     try { return cv::waitKey(ms); } catch (...) { return -1; }
 }
 
-extern "C" int cvw_visible(const char *name) {
-    try { return cv::getWindowProperty(name, cv::WND_PROP_VISIBLE) >= 1 ? 1 : 0; } catch (...) { return 0; }
-}
-
 extern "C" void cvw_close_all(void) {
     try { cv::destroyAllWindows(); } catch (...) {}
 }

@@ -248,7 +248,8 @@ public final class FrameProcessor {
             self.workerLock.lock()
             self.workerResult = r; self.workerBusy = false; self.finishedPasses += 1
             self.workerLock.unlock()
-            self.workerDone.signal()
+            // Only the pipelined (batch) mode waits for a pass; the live mode polls workerResult.
+            if self.pipelinedDetection { self.workerDone.signal() }
         }
     }
 

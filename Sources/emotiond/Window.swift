@@ -16,7 +16,6 @@ final class HighGUIWindow {
     typealias ShowFn = @convention(c) (UnsafePointer<CChar>, UnsafePointer<UInt8>, Int32, Int32, Int, Int32,
                                        UnsafeMutablePointer<CChar>, Int) -> Int32
     typealias WaitKeyFn = @convention(c) (Int32) -> Int32
-    typealias VisibleFn = @convention(c) (UnsafePointer<CChar>) -> Int32
     typealias CloseAllFn = @convention(c) () -> Void
     typealias VersionFn = @convention(c) () -> Int32
 
@@ -24,7 +23,7 @@ final class HighGUIWindow {
     static let abiVersion: Int32 = 1
 
     let title: String
-    private let show: ShowFn, waitKeyFn: WaitKeyFn, visibleFn: VisibleFn, closeAll: CloseAllFn
+    private let show: ShowFn, waitKeyFn: WaitKeyFn, closeAll: CloseAllFn
 
     /// Where the library is looked for: $EMOTIOND_WINDOW_LIB alone when set; else next to the binary (the SwiftPM
     /// build directory), ../lib/emotiond/ beside an installed binary, then the loader's path.
@@ -63,7 +62,6 @@ final class HighGUIWindow {
         let open = try sym("cvw_open", OpenFn.self)
         show = try sym("cvw_show", ShowFn.self)
         waitKeyFn = try sym("cvw_wait_key", WaitKeyFn.self)
-        visibleFn = try sym("cvw_visible", VisibleFn.self)
         closeAll = try sym("cvw_close_all", CloseAllFn.self)
         self.title = title
         var err = [CChar](repeating: 0, count: 512)
@@ -82,9 +80,6 @@ final class HighGUIWindow {
 
     /// Processes window events for up to `ms` milliseconds; returns the key pressed or -1.
     func waitKey(_ ms: Int32) -> Int32 { waitKeyFn(ms) }
-
-    /// True while the window is open (the user may close it).
-    var isVisible: Bool { visibleFn(title) == 1 }
 
     func close() { closeAll() }
 }

@@ -19,8 +19,6 @@ int cvw_show(const char *name, const uint8_t *data, int width, int height, size_
              char *err, size_t errlen);
 /// Processes window events for up to ms milliseconds; returns the key pressed or -1.
 int cvw_wait_key(int ms);
-/// 1 while the window is open (the user may close it).
-int cvw_visible(const char *name);
 void cvw_close_all(void);
 
 #ifdef __cplusplus
