@@ -8,6 +8,7 @@
 #include <exception>
 
 namespace {
+// Like CVBridge's guarded(), with a plain char buffer: this library shares no types with the binary.
 template <typename F> int guarded(char *err, size_t errlen, F body) {
     const char *msg = "unknown C++ exception";
     try {
@@ -15,8 +16,7 @@ template <typename F> int guarded(char *err, size_t errlen, F body) {
         body();
         return 1;
     } catch (const std::exception &e) { // cv::Exception derives from std::exception
-        if (err && errlen) std::snprintf(err, errlen, "%s", e.what());
-        return 0;
+        msg = e.what();
     } catch (...) {}
     if (err && errlen) std::snprintf(err, errlen, "%s", msg);
     return 0;

@@ -53,9 +53,10 @@ public final class FrameProcessor {
     public private(set) var pipelinedDetection = false
     public private(set) var lookBehind = 24
     private var frameCounter = 0
-    private var pendingPass: (frame: Int, done: DispatchSemaphore)?
+    /// The frame the running pass was started on (its result is signalled on `workerDone`).
+    private var pendingPassFrame: Int?
 
-    public func enablePipelinedDetection(lookBehind: Int = 24) throws {
+    public func enablePipelinedDetection(lookBehind: Int) throws {
         guard worker == nil else { return }
         worker = try detector.clone()
         self.lookBehind = max(1, lookBehind)
@@ -99,11 +100,9 @@ public final class FrameProcessor {
     /// Formatted by hand from clock_gettime/gmtime_r: Foundation's ISO8601DateFormatter goes through
     /// ICU, whose locale and time-zone data it pages in on first use (+4.7 MiB resident, measured in
     /// `emotiond batch`), for a fixed-format UTC string.
-    public static func now() -> String { iso8601(clock: CLOCK_REALTIME) }
-
-    static func iso8601(clock: clockid_t) -> String {
+    public static func now() -> String {
         var ts = timespec()
-        clock_gettime(clock, &ts)
+        clock_gettime(CLOCK_REALTIME, &ts)
         return iso8601(seconds: ts.tv_sec, milliseconds: Int(ts.tv_nsec / 1_000_000))
     }
 
@@ -195,10 +194,8 @@ public final class FrameProcessor {
             // Nothing tracked: a pass still running is superseded by this frame's own, which runs
             // on the worker too (waited for), so only the worker's detector ever holds full-frame
             // buffers (at 1280×720 a second set cost 12 MiB resident).
-            if pendingPass != nil { _ = try? takePendingPass() }
-            framesSinceFull = 0
-            startFullPass(frame)
-            pendingPass = (frameCounter, workerDone)
+            _ = try? takePendingPass()
+            startPipelinedPass(frame)
             return try takePendingPass()
         }
         let live = tracker.tracks.filter { $0.missed == 0 }
@@ -211,26 +208,28 @@ public final class FrameProcessor {
             found += again
             lost = lost || again.isEmpty
         }
-        if let p = pendingPass, frameCounter - p.frame >= lookBehind {
+        if let started = pendingPassFrame, frameCounter - started >= lookBehind {
             // Faces the pass found away from the tracks: it saw a frame `lookBehind` frames old,
             // so each must be found again here.
             for b in try takePendingPass() where !found.contains(where: { $0.iou(b) > 0.1 }) {
                 for c in try calibrated(frame, around: b) where !found.contains(where: { $0.iou(c) > 0.3 }) { found.append(c) }
             }
         }
-        if pendingPass == nil && framesSinceFull >= (lost ? 3 : fullDetectEvery) {
-            framesSinceFull = 0
-            startFullPass(frame)
-            pendingPass = (frameCounter, workerDone)
-        }
+        if pendingPassFrame == nil && framesSinceFull >= (lost ? 3 : fullDetectEvery) { startPipelinedPass(frame) }
         return found.sorted { $0.x < $1.x }
     }
 
-    /// Waits for the pending pass and returns its faces (rethrows its error).
+    private func startPipelinedPass(_ frame: Frame) {
+        framesSinceFull = 0
+        startFullPass(frame)
+        pendingPassFrame = frameCounter
+    }
+
+    /// Waits for the pending pass, if any, and returns its faces (rethrows its error).
     private func takePendingPass() throws -> [FaceBox] {
-        guard let p = pendingPass else { return [] }
-        pendingPass = nil
-        p.done.wait()
+        guard pendingPassFrame != nil else { return [] }
+        pendingPassFrame = nil
+        workerDone.wait()
         workerLock.lock()
         let r = workerResult; workerResult = nil
         workerLock.unlock()
@@ -266,8 +265,13 @@ public final class FrameProcessor {
     /// these regions are nearly frame-sized, and a second detector sizing its buffers for them
     /// cost 12 MiB resident at 1280×720; the frame loop's own detector only sees track regions.
     private func calibrated(_ frame: Frame, around box: FaceBox, pad padFraction: Double = 0.35) throws -> [FaceBox] {
-        let pad = Int(Double(max(box.width, box.height)) * padFraction)
-        return try (worker ?? detector).detect(frame, region: FaceBox(x: box.x - pad, y: box.y - pad, width: box.width + 2 * pad, height: box.height + 2 * pad))
+        try (worker ?? detector).detect(frame, region: Self.grown(box, by: padFraction))
+    }
+
+    /// `box` with a border of `fraction` × its longer side on every side.
+    static func grown(_ box: FaceBox, by fraction: Double) -> FaceBox {
+        let pad = Int(Double(max(box.width, box.height)) * fraction)
+        return FaceBox(x: box.x - pad, y: box.y - pad, width: box.width + 2 * pad, height: box.height + 2 * pad)
     }
 
     /// Faces in the neighbourhood of `box` (border `pad` × its side) whose size is within
@@ -280,8 +284,7 @@ public final class FrameProcessor {
         // 2.2 ms median per frame vs 2.6 ms with a 35 % border and 0.67–1.5×. A narrower size range
         // (0.8–1.25×, 1.3 ms) let the box size drift and the crying start read `happy` in 28 % of
         // its frames instead of 0–1 %.
-        let pad = Int(Double(side) * padFraction)
-        let roi = FaceBox(x: box.x - pad, y: box.y - pad, width: box.width + 2 * pad, height: box.height + 2 * pad)
+        let roi = Self.grown(box, by: padFraction)
         // Downscale so the face is ~64 px. Smaller is cheaper (Haar cost grows with the pixels
         // searched: 2.4 ms at 48 px vs 4.3 ms at 64 px, one thread) and still finds the face, but
         // the coarser box shifts the crop away from the calibrated FER2013 framing and costs

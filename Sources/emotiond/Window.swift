@@ -23,7 +23,7 @@ final class HighGUIWindow {
     static let abiVersion: Int32 = 1
 
     let title: String
-    private let show: ShowFn, waitKeyFn: WaitKeyFn, closeAll: CloseAllFn
+    private let showFn: ShowFn, waitKeyFn: WaitKeyFn, closeAllFn: CloseAllFn
 
     /// Where the library is looked for: $EMOTIOND_WINDOW_LIB alone when set; else next to the binary (the SwiftPM
     /// build directory), ../lib/emotiond/ beside an installed binary, then the loader's path.
@@ -60,9 +60,9 @@ final class HighGUIWindow {
             throw RunError("window library \(Self.libraryName) has interface version \(version), this binary needs \(Self.abiVersion): rebuild both")
         }
         let open = try sym("cvw_open", OpenFn.self)
-        show = try sym("cvw_show", ShowFn.self)
+        showFn = try sym("cvw_show", ShowFn.self)
         waitKeyFn = try sym("cvw_wait_key", WaitKeyFn.self)
-        closeAll = try sym("cvw_close_all", CloseAllFn.self)
+        closeAllFn = try sym("cvw_close_all", CloseAllFn.self)
         self.title = title
         var err = [CChar](repeating: 0, count: 512)
         guard open(title, &err, err.count) == 1 else { throw RunError("cannot open window: \(String(cString: err))") }
@@ -73,7 +73,7 @@ final class HighGUIWindow {
         var err = [CChar](repeating: 0, count: 512)
         let ok: Int32 = frame.withBridgeImage { img in
             guard let data = img.pointee.data else { return 0 }
-            return show(title, data, img.pointee.width, img.pointee.height, img.pointee.stride, img.pointee.channels, &err, err.count)
+            return showFn(title, data, img.pointee.width, img.pointee.height, img.pointee.stride, img.pointee.channels, &err, err.count)
         }
         if ok != 1 { throw RunError("cannot show the window: \(String(cString: err))") }
     }
@@ -81,5 +81,5 @@ final class HighGUIWindow {
     /// Processes window events for up to `ms` milliseconds; returns the key pressed or -1.
     func waitKey(_ ms: Int32) -> Int32 { waitKeyFn(ms) }
 
-    func close() { closeAll() }
+    func close() { closeAllFn() }
 }

@@ -85,7 +85,6 @@ int cvb_polyline(cvb_image *img, const int *xy, int npoints, uint8_t b, uint8_t 
 int cvb_image_new(int width, int height, uint8_t b, uint8_t g, uint8_t red, cvb_image *out, cvb_error *err);
 int cvb_imwrite(const char *path, const cvb_image *img, cvb_error *err);
 
-
 #ifdef __cplusplus
 }
 #endif
