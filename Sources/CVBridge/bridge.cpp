@@ -80,15 +80,28 @@ extern "C" void cvb_set_num_threads(int n) {
 
 #include <opencv2/objdetect.hpp>
 #include <opencv2/videoio.hpp>
+#include <cstdlib>
+#include <memory>
 #include <vector>
+#include "haar_simd.hpp"
 
-struct cvb_cascade { cv::CascadeClassifier c; cv::Mat gray, small; };
+// `simd`: the AVX-512 evaluator for stump Haar cascades (haar_simd.hpp), same results as `c`;
+// absent for LBP, other cascades, CPUs without AVX-512F, or EMOTIOND_CASCADE_ENGINE=opencv.
+struct cvb_cascade { cv::CascadeClassifier c; std::unique_ptr<emo::HaarSIMD> simd; cv::Mat gray, small; };
 
-extern "C" cvb_cascade *cvb_cascade_load(const char *path, cvb_error *err) {
+namespace {
+bool simdAllowed() {
+    const char *e = std::getenv("EMOTIOND_CASCADE_ENGINE");
+    return !(e && std::strcmp(e, "opencv") == 0);
+}
+} // namespace
+
+extern "C" cvb_cascade *cvb_cascade_load(const char *path, int opencv_only, cvb_error *err) {
     cvb_cascade *out = nullptr;
     guarded(err, [&] {
         auto *c = new cvb_cascade();
         if (!c->c.load(path) || c->c.empty()) { delete c; fail(err, "not a loadable cascade XML"); return false; }
+        if (!opencv_only && simdAllowed()) c->simd = emo::HaarSIMD::load(path);
         out = c;
         return true;
     });
@@ -96,6 +109,8 @@ extern "C" cvb_cascade *cvb_cascade_load(const char *path, cvb_error *err) {
 }
 
 extern "C" void cvb_cascade_free(cvb_cascade *c) { delete c; }
+
+extern "C" int cvb_cascade_uses_simd(const cvb_cascade *c) { return c->simd ? 1 : 0; }
 
 extern "C" int cvb_cascade_detect(cvb_cascade *c, const cvb_image *img, double scale, double scale_factor,
                                   int min_neighbors, int min_size, int max_size, cvb_rect *out, int cap, cvb_error *err) {
@@ -112,7 +127,9 @@ extern "C" int cvb_cascade_detect(cvb_cascade *c, const cvb_image *img, double s
         cv::equalizeHist(*src, c->small);
         std::vector<cv::Rect> faces;
         int mn = (int)std::lround(min_size * scale), mx = (int)std::lround(max_size * scale);
-        c->c.detectMultiScale(c->small, faces, scale_factor, min_neighbors, 0, cv::Size(mn, mn), mx > 0 ? cv::Size(mx, mx) : cv::Size());
+        cv::Size minSize(mn, mn), maxSize = mx > 0 ? cv::Size(mx, mx) : cv::Size();
+        if (!c->simd || !c->simd->detect(c->small, faces, scale_factor, min_neighbors, minSize, maxSize))
+            c->c.detectMultiScale(c->small, faces, scale_factor, min_neighbors, 0, minSize, maxSize);
         found = (int)faces.size();
         for (int i = 0; i < found && i < cap; i++) {
             const cv::Rect &r = faces[i];

@@ -50,7 +50,8 @@ public final class CascadeDetector: @unchecked Sendable {
         return roots.map { "\($0)/cascades/\(name)" } + ["/usr/share/opencv4/\(sub)/\(name)", "/usr/share/opencv/\(sub)/\(name)"]
     }
 
-    public init(config: DetectorConfig, searchRoots: [String] = [FileManager.default.currentDirectoryPath]) throws {
+    /// `openCVOnly`: always OpenCV's evaluator (tests compare the two).
+    public init(config: DetectorConfig, searchRoots: [String] = [FileManager.default.currentDirectoryPath], openCVOnly: Bool = false) throws {
         guard config.scale > 0, config.scale <= 1 else { throw DetectorError.invalidSetting("scale must be in (0, 1], got \(config.scale)") }
         guard config.scaleFactor > 1, config.scaleFactor < 4 else { throw DetectorError.invalidSetting("scale_factor must be in (1, 4), got \(config.scaleFactor)") }
         guard config.minNeighbors >= 0, config.minSize >= 0, config.maxSize >= 0 else { throw DetectorError.invalidSetting("min_neighbors, min_size and max_size must be ≥ 0") }
@@ -60,7 +61,7 @@ public final class CascadeDetector: @unchecked Sendable {
             throw DetectorError.cascadeNotFound(name: config.cascade ?? config.cascadeName, tried: tried)
         }
         var err = cvb_error()
-        guard let h = cvb_cascade_load(path, &err) else {
+        guard let h = cvb_cascade_load(path, openCVOnly ? 1 : 0, &err) else {
             throw DetectorError.cascadeInvalid(path: path, reason: CVError("load", err).message)
         }
         cascadePath = path
@@ -69,12 +70,17 @@ public final class CascadeDetector: @unchecked Sendable {
 
     deinit { cvb_cascade_free(handle) }
 
+    /// Which evaluator runs the cascade: emotiond's AVX-512 one for stump Haar cascades on CPUs with
+    /// AVX-512F (unless EMOTIOND_CASCADE_ENGINE=opencv), else OpenCV's (LBP, other CPUs).
+    public var engine: String { usesSIMD ? "emotiond AVX-512 Haar evaluator (same results as OpenCV's)" : "OpenCV CascadeClassifier" }
+    public var usesSIMD: Bool { cvb_cascade_uses_simd(handle) != 0 }
+
     /// A second detector on the same cascade file (for a worker thread: one instance
     /// serialises its callers).
     public func clone() throws -> CascadeDetector {
         var c = config
         c.cascade = cascadePath
-        return try CascadeDetector(config: c)
+        return try CascadeDetector(config: c, openCVOnly: !usesSIMD)
     }
 
     /// Faces in the frame (or in `region` of it), in full-frame coordinates, sorted left to right.
@@ -87,12 +93,16 @@ public final class CascadeDetector: @unchecked Sendable {
         if let r = region { origin = (max(0, r.x), max(0, r.y)) }
         try frame.withBridgeImage(region: region) { img in
             if img.pointee.width < 8 || img.pointee.height < 8 { found = 0; return }
-            var err = cvb_error()
-            found = cvb_cascade_detect(handle, img, scale ?? config.scale, scaleFactor ?? config.scaleFactor, Int32(config.minNeighbors),
-                                       Int32(minSize ?? config.minSize), Int32(maxSize ?? config.maxSize), &boxes, Int32(boxes.count), &err)
-            if found < 0 { throw CVError("face detection", err) }
+            // More faces than the buffer holds (a crowd, or min_neighbors 0): again with room for all.
+            repeat {
+                if Int(found) > boxes.count { boxes = [cvb_rect](repeating: cvb_rect(), count: Int(found)) }
+                var err = cvb_error()
+                found = cvb_cascade_detect(handle, img, scale ?? config.scale, scaleFactor ?? config.scaleFactor, Int32(config.minNeighbors),
+                                           Int32(minSize ?? config.minSize), Int32(maxSize ?? config.maxSize), &boxes, Int32(boxes.count), &err)
+                if found < 0 { throw CVError("face detection", err) }
+            } while Int(found) > boxes.count
         }
-        return boxes.prefix(Int(min(found, Int32(boxes.count)))).map {
+        return boxes.prefix(Int(found)).map {
             FaceBox(x: Int($0.x) + origin.0, y: Int($0.y) + origin.1, width: Int($0.width), height: Int($0.height))
         }.sorted { $0.x < $1.x }
     }

@@ -58,9 +58,10 @@ struct BenchPipeline: ParsableCommand {
         var stages: [String: [Double]] = [:]
         var frames = 0, media = 0.0, wall = 0.0
         let cpu0 = ResourceUsage.cpuSeconds()
-        var w = 0, h = 0
+        var w = 0, h = 0, engine = ""
         for _ in 0..<max(1, passes) {
             let proc = try pipeline.makeBatchProcessor()   // fresh tracks each pass
+            engine = proc.detector.engine
             let src = try VideoFile(path: video)
             let t0 = Date()
             while true {
@@ -88,7 +89,7 @@ struct BenchPipeline: ParsableCommand {
             "video": video, "size": "\(w)x\(h)", "frames": frames, "wall_s": wall, "fps": fps,
             "realtime_factor": mediaTotal / wall, "cpu_percent": 100 * cpu / wall, "peak_rss_mib": ResourceUsage.peakRSSMiB(),
             "machine": Machine.summary, "blas": BLASRuntime.summary, "kernels": BLASRuntime.kernels,
-            "stages_ms": stages.mapValues { ["median": median($0), "mean": mean($0)] },
+            "detector_engine": engine, "stages_ms": stages.mapValues { ["median": median($0), "mean": mean($0)] },
         ]
         if json {
             print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
@@ -98,6 +99,7 @@ struct BenchPipeline: ParsableCommand {
         print("machine   \(Machine.summary)")
         print("blas      \(BLASRuntime.summary)")
         print("kernels   \(BLASRuntime.kernels)")
+        print("detector  \(engine)")
         print(String(format: "throughput %.1f frames/s, %.1f× real time, CPU %.0f%% (of one core), peak RSS %.1f MiB", fps, mediaTotal / wall, 100 * cpu / wall, ResourceUsage.peakRSSMiB()))
         print("stage        median ms   mean ms   frames/s (1/mean)")
         for k in ["decode", "detect", "preprocess", "infer", "track", "total"] {

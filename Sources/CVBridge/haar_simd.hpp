@@ -1,0 +1,51 @@
+// AVX-512 evaluation of stump-based upright Haar cascades (haarcascade_frontalface_default and kin).
+//
+// Written by hand because OpenCV's CPU cascade evaluator is scalar: it runs the stages for one window
+// at a time, and Haar detection was ~70 % of emotiond's CPU time (perf, `bench pipeline`). Here 16
+// neighbouring windows of a row go through the stages together: every rectangle corner of a feature
+// is one vector load from the integral image (two and a permute where OpenCV steps 2 pixels). It
+// reproduces cv::CascadeClassifier::detectMultiScale (OpenCV 4.6) exactly: the same scales, image
+// pyramid (cv::resize), integral images (cv::integral), window steps, the skip after a first-stage
+// rejection, the same float/double arithmetic in the same order (no FMA contraction), and the same
+// grouping (cv::groupRectangles). The DetectionTests compare the two rectangle for rectangle.
+#pragma once
+#include <opencv2/core.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace emo {
+
+class HaarSIMD {
+public:
+    /// nullptr when the file is not a stump-based upright Haar cascade or the CPU lacks AVX-512F
+    /// (the caller then uses cv::CascadeClassifier).
+    static std::unique_ptr<HaarSIMD> load(const std::string &path);
+
+    /// cv::CascadeClassifier::detectMultiScale(gray, objects, scaleFactor, minNeighbors, 0, minSize,
+    /// maxSize) on an 8-bit single-channel image. Returns false when the request falls outside what
+    /// is reproduced here (no usable scale); the caller then runs OpenCV.
+    bool detect(const cv::Mat &gray, std::vector<cv::Rect> &objects, double scaleFactor, int minNeighbors,
+                cv::Size minSize, cv::Size maxSize);
+
+    struct Stage { int first, ntrees; float threshold; };
+    struct Stump { int feature; float threshold, left, right; };
+    struct Rect { int x, y, w, h; float weight; };
+    struct Feature { Rect r[3]; };
+    struct OptFeature { int ofs[3][4]; float w[3]; };
+
+private:
+    cv::Size win_;
+    std::vector<Stage> stages_;
+    std::vector<Stump> stumps_;
+    std::vector<Feature> features_;
+    std::vector<OptFeature> opt_;   // corner offsets for the current integral stride
+    int optStride_ = -1;
+    int nofs_[4] = {0, 0, 0, 0};
+    cv::Mat small_;                 // one pyramid level
+    std::vector<int> sum_, sqsum_;  // its integral images (stride `stride_`, padded)
+    std::vector<signed char> row_;  // per-window result of one row: 1 pass, 0 first-stage reject, -1 other
+    void prepare(int stride);
+};
+
+} // namespace emo

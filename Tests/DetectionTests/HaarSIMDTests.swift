@@ -1,0 +1,89 @@
+import Capture
+import Detection
+import EmotionCore
+import Foundation
+import XCTest
+
+/// emotiond's AVX-512 Haar evaluator (Sources/CVBridge/haar_simd.cpp) against OpenCV's
+/// CascadeClassifier on real photos and video frames: the same boxes, for full-frame passes and for
+/// the region searches around tracks, raw candidates (min_neighbors 0) included.
+final class HaarSIMDTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static func media(_ n: String) -> String { root.appendingPathComponent("media/\(n)").path }
+    static var cpuHasAVX512F: Bool {
+        ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "").split(separator: "\n")
+            .first { $0.hasPrefix("flags") }?.split(separator: " ").contains("avx512f") ?? false
+    }
+
+    func detectors(_ c: DetectorConfig) throws -> (simd: CascadeDetector, cv: CascadeDetector) {
+        let roots = [Self.root.path]
+        return (try CascadeDetector(config: c, searchRoots: roots), try CascadeDetector(config: c, searchRoots: roots, openCVOnly: true))
+    }
+
+    /// The fast path is taken exactly where the CPU allows it, and never for LBP.
+    func testEngineSelection() throws {
+        var c = DetectorConfig()
+        let haar = try detectors(c)
+        XCTAssertEqual(haar.simd.usesSIMD, Self.cpuHasAVX512F, haar.simd.engine)
+        XCTAssertFalse(haar.cv.usesSIMD)
+        c.kind = .lbp
+        XCTAssertFalse(try detectors(c).simd.usesSIMD)
+    }
+
+    func compare(_ frame: Frame, _ d: (simd: CascadeDetector, cv: CascadeDetector), region: FaceBox? = nil, minSize: Int? = nil,
+                 maxSize: Int? = nil, scale: Double? = nil, scaleFactor: Double? = nil, what: String) throws -> Int {
+        let a = try d.simd.detect(frame, region: region, minSize: minSize, maxSize: maxSize, scale: scale, scaleFactor: scaleFactor)
+        let b = try d.cv.detect(frame, region: region, minSize: minSize, maxSize: maxSize, scale: scale, scaleFactor: scaleFactor)
+        let key = { (v: [FaceBox]) in v.map { [$0.x, $0.y, $0.width, $0.height] }.sorted { $0.lexicographicallyPrecedes($1) } }
+        XCTAssertEqual(key(a), key(b), what)
+        return b.count
+    }
+
+    /// Photos with 0, 1 and several faces, at the default settings, at full resolution with raw
+    /// candidates, and with other pyramid steps.
+    func testPhotosMatchOpenCV() throws {
+        var faces = 0
+        for (settings, c) in Self.settings() {
+            let d = try detectors(c)
+            for name in ["multi_face.jpg", "single_face.jpg", "BWPictureHuman.jpg", "free-mountain-vector-01.jpg", "0-f1-su-ph.jpg", "45-m7-di-ph.jpg"] {
+                let frame = try ImageFile.load(Self.media(name))
+                faces += try compare(frame, d, what: "\(name) \(settings)")
+            }
+        }
+        XCTAssertGreaterThan(faces, 20, "the photos must give the comparison faces to agree on")
+    }
+
+    /// Frames of the clip: full-frame passes and the searches the frame loop runs around a face
+    /// (region, size range, coarse pyramid, face scaled to ~64 px).
+    func testVideoFramesAndRegionSearchesMatchOpenCV() throws {
+        let d = try detectors(DetectorConfig())
+        let src = try VideoFile(path: Self.media("WolfgangLanger_Pexels.mp4"))
+        var n = 0, faces = 0, searched = 0
+        while let f = try src.next() {
+            n += 1
+            if n % 6 != 0 { continue }
+            let found = try d.cv.detect(f)
+            faces += try compare(f, d, what: "frame \(n)")
+            for b in found {
+                let side = max(b.width, b.height), pad = side / 5
+                let region = FaceBox(x: b.x - pad, y: b.y - pad, width: b.width + 2 * pad, height: b.height + 2 * pad)
+                searched += try compare(f, d, region: region, minSize: side * 3 / 4, maxSize: side * 4 / 3, scale: min(0.5, 64 / Double(side)),
+                                        scaleFactor: 1.2, what: "frame \(n) search around \(b)")
+                _ = try compare(f, d, region: region, minSize: 24, scale: 1, scaleFactor: 1.1, what: "frame \(n) full-resolution region")
+            }
+        }
+        XCTAssertGreaterThan(faces, 60, "the clip has a face in nearly every frame")
+        XCTAssertGreaterThan(searched, 60)
+    }
+
+    static func settings() -> [(String, DetectorConfig)] {
+        var out: [(String, DetectorConfig)] = [("default", DetectorConfig())]
+        var raw = DetectorConfig(); raw.minNeighbors = 0; raw.scale = 1; raw.minSize = 24
+        out.append(("raw candidates, full resolution", raw))
+        var fine = DetectorConfig(); fine.scaleFactor = 1.05; fine.minNeighbors = 3
+        out.append(("scale factor 1.05", fine))
+        var coarse = DetectorConfig(); coarse.scaleFactor = 1.3; coarse.maxSize = 300
+        out.append(("scale factor 1.3, max 300", coarse))
+        return out
+    }
+}
