@@ -58,6 +58,10 @@ public final class FrameProcessor {
 
     public func enablePipelinedDetection(lookBehind: Int) throws {
         guard worker == nil else { return }
+        // The frame loop and the worker already keep both cores busy; OpenBLAS's own threads (it
+        // only runs the fully connected layers here) spin against them: with OPENBLAS_CORETYPE=Haswell
+        // set, `bench pipeline` used 205 % CPU for 355 frames/s, and one thread gave 389–405.
+        BLAS.threads = 1
         worker = try detector.clone()
         self.lookBehind = max(1, lookBehind)
         pipelinedDetection = true
