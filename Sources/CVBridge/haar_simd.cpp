@@ -4,6 +4,7 @@
 #include <opencv2/objdetect.hpp>
 #include <immintrin.h>
 #include <cmath>
+#include <climits>
 #include <cstring>
 
 // OpenCV's scalar code rounds every product and sum separately; so must this file.
@@ -63,62 +64,94 @@ std::unique_ptr<HaarSIMD> HaarSIMD::load(const std::string &path) {
     if (h->stages_.empty() || h->features_.empty()) return nullptr;
     for (const Stump &s : h->stumps_)
         if (s.feature < 0 || s.feature >= (int)h->features_.size()) return nullptr;
+    // A stage's leaf values are floats: each a multiple of 2^(exponent - 24). When the largest possible
+    // |sum| needs no more than 53 bits above the finest such step, every partial sum is exact in double,
+    // so the order of the additions cannot change the result (haarcascade_frontalface_default: 46 bits).
+    h->anyOrder_ = true;
+    for (const Stage &st : h->stages_) {
+        int finest = INT_MAX;
+        double bound = 0;
+        for (int t = st.first; t < st.first + st.ntrees; t++) {
+            const Stump &s = h->stumps_[t];
+            for (float v : {s.left, s.right}) {
+                int e;
+                if (v != 0.0f) { std::frexp(v, &e); finest = std::min(finest, e - 24); }
+            }
+            bound += std::max(std::fabs((double)s.left), std::fabs((double)s.right));
+        }
+        int e;
+        std::frexp(bound, &e);
+        if (finest != INT_MAX && e - finest > 53) h->anyOrder_ = false;
+    }
     return h;
 }
 
 void HaarSIMD::prepare(int stride) {
     if (stride == optStride_) return;
     optStride_ = stride;
-    auto corners = [stride](int *o, int x, int y, int w, int h) {
-        o[0] = y * stride + x;             // CV_SUM_OFS: top-left, top-right, bottom-left, bottom-right
-        o[1] = y * stride + x + w;
-        o[2] = (y + h) * stride + x;
-        o[3] = (y + h) * stride + x + w;
-    };
-    corners(nofs_, 1, 1, win_.width - 2, win_.height - 2); // normrect
-    opt_.resize(features_.size());
-    for (size_t i = 0; i < features_.size(); i++) {
-        for (int k = 0; k < 3; k++) {
-            const Rect &r = features_[i].r[k];
-            corners(opt_[i].ofs[k], r.x, r.y, r.w, r.h);
-            opt_[i].w[k] = r.weight;
+    // Layout 0 (pyramid levels scanned every pixel): the integral image as is. Layout 1 (levels scanned
+    // every second pixel): each row split into its even columns then its odd ones (half a stride each),
+    // so the corners of 16 windows 2 pixels apart are again 16 consecutive ints.
+    for (int l = 0; l < 2; l++) {
+        Layout &L = layouts_[l];
+        auto at = [&](int x, int y) { return l == 0 ? y * stride + x : y * stride + (x >> 1) + (x & 1) * (stride / 2); };
+        auto corners = [&](int *o, int x, int y, int w, int h) {
+            o[0] = at(x, y);                   // CV_SUM_OFS: top-left, top-right, bottom-left, bottom-right
+            o[1] = at(x + w, y);
+            o[2] = at(x, y + h);
+            o[3] = at(x + w, y + h);
+        };
+        corners(L.nofs, 1, 1, win_.width - 2, win_.height - 2); // normrect
+        L.opt.resize(features_.size());
+        for (size_t i = 0; i < features_.size(); i++) {
+            for (int k = 0; k < 3; k++) {
+                const Rect &r = features_[i].r[k];
+                corners(L.opt[i].ofs[k], r.x, r.y, r.w, r.h);
+                L.opt[i].w[k] = r.weight;
+            }
         }
     }
 }
 
 namespace {
 
-// Sixteen int32 values at p[0], p[step], …, p[15 * step] for step 1 or 2.
-__attribute__((target("avx512f"))) inline __m512i load16(const int *p, int step) {
-    if (step == 1) return _mm512_loadu_si512(p);
-    static const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    return _mm512_permutex2var_epi32(_mm512_loadu_si512(p), even, _mm512_loadu_si512(p + 16));
-}
-
-__attribute__((target("avx512f"))) inline __m512i rectSum(const int *p, const int *o, int step) {
-    // CALC_SUM_OFS: p[o0] - p[o1] - p[o2] + p[o3], in wrapping int32 arithmetic.
-    __m512i a = load16(p + o[0], step), b = load16(p + o[1], step), c = load16(p + o[2], step), d = load16(p + o[3], step);
+__attribute__((target("avx512f"), always_inline)) inline __m512i rectSum(const int *p, const int *o) {
+    // CALC_SUM_OFS: p[o0] - p[o1] - p[o2] + p[o3] for 16 windows, in wrapping int32 arithmetic.
+    __m512i a = _mm512_loadu_si512(p + o[0]), b = _mm512_loadu_si512(p + o[1]), c = _mm512_loadu_si512(p + o[2]), d = _mm512_loadu_si512(p + o[3]);
     return _mm512_add_epi32(_mm512_sub_epi32(_mm512_sub_epi32(a, b), c), d);
 }
 
-__attribute__((target("avx512f"))) inline __m256 high8(__m512 v) {
-    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+
+// One stump for 16 windows: the feature (OptFeature::calc: w0 * s0 + w1 * s1 (+ w2 * s2), each
+// product and sum rounded to float) times the window's norm factor, compared with the threshold; the
+// chosen leaf (as double) is added to the two 8-lane accumulators.
+__attribute__((target("avx512f"), always_inline)) inline void stumpAdd(const int *p, __m512 vnf, const HaarSIMD::OptFeature *opt,
+                                                        const HaarSIMD::Stump &sp, __m512d &acc0, __m512d &acc1) {
+    const HaarSIMD::OptFeature &f = opt[sp.feature];
+    __m512 ret = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(f.w[0]), _mm512_cvtepi32_ps(rectSum(p, f.ofs[0]))),
+                               _mm512_mul_ps(_mm512_set1_ps(f.w[1]), _mm512_cvtepi32_ps(rectSum(p, f.ofs[1]))));
+    if (f.w[2] != 0.0f)
+        ret = _mm512_add_ps(ret, _mm512_mul_ps(_mm512_set1_ps(f.w[2]), _mm512_cvtepi32_ps(rectSum(p, f.ofs[2]))));
+    __mmask16 lt = _mm512_cmp_ps_mask(_mm512_mul_ps(ret, vnf), _mm512_set1_ps(sp.threshold), _CMP_LT_OQ);
+    const __m512d left = _mm512_set1_pd(sp.left), right = _mm512_set1_pd(sp.right);
+    acc0 = _mm512_add_pd(acc0, _mm512_mask_blend_pd((__mmask8)lt, right, left));
+    acc1 = _mm512_add_pd(acc1, _mm512_mask_blend_pd((__mmask8)(lt >> 8), right, left));
 }
 
-// Results for `count` windows at x = x0, x0 + step, … of one row (pointers at the row's x0):
+// Results for `count` consecutive windows of one row in layout `L` (pointers at the row's first window):
 // 1 passed every stage, 0 rejected by the first stage, -1 otherwise (CascadeClassifierImpl::runAt).
 __attribute__((target("avx512f")))
-void evalRow(const int *sum, const int *sq, int count, int step, const int *nofs, double area,
-             const HaarSIMD::Stage *stages, int nstages, const HaarSIMD::Stump *stumps,
-             const HaarSIMD::OptFeature *opt, signed char *out) {
+void evalRow(const int *sum, const int *sq, int count, const HaarSIMD::Layout &L, double area,
+             const HaarSIMD::Stage *stages, int nstages, const HaarSIMD::Stump *stumps, bool anyOrder, signed char *out) {
+    const HaarSIMD::OptFeature *opt = L.opt.data();
     const __m512d vArea = _mm512_set1_pd(area), vTenth = _mm512_set1_pd(1e-1), one = _mm512_set1_pd(1.0), zero = _mm512_setzero_pd();
     for (int i = 0; i < count; i += 16) {
-        const int *p = sum + i * step, *q = sq + i * step;
+        const int *p = sum + i, *q = sq + i;
         int n = count - i < 16 ? count - i : 16;
         __mmask16 valid = n == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
         // HaarEvaluator::setWindow: variance normalisation over the window less a 1-pixel border;
         // a window with nf <= 0 or area / sqrt(nf) >= 0.1 is rejected before the stages (-1).
-        __m512i vs = rectSum(p, nofs, step), vq = rectSum(q, nofs, step);
+        __m512i vs = rectSum(p, L.nofs), vq = rectSum(q, L.nofs);
         __m256 inv[2];
         __mmask8 ok[2];
         for (int h = 0; h < 2; h++) {
@@ -137,22 +170,26 @@ void evalRow(const int *sum, const int *sq, int count, int step, const int *nofs
         // predictOrderedStump: per stage, a double sum of float leaf values; reject when below the threshold.
         for (int si = 0; si < nstages && live; si++) {
             const HaarSIMD::Stage &st = stages[si];
-            __m512d acc0 = zero, acc1 = zero;
-            const HaarSIMD::Stump *sp = stumps + st.first;
-            for (int t = 0; t < st.ntrees; t++) {
-                const HaarSIMD::OptFeature &f = opt[sp[t].feature];
-                // OptFeature::calc: w0 * s0 + w1 * s1 (+ w2 * s2), each product and sum rounded to float.
-                __m512 ret = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(f.w[0]), _mm512_cvtepi32_ps(rectSum(p, f.ofs[0], step))),
-                                           _mm512_mul_ps(_mm512_set1_ps(f.w[1]), _mm512_cvtepi32_ps(rectSum(p, f.ofs[1], step))));
-                if (f.w[2] != 0.0f)
-                    ret = _mm512_add_ps(ret, _mm512_mul_ps(_mm512_set1_ps(f.w[2]), _mm512_cvtepi32_ps(rectSum(p, f.ofs[2], step))));
-                __m512 value = _mm512_mul_ps(ret, vnf);
-                __mmask16 lt = _mm512_cmp_ps_mask(value, _mm512_set1_ps(sp[t].threshold), _CMP_LT_OQ);
-                __m512 leaf = _mm512_mask_blend_ps(lt, _mm512_set1_ps(sp[t].right), _mm512_set1_ps(sp[t].left));
-                acc0 = _mm512_add_pd(acc0, _mm512_cvtps_pd(_mm512_castps512_ps256(leaf)));
-                acc1 = _mm512_add_pd(acc1, _mm512_cvtps_pd(high8(leaf)));
-            }
             const __m512d thr = _mm512_set1_pd((double)st.threshold);
+            __m512d acc0, acc1;
+            if (anyOrder) {
+                // Exact in any order (see HaarSIMD::load): four chains hide the add latency.
+                __m512d a0 = zero, a1 = zero, b0 = zero, b1 = zero, c0 = zero, c1 = zero, d0 = zero, d1 = zero;
+                const HaarSIMD::Stump *sp = stumps + st.first;
+                int t = 0;
+                for (; t + 4 <= st.ntrees; t += 4) {
+                    stumpAdd(p, vnf, opt, sp[t], a0, a1);
+                    stumpAdd(p, vnf, opt, sp[t + 1], b0, b1);
+                    stumpAdd(p, vnf, opt, sp[t + 2], c0, c1);
+                    stumpAdd(p, vnf, opt, sp[t + 3], d0, d1);
+                }
+                for (; t < st.ntrees; t++) stumpAdd(p, vnf, opt, sp[t], a0, a1);
+                acc0 = _mm512_add_pd(_mm512_add_pd(a0, b0), _mm512_add_pd(c0, d0));
+                acc1 = _mm512_add_pd(_mm512_add_pd(a1, b1), _mm512_add_pd(c1, d1));
+            } else {
+                acc0 = zero; acc1 = zero;
+                for (int t = 0; t < st.ntrees; t++) stumpAdd(p, vnf, opt, stumps[st.first + t], acc0, acc1);
+            }
             __mmask16 below = (__mmask16)(_mm512_cmp_pd_mask(acc0, thr, _CMP_LT_OQ) | (_mm512_cmp_pd_mask(acc1, thr, _CMP_LT_OQ) << 8));
             __mmask16 rejected = live & below;
             if (si == 0)
@@ -188,12 +225,13 @@ bool HaarSIMD::detect(const cv::Mat &gray, std::vector<cv::Rect> &objects, doubl
     }
     if (scales.empty()) return false;
     // FeatureEvaluator::updateScaleData: the largest level sets the buffer width; 64 ints of padding
-    // on the right (and a spare row) keep the masked-off lanes' loads inside the buffer.
+    // on the right (32 per half row in layout 1) and spare rows keep the masked-off lanes' loads inside
+    // the buffer.
     const int w0 = cvRound(imgsz.width / scales[0]), h0 = cvRound(imgsz.height / scales[0]);
     const int stride = (int)cv::alignSize(w0 + 1, 16) + 64;
     prepare(stride);
     const size_t need = (size_t)stride * (h0 + 3);
-    if (sum_.size() < need) { sum_.assign(need, 0); sqsum_.assign(need, 0); }
+    if (sum_.size() < need) { sum_.assign(need, 0); sqsum_.assign(need, 0); split_.assign(need, 0); splitSq_.assign(need, 0); }
     std::vector<cv::Rect> candidates;
     const double area = (double)(win_.width - 2) * (win_.height - 2);
     for (float sc : scales) {
@@ -206,12 +244,26 @@ bool HaarSIMD::detect(const cv::Mat &gray, std::vector<cv::Rect> &objects, doubl
         cv::Mat sum(sz.height + 1, sz.width + 1, CV_32S, sum_.data(), (size_t)stride * sizeof(int));
         cv::Mat sqsum(sz.height + 1, sz.width + 1, CV_32S, sqsum_.data(), (size_t)stride * sizeof(int));
         cv::integral(small_, sum, sqsum, cv::noArray(), CV_32S, CV_32S);
+        const int *psum = sum_.data(), *psq = sqsum_.data();
+        if (ystep == 2) {
+            // Layout 1 (see prepare): even columns, then odd ones, per row.
+            const int half = stride / 2, cols = sz.width + 1;
+            for (int y = 0; y <= sz.height; y++) {
+                const int *s0 = sum_.data() + (size_t)y * stride, *q0 = sqsum_.data() + (size_t)y * stride;
+                int *s1 = split_.data() + (size_t)y * stride, *q1 = splitSq_.data() + (size_t)y * stride;
+                for (int x = 0; x < cols; x++) {
+                    s1[(x >> 1) + (x & 1) * half] = s0[x];
+                    q1[(x >> 1) + (x & 1) * half] = q0[x];
+                }
+            }
+            psum = split_.data(); psq = splitSq_.data();
+        }
         const cv::Size winSize(cvRound(win_.width * sc), cvRound(win_.height * sc));
         const int count = (szw.width + ystep - 1) / ystep;
         row_.resize((size_t)count + 16);
         for (int y = 0; y < szw.height; y += ystep) {
-            evalRow(sum_.data() + (size_t)y * stride, sqsum_.data() + (size_t)y * stride, count, ystep, nofs_, area,
-                    stages_.data(), (int)stages_.size(), stumps_.data(), opt_.data(), row_.data());
+            evalRow(psum + (size_t)y * stride, psq + (size_t)y * stride, count, layouts_[ystep - 1], area,
+                    stages_.data(), (int)stages_.size(), stumps_.data(), anyOrder_, row_.data());
             // CascadeClassifierInvoker: after a first-stage rejection the next position is skipped.
             for (int x = 0; x < szw.width; x += ystep) {
                 int r = row_[x / ystep];

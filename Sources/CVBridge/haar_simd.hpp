@@ -33,17 +33,19 @@ public:
     struct Rect { int x, y, w, h; float weight; };
     struct Feature { Rect r[3]; };
     struct OptFeature { int ofs[3][4]; float w[3]; };
-
-private:
     cv::Size win_;
     std::vector<Stage> stages_;
     std::vector<Stump> stumps_;
     std::vector<Feature> features_;
-    std::vector<OptFeature> opt_;   // corner offsets for the current integral stride
+    struct Layout { std::vector<OptFeature> opt; int nofs[4]; };
+
+private:
+    Layout layouts_[2];             // corner offsets for the current stride: pixel step 1 and 2 (see prepare)
     int optStride_ = -1;
-    int nofs_[4] = {0, 0, 0, 0};
+    bool anyOrder_ = false;         // stage sums exact in any order (see load)
     cv::Mat small_;                 // one pyramid level
-    std::vector<int> sum_, sqsum_;  // its integral images (stride `stride_`, padded)
+    std::vector<int> sum_, sqsum_;  // its integral images (padded)
+    std::vector<int> split_, splitSq_; // the same in layout 1
     std::vector<signed char> row_;  // per-window result of one row: 1 pass, 0 first-stage reject, -1 other
     void prepare(int stride);
 };
