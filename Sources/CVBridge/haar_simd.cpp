@@ -26,6 +26,14 @@ bool readRect(const cv::FileNode &n, HaarSIMD::Rect &r) {
 
 std::unique_ptr<HaarSIMD> HaarSIMD::load(const std::string &path) {
     if (!__builtin_cpu_supports("avx512f")) return nullptr;
+    try {
+        return parse(path);
+    } catch (const std::exception &) {
+        return nullptr; // malformed XML: OpenCV's loader reports it
+    }
+}
+
+std::unique_ptr<HaarSIMD> HaarSIMD::parse(const std::string &path) {
     cv::FileStorage fs(path, cv::FileStorage::READ);
     if (!fs.isOpened()) return nullptr;
     cv::FileNode root = fs.getFirstTopLevelNode();

@@ -40,6 +40,7 @@ public:
     struct Layout { std::vector<OptFeature> opt; int nofs[4]; };
 
 private:
+    static std::unique_ptr<HaarSIMD> parse(const std::string &path);
     Layout layouts_[2];             // corner offsets for the current stride: pixel step 1 and 2 (see prepare)
     int optStride_ = -1;
     bool anyOrder_ = false;         // stage sums exact in any order (see load)

@@ -30,6 +30,26 @@ final class HaarSIMDTests: XCTestCase {
         XCTAssertFalse(try detectors(c).simd.usesSIMD)
     }
 
+    /// A cascade the evaluator does not cover (two-node trees, not stumps) runs on OpenCV; a truncated one is
+    /// an error naming the file, whichever loader sees it first.
+    func testOtherAndBrokenCascades() throws {
+        var c = DetectorConfig()
+        c.cascade = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_alt2.xml"
+        let tree = try CascadeDetector(config: c)
+        XCTAssertFalse(tree.usesSIMD)
+        XCTAssertFalse(try tree.detect(try ImageFile.load(Self.media("multi_face.jpg"))).isEmpty)
+
+        let xml = try Data(contentsOf: URL(fileURLWithPath: "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"))
+        let cut = FileManager.default.temporaryDirectory.appendingPathComponent("truncated-\(getpid()).xml")
+        try xml.prefix(xml.count / 3).write(to: cut)
+        defer { try? FileManager.default.removeItem(at: cut) }
+        c.cascade = cut.path
+        XCTAssertThrowsError(try CascadeDetector(config: c)) { e in
+            guard case let DetectorError.cascadeInvalid(path, _)? = e as? DetectorError else { return XCTFail("\(e)") }
+            XCTAssertEqual(path, cut.path)
+        }
+    }
+
     func compare(_ frame: Frame, _ d: (simd: CascadeDetector, cv: CascadeDetector), region: FaceBox? = nil, minSize: Int? = nil,
                  maxSize: Int? = nil, scale: Double? = nil, scaleFactor: Double? = nil, what: String) throws -> Int {
         let a = try d.simd.detect(frame, region: region, minSize: minSize, maxSize: maxSize, scale: scale, scaleFactor: scaleFactor)
@@ -84,6 +104,11 @@ final class HaarSIMDTests: XCTestCase {
         out.append(("scale factor 1.05", fine))
         var coarse = DetectorConfig(); coarse.scaleFactor = 1.3; coarse.maxSize = 300
         out.append(("scale factor 1.3, max 300", coarse))
+        // Other stump cascades from opencv-data take the same path.
+        for name in ["haarcascade_frontalface_alt", "haarcascade_frontalface_alt_tree"] {
+            var other = DetectorConfig(); other.cascade = "/usr/share/opencv4/haarcascades/\(name).xml"; other.minNeighbors = 1
+            out.append((name, other))
+        }
         return out
     }
 }
