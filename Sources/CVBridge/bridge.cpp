@@ -86,8 +86,9 @@ extern "C" void cvb_set_num_threads(int n) {
 #include <vector>
 #include "haar_simd.hpp"
 
-// `simd`: the AVX-512 evaluator for stump Haar cascades (haar_simd.hpp), same results as `c`;
-// absent for LBP, other cascades, CPUs without AVX-512F, or EMOTIOND_CASCADE_ENGINE=opencv.
+// `simd`: emotiond's SIMD evaluator for stump Haar cascades (haar_simd.hpp), same results as `c`;
+// absent for LBP, other cascades, CPUs without AVX2, or EMOTIOND_CASCADE_ENGINE=opencv
+// (EMOTIOND_CASCADE_ENGINE=avx2 keeps it to AVX2 on an AVX-512 CPU).
 // With `simd`, OpenCV's copy of the cascade is parsed only if a request falls back to it (a
 // min == max size off the pyramid): parsing the 0.9 MB XML twice cost 11–18 ms of start-up.
 struct cvb_cascade {
@@ -103,9 +104,11 @@ struct cvb_cascade {
 };
 
 namespace {
-bool simdAllowed() {
+emo::HaarSIMD::ISA simdRequested() {
     const char *e = std::getenv("EMOTIOND_CASCADE_ENGINE");
-    return !(e && std::strcmp(e, "opencv") == 0);
+    if (e && std::strcmp(e, "opencv") == 0) return emo::HaarSIMD::ISA::none;
+    if (e && std::strcmp(e, "avx2") == 0) return emo::HaarSIMD::ISA::avx2;
+    return emo::HaarSIMD::ISA::avx512;
 }
 } // namespace
 
@@ -114,7 +117,8 @@ extern "C" cvb_cascade *cvb_cascade_load(const char *path, int opencv_only, cvb_
     guarded(err, [&] {
         auto c = std::make_unique<cvb_cascade>();
         c->path = path;
-        if (!opencv_only && simdAllowed()) c->simd = emo::HaarSIMD::load(path);
+        auto isa = opencv_only ? emo::HaarSIMD::ISA::none : simdRequested();
+        if (isa != emo::HaarSIMD::ISA::none) c->simd = emo::HaarSIMD::load(path, isa);
         if (!c->simd && !c->loadOpenCV()) { fail(err, "not a loadable cascade XML"); return false; }
         out = c.release();
         return true;
@@ -124,7 +128,10 @@ extern "C" cvb_cascade *cvb_cascade_load(const char *path, int opencv_only, cvb_
 
 extern "C" void cvb_cascade_free(cvb_cascade *c) { delete c; }
 
-extern "C" int cvb_cascade_uses_simd(const cvb_cascade *c) { return c->simd ? 1 : 0; }
+extern "C" int cvb_cascade_simd_width(const cvb_cascade *c) {
+    if (!c->simd) return 0;
+    return c->simd->isa() == emo::HaarSIMD::ISA::avx512 ? 16 : 8;
+}
 
 extern "C" int cvb_cascade_detect(cvb_cascade *c, const cvb_image *img, double scale, double scale_factor,
                                   int min_neighbors, int min_size, int max_size, cvb_rect *out, int cap, cvb_error *err) {

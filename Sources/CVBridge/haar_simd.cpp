@@ -24,10 +24,14 @@ bool readRect(const cv::FileNode &n, HaarSIMD::Rect &r) {
 }
 } // namespace
 
-std::unique_ptr<HaarSIMD> HaarSIMD::load(const std::string &path) {
-    if (!__builtin_cpu_supports("avx512f")) return nullptr;
+std::unique_ptr<HaarSIMD> HaarSIMD::load(const std::string &path, ISA widest) {
+    ISA isa = widest == ISA::avx512 && __builtin_cpu_supports("avx512f") ? ISA::avx512
+              : __builtin_cpu_supports("avx2") ? ISA::avx2 : ISA::none;
+    if (isa == ISA::none) return nullptr;
     try {
-        return parse(path);
+        auto h = parse(path);
+        if (h) h->isa_ = isa;
+        return h;
     } catch (const std::exception &) {
         return nullptr; // malformed XML: OpenCV's loader reports it
     }
@@ -209,6 +213,85 @@ void evalRow(const int *sum, const int *sq, int count, const HaarSIMD::Layout &L
     }
 }
 
+// The same for 8 windows with AVX2 (CPUs without AVX-512F): masks are vectors, doubles come 4 at a time.
+__attribute__((target("avx2"), always_inline)) inline __m256i rectSum8(const int *p, const int *o) {
+    __m256i a = _mm256_loadu_si256((const __m256i *)(p + o[0])), b = _mm256_loadu_si256((const __m256i *)(p + o[1]));
+    __m256i c = _mm256_loadu_si256((const __m256i *)(p + o[2])), d = _mm256_loadu_si256((const __m256i *)(p + o[3]));
+    return _mm256_add_epi32(_mm256_sub_epi32(_mm256_sub_epi32(a, b), c), d);
+}
+
+__attribute__((target("avx2"), always_inline)) inline void stumpAdd8(const int *p, __m256 vnf, const HaarSIMD::OptFeature *opt,
+                                                       const HaarSIMD::Stump &sp, __m256d &acc0, __m256d &acc1) {
+    const HaarSIMD::OptFeature &f = opt[sp.feature];
+    __m256 ret = _mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(f.w[0]), _mm256_cvtepi32_ps(rectSum8(p, f.ofs[0]))),
+                               _mm256_mul_ps(_mm256_set1_ps(f.w[1]), _mm256_cvtepi32_ps(rectSum8(p, f.ofs[1]))));
+    if (f.w[2] != 0.0f)
+        ret = _mm256_add_ps(ret, _mm256_mul_ps(_mm256_set1_ps(f.w[2]), _mm256_cvtepi32_ps(rectSum8(p, f.ofs[2]))));
+    __m256 lt = _mm256_cmp_ps(_mm256_mul_ps(ret, vnf), _mm256_set1_ps(sp.threshold), _CMP_LT_OQ);
+    __m256 leaf = _mm256_blendv_ps(_mm256_set1_ps(sp.right), _mm256_set1_ps(sp.left), lt);
+    acc0 = _mm256_add_pd(acc0, _mm256_cvtps_pd(_mm256_castps256_ps128(leaf)));
+    acc1 = _mm256_add_pd(acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(leaf, 1)));
+}
+
+__attribute__((target("avx2")))
+void evalRow8(const int *sum, const int *sq, int count, const HaarSIMD::Layout &L, double area,
+              const HaarSIMD::Stage *stages, int nstages, const HaarSIMD::Stump *stumps, bool anyOrder, signed char *out) {
+    const HaarSIMD::OptFeature *opt = L.opt.data();
+    const __m256d vArea = _mm256_set1_pd(area), vTenth = _mm256_set1_pd(1e-1), one = _mm256_set1_pd(1.0), zero = _mm256_setzero_pd();
+    const __m256d two32 = _mm256_set1_pd(4294967296.0);
+    for (int i = 0; i < count; i += 8) {
+        const int *p = sum + i, *q = sq + i;
+        int n = count - i < 8 ? count - i : 8;
+        unsigned valid = (1u << n) - 1;
+        __m256i vs = rectSum8(p, L.nofs), vq = rectSum8(q, L.nofs);
+        __m128 inv[2];
+        unsigned ok[2];
+        for (int h = 0; h < 2; h++) {
+            __m128i s4 = h ? _mm256_extracti128_si256(vs, 1) : _mm256_castsi256_si128(vs);
+            __m128i q4 = h ? _mm256_extracti128_si256(vq, 1) : _mm256_castsi256_si128(vq);
+            __m256d sd = _mm256_cvtepi32_pd(s4), qd = _mm256_cvtepi32_pd(q4);
+            qd = _mm256_add_pd(qd, _mm256_and_pd(_mm256_cmp_pd(qd, zero, _CMP_LT_OQ), two32)); // as unsigned
+            __m256d nf = _mm256_sub_pd(_mm256_mul_pd(vArea, qd), _mm256_mul_pd(sd, sd));
+            __m256d pos = _mm256_cmp_pd(nf, zero, _CMP_GT_OQ);
+            inv[h] = _mm256_cvtpd_ps(_mm256_div_pd(one, _mm256_sqrt_pd(nf)));
+            ok[h] = (unsigned)_mm256_movemask_pd(_mm256_and_pd(pos, _mm256_cmp_pd(_mm256_mul_pd(vArea, _mm256_cvtps_pd(inv[h])), vTenth, _CMP_LT_OQ)));
+        }
+        const __m256 vnf = _mm256_set_m128(inv[1], inv[0]);
+        unsigned live = valid & (ok[0] | (ok[1] << 4));
+        signed char res[8];
+        for (int k = 0; k < 8; k++) res[k] = -1;
+        for (int si = 0; si < nstages && live; si++) {
+            const HaarSIMD::Stage &st = stages[si];
+            const __m256d thr = _mm256_set1_pd((double)st.threshold);
+            __m256d acc0, acc1;
+            const HaarSIMD::Stump *sp = stumps + st.first;
+            if (anyOrder) {
+                __m256d a0 = zero, a1 = zero, b0 = zero, b1 = zero, c0 = zero, c1 = zero, d0 = zero, d1 = zero;
+                int t = 0;
+                for (; t + 4 <= st.ntrees; t += 4) {
+                    stumpAdd8(p, vnf, opt, sp[t], a0, a1);
+                    stumpAdd8(p, vnf, opt, sp[t + 1], b0, b1);
+                    stumpAdd8(p, vnf, opt, sp[t + 2], c0, c1);
+                    stumpAdd8(p, vnf, opt, sp[t + 3], d0, d1);
+                }
+                for (; t < st.ntrees; t++) stumpAdd8(p, vnf, opt, sp[t], a0, a1);
+                acc0 = _mm256_add_pd(_mm256_add_pd(a0, b0), _mm256_add_pd(c0, d0));
+                acc1 = _mm256_add_pd(_mm256_add_pd(a1, b1), _mm256_add_pd(c1, d1));
+            } else {
+                acc0 = zero; acc1 = zero;
+                for (int t = 0; t < st.ntrees; t++) stumpAdd8(p, vnf, opt, sp[t], acc0, acc1);
+            }
+            unsigned below = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(acc0, thr, _CMP_LT_OQ)) |
+                             ((unsigned)_mm256_movemask_pd(_mm256_cmp_pd(acc1, thr, _CMP_LT_OQ)) << 4);
+            if (si == 0)
+                for (int k = 0; k < 8; k++) if (live & below & (1u << k)) res[k] = 0;
+            live &= ~below;
+        }
+        for (int k = 0; k < 8; k++) if (live & (1u << k)) res[k] = 1;
+        std::memcpy(out + i, res, (size_t)n);
+    }
+}
+
 } // namespace
 
 bool HaarSIMD::detect(const cv::Mat &gray, std::vector<cv::Rect> &objects, double scaleFactor, int minNeighbors,
@@ -270,8 +353,8 @@ bool HaarSIMD::detect(const cv::Mat &gray, std::vector<cv::Rect> &objects, doubl
         const int count = (szw.width + ystep - 1) / ystep;
         row_.resize((size_t)count + 16);
         for (int y = 0; y < szw.height; y += ystep) {
-            evalRow(psum + (size_t)y * stride, psq + (size_t)y * stride, count, layouts_[ystep - 1], area,
-                    stages_.data(), (int)stages_.size(), stumps_.data(), anyOrder_, row_.data());
+            (isa_ == ISA::avx512 ? evalRow : evalRow8)(psum + (size_t)y * stride, psq + (size_t)y * stride, count, layouts_[ystep - 1],
+                                                       area, stages_.data(), (int)stages_.size(), stumps_.data(), anyOrder_, row_.data());
             // CascadeClassifierInvoker: after a first-stage rejection the next position is skipped.
             for (int x = 0; x < szw.width; x += ystep) {
                 int r = row_[x / ystep];

@@ -1,9 +1,10 @@
-// AVX-512 evaluation of stump-based upright Haar cascades (haarcascade_frontalface_default and kin).
+// SIMD (AVX-512, or AVX2) evaluation of stump-based upright Haar cascades (haarcascade_frontalface_default and kin).
 //
 // Written by hand because OpenCV's CPU cascade evaluator is scalar: it runs the stages for one window
-// at a time, and Haar detection was ~70 % of emotiond's CPU time (perf, `bench pipeline`). Here 16
+// at a time, and Haar detection was ~70 % of emotiond's CPU time (perf, `bench pipeline`). Here 16 (AVX2: 8)
 // neighbouring windows of a row go through the stages together: every rectangle corner of a feature
-// is one vector load from the integral image (two and a permute where OpenCV steps 2 pixels). It
+// is one vector load from the integral image (levels scanned every second pixel use an integral image
+// split into even and odd columns, so that stays one load). It
 // reproduces cv::CascadeClassifier::detectMultiScale (OpenCV 4.6) exactly: the same scales, image
 // pyramid (cv::resize), integral images (cv::integral), window steps, the skip after a first-stage
 // rejection, the same float/double arithmetic in the same order (no FMA contraction), and the same
@@ -18,9 +19,12 @@ namespace emo {
 
 class HaarSIMD {
 public:
-    /// nullptr when the file is not a stump-based upright Haar cascade or the CPU lacks AVX-512F
-    /// (the caller then uses cv::CascadeClassifier).
-    static std::unique_ptr<HaarSIMD> load(const std::string &path);
+    enum class ISA { none, avx2, avx512 };
+    /// nullptr when the file is not a stump-based upright Haar cascade or the CPU has neither AVX-512F
+    /// nor AVX2 (the caller then uses cv::CascadeClassifier). `widest`: AVX-512 where the CPU has it,
+    /// else AVX2 (8 windows at a time); `ISA::avx2` forces the latter (tests, comparisons).
+    static std::unique_ptr<HaarSIMD> load(const std::string &path, ISA widest = ISA::avx512);
+    ISA isa() const { return isa_; }
 
     /// cv::CascadeClassifier::detectMultiScale(gray, objects, scaleFactor, minNeighbors, 0, minSize,
     /// maxSize) on an 8-bit single-channel image. Returns false when the request falls outside what
@@ -43,7 +47,8 @@ private:
     static std::unique_ptr<HaarSIMD> parse(const std::string &path);
     Layout layouts_[2];             // corner offsets for the current stride: pixel step 1 and 2 (see prepare)
     int optStride_ = -1;
-    bool anyOrder_ = false;         // stage sums exact in any order (see load)
+    bool anyOrder_ = false;
+    ISA isa_ = ISA::none;         // stage sums exact in any order (see load)
     cv::Mat small_;                 // one pyramid level
     std::vector<int> sum_, sqsum_;  // its integral images (padded)
     std::vector<int> split_, splitSq_; // the same in layout 1

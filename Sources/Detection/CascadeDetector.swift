@@ -70,10 +70,17 @@ public final class CascadeDetector: @unchecked Sendable {
 
     deinit { cvb_cascade_free(handle) }
 
-    /// Which evaluator runs the cascade: emotiond's AVX-512 one for stump Haar cascades on CPUs with
-    /// AVX-512F (unless EMOTIOND_CASCADE_ENGINE=opencv), else OpenCV's (LBP, other CPUs).
-    public var engine: String { usesSIMD ? "emotiond AVX-512 Haar evaluator (same results as OpenCV's)" : "OpenCV CascadeClassifier" }
-    public var usesSIMD: Bool { cvb_cascade_uses_simd(handle) != 0 }
+    /// Which evaluator runs the cascade: emotiond's SIMD one for stump Haar cascades on CPUs with
+    /// AVX-512F (16 windows at a time) or AVX2 (8), unless EMOTIOND_CASCADE_ENGINE=opencv; else OpenCV's
+    /// (LBP, tree cascades, older CPUs).
+    public var engine: String {
+        switch cvb_cascade_simd_width(handle) {
+        case 16: return "emotiond AVX-512 Haar evaluator (same results as OpenCV's)"
+        case 8: return "emotiond AVX2 Haar evaluator (same results as OpenCV's)"
+        default: return "OpenCV CascadeClassifier"
+        }
+    }
+    public var usesSIMD: Bool { cvb_cascade_simd_width(handle) != 0 }
 
     /// A second detector on the same cascade file (for a worker thread: one instance
     /// serialises its callers).

@@ -6,7 +6,7 @@ import Inference
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks (medians of many runs; machine and library versions printed).",
-        subcommands: [BenchInference.self, BenchPipeline.self, BenchCapture.self, BenchStartup.self])
+        subcommands: [BenchInference.self, BenchPipeline.self, BenchDetector.self, BenchCapture.self, BenchStartup.self])
 }
 
 /// Machine description printed with every benchmark.

@@ -4,28 +4,36 @@ import EmotionCore
 import Foundation
 import XCTest
 
-/// emotiond's AVX-512 Haar evaluator (Sources/CVBridge/haar_simd.cpp) against OpenCV's
-/// CascadeClassifier on real photos and video frames: the same boxes, for full-frame passes and for
-/// the region searches around tracks, raw candidates (min_neighbors 0) included.
+/// emotiond's SIMD Haar evaluator (Sources/CVBridge/haar_simd.cpp), in both its AVX-512 and AVX2
+/// forms, against OpenCV's CascadeClassifier on real photos and video frames: the same boxes, for
+/// full-frame passes and for the region searches around tracks, raw candidates (min_neighbors 0) included.
 final class HaarSIMDTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static func media(_ n: String) -> String { root.appendingPathComponent("media/\(n)").path }
-    static var cpuHasAVX512F: Bool {
+    static func cpuHas(_ flag: String) -> Bool {
         ((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "").split(separator: "\n")
-            .first { $0.hasPrefix("flags") }?.split(separator: " ").contains("avx512f") ?? false
+            .first { $0.hasPrefix("flags") }?.split(separator: " ").contains(Substring(flag)) ?? false
     }
+    /// The SIMD forms this CPU runs (EMOTIOND_CASCADE_ENGINE values): both on an AVX-512 machine.
+    static var forms: [String] { (cpuHas("avx512f") ? ["avx512"] : []) + (cpuHas("avx2") ? ["avx2"] : []) }
 
-    func detectors(_ c: DetectorConfig) throws -> (simd: CascadeDetector, cv: CascadeDetector) {
+    /// A detector on the given SIMD form (the variable is read when the cascade loads) and an OpenCV one.
+    func detectors(_ c: DetectorConfig, form: String = "avx512") throws -> (simd: CascadeDetector, cv: CascadeDetector) {
         let roots = [Self.root.path]
+        setenv("EMOTIOND_CASCADE_ENGINE", form, 1)
+        defer { unsetenv("EMOTIOND_CASCADE_ENGINE") }
         return (try CascadeDetector(config: c, searchRoots: roots), try CascadeDetector(config: c, searchRoots: roots, openCVOnly: true))
     }
 
-    /// The fast path is taken exactly where the CPU allows it, and never for LBP.
+    /// The widest form the CPU has is taken by default, AVX2 on request, never for LBP, not at all
+    /// with EMOTIOND_CASCADE_ENGINE=opencv.
     func testEngineSelection() throws {
         var c = DetectorConfig()
-        let haar = try detectors(c)
-        XCTAssertEqual(haar.simd.usesSIMD, Self.cpuHasAVX512F, haar.simd.engine)
-        XCTAssertFalse(haar.cv.usesSIMD)
+        let best = try CascadeDetector(config: c, searchRoots: [Self.root.path])
+        XCTAssertEqual(best.engine, Self.cpuHas("avx512f") ? "emotiond AVX-512 Haar evaluator (same results as OpenCV's)"
+                       : Self.cpuHas("avx2") ? "emotiond AVX2 Haar evaluator (same results as OpenCV's)" : "OpenCV CascadeClassifier")
+        if Self.cpuHas("avx2") { XCTAssertTrue(try detectors(c, form: "avx2").simd.engine.contains("AVX2")) }
+        XCTAssertFalse(try detectors(c, form: "opencv").simd.usesSIMD)
         c.kind = .lbp
         XCTAssertFalse(try detectors(c).simd.usesSIMD)
     }
@@ -62,34 +70,42 @@ final class HaarSIMDTests: XCTestCase {
     /// Photos with 0, 1 and several faces, at the default settings, at full resolution with raw
     /// candidates, and with other pyramid steps.
     func testPhotosMatchOpenCV() throws {
+        guard !Self.forms.isEmpty else { return XCTAssertFalse(try detectors(DetectorConfig()).simd.usesSIMD) }
         var faces = 0
-        for (settings, c) in Self.settings() {
-            let d = try detectors(c)
+        for form in Self.forms { for (settings, c) in Self.settings() {
+            let d = try detectors(c, form: form)
+            XCTAssertTrue(d.simd.usesSIMD, "\(form) \(settings)")
             for name in ["multi_face.jpg", "single_face.jpg", "BWPictureHuman.jpg", "free-mountain-vector-01.jpg", "0-f1-su-ph.jpg", "45-m7-di-ph.jpg"] {
                 let frame = try ImageFile.load(Self.media(name))
-                faces += try compare(frame, d, what: "\(name) \(settings)")
+                faces += try compare(frame, d, what: "\(name) \(settings) \(form)")
             }
-        }
+        } }
         XCTAssertGreaterThan(faces, 20, "the photos must give the comparison faces to agree on")
     }
 
     /// Frames of the clip: full-frame passes and the searches the frame loop runs around a face
     /// (region, size range, coarse pyramid, face scaled to ~64 px).
     func testVideoFramesAndRegionSearchesMatchOpenCV() throws {
-        let d = try detectors(DetectorConfig())
+        XCTAssertEqual(Self.forms.isEmpty, !(try detectors(DetectorConfig()).simd.usesSIMD))
+        for form in Self.forms { try videoFramesAndRegionSearches(form: form) }
+    }
+
+    func videoFramesAndRegionSearches(form: String) throws {
+        let d = try detectors(DetectorConfig(), form: form)
+        XCTAssertTrue(d.simd.usesSIMD, form)
         let src = try VideoFile(path: Self.media("WolfgangLanger_Pexels.mp4"))
         var n = 0, faces = 0, searched = 0
         while let f = try src.next() {
             n += 1
             if n % 6 != 0 { continue }
             let found = try d.cv.detect(f)
-            faces += try compare(f, d, what: "frame \(n)")
+            faces += try compare(f, d, what: "frame \(n) \(form)")
             for b in found {
                 let side = max(b.width, b.height), pad = side / 5
                 let region = FaceBox(x: b.x - pad, y: b.y - pad, width: b.width + 2 * pad, height: b.height + 2 * pad)
                 searched += try compare(f, d, region: region, minSize: side * 3 / 4, maxSize: side * 4 / 3, scale: min(0.5, 64 / Double(side)),
-                                        scaleFactor: 1.2, what: "frame \(n) search around \(b)")
-                _ = try compare(f, d, region: region, minSize: 24, scale: 1, scaleFactor: 1.1, what: "frame \(n) full-resolution region")
+                                        scaleFactor: 1.2, what: "frame \(n) search around \(b) \(form)")
+                _ = try compare(f, d, region: region, minSize: 24, scale: 1, scaleFactor: 1.1, what: "frame \(n) full-resolution region \(form)")
             }
         }
         XCTAssertGreaterThan(faces, 60, "the clip has a face in nearly every frame")

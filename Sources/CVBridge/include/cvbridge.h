@@ -43,11 +43,11 @@ int cvb_decode_jpeg(const uint8_t *src, size_t len, int width, int height, uint8
 typedef struct cvb_cascade cvb_cascade;
 typedef struct { int x, y, width, height; } cvb_rect;
 /// Loads a Haar or LBP cascade XML. NULL on failure (err says why). `opencv_only`: never use
-/// emotiond's AVX-512 Haar evaluator (which is also off when EMOTIOND_CASCADE_ENGINE=opencv).
+/// emotiond's SIMD Haar evaluator (also off with EMOTIOND_CASCADE_ENGINE=opencv; =avx2 limits it to AVX2).
 cvb_cascade *cvb_cascade_load(const char *path, int opencv_only, cvb_error *err);
 void cvb_cascade_free(cvb_cascade *c);
-/// 1 when emotiond's AVX-512 Haar evaluator runs the cascade, 0 for OpenCV's.
-int cvb_cascade_uses_simd(const cvb_cascade *c);
+/// Windows per vector of emotiond's SIMD Haar evaluator (16: AVX-512, 8: AVX2); 0 when OpenCV's runs.
+int cvb_cascade_simd_width(const cvb_cascade *c);
 /// Detects faces in a gray or BGR image. The image is converted to gray, optionally
 /// downscaled by `scale` (0 < scale <= 1) and histogram-equalised; boxes are returned in
 /// full-resolution coordinates. min/max sizes are in full-resolution pixels (0 = none).
