@@ -128,6 +128,13 @@ extern "C" cvb_cascade *cvb_cascade_load(const char *path, int opencv_only, cvb_
 
 extern "C" void cvb_cascade_free(cvb_cascade *c) { delete c; }
 
+extern "C" int cvb_haar_simd_width(void) {
+    auto isa = simdRequested();
+    if (isa == emo::HaarSIMD::ISA::none) return 0;
+    if (isa == emo::HaarSIMD::ISA::avx512 && __builtin_cpu_supports("avx512f")) return 16;
+    return __builtin_cpu_supports("avx2") ? 8 : 0;
+}
+
 extern "C" int cvb_cascade_simd_width(const cvb_cascade *c) {
     if (!c->simd) return 0;
     return c->simd->isa() == emo::HaarSIMD::ISA::avx512 ? 16 : 8;

@@ -73,8 +73,13 @@ public final class CascadeDetector: @unchecked Sendable {
     /// Which evaluator runs the cascade: emotiond's SIMD one for stump Haar cascades on CPUs with
     /// AVX-512F (16 windows at a time) or AVX2 (8), unless EMOTIOND_CASCADE_ENGINE=opencv; else OpenCV's
     /// (LBP, tree cascades, older CPUs).
-    public var engine: String {
-        switch cvb_cascade_simd_width(handle) {
+    public var engine: String { Self.engineName(width: Int(cvb_cascade_simd_width(handle))) }
+
+    /// The evaluator stump Haar cascades get on this CPU with this environment (for --version).
+    public static var haarEngine: String { engineName(width: Int(cvb_haar_simd_width())) }
+
+    static func engineName(width: Int) -> String {
+        switch width {
         case 16: return "emotiond AVX-512 Haar evaluator (same results as OpenCV's)"
         case 8: return "emotiond AVX2 Haar evaluator (same results as OpenCV's)"
         default: return "OpenCV CascadeClassifier"

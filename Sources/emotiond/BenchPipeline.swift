@@ -128,7 +128,16 @@ struct BenchStartup: ParsableCommand {
             t.append(Date().timeIntervalSince(s) * 1000)
         }
         t.sort()
-        print("startup to first result (emotiond image \(image), includes the OpenBLAS re-exec): median \(String(format: "%.1f", t[t.count / 2])) ms, min \(String(format: "%.1f", t[0])) ms over \(runs) runs")
+        // Whether the children re-exec (OpenBLAS's own choice weaker than this CPU's class): ask one.
+        let probe = Process(), pipe = Pipe()
+        probe.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        probe.arguments = ["--version"]
+        probe.standardOutput = pipe
+        probe.environment = ProcessInfo.processInfo.environment.filter { $0.key != "OPENBLAS_CORETYPE" && $0.key != "EMOTIOND_BLAS_AUTO" }
+        try probe.run(); probe.waitUntilExit()
+        let blasLine = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let reexec = blasLine.contains("auto-selected")
+        print("startup to first result (emotiond image \(image), OPENBLAS_CORETYPE unset, \(reexec ? "including the OpenBLAS re-exec" : "no OpenBLAS re-exec needed on this CPU")): median \(String(format: "%.1f", t[t.count / 2])) ms, min \(String(format: "%.1f", t[0])) ms over \(runs) runs")
         print("machine   \(Machine.summary)")
     }
 }

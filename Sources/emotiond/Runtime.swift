@@ -4,10 +4,24 @@ import Foundation
 import Inference
 
 enum BLASRuntime {
+    /// Instruction-set class of an OpenBLAS kernel name (its DYNAMIC_ARCH core names).
+    static func tier(_ core: String) -> Int {
+        switch core.lowercased() {
+        case "skylakex", "cooperlake", "sapphirerapids": return 3
+        case "haswell", "zen": return 2
+        case "sandybridge", "bulldozer", "piledriver", "steamroller", "excavator": return 1
+        default: return 0
+        }
+    }
+
     static func reexecWithBestCoreTypeIfNeeded() {
         let env = ProcessInfo.processInfo.environment
         guard env["OPENBLAS_CORETYPE"] == nil, env["EMOTIOND_NO_REEXEC"] == nil,
               let best = BLAS.recommendedCoreType else { return }
+        // OpenBLAS is already loaded: when its own detection found kernels of the same class (e.g.
+        // Cooperlake on an AVX-512 CPU), a second start buys nothing and costs ~200 ms (the whole
+        // dynamic link again: `emotiond image` 0.47–0.51 s with the re-exec, 0.26–0.28 s without).
+        if tier(BLAS.coreName) >= tier(best) { return }
         setenv("OPENBLAS_CORETYPE", best, 1)
         setenv("EMOTIOND_BLAS_AUTO", "1", 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
@@ -22,7 +36,9 @@ enum BLASRuntime {
         if let ct = env["OPENBLAS_CORETYPE"] {
             how = env["EMOTIOND_BLAS_AUTO"] == "1" ? "OPENBLAS_CORETYPE=\(ct), auto-selected for this CPU" : "OPENBLAS_CORETYPE=\(ct), from the environment"
         } else {
-            how = "OpenBLAS's own CPU detection"
+            let best = BLAS.recommendedCoreType
+            how = best.map { tier(BLAS.coreName) >= tier($0) ? "OpenBLAS's own CPU detection; same class as \($0), kept without a re-exec" : "OpenBLAS's own CPU detection" }
+                ?? "OpenBLAS's own CPU detection"
         }
         return "OpenBLAS kernels \(BLAS.coreName) (\(how)); \(BLAS.config.trimmingCharacters(in: .whitespaces))"
     }

@@ -3,9 +3,10 @@ import Inference
 
 // OpenBLAS picks its kernels from OPENBLAS_CORETYPE once, when the library is
 // loaded (before main runs; OpenCV links it too). OpenBLAS 0.3.21 does not know
-// recent CPUs and falls back to its slowest kernels, so when the variable is
-// unset we set it for this CPU and re-exec ourselves once. Opt out with
-// EMOTIOND_NO_REEXEC=1 or by setting OPENBLAS_CORETYPE yourself.
+// some recent CPUs and falls back to its slowest kernels, so when the variable is
+// unset and its own choice is of a weaker class than the CPU supports, we set it
+// for this CPU and re-exec ourselves once. Opt out with EMOTIOND_NO_REEXEC=1 or by
+// setting OPENBLAS_CORETYPE yourself.
 BLASRuntime.reexecWithBestCoreTypeIfNeeded()
 BLAS.tuneAllocator()
 Emotiond.main()

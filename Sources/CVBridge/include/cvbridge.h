@@ -48,6 +48,8 @@ cvb_cascade *cvb_cascade_load(const char *path, int opencv_only, cvb_error *err)
 void cvb_cascade_free(cvb_cascade *c);
 /// Windows per vector of emotiond's SIMD Haar evaluator (16: AVX-512, 8: AVX2); 0 when OpenCV's runs.
 int cvb_cascade_simd_width(const cvb_cascade *c);
+/// The same for stump Haar cascades loaded now (CPU and EMOTIOND_CASCADE_ENGINE).
+int cvb_haar_simd_width(void);
 /// Detects faces in a gray or BGR image. The image is converted to gray, optionally
 /// downscaled by `scale` (0 < scale <= 1) and histogram-equalised; boxes are returned in
 /// full-resolution coordinates. min/max sizes are in full-resolution pixels (0 = none).
