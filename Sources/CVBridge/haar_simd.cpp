@@ -214,6 +214,9 @@ void evalRow(const int *sum, const int *sq, int count, const HaarSIMD::Layout &L
 }
 
 // The same for 8 windows with AVX2 (CPUs without AVX-512F): masks are vectors, doubles come 4 at a time.
+// Kept as a second copy of evalRow rather than one template over both instruction sets: the mask models
+// differ (k-registers vs compare vectors and movemask) in nearly every line, and each form is compared
+// with OpenCV on its own in Tests/DetectionTests.
 __attribute__((target("avx2"), always_inline)) inline __m256i rectSum8(const int *p, const int *o) {
     __m256i a = _mm256_loadu_si256((const __m256i *)(p + o[0])), b = _mm256_loadu_si256((const __m256i *)(p + o[1]));
     __m256i c = _mm256_loadu_si256((const __m256i *)(p + o[2])), d = _mm256_loadu_si256((const __m256i *)(p + o[3]));
