@@ -325,7 +325,7 @@ bool HaarSIMD::detect(const cv::Mat &gray, std::vector<cv::Rect> &objects, doubl
     const int stride = (int)cv::alignSize(w0 + 1, 16) + 64;
     prepare(stride);
     const size_t need = (size_t)stride * (h0 + 3);
-    if (sum_.size() < need) { sum_.assign(need, 0); sqsum_.assign(need, 0); split_.assign(need, 0); splitSq_.assign(need, 0); }
+    if (sum_.size() < need) { sum_.assign(need, 0); sqsum_.assign(need, 0); }
     std::vector<cv::Rect> candidates;
     const double area = (double)(win_.width - 2) * (win_.height - 2);
     for (float sc : scales) {
@@ -338,20 +338,20 @@ bool HaarSIMD::detect(const cv::Mat &gray, std::vector<cv::Rect> &objects, doubl
         cv::Mat sum(sz.height + 1, sz.width + 1, CV_32S, sum_.data(), (size_t)stride * sizeof(int));
         cv::Mat sqsum(sz.height + 1, sz.width + 1, CV_32S, sqsum_.data(), (size_t)stride * sizeof(int));
         cv::integral(small_, sum, sqsum, cv::noArray(), CV_32S, CV_32S);
-        const int *psum = sum_.data(), *psq = sqsum_.data();
         if (ystep == 2) {
-            // Layout 1 (see prepare): even columns, then odd ones, per row.
+            // Layout 1 (see prepare): even columns, then odd ones, row by row in place (one row of
+            // scratch instead of two more image-sized buffers).
             const int half = stride / 2, cols = sz.width + 1;
-            for (int y = 0; y <= sz.height; y++) {
-                const int *s0 = sum_.data() + (size_t)y * stride, *q0 = sqsum_.data() + (size_t)y * stride;
-                int *s1 = split_.data() + (size_t)y * stride, *q1 = splitSq_.data() + (size_t)y * stride;
-                for (int x = 0; x < cols; x++) {
-                    s1[(x >> 1) + (x & 1) * half] = s0[x];
-                    q1[(x >> 1) + (x & 1) * half] = q0[x];
+            rowScratch_.resize((size_t)cols);
+            for (int *plane : {sum_.data(), sqsum_.data()}) {
+                for (int y = 0; y <= sz.height; y++) {
+                    int *r = plane + (size_t)y * stride;
+                    std::memcpy(rowScratch_.data(), r, (size_t)cols * sizeof(int));
+                    for (int x = 0; x < cols; x++) r[(x >> 1) + (x & 1) * half] = rowScratch_[x];
                 }
             }
-            psum = split_.data(); psq = splitSq_.data();
         }
+        const int *psum = sum_.data(), *psq = sqsum_.data();
         const cv::Size winSize(cvRound(win_.width * sc), cvRound(win_.height * sc));
         const int count = (szw.width + ystep - 1) / ystep;
         row_.resize((size_t)count + 16);

@@ -50,8 +50,8 @@ private:
     bool anyOrder_ = false;
     ISA isa_ = ISA::none;         // stage sums exact in any order (see load)
     cv::Mat small_;                 // one pyramid level
-    std::vector<int> sum_, sqsum_;  // its integral images (padded)
-    std::vector<int> split_, splitSq_; // the same in layout 1
+    std::vector<int> sum_, sqsum_;  // its integral images (padded; layout 1 on levels scanned every 2nd pixel)
+    std::vector<int> rowScratch_;   // one row, while a level is rearranged into layout 1
     std::vector<signed char> row_;  // per-window result of one row: 1 pass, 0 first-stage reject, -1 other
     void prepare(int stride);
 };
