@@ -6,6 +6,12 @@ public struct FaceBox: Equatable, Codable, Sendable {
     }
     public var area: Int { max(0, width) * max(0, height) }
 
+    /// This box with a border of `fraction` × its longer side on every side.
+    public func grown(by fraction: Double) -> FaceBox {
+        let pad = Int(Double(max(width, height)) * fraction)
+        return FaceBox(x: x - pad, y: y - pad, width: width + 2 * pad, height: height + 2 * pad)
+    }
+
     /// Intersection over union with another box (0 when disjoint).
     public func iou(_ o: FaceBox) -> Double {
         let ix = max(0, min(x + width, o.x + o.width) - max(x, o.x))

@@ -17,7 +17,7 @@ public final class FrameProcessor {
     /// Full-frame detection every N frames; in between only regions around live tracks are
     /// searched, for faces near the track's size (1 = always full frame).
     public var fullDetectEvery: Int
-    /// Pyramid step for the search around tracks (see searchAroundTracks).
+    /// Smallest pyramid step for the search around tracks (CascadeDetector.detect(_:near:)).
     public var roiScaleFactor = 1.2
     private var framesSinceFull = Int.max
 
@@ -259,7 +259,7 @@ public final class FrameProcessor {
     private func searchAroundTracks(_ frame: Frame, _ live: [Tracker.Track]) throws -> [FaceBox] {
         var found: [FaceBox] = []
         for t in live {
-            for b in try search(frame, around: t.box) where !found.contains(where: { $0.iou(b) > 0.5 }) { found.append(b) }
+            for b in try detector.detect(frame, near: t.box, minScaleFactor: roiScaleFactor) where !found.contains(where: { $0.iou(b) > 0.5 }) { found.append(b) }
         }
         return found
     }
@@ -269,36 +269,7 @@ public final class FrameProcessor {
     /// these regions are nearly frame-sized, and a second detector sizing its buffers for them
     /// cost 12 MiB resident at 1280×720; the frame loop's own detector only sees track regions.
     private func calibrated(_ frame: Frame, around box: FaceBox, pad padFraction: Double = 0.35) throws -> [FaceBox] {
-        try (worker ?? detector).detect(frame, region: Self.grown(box, by: padFraction))
-    }
-
-    /// `box` with a border of `fraction` × its longer side on every side.
-    static func grown(_ box: FaceBox, by fraction: Double) -> FaceBox {
-        let pad = Int(Double(max(box.width, box.height)) * fraction)
-        return FaceBox(x: box.x - pad, y: box.y - pad, width: box.width + 2 * pad, height: box.height + 2 * pad)
-    }
-
-    /// Faces in the neighbourhood of `box` (border `pad` × its side) whose size is within
-    /// `sizeRange` × its side.
-    private func search(_ frame: Frame, around box: FaceBox, pad padFraction: Double = 0.2, sizeRange: (Double, Double) = (0.75, 4.0 / 3)) throws -> [FaceBox] {
-        let side = max(box.width, box.height)
-        // A face moves a few percent of its size per frame: around a track a 20 % border and sizes
-        // within 0.75–1.33× keep it (a face that jumps further is searched again more widely, see
-        // detectFacesPipelined, or found by the next full pass). Measured on WolfgangLanger_Pexels.mp4:
-        // 2.2 ms median per frame vs 2.6 ms with a 35 % border and 0.67–1.5×. A narrower size range
-        // (0.8–1.25×, 1.3 ms) let the box size drift and the crying start read `happy` in 28 % of
-        // its frames instead of 0–1 %.
-        let roi = Self.grown(box, by: padFraction)
-        // Downscale so the face is ~64 px. Smaller is cheaper (Haar cost grows with the pixels
-        // searched: 2.4 ms at 48 px vs 4.3 ms at 64 px, one thread) and still finds the face, but
-        // the coarser box shifts the crop away from the calibrated FER2013 framing and costs
-        // label accuracy (WolfgangLanger's crying start: 32 % `happy` at 48 px, 4 % at 64 px).
-        let scale = min(detector.config.scale, 64 / Double(side))
-        // The face size is known: a coarser pyramid (scaleFactor ≥ 1.2) halves the cost and
-        // the neighbour grouping still centres the box.
-        return try detector.detect(frame, region: roi, minSize: max(detector.config.minSize, Int(Double(side) * sizeRange.0)),
-                                   maxSize: Int(Double(side) * sizeRange.1), scale: scale,
-                                   scaleFactor: max(detector.config.scaleFactor, roiScaleFactor))
+        try (worker ?? detector).detect(frame, region: box.grown(by: padFraction))
     }
 
     /// End events for every live track (end of stream).

@@ -51,13 +51,9 @@ struct BenchDetector: ParsableCommand {
             calls += 1; if boxes[0] == boxes[1] { same += 1 }
             faces += boxes[0].count
             for b in boxes[0] {
-                let side = max(b.width, b.height), pad = side / 5
-                let region = FaceBox(x: b.x - pad, y: b.y - pad, width: b.width + 2 * pad, height: b.height + 2 * pad)
                 var found: [[FaceBox]] = []
                 for d in order {
-                    let (r, ms) = try timed(d) {
-                        try $0.detect(f, region: region, minSize: side * 3 / 4, maxSize: side * 4 / 3, scale: min(detectScale, 64 / Double(side)), scaleFactor: 1.2)
-                    }
+                    let (r, ms) = try timed(d) { try $0.detect(f, near: b) }   // the frame loop's search
                     search[d === ours ? "ours" : "opencv", default: []].append(ms)
                     found.append(r.sorted { ($0.x, $0.y) < ($1.x, $1.y) })
                 }

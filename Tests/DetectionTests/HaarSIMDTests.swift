@@ -58,10 +58,10 @@ final class HaarSIMDTests: XCTestCase {
         }
     }
 
-    func compare(_ frame: Frame, _ d: (simd: CascadeDetector, cv: CascadeDetector), region: FaceBox? = nil, minSize: Int? = nil,
-                 maxSize: Int? = nil, scale: Double? = nil, scaleFactor: Double? = nil, what: String) throws -> Int {
-        let a = try d.simd.detect(frame, region: region, minSize: minSize, maxSize: maxSize, scale: scale, scaleFactor: scaleFactor)
-        let b = try d.cv.detect(frame, region: region, minSize: minSize, maxSize: maxSize, scale: scale, scaleFactor: scaleFactor)
+    /// Runs `detect` on both detectors and asserts the same boxes; returns how many.
+    func compare(_ d: (simd: CascadeDetector, cv: CascadeDetector), what: String,
+                 _ detect: (CascadeDetector) throws -> [FaceBox]) throws -> Int {
+        let a = try detect(d.simd), b = try detect(d.cv)
         let key = { (v: [FaceBox]) in v.map { [$0.x, $0.y, $0.width, $0.height] }.sorted { $0.lexicographicallyPrecedes($1) } }
         XCTAssertEqual(key(a), key(b), what)
         return b.count
@@ -77,14 +77,14 @@ final class HaarSIMDTests: XCTestCase {
             XCTAssertTrue(d.simd.usesSIMD, "\(form) \(settings)")
             for name in ["multi_face.jpg", "single_face.jpg", "BWPictureHuman.jpg", "free-mountain-vector-01.jpg", "0-f1-su-ph.jpg", "45-m7-di-ph.jpg"] {
                 let frame = try ImageFile.load(Self.media(name))
-                faces += try compare(frame, d, what: "\(name) \(settings) \(form)")
+                faces += try compare(d, what: "\(name) \(settings) \(form)") { try $0.detect(frame) }
             }
         } }
         XCTAssertGreaterThan(faces, 20, "the photos must give the comparison faces to agree on")
     }
 
-    /// Frames of the clip: full-frame passes and the searches the frame loop runs around a face
-    /// (region, size range, coarse pyramid, face scaled to ~64 px).
+    /// Frames of the clip: full-frame passes, the frame loop's search around each face
+    /// (CascadeDetector.detect(_:near:)), and the face's region at full resolution.
     func testVideoFramesAndRegionSearchesMatchOpenCV() throws {
         XCTAssertEqual(Self.forms.isEmpty, !(try detectors(DetectorConfig()).simd.usesSIMD))
         for form in Self.forms { try videoFramesAndRegionSearches(form: form) }
@@ -99,13 +99,12 @@ final class HaarSIMDTests: XCTestCase {
             n += 1
             if n % 6 != 0 { continue }
             let found = try d.cv.detect(f)
-            faces += try compare(f, d, what: "frame \(n) \(form)")
+            faces += try compare(d, what: "frame \(n) \(form)") { try $0.detect(f) }
             for b in found {
-                let side = max(b.width, b.height), pad = side / 5
-                let region = FaceBox(x: b.x - pad, y: b.y - pad, width: b.width + 2 * pad, height: b.height + 2 * pad)
-                searched += try compare(f, d, region: region, minSize: side * 3 / 4, maxSize: side * 4 / 3, scale: min(0.5, 64 / Double(side)),
-                                        scaleFactor: 1.2, what: "frame \(n) search around \(b) \(form)")
-                _ = try compare(f, d, region: region, minSize: 24, scale: 1, scaleFactor: 1.1, what: "frame \(n) full-resolution region \(form)")
+                searched += try compare(d, what: "frame \(n) search around \(b) \(form)") { try $0.detect(f, near: b) }
+                _ = try compare(d, what: "frame \(n) full-resolution region \(form)") {
+                    try $0.detect(f, region: b.grown(by: 0.2), minSize: 24, scale: 1, scaleFactor: 1.1)
+                }
             }
         }
         XCTAssertGreaterThan(faces, 60, "the clip has a face in nearly every frame")
