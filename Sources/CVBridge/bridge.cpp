@@ -117,8 +117,7 @@ extern "C" cvb_cascade *cvb_cascade_load(const char *path, int opencv_only, cvb_
     guarded(err, [&] {
         auto c = std::make_unique<cvb_cascade>();
         c->path = path;
-        auto isa = opencv_only ? emo::HaarSIMD::ISA::none : simdRequested();
-        if (isa != emo::HaarSIMD::ISA::none) c->simd = emo::HaarSIMD::load(path, isa);
+        if (!opencv_only) c->simd = emo::HaarSIMD::load(path, simdRequested());
         if (!c->simd && !c->loadOpenCV()) { fail(err, "not a loadable cascade XML"); return false; }
         out = c.release();
         return true;
@@ -128,17 +127,9 @@ extern "C" cvb_cascade *cvb_cascade_load(const char *path, int opencv_only, cvb_
 
 extern "C" void cvb_cascade_free(cvb_cascade *c) { delete c; }
 
-extern "C" int cvb_haar_simd_width(void) {
-    auto isa = simdRequested();
-    if (isa == emo::HaarSIMD::ISA::none) return 0;
-    if (isa == emo::HaarSIMD::ISA::avx512 && __builtin_cpu_supports("avx512f")) return 16;
-    return __builtin_cpu_supports("avx2") ? 8 : 0;
-}
+extern "C" int cvb_haar_simd_width(void) { return emo::HaarSIMD::lanes(emo::HaarSIMD::available(simdRequested())); }
 
-extern "C" int cvb_cascade_simd_width(const cvb_cascade *c) {
-    if (!c->simd) return 0;
-    return c->simd->isa() == emo::HaarSIMD::ISA::avx512 ? 16 : 8;
-}
+extern "C" int cvb_cascade_simd_width(const cvb_cascade *c) { return c->simd ? emo::HaarSIMD::lanes(c->simd->isa()) : 0; }
 
 extern "C" int cvb_cascade_detect(cvb_cascade *c, const cvb_image *img, double scale, double scale_factor,
                                   int min_neighbors, int min_size, int max_size, cvb_rect *out, int cap, cvb_error *err) {

@@ -24,9 +24,14 @@ bool readRect(const cv::FileNode &n, HaarSIMD::Rect &r) {
 }
 } // namespace
 
+HaarSIMD::ISA HaarSIMD::available(ISA widest) {
+    if (widest == ISA::none) return ISA::none;
+    if (widest == ISA::avx512 && __builtin_cpu_supports("avx512f")) return ISA::avx512;
+    return __builtin_cpu_supports("avx2") ? ISA::avx2 : ISA::none;
+}
+
 std::unique_ptr<HaarSIMD> HaarSIMD::load(const std::string &path, ISA widest) {
-    ISA isa = widest == ISA::avx512 && __builtin_cpu_supports("avx512f") ? ISA::avx512
-              : __builtin_cpu_supports("avx2") ? ISA::avx2 : ISA::none;
+    ISA isa = available(widest);
     if (isa == ISA::none) return nullptr;
     try {
         auto h = parse(path);

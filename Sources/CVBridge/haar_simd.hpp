@@ -25,6 +25,10 @@ public:
     /// else AVX2 (8 windows at a time); `ISA::avx2` forces the latter (tests, comparisons).
     static std::unique_ptr<HaarSIMD> load(const std::string &path, ISA widest = ISA::avx512);
     ISA isa() const { return isa_; }
+    /// The form this CPU runs, at most `widest`; ISA::none without AVX2.
+    static ISA available(ISA widest);
+    /// Windows per vector: 16 (AVX-512), 8 (AVX2), 0.
+    static int lanes(ISA isa) { return isa == ISA::avx512 ? 16 : isa == ISA::avx2 ? 8 : 0; }
 
     /// cv::CascadeClassifier::detectMultiScale(gray, objects, scaleFactor, minNeighbors, 0, minSize,
     /// maxSize) on an 8-bit single-channel image. Returns false when the request falls outside what

@@ -115,13 +115,18 @@ struct BenchStartup: ParsableCommand {
     @Argument(help: "Image (default: media/single_face.jpg).") var image = "media/single_face.jpg"
 
     func run() throws {
-        var t: [Double] = []
-        for _ in 0..<runs {
+        // Children start as a user's shell would: without the variables a re-exec (or this VM) set.
+        func child(_ args: [String]) -> Process {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            p.arguments = ["image", image]
-            p.standardOutput = FileHandle.nullDevice
+            p.arguments = args
             p.environment = ProcessInfo.processInfo.environment.filter { $0.key != "OPENBLAS_CORETYPE" && $0.key != "EMOTIOND_BLAS_AUTO" }
+            return p
+        }
+        var t: [Double] = []
+        for _ in 0..<runs {
+            let p = child(["image", image])
+            p.standardOutput = FileHandle.nullDevice
             let s = Date()
             try p.run(); p.waitUntilExit()
             guard p.terminationStatus == 0 else { throw RunError("emotiond image \(image) failed (exit \(p.terminationStatus))") }
@@ -129,14 +134,10 @@ struct BenchStartup: ParsableCommand {
         }
         t.sort()
         // Whether the children re-exec (OpenBLAS's own choice weaker than this CPU's class): ask one.
-        let probe = Process(), pipe = Pipe()
-        probe.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        probe.arguments = ["--version"]
+        let probe = child(["--version"]), pipe = Pipe()
         probe.standardOutput = pipe
-        probe.environment = ProcessInfo.processInfo.environment.filter { $0.key != "OPENBLAS_CORETYPE" && $0.key != "EMOTIOND_BLAS_AUTO" }
         try probe.run(); probe.waitUntilExit()
-        let blasLine = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let reexec = blasLine.contains("auto-selected")
+        let reexec = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("auto-selected")
         print("startup to first result (emotiond image \(image), OPENBLAS_CORETYPE unset, \(reexec ? "including the OpenBLAS re-exec" : "no OpenBLAS re-exec needed on this CPU")): median \(String(format: "%.1f", t[t.count / 2])) ms, min \(String(format: "%.1f", t[0])) ms over \(runs) runs")
         print("machine   \(Machine.summary)")
     }

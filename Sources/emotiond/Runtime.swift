@@ -14,6 +14,9 @@ enum BLASRuntime {
         }
     }
 
+    /// Whether the kernels OpenBLAS chose itself are of `best`'s class (e.g. Cooperlake for SkylakeX).
+    static func ownChoiceMatches(_ best: String) -> Bool { tier(BLAS.coreName) >= tier(best) }
+
     static func reexecWithBestCoreTypeIfNeeded() {
         let env = ProcessInfo.processInfo.environment
         guard env["OPENBLAS_CORETYPE"] == nil, env["EMOTIOND_NO_REEXEC"] == nil,
@@ -21,7 +24,7 @@ enum BLASRuntime {
         // OpenBLAS is already loaded: when its own detection found kernels of the same class (e.g.
         // Cooperlake on an AVX-512 CPU), a second start buys nothing and costs ~200 ms (the whole
         // dynamic link again: `emotiond image` 0.47–0.51 s with the re-exec, 0.26–0.28 s without).
-        if tier(BLAS.coreName) >= tier(best) { return }
+        if ownChoiceMatches(best) { return }
         setenv("OPENBLAS_CORETYPE", best, 1)
         setenv("EMOTIOND_BLAS_AUTO", "1", 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
@@ -35,10 +38,10 @@ enum BLASRuntime {
         let how: String
         if let ct = env["OPENBLAS_CORETYPE"] {
             how = env["EMOTIOND_BLAS_AUTO"] == "1" ? "OPENBLAS_CORETYPE=\(ct), auto-selected for this CPU" : "OPENBLAS_CORETYPE=\(ct), from the environment"
+        } else if let best = BLAS.recommendedCoreType, ownChoiceMatches(best) {
+            how = "OpenBLAS's own CPU detection; same class as \(best), kept without a re-exec"
         } else {
-            let best = BLAS.recommendedCoreType
-            how = best.map { tier(BLAS.coreName) >= tier($0) ? "OpenBLAS's own CPU detection; same class as \($0), kept without a re-exec" : "OpenBLAS's own CPU detection" }
-                ?? "OpenBLAS's own CPU detection"
+            how = "OpenBLAS's own CPU detection"
         }
         return "OpenBLAS kernels \(BLAS.coreName) (\(how)); \(BLAS.config.trimmingCharacters(in: .whitespaces))"
     }
