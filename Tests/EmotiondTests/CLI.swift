@@ -49,6 +49,18 @@ enum CLI {
         try run([root.appendingPathComponent("tools/validate_json.py").path, root.appendingPathComponent("schemas/\(schema)").path, file] + (whole ? ["--whole"] : []), executable: python)
     }
 
+    /// The whole lines of a log that a running process is still appending to. A concurrent
+    /// read(2) may see part of a write(2) in progress (Linux copies a buffered write page by
+    /// page and grows the size as it goes), so the text after the last newline is not yet a
+    /// line; the daemon's own guarantee (no torn line at rest) is tested after SIGKILL.
+    static func linesSoFar(_ path: String) throws -> [[String: Any]] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        guard let end = data.lastIndex(of: 0x0A) else { return [] }
+        return try data[..<end].split(separator: 0x0A).map {
+            try JSONSerialization.jsonObject(with: Data($0)) as! [String: Any]
+        }
+    }
+
     static func lines(_ path: String) throws -> [[String: Any]] {
         try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
             try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
