@@ -189,10 +189,10 @@ void evalRow(const int *sum, const int *sq, int count, const HaarSIMD::Layout &L
             const HaarSIMD::Stage &st = stages[si];
             const __m512d thr = _mm512_set1_pd((double)st.threshold);
             __m512d acc0, acc1;
+            const HaarSIMD::Stump *sp = stumps + st.first;
             if (anyOrder) {
-                // Exact in any order (see HaarSIMD::load): four chains hide the add latency.
+                // Exact in any order (see HaarSIMD::parse): four chains hide the add latency.
                 __m512d a0 = zero, a1 = zero, b0 = zero, b1 = zero, c0 = zero, c1 = zero, d0 = zero, d1 = zero;
-                const HaarSIMD::Stump *sp = stumps + st.first;
                 int t = 0;
                 for (; t + 4 <= st.ntrees; t += 4) {
                     stumpAdd(p, vnf, opt, sp[t], a0, a1);
@@ -205,7 +205,7 @@ void evalRow(const int *sum, const int *sq, int count, const HaarSIMD::Layout &L
                 acc1 = _mm512_add_pd(_mm512_add_pd(a1, b1), _mm512_add_pd(c1, d1));
             } else {
                 acc0 = zero; acc1 = zero;
-                for (int t = 0; t < st.ntrees; t++) stumpAdd(p, vnf, opt, stumps[st.first + t], acc0, acc1);
+                for (int t = 0; t < st.ntrees; t++) stumpAdd(p, vnf, opt, sp[t], acc0, acc1);
             }
             __mmask16 below = (__mmask16)(_mm512_cmp_pd_mask(acc0, thr, _CMP_LT_OQ) | (_mm512_cmp_pd_mask(acc1, thr, _CMP_LT_OQ) << 8));
             __mmask16 rejected = live & below;

@@ -41,18 +41,18 @@ public:
     struct Rect { int x, y, w, h; float weight; };
     struct Feature { Rect r[3]; };
     struct OptFeature { int ofs[3][4]; float w[3]; };
-    cv::Size win_;
-    std::vector<Stage> stages_;
-    std::vector<Stump> stumps_;
-    std::vector<Feature> features_;
     struct Layout { std::vector<OptFeature> opt; int nofs[4]; };
 
 private:
     static std::unique_ptr<HaarSIMD> parse(const std::string &path);
+    cv::Size win_;                  // the cascade's window
+    std::vector<Stage> stages_;
+    std::vector<Stump> stumps_;     // all stages' stumps, stage by stage
+    std::vector<Feature> features_;
     Layout layouts_[2];             // corner offsets for the current stride: pixel step 1 and 2 (see prepare)
     int optStride_ = -1;
-    bool anyOrder_ = false;
-    ISA isa_ = ISA::none;         // stage sums exact in any order (see load)
+    bool anyOrder_ = false;         // stage sums exact in any order (see parse)
+    ISA isa_ = ISA::none;
     cv::Mat small_;                 // one pyramid level
     std::vector<int> sum_, sqsum_;  // its integral images (padded; layout 1 on levels scanned every 2nd pixel)
     std::vector<int> rowScratch_;   // one row, while a level is rearranged into layout 1
