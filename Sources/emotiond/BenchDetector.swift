@@ -35,6 +35,7 @@ struct BenchDetector: ParsableCommand {
             let r = try body(d)
             return (r, Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
         }
+        func canonical(_ b: [FaceBox]) -> [FaceBox] { b.sorted { ($0.x, $0.y) < ($1.x, $1.y) } }
         var n = 0
         while let f = try src.next() {
             n += 1
@@ -46,7 +47,7 @@ struct BenchDetector: ParsableCommand {
             for d in order {
                 let (b, ms) = try timed(d) { try $0.detect(f) }
                 full[d === ours ? "ours" : "opencv", default: []].append(ms)
-                boxes.append(b.sorted { ($0.x, $0.y) < ($1.x, $1.y) })
+                boxes.append(canonical(b))
             }
             calls += 1; if boxes[0] == boxes[1] { same += 1 }
             faces += boxes[0].count
@@ -55,7 +56,7 @@ struct BenchDetector: ParsableCommand {
                 for d in order {
                     let (r, ms) = try timed(d) { try $0.detect(f, near: b) }   // the frame loop's search
                     search[d === ours ? "ours" : "opencv", default: []].append(ms)
-                    found.append(r.sorted { ($0.x, $0.y) < ($1.x, $1.y) })
+                    found.append(canonical(r))
                 }
                 calls += 1; if found[0] == found[1] { same += 1 }
             }
