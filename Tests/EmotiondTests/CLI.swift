@@ -57,15 +57,15 @@ enum CLI {
     /// line; the daemon's own guarantee (no torn line at rest) is tested after SIGKILL.
     static func linesSoFar(_ path: String) throws -> [[String: Any]] {
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        guard let end = data.lastIndex(of: 0x0A) else { return [] }
-        return try data[..<end].split(separator: 0x0A).map {
-            try JSONSerialization.jsonObject(with: Data($0)) as! [String: Any]
-        }
+        return try objects(data[..<(data.lastIndex(of: 0x0A) ?? data.startIndex)])
     }
 
+    /// Every line of a finished NDJSON file (a torn line fails the parse).
     static func lines(_ path: String) throws -> [[String: Any]] {
-        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
-            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
-        }
+        try objects(Data(contentsOf: URL(fileURLWithPath: path))[...])
+    }
+
+    private static func objects(_ text: Data.SubSequence) throws -> [[String: Any]] {
+        try text.split(separator: 0x0A).map { try JSONSerialization.jsonObject(with: Data($0)) as! [String: Any] }
     }
 }
