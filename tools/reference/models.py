@@ -3,6 +3,7 @@
 Architectures (random weights are fine for engine checks):
   fer4      4-conv 48x48 FER CNN (conv-BN-ReLU blocks, max-pool, FC)
   minixcept mini-Xception (Arriaga et al.): separable convs + residual 1x1 strided convs
+  fervgg    emotion v2 default: VGG-style 48x48, one full-res conv then 2 convs per stage
   vggish    VGG-style 48x48 net (3x3 conv stacks with BN, max-pool, FC with dropout)
   opzoo     small net exercising the remaining operators (Pad reflect/constant, LeakyRelu,
             ReLU6/Clip, Sigmoid, Tanh, Concat, MatMul, Mul, Sub, Div, AvgPool ceil/count_include_pad,
@@ -31,6 +32,26 @@ class FER4(nn.Module):
         )
         self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(8 * w * 9, 256), nn.ReLU(inplace=True),
                                         nn.Dropout(dropout), nn.Linear(256, classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+class FERVGG(nn.Module):
+    """VGG-style 48x48 net for emotion v2: one conv at full resolution (cheap: 1 input
+    channel), then `convs[i]` 3x3 convs per stage at 24, 12 and 6 px, global-free FC head.
+    widths (32,64,128,256), convs (1,2,2,2): ~96 M MACs per face (FER4 w32: 33 M)."""
+    def __init__(self, widths=(32, 64, 128, 256), convs=(1, 2, 2, 2), classes=7, fc=256, dropout=0.4):
+        super().__init__()
+        layers, cin = [], 1
+        for w, n in zip(widths, convs):
+            for _ in range(n):
+                layers.append(conv_bn(cin, w))
+                cin = w
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin * 9, fc),
+                                        nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(fc, classes))
 
     def forward(self, x):
         return self.classifier(self.features(x))

@@ -1,40 +1,47 @@
 #!/usr/bin/env python3
-"""Trains the default emotiond model on FER2013 and exports it to ONNX.
+"""Trains an emotiond emotion model on FER2013 and exports it to ONNX (recipe v2).
 
-Reproducible recipe: fixed seeds, deterministic data order, checkpoint every epoch
-(`--resume` continues an interrupted run; training may span sessions).
+Built for a 2-core CPU: bf16 autocast + channels_last (~3x fp32 on AVX512-BF16: FER4 w32
+66 -> 22 s/epoch), and every augmentation is a tensor op on the whole batch (no per-sample
+Python), so the cores stay on the model. Runs are resumable across sessions and machines:
+`<run>/last.pt` (model, EMA, optimizer, schedule, RNG; fp32, a few MB) is rewritten
+atomically every epoch, `<run>/best.pt` holds the best EMA weights, `<run>/log.ndjson` one line
+per epoch. Commit `tools/train/checkpoints/<run>/` when stopping; `--resume` continues.
 
-  .venv/bin/python tools/train/train.py --arch fer4 --width 32 --epochs 60 --run runs/fer4-w32
-  .venv/bin/python tools/train/train.py --run runs/fer4-w32 --export-only --out models/emotion-fer4.onnx
-  # a second, shorter cycle from the best weights (warm restart):
-  .venv/bin/python tools/train/train.py --arch fer4 --width 32 --epochs 20 --lr 0.01 --seed 2 \
-      --init runs/fer4-w32/best.pt --run runs/fer4-w32-ft
+  .venv/bin/python tools/train/train.py --arch fervgg --epochs 160 --run tools/train/checkpoints/fervgg-v2
+  .venv/bin/python tools/train/train.py --arch fervgg --epochs 160 --run tools/train/checkpoints/fervgg-v2 --resume
+  .venv/bin/python tools/train/train.py --arch fervgg --run tools/train/checkpoints/fervgg-v2 --export-only \
+      --out models/emotion-fervgg.onnx
 
-Data: FER2013 CSV (emotion,pixels,Usage); trains on Training, selects the checkpoint on PublicTest.
-Augmentation: random affine (shift ±10%, scale 0.9-1.1, rotation ±10°), horizontal flip,
-random erasing. Class imbalance: cross-entropy weighted by 1/sqrt(class frequency),
-plus label smoothing 0.1.
+Recipe: random affine (rotation +-15 deg, scale 0.85-1.15, shift +-12 %: the random shifted /
+resized crops of the >= 72 % recipes, kept at the 48 px input), horizontal flip, random erasing,
+CutMix or mixup on alternating batches, label smoothing 0.1, class weights 1/sqrt(frequency),
+SGD Nesterov with linear warm-up then cosine decay, EMA of the weights (decay 0.999) which is what
+is evaluated, selected and exported. Selection on PublicTest (with the flip TTA that the
+exported metadata declares); Training alone is used to fit.
 """
-import argparse, gzip, json, math, os, sys, time
+import argparse, copy, gzip, json, math, os, sys, time
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
-from models import FER4, MiniXception, VGGish, WithSoftmax  # noqa: E402
+from models import FER4, FERVGG, MiniXception, VGGish, WithSoftmax  # noqa: E402
 
 LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 MEAN, STD = 0.5, 0.25
 CROP_MARGIN = 0.02  # measured by tools/train/calibrate_crop.py: a Haar box is ~0.96 of the FER2013 crop side
 DEFAULT_CSV = os.path.join(os.path.dirname(__file__), "../../../shared/data/fer2013/fer2013-train-public.csv.gz")
+CACHE_DIR = os.path.join(os.path.dirname(__file__), "cache")  # git-ignored: decoded rows never enter the repo
 
 
-def load_fer(csv_path, cache_dir):
-    """Returns {usage: (images uint8 [N,48,48], labels int64 [N])}; caches as .npz (git-ignored)."""
+def load_fer(csv_path, cache_dir=CACHE_DIR, limit=None):
+    """Returns {usage: (images uint8 [N,48,48], labels int64 [N])}; caches as .npz (git-ignored).
+    `limit` keeps the first N rows of each usage (smoke tests) and skips the cache."""
     os.makedirs(cache_dir, exist_ok=True)
     cache = os.path.join(cache_dir, "fer2013.npz")
-    if os.path.exists(cache) and os.path.getmtime(cache) >= os.path.getmtime(csv_path):
+    if limit is None and os.path.exists(cache) and os.path.getmtime(cache) >= os.path.getmtime(csv_path):
         z = np.load(cache)
         return {u: (z[f"{u}_x"], z[f"{u}_y"]) for u in ("Training", "PublicTest")}
     opener = gzip.open if csv_path.endswith(".gz") else open
@@ -44,17 +51,20 @@ def load_fer(csv_path, cache_dir):
         assert header[:3] == ["emotion", "pixels", "Usage"], f"unexpected header {header}"
         for line in f:
             e, px, usage = line.strip().split(",")
-            if usage in data:
+            if usage in data and (limit is None or len(data[usage][1]) < limit):
                 data[usage][0].append(np.array(px.split(), dtype=np.uint8).reshape(48, 48))
                 data[usage][1].append(int(e))
     out = {u: (np.stack(x), np.array(y, dtype=np.int64)) for u, (x, y) in data.items()}
-    np.savez(cache, **{f"{u}_x": v[0] for u, v in out.items()}, **{f"{u}_y": v[1] for u, v in out.items()})
+    if limit is None:
+        np.savez(cache, **{f"{u}_x": v[0] for u, v in out.items()}, **{f"{u}_y": v[1] for u, v in out.items()})
     return out
 
 
 def build(arch, width):
     if arch == "fer4":
         return FER4(width=width)
+    if arch == "fervgg":
+        return FERVGG(widths=tuple(width * m for m in (1, 2, 4, 8)))
     if arch == "minixception":
         return MiniXception()
     if arch == "vggish":
@@ -63,52 +73,70 @@ def build(arch, width):
 
 
 def augment(x, gen):
-    """x: float [B,1,48,48] in normalised units. Random affine + flip + erasing, batched."""
+    """x: float [B,1,48,48] in normalised units. Random affine + flip + erasing, all batched."""
     b = x.shape[0]
-    ang = (torch.rand(b, generator=gen) * 2 - 1) * math.radians(10)
-    scale = 1 + (torch.rand(b, generator=gen) * 2 - 1) * 0.1
-    tx = (torch.rand(b, generator=gen) * 2 - 1) * 0.2
-    ty = (torch.rand(b, generator=gen) * 2 - 1) * 0.2
+    u = lambda: torch.rand(b, generator=gen) * 2 - 1  # noqa: E731
+    ang, scale, tx, ty = u() * math.radians(15), 1 + u() * 0.15, u() * 0.24, u() * 0.24
     flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
     cos, sin = torch.cos(ang) / scale, torch.sin(ang) / scale
     theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
-    grid = F.affine_grid(theta, x.shape, align_corners=False)
-    x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
-    # Random erasing of a 12-20 px square in half the images.
-    for i in torch.nonzero(torch.rand(b, generator=gen) < 0.5).flatten().tolist():
-        s = int(torch.randint(12, 21, (1,), generator=gen))
-        y0, x0 = (int(v) for v in torch.randint(0, 48 - s, (2,), generator=gen))
-        x[i, :, y0:y0 + s, x0:x0 + s] = 0
-    return x
+    x = F.grid_sample(x, F.affine_grid(theta, x.shape, align_corners=False), padding_mode="border", align_corners=False)
+    # Random erasing (half the images): a 10-20 px square, as one mask over the batch.
+    s = torch.randint(10, 21, (b, 1, 1), generator=gen)
+    y0 = (torch.rand(b, 1, 1, generator=gen) * (48 - s)).long()
+    x0 = (torch.rand(b, 1, 1, generator=gen) * (48 - s)).long()
+    r = torch.arange(48)
+    rows = (r.view(1, 48, 1) >= y0) & (r.view(1, 48, 1) < y0 + s)
+    cols = (r.view(1, 1, 48) >= x0) & (r.view(1, 1, 48) < x0 + s)
+    on = (torch.rand(b, 1, 1, generator=gen) < 0.5)
+    return x.masked_fill((rows & cols & on).unsqueeze(1), 0.0)
+
+
+def mix(x, y1h, step, gen):
+    """CutMix on even steps, mixup on odd ones (alpha 1.0 / 0.2); returns mixed x and soft targets."""
+    perm = torch.randperm(x.shape[0], generator=gen)
+    if step % 2 == 0:
+        lam = float(torch.distributions.Beta(1.0, 1.0).sample())
+        cut = int(48 * math.sqrt(1 - lam))
+        cy, cx = (int(v) for v in torch.randint(0, 48, (2,), generator=gen))
+        ya, yb, xa, xb = max(cy - cut // 2, 0), min(cy + cut // 2, 48), max(cx - cut // 2, 0), min(cx + cut // 2, 48)
+        x = x.clone()
+        x[:, :, ya:yb, xa:xb] = x[perm, :, ya:yb, xa:xb]
+        lam = 1 - (yb - ya) * (xb - xa) / (48 * 48)
+    else:
+        lam = float(torch.distributions.Beta(0.2, 0.2).sample())
+        x = lam * x + (1 - lam) * x[perm]
+    return x, lam * y1h + (1 - lam) * y1h[perm]
 
 
 def to_input(imgs):
     return (torch.from_numpy(imgs).float().unsqueeze(1) / 255.0 - MEAN) / STD
 
 
-def evaluate(model, x, y, batch=512, tta=False):
+def predict(model, x, batch=512, tta=True):
+    """Softmax probabilities [N,7]; with TTA, the mean over the image and its mirror (what the
+    exported metadata's `tta: flip` makes emotiond run)."""
     model.eval()
-    preds = []
-    with torch.no_grad():
+    out = []
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         for i in range(0, len(x), batch):
-            xb = to_input(x[i:i + batch])
-            p = F.softmax(model(xb), 1)
+            xb = to_input(x[i:i + batch]).contiguous(memory_format=torch.channels_last)
+            p = F.softmax(model(xb).float(), 1)
             if tta:
-                p = (p + F.softmax(model(torch.flip(xb, dims=[3])), 1)) / 2
-            preds.append(p.argmax(1).numpy())
-    pred = np.concatenate(preds)
-    return float((pred == y).mean()), pred
+                p = (p + F.softmax(model(torch.flip(xb, dims=[3])).float(), 1)) / 2
+            out.append(p)
+    return torch.cat(out)
 
 
 def export(model, path, arch, meta_extra):
     import onnx
-    wrapped = WithSoftmax(model).eval()
+    wrapped = WithSoftmax(copy.deepcopy(model).float().to(memory_format=torch.contiguous_format)).eval()
     torch.onnx.export(wrapped, torch.zeros(1, 1, 48, 48), path, dynamo=False, opset_version=13,
                       input_names=["face"], output_names=["probs"],
                       dynamic_axes={"face": {0: "batch"}, "probs": {0: "batch"}})
     m = onnx.load(path)
     meta = {"labels": ",".join(LABELS), "input_size": "48x48", "color": "gray", "mean": str(MEAN), "std": str(STD),
-            "crop_margin": str(CROP_MARGIN), "architecture": arch, "dataset": "FER2013 (Training split)"}
+            "crop_margin": str(CROP_MARGIN), "tta": "flip", "architecture": arch, "dataset": "FER2013 (Training split)"}
     meta.update(meta_extra)
     del m.metadata_props[:]
     for k, v in meta.items():
@@ -118,83 +146,146 @@ def export(model, path, arch, meta_extra):
     onnx.save(m, path)
 
 
-def main():
+def lr_at(step, total, warm, base):
+    if step < warm:
+        return base * (step + 1) / warm
+    return base * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+
+def compact(opt_state):
+    """Momentum buffers stored as bf16: keeps last.pt of the 1.8 M-parameter fervgg under the 20 MB
+    limit for committed checkpoints (fp32 would be 21 MB); the rounding is far below SGD's noise."""
+    for st in opt_state["state"].values():
+        if "momentum_buffer" in st and st["momentum_buffer"] is not None:
+            st["momentum_buffer"] = st["momentum_buffer"].to(torch.bfloat16)
+    return opt_state
+
+
+def expand(opt_state):
+    for st in opt_state["state"].values():
+        if "momentum_buffer" in st and st["momentum_buffer"] is not None:
+            st["momentum_buffer"] = st["momentum_buffer"].float()
+    return opt_state
+
+
+def save_atomic(obj, path):
+    torch.save(obj, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("--csv", default=DEFAULT_CSV)
-    ap.add_argument("--arch", default="fer4", choices=["fer4", "minixception", "vggish"])
+    ap.add_argument("--arch", default="fervgg", choices=["fer4", "fervgg", "minixception", "vggish"])
     ap.add_argument("--width", type=int, default=32)
-    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--epochs", type=int, default=160)
+    ap.add_argument("--warmup", type=int, default=5, help="epochs of linear LR warm-up")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--wd", type=float, default=5e-4)
+    ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--no-mix", action="store_true", help="no CutMix/mixup")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--limit", type=int, help="use the first N rows of each split (smoke test)")
+    ap.add_argument("--max-epochs-now", type=int, help="stop after this many epochs in this invocation")
     ap.add_argument("--run", required=True, help="run directory (checkpoints, log)")
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--init", help="start from this checkpoint's weights (a second cycle; fresh optimizer and schedule)")
+    ap.add_argument("--init", help="start from this checkpoint's weights (fresh optimizer and schedule)")
     ap.add_argument("--export-only", action="store_true")
     ap.add_argument("--out", help="ONNX path to export the best checkpoint to")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main():
+    args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed); np.random.seed(args.seed)
     os.makedirs(args.run, exist_ok=True)
-    data = load_fer(args.csv, os.path.join(os.path.dirname(__file__), "checkpoints"))
-    xtr, ytr = data["Training"]; xva, yva = data["PublicTest"]
-    model = build(args.arch, args.width)
+    model = build(args.arch, args.width).to(memory_format=torch.channels_last)
     ckpt_path, best_path = os.path.join(args.run, "last.pt"), os.path.join(args.run, "best.pt")
-
     if args.export_only:
         ck = torch.load(best_path, weights_only=False)
         model.load_state_dict(ck["model"])
         assert args.out, "--out required"
         export(model, args.out, args.arch, {"publictest_accuracy": f"{ck['acc']:.4f}", "epoch": str(ck["epoch"])})
-        print(f"exported {best_path} (PublicTest {ck['acc']:.4f}) to {args.out}")
+        print(f"exported {best_path} (PublicTest {ck['acc']:.4f}, flip TTA) to {args.out}")
         return
+    train(args, model, ckpt_path, best_path)
 
-    counts = np.bincount(ytr, minlength=7)
-    weights = torch.tensor((counts.sum() / counts) ** 0.5, dtype=torch.float32)
-    weights = weights / weights.mean()
-    crit = nn.CrossEntropyLoss(weight=weights, label_smoothing=0.1)
+
+def train(args, model, ckpt_path, best_path):
+    data = load_fer(args.csv, limit=args.limit)
+    xtr, ytr = data["Training"]; xva, yva = data["PublicTest"]
+    counts = np.maximum(np.bincount(ytr, minlength=7), 1)
+    cw = torch.tensor((counts.sum() / counts) ** 0.5, dtype=torch.float32)
+    cw = cw / cw.mean()
     if args.init and not (args.resume and os.path.exists(ckpt_path)):
         model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
         print(f"initialised from {args.init}", flush=True)
-    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.wd)
+    ema = copy.deepcopy(model).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0}],
+                          lr=args.lr, momentum=0.9, nesterov=True)
     steps_per_epoch = math.ceil(len(xtr) / args.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=steps_per_epoch, pct_start=0.15)
+    total, warm = args.epochs * steps_per_epoch, args.warmup * steps_per_epoch
     start, best = 0, 0.0
     if args.resume and os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, weights_only=False)
-        model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); sched.load_state_dict(ck["sched"])
+        model.load_state_dict(ck["model"]); ema.load_state_dict(ck["ema"]); opt.load_state_dict(expand(ck["opt"]))
         start, best = ck["epoch"] + 1, ck["best"]
         torch.set_rng_state(ck["rng"])
         print(f"resumed at epoch {start}, best {best:.4f}", flush=True)
     gen = torch.Generator().manual_seed(args.seed * 1000 + start)
     log = open(os.path.join(args.run, "log.ndjson"), "a")
-    for epoch in range(start, args.epochs):
+    end = args.epochs if args.max_epochs_now is None else min(args.epochs, start + args.max_epochs_now)
+    for epoch in range(start, end):
         model.train()
         t0 = time.time()
         perm = np.random.default_rng(args.seed * 7919 + epoch).permutation(len(xtr))
         tot, n = 0.0, 0
         for i in range(0, len(perm), args.batch):
+            step = epoch * steps_per_epoch + i // args.batch
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total, warm, args.lr)
             idx = perm[i:i + args.batch]
             xb = augment(to_input(xtr[idx]), gen)
-            yb = torch.from_numpy(ytr[idx])
-            loss = crit(model(xb), yb)
+            yb = F.one_hot(torch.from_numpy(ytr[idx]), 7).float()
+            if not args.no_mix:
+                xb, yb = mix(xb, yb, step, gen)
+            yb = yb * 0.9 + 0.1 / 7  # label smoothing 0.1
+            xb = xb.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = model(xb)
+            logp = F.log_softmax(logits.float(), 1)
+            loss = -((yb * logp) * cw).sum(1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step(); sched.step()
+            opt.step()
+            with torch.no_grad():
+                d = min(args.ema, (1 + step) / (10 + step))
+                for pe, pm in zip(ema.state_dict().values(), model.state_dict().values()):
+                    if pe.dtype.is_floating_point:
+                        pe.mul_(d).add_(pm.detach(), alpha=1 - d)
+                    else:
+                        pe.copy_(pm)
             tot += float(loss) * len(idx); n += len(idx)
-        acc, _ = evaluate(model, xva, yva)
-        rec = {"epoch": epoch, "loss": tot / n, "publictest_acc": acc, "lr": sched.get_last_lr()[0], "seconds": time.time() - t0}
+        acc = float((predict(ema, xva).argmax(1).numpy() == yva).mean())
+        rec = {"epoch": epoch, "loss": tot / n, "publictest_acc_ema_flip": acc, "lr": opt.param_groups[0]["lr"],
+               "seconds": round(time.time() - t0, 1)}
         print(json.dumps(rec), flush=True); log.write(json.dumps(rec) + "\n"); log.flush()
         if acc > best:
             best = acc
-            torch.save({"model": model.state_dict(), "acc": acc, "epoch": epoch, "arch": args.arch, "width": args.width}, best_path)
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
-                    "best": best, "rng": torch.get_rng_state()}, ckpt_path + ".tmp")
-        os.replace(ckpt_path + ".tmp", ckpt_path)
-    print(f"best PublicTest accuracy {best:.4f}")
+            save_atomic({"model": ema.state_dict(), "acc": acc, "epoch": epoch, "arch": args.arch, "width": args.width},
+                        best_path)
+        save_atomic({"model": model.state_dict(), "ema": ema.state_dict(), "opt": compact(opt.state_dict()),
+                     "epoch": epoch, "best": best, "rng": torch.get_rng_state(), "args": vars(args)}, ckpt_path)
+    print(f"best PublicTest accuracy (EMA, flip TTA) {best:.4f}")
 
 
 if __name__ == "__main__":
