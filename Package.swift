@@ -100,6 +100,7 @@ let package = Package(
         ),
 
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Capture", "EmotionCore"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "EmotionCore"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "Capture", "EmotionCore"]),
 
         // End-to-end tests of the built binary on real media.

@@ -8,8 +8,14 @@ public struct TrackerConfig: Codable, Equatable, Sendable {
     public var maxAge: Int = 10
     /// EMA weight of the newest scores (1 = no smoothing).
     public var emaAlpha: Double = 0.3
-    /// Consecutive frames a new smoothed label must hold before a `change` event.
-    public var debounce: Int = 3
+    /// A `change` needs the new smoothed label to lead the current one by this much probability...
+    public var changeMargin: Double = 0.15
+    /// ...continuously for this many seconds of media time (seconds, not frames, so the same
+    /// setting holds at 2 fps and at 30). Defaults chosen on the visible clips (README, "Label
+    /// stability"): a calm speaker's 8 s give at most one change.
+    public var changeDwell: Double = 1.0
+    /// Deprecated floor in frames on top of `changeDwell` (1 = none; kept so older configs load).
+    public var debounce: Int = 1
     /// Detections a track needs before it is reported (suppresses one-frame false positives).
     public var minHits: Int = 3
     public init() {}
@@ -25,6 +31,7 @@ public final class Tracker {
         public var label: Emotion          // current (debounced) label
         public var pending: Emotion? = nil // candidate new label
         public var pendingCount = 0
+        public var pendingSince = 0.0      // media time the candidate first led by the margin
         public var missed = 0
         public var hits = 1
         public var confirmed = false
@@ -72,20 +79,15 @@ public final class Tracker {
                 tr.box = b; tr.missed = 0; tr.hits += 1; tr.lastSeen = mediaTime
                 for k in 0..<7 { tr.smoothed[k] = a * scores[d].values[k] + (1 - a) * tr.smoothed[k] }
                 let top = EmotionScores(tr.smoothed).top.emotion
-                if top == tr.label {
-                    tr.pending = nil; tr.pendingCount = 0
-                } else if top == tr.pending {
-                    tr.pendingCount += 1
-                } else {
-                    tr.pending = top; tr.pendingCount = 1
-                }
+                updatePending(&tr, top: top, mediaTime: mediaTime)
                 if !tr.confirmed && tr.hits >= config.minHits {
                     // Confirmed now: the label so far is the smoothed one.
                     tr.confirmed = true
                     tr.label = top; tr.pending = nil; tr.pendingCount = 0
                     events.append((.new, tr, nil))
                 }
-                if tr.confirmed, let p = tr.pending, tr.pendingCount >= max(1, config.debounce) {
+                if tr.confirmed, let p = tr.pending, tr.pendingCount >= max(1, config.debounce),
+                   mediaTime - tr.pendingSince >= config.changeDwell {
                     let before = tr.label
                     tr.label = p; tr.pending = nil; tr.pendingCount = 0
                     events.append((.change, tr, before))
@@ -114,6 +116,21 @@ public final class Tracker {
         }
         tracks = kept
         return (ids, smoothedOut, events)
+    }
+
+    /// Hysteresis: a candidate label counts only while it leads the current label by
+    /// `changeMargin`; losing the lead (or the top place) restarts its dwell clock.
+    private func updatePending(_ tr: inout Track, top: Emotion, mediaTime: Double) {
+        let lead = Double(tr.smoothed[top.rawValue] - tr.smoothed[tr.label.rawValue])
+        guard top != tr.label, lead >= config.changeMargin else {
+            tr.pending = nil; tr.pendingCount = 0
+            return
+        }
+        if top == tr.pending {
+            tr.pendingCount += 1
+        } else {
+            tr.pending = top; tr.pendingCount = 1; tr.pendingSince = mediaTime
+        }
     }
 
     /// Ends every live track (end of stream or shutdown).

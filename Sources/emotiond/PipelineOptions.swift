@@ -19,6 +19,9 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "Crop margin around the detector box (fraction per side; default from the model).") var cropMargin: Double?
     @Option(help: "EMA weight of the newest scores (1 = no smoothing).") var smoothing: Double = 0.3
     @Option(help: "Frames a track may go unseen before it ends.") var maxAge: Int = 10
+    @Option(help: "A `change` event needs the new label to lead the old one by this probability...")
+    var changeMargin: Double = TrackerConfig().changeMargin
+    @Option(help: "...for this many seconds of media time.") var changeDwell: Double = TrackerConfig().changeDwell
     @Flag(help: "Average each face with its mirror image (test-time augmentation).") var flip = false
     @Option(help: "OpenCV worker threads (0: OpenCV's default, one per core).") var cvThreads: Int = 0
 
@@ -40,7 +43,9 @@ struct PipelineOptions: ParsableArguments {
         d.kind = detector; d.cascade = cascade; d.scale = detectScale; d.scaleFactor = scaleFactor
         d.minNeighbors = minNeighbors; d.minSize = minFace
         var t = TrackerConfig()
-        t.emaAlpha = smoothing; t.maxAge = maxAge
+        t.emaAlpha = smoothing; t.maxAge = maxAge; t.changeMargin = changeMargin; t.changeDwell = changeDwell
+        guard (0...1).contains(changeMargin) else { throw ValidationError("--change-margin must be in [0, 1]") }
+        guard (0...3600).contains(changeDwell) else { throw ValidationError("--change-dwell must be in [0, 3600] seconds") }
         guard smoothing > 0, smoothing <= 1 else { throw ValidationError("--smoothing must be in (0, 1]") }
         let det: CascadeDetector
         do { det = try CascadeDetector(config: d, searchRoots: Paths.dataRoots) } catch let e as DetectorError { throw RunError("\(e)") }

@@ -38,12 +38,12 @@ CACHE_DIR = os.path.join(os.path.dirname(__file__), "cache")  # git-ignored: dec
 
 def load_fer(csv_path, cache_dir=CACHE_DIR, limit=None):
     """Returns {usage: (images uint8 [N,48,48], labels int64 [N])}; caches as .npz (git-ignored).
-    `limit` keeps the first N rows of each usage (smoke tests) and skips the cache."""
+    `limit` keeps N evenly spaced rows of each usage (smoke tests; the CSV is sorted by label)."""
     os.makedirs(cache_dir, exist_ok=True)
     cache = os.path.join(cache_dir, "fer2013.npz")
-    if limit is None and os.path.exists(cache) and os.path.getmtime(cache) >= os.path.getmtime(csv_path):
+    if os.path.exists(cache) and os.path.getmtime(cache) >= os.path.getmtime(csv_path):
         z = np.load(cache)
-        return {u: (z[f"{u}_x"], z[f"{u}_y"]) for u in ("Training", "PublicTest")}
+        return subset({u: (z[f"{u}_x"], z[f"{u}_y"]) for u in ("Training", "PublicTest")}, limit)
     opener = gzip.open if csv_path.endswith(".gz") else open
     data = {"Training": ([], []), "PublicTest": ([], [])}
     with opener(csv_path, "rt") as f:
@@ -51,13 +51,19 @@ def load_fer(csv_path, cache_dir=CACHE_DIR, limit=None):
         assert header[:3] == ["emotion", "pixels", "Usage"], f"unexpected header {header}"
         for line in f:
             e, px, usage = line.strip().split(",")
-            if usage in data and (limit is None or len(data[usage][1]) < limit):
+            if usage in data:
                 data[usage][0].append(np.array(px.split(), dtype=np.uint8).reshape(48, 48))
                 data[usage][1].append(int(e))
     out = {u: (np.stack(x), np.array(y, dtype=np.int64)) for u, (x, y) in data.items()}
+    np.savez(cache, **{f"{u}_x": v[0] for u, v in out.items()}, **{f"{u}_y": v[1] for u, v in out.items()})
+    return subset(out, limit)
+
+
+def subset(data, limit):
     if limit is None:
-        np.savez(cache, **{f"{u}_x": v[0] for u, v in out.items()}, **{f"{u}_y": v[1] for u, v in out.items()})
-    return out
+        return data
+    pick = lambda n: np.linspace(0, n - 1, min(n, limit)).astype(int)  # noqa: E731
+    return {u: (x[pick(len(x))], y[pick(len(x))]) for u, (x, y) in data.items()}
 
 
 def build(arch, width):
@@ -274,7 +280,7 @@ def train(args, model, ckpt_path, best_path):
                         pe.mul_(d).add_(pm.detach(), alpha=1 - d)
                     else:
                         pe.copy_(pm)
-            tot += float(loss) * len(idx); n += len(idx)
+            tot += float(loss.detach()) * len(idx); n += len(idx)
         acc = float((predict(ema, xva).argmax(1).numpy() == yva).mean())
         rec = {"epoch": epoch, "loss": tot / n, "publictest_acc_ema_flip": acc, "lr": opt.param_groups[0]["lr"],
                "seconds": round(time.time() - t0, 1)}
