@@ -9,9 +9,11 @@ public final class EmotionClassifier: @unchecked Sendable {
     /// Average the scores of the crop and its mirror image (test-time augmentation).
     public var flipTTA: Bool
 
-    public init(model: Model, flipTTA: Bool = false) throws {
+    /// `flipTTA` nil: what the model declares in its `tta` metadata (`none` when absent), so
+    /// eval, image, batch, live and run all run the same views by default.
+    public init(model: Model, flipTTA: Bool? = nil) throws {
         self.model = model
-        self.flipTTA = flipTTA
+        self.flipTTA = try flipTTA ?? TTA.declared(by: model).flips
         let dims = model.inputDims
         guard dims.count == 4, dims[1] == 1, let h = dims[2], let w = dims[3] else {
             throw InferenceError.wrongInputShape(expected: [1, 1, 48, 48], got: dims.map { $0 ?? -1 })
@@ -24,7 +26,7 @@ public final class EmotionClassifier: @unchecked Sendable {
         }
     }
 
-    public convenience init(path: String, flipTTA: Bool = false) throws {
+    public convenience init(path: String, flipTTA: Bool? = nil) throws {
         try self.init(model: try ONNXLoader.load(path: path), flipTTA: flipTTA)
     }
 
@@ -62,5 +64,22 @@ public final class EmotionClassifier: @unchecked Sendable {
             if flipTTA { for j in 0..<k { v[j] = (v[j] + y.data[(crops.count + i) * k + j]) / 2 } }
             return EmotionScores(v)
         }
+    }
+}
+
+/// Test-time augmentation: the views of each face whose scores are averaged.
+public enum TTA: String, CaseIterable, Sendable {
+    case none, flip
+
+    public var flips: Bool { self == .flip }
+
+    /// The model's `tta` metadata; absent means none, an unknown value is a named model error.
+    public static func declared(by model: Model) throws -> TTA {
+        guard let raw = model.metadata.properties["tta"] else { return .none }
+        guard let t = TTA(rawValue: raw) else {
+            let allowed = allCases.map(\.rawValue).joined(separator: ", ")
+            throw InferenceError.badModel(detail: "metadata tta \"\(raw)\" is not one of \(allowed)")
+        }
+        return t
     }
 }

@@ -11,12 +11,14 @@ struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Classify pre-cropped face images (one JSON line per image).")
 
     @Option(help: "ONNX emotion model (default: models/\(Paths.defaultModelName)).") var model: String?
-    @Flag(help: "Average with the mirrored face (test-time augmentation).") var flip = false
+    @Option(help: "Test-time augmentation: none or flip (default: what the model's metadata declares).")
+    var tta: TTA?
+    @Flag(help: "Same as --tta flip.") var flip = false
     @Argument(help: "Face image files (any size; converted to gray and resized to the model input).") var images: [String]
 
     func run() throws {
         let classifier: EmotionClassifier
-        do { classifier = try EmotionClassifier(path: try Paths.model(model), flipTTA: flip) } catch let e as InferenceError {
+        do { classifier = try EmotionClassifier(path: try Paths.model(model), flipTTA: flip ? true : tta.map(\.flips)) } catch let e as InferenceError {
             throw RunError("model: \(e)")
         }
         var crops: [[UInt8]] = [], names: [String] = []

@@ -10,14 +10,16 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("fer2013"), help: "FER2013 CSV (emotion,pixels,Usage), plain or gzipped.") var csv: String
     @Option(help: "Rows to use (Usage column): Training, PublicTest, PrivateTest, or 'all'.") var usage = "PublicTest"
     @Option(help: "ONNX emotion model (default: the shipped model).") var model: String?
-    @Flag(help: "Average each face with its mirror image (test-time augmentation).") var flip = false
+    @Option(help: "Test-time augmentation: none or flip (default: what the model's metadata declares).")
+    var tta: TTA?
+    @Flag(help: "Same as --tta flip.") var flip = false
     @Option(help: "Faces per inference call.") var batch = 256
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() throws {
         let modelPath = try Paths.model(model)
         let classifier: EmotionClassifier
-        do { classifier = try EmotionClassifier(path: modelPath, flipTTA: flip) } catch let e as InferenceError { throw RunError("model: \(e)") }
+        do { classifier = try EmotionClassifier(path: modelPath, flipTTA: flip ? true : tta.map(\.flips)) } catch let e as InferenceError { throw RunError("model: \(e)") }
         let t0 = Date()
         let r: FER2013.Report
         do { r = try FER2013.evaluate(csv, usage: usage == "all" ? nil : usage, classifier: classifier, batch: max(1, batch)) } catch let e as FER2013.Error {
@@ -30,7 +32,7 @@ struct Eval: ParsableCommand {
             print(String(decoding: try enc.encode(r), as: UTF8.self))
             return
         }
-        print("model     \(modelPath)\(flip ? " (+flip TTA)" : "")")
+        print("model     \(modelPath) (TTA: \(classifier.flipTTA ? "flip" : "none"))")
         print("data      \(csv) [\(usage)], \(r.samples) faces in \(String(format: "%.1f", secs)) s")
         print(String(format: "accuracy  %.2f %%", r.accuracy * 100))
         print(String(format: "macro-F1  %.4f", r.macroF1))

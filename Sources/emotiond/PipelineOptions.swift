@@ -22,7 +22,12 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "A `change` event needs the new label to lead the old one by this probability...")
     var changeMargin: Double = TrackerConfig().changeMargin
     @Option(help: "...for this many seconds of media time.") var changeDwell: Double = TrackerConfig().changeDwell
-    @Flag(help: "Average each face with its mirror image (test-time augmentation).") var flip = false
+    @Option(help: "Test-time augmentation: none or flip (default: what the model's metadata declares).")
+    var tta: TTA?
+    @Flag(help: "Same as --tta flip.") var flip = false
+
+    /// nil: the model's declared TTA.
+    var flipTTA: Bool? { flip ? true : tta.map(\.flips) }
     @Option(help: "OpenCV worker threads (0: OpenCV's default, one per core).") var cvThreads: Int = 0
 
     /// A processor for recorded video: full-frame passes pipelined on a worker (see `--look-behind`).
@@ -51,12 +56,13 @@ struct PipelineOptions: ParsableArguments {
         do { det = try CascadeDetector(config: d, searchRoots: Paths.dataRoots) } catch let e as DetectorError { throw RunError("\(e)") }
         let path = try Paths.model(model)
         let cls: EmotionClassifier
-        do { cls = try EmotionClassifier(path: path, flipTTA: flip) } catch let e as InferenceError { throw RunError("model \(path): \(e)") }
+        do { cls = try EmotionClassifier(path: path, flipTTA: flipTTA) } catch let e as InferenceError { throw RunError("model \(path): \(e)") }
         return FrameProcessor(detector: det, classifier: cls, tracking: t, cropMargin: cropMargin, fullDetectEvery: fullDetectEvery)
     }
 }
 
 extension DetectorConfig.Kind: ExpressibleByArgument {}
+extension TTA: ExpressibleByArgument {}
 
 /// A fatal run error: message already names the file; exit status 1.
 struct RunError: Error, CustomStringConvertible {

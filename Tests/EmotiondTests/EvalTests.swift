@@ -48,3 +48,68 @@ final class EvalTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("expected header 'emotion,pixels,Usage'"), r.stderr)
     }
 }
+
+/// Test-time augmentation declared by the model (`tta` metadata) is what every command runs
+/// by default; `--tta` overrides it; an unknown value is a named model error.
+final class DeclaredTTATests: XCTestCase {
+    /// A copy of the shipped model with `tta` set to `value` in its metadata.
+    func model(tta value: String, in dir: URL) throws -> String {
+        let out = dir.appendingPathComponent("tta-\(value).onnx").path
+        let src = CLI.root.appendingPathComponent("models/emotion-fer4.onnx").path
+        let py = """
+        import onnx, sys
+        m = onnx.load(sys.argv[1])
+        props = [p for p in m.metadata_props if p.key != "tta"]
+        del m.metadata_props[:]
+        m.metadata_props.extend(props)
+        p = m.metadata_props.add(); p.key = "tta"; p.value = sys.argv[3]
+        onnx.save(m, sys.argv[2])
+        """
+        let r = try CLI.run(["-c", py, src, out, value], executable: CLI.python)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return out
+    }
+
+    func accuracy(_ args: [String]) throws -> Double {
+        let r = try CLI.run(["eval", "--fer2013", EvalTests.csv, "--usage", "PublicTest", "--json"] + args)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        return j["accuracy"] as! Double
+    }
+
+    func testDeclaredFlipIsTheDefaultAndTTAOverridesIt() throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let flipModel = try model(tta: "flip", in: dir)
+        let byDefault = try accuracy(["--model", flipModel])
+        let forcedFlip = try accuracy(["--model", flipModel, "--tta", "flip"])
+        let single = try accuracy(["--model", flipModel, "--tta", "none"])
+        let plain = try accuracy([])   // the shipped model declares no TTA
+        XCTAssertEqual(byDefault, forcedFlip, "default must run the declared flip")
+        XCTAssertEqual(single, plain, "--tta none must run one view, like a model without the key")
+        XCTAssertNotEqual(byDefault, single, "flip and single view gave identical accuracy: TTA not applied")
+
+        // The same default reaches the frame pipeline: image on a photo, scores differ by view.
+        let photo = CLI.media("single_face.jpg")
+        let a = try CLI.run(["image", photo, "--model", flipModel])
+        let b = try CLI.run(["image", photo, "--model", flipModel, "--tta", "flip"])
+        let c = try CLI.run(["image", photo, "--model", flipModel, "--tta", "none"])
+        XCTAssertEqual(a.status, 0, a.stderr)
+        func scores(_ r: CLI.Result) throws -> [String: Double] {
+            let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+            let faces = try XCTUnwrap(j["faces"] as? [[String: Any]])
+            return try XCTUnwrap(faces.first?["scores"] as? [String: Double])
+        }
+        XCTAssertEqual(try scores(a), try scores(b))
+        XCTAssertNotEqual(try scores(a), try scores(c))
+    }
+
+    func testUnknownDeclaredTTAIsANamedModelError() throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bad = try model(tta: "sideways", in: dir)
+        let r = try CLI.run(["image", CLI.media("single_face.jpg"), "--model", bad])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains(bad) && r.stderr.contains("tta \"sideways\""), r.stderr)
+    }
+}

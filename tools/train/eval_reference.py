@@ -2,7 +2,8 @@
 """Reference evaluation of an ONNX emotion model on FER2013 rows with onnxruntime
 (a peer no one here wrote). Writes {"accuracy", "samples", "confusion", "pytorch_accuracy"}
 as JSON; `pytorch_accuracy` is the PyTorch evaluation of the checkpoint the ONNX was
-exported from, as recorded by tools/train/train.py in the model's metadata."""
+exported from, as recorded by tools/train/train.py in the model's metadata. Runs the views the
+model's `tta` metadata declares (flip: the mean of the face and its mirror), as emotiond does."""
 import argparse, gzip, json
 import numpy as np
 import onnx, onnxruntime as ort
@@ -26,7 +27,15 @@ x = (np.stack(xs) / 255.0 - mean) / std
 so = ort.SessionOptions(); so.intra_op_num_threads = 1
 sess = ort.InferenceSession(a.model, so, providers=["CPUExecutionProvider"])
 name = sess.get_inputs()[0].name
-pred = np.concatenate([sess.run(None, {name: x[i:i + 256].astype(np.float32)})[0].argmax(1) for i in range(0, len(x), 256)])
+flip = meta.get("tta", "none") == "flip"  # the views the model declares, as emotiond runs them
+
+
+def probs(xb):
+    p = sess.run(None, {name: xb.astype(np.float32)})[0]
+    return (p + sess.run(None, {name: xb[..., ::-1].copy().astype(np.float32)})[0]) / 2 if flip else p
+
+
+pred = np.concatenate([probs(x[i:i + 256]).argmax(1) for i in range(0, len(x), 256)])
 y = np.array(ys)
 conf = np.zeros((7, 7), dtype=int)
 for t, p in zip(y, pred):
