@@ -45,4 +45,12 @@ int emo_wino_conv(int level, const float *x, int C, int h, int w, int padT, int 
 void emo_im2col(const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
                 int padT, int padL, int oh, int ow, float *col);
 
+/* Depthwise convolution (one input channel per filter, groups == C == M) of one image:
+ * x [C][h][w], k [C][kh][kw], out [C][oh][ow]; `work` must hold emo_dw_workspace floats.
+ * Returns 0, or -1 if `level` is unavailable (the caller keeps its reference path). */
+size_t emo_dw_workspace(int kh, int kw, int sh, int sw, int dh, int dw, int oh, int ow);
+int emo_depthwise(int level, const float *x, int C, int h, int w, const float *k, int kh, int kw, int sh, int sw,
+                  int dh, int dw, int padT, int padL, int oh, int ow, const float *bias, int act, float p0, float p1,
+                  float *out, float *work);
+
 #endif

@@ -169,6 +169,9 @@ final class ConvLayer: Layer {
                 weights.withUnsafeBufferPointer { wp in
                     if !isDepthwise, level != .none, !packed.isEmpty {
                         kernelConv(level, xp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w, oh: oh, ow: ow, pads: p, winogradPath: winogradPath)
+                    } else if isDepthwise, level != .none {
+                        fastDepthwise(level, xp.baseAddress!, wp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w,
+                                      oh: oh, ow: ow, padT: p[0], padL: p[1])
                     } else if isDepthwise {
                         depthwise(xp.baseAddress!, wp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w, oh: oh, ow: ow, padT: p[0], padL: p[1])
                     } else {
@@ -211,13 +214,7 @@ final class ConvLayer: Layer {
         let lease = scratch.lease(need)
         defer { scratch.giveBack(lease) }
         let col = pointwise || winogradPath ? nil : lease.pointer
-        var act: Int32 = Int32(EMO_ACT_NONE), p0: Float = 0, p1: Float = 0
-        switch activation {
-        case .none: break
-        case .relu: act = Int32(EMO_ACT_RELU)
-        case let .leakyRelu(a): act = Int32(EMO_ACT_LEAKY); p0 = a
-        case let .clip(lo, hi): act = Int32(EMO_ACT_CLIP); p0 = lo; p1 = hi
-        }
+        let (act, p0, p1) = kernelActivation
         if winogradPath {
             let outPlane = fusedMaxPool2 ? (oh / 2) * (ow / 2) : ohw
             let work = lease.pointer
@@ -347,6 +344,37 @@ final class ConvLayer: Layer {
                 for ox in oxLo..<oxHi { d[ox] = s[ix]; ix += strideW }
             }
             if oxHi < ow { (d + oxHi).initialize(repeating: 0, count: ow - oxHi) }
+        }
+    }
+
+    /// The fused activation as the C kernels take it: kind and its two parameters.
+    var kernelActivation: (Int32, Float, Float) {
+        switch activation {
+        case .none: return (Int32(EMO_ACT_NONE), 0, 0)
+        case .relu: return (Int32(EMO_ACT_RELU), 0, 0)
+        case let .leakyRelu(a): return (Int32(EMO_ACT_LEAKY), a, 0)
+        case let .clip(lo, hi): return (Int32(EMO_ACT_CLIP), lo, hi)
+        }
+    }
+
+    /// Depthwise on the SIMD kernel (Sources/CKernels/depthwise.c); `depthwise` below is the
+    /// plain reference it is tested against.
+    private func fastDepthwise(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>,
+                               _ out: UnsafeMutablePointer<Float>, n: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int,
+                               padT: Int, padL: Int) {
+        let (act, p0, p1) = kernelActivation
+        let geometry = (Int32(kh), Int32(kw), Int32(strideH), Int32(strideW), Int32(dilH), Int32(dilW))
+        let lease = scratch.lease(emo_dw_workspace(geometry.0, geometry.1, geometry.2, geometry.3, geometry.4,
+                                                   geometry.5, Int32(oh), Int32(ow)))
+        defer { scratch.giveBack(lease) }
+        bias.withUnsafeBufferPointer { bp in
+            for img in 0..<n {
+                let rc = emo_depthwise(level.rawValue, x + img * c * h * w, Int32(c), Int32(h), Int32(w), wt,
+                                       geometry.0, geometry.1, geometry.2, geometry.3, geometry.4, geometry.5,
+                                       Int32(padT), Int32(padL), Int32(oh), Int32(ow), bp.baseAddress!, act, p0, p1,
+                                       out + img * c * oh * ow, lease.pointer)
+                precondition(rc == 0, "emo_depthwise rejected level \(level.name)")
+            }
         }
     }
 
