@@ -1,5 +1,6 @@
 /* Depthwise convolution (groups == C == M, one input channel per filter): MobileNetV2's
- * and mini-Xception's separable blocks.
+ * and mini-Xception's separable blocks; and max pooling, which has the same shape of work
+ * (mini-Xception's 3×3 stride-2 pools cost more than its convolutions on the Swift loop).
  *
  * Why not im2col + GEMM: a depthwise filter is a 1×(kh·kw) GEMM per channel, far too thin
  * for any GEMM kernel; and the scalar direct loop with bounds checks per tap (the Swift
@@ -15,6 +16,7 @@
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #define DW_X86 1
+#include <immintrin.h>
 #define DW_AVX512 __attribute__((target("avx512f,avx2,fma")))
 #define DW_AVX2 __attribute__((target("avx2,fma")))
 #endif
@@ -26,23 +28,33 @@ static void padded_dims(int kh, int kw, int sh, int sw, int dh, int dw, int oh, 
     *pw = (ow - 1) * sw + (kw - 1) * dw + 1;
 }
 
+/* Zeroed floats after the padded plane: the AVX-512 rows load whole vectors (up to 2·16 + 2
+ * floats past the last output column of stride 2), whose extra lanes are never stored. */
+#define DW_SLACK 64
+
 size_t emo_dw_workspace(int kh, int kw, int sh, int sw, int dh, int dw, int oh, int ow) {
     int ph, pw;
     padded_dims(kh, kw, sh, sw, dh, dw, oh, ow, &ph, &pw);
-    return (size_t)ph * pw;
+    return (size_t)ph * pw + DW_SLACK;
 }
 
-DW_INLINE void pad_plane(const float *src, int h, int w, int padT, int padL, int ph, int pw, float *dst) {
+DW_INLINE void fill(float *p, size_t n, float v) {
+    for (size_t i = 0; i < n; i++) p[i] = v;
+}
+
+/* Copies one h×w plane into the padded ph×pw plane; `pad` fills the border (0 for a
+ * convolution, −∞ for a max pool, so padding never wins). */
+DW_INLINE void pad_plane(const float *src, int h, int w, int padT, int padL, int ph, int pw, float pad, float *dst) {
     for (int y = 0; y < ph; y++) {
         float *row = dst + (size_t)y * pw;
         int iy = y - padT;
-        if (iy < 0 || iy >= h) { memset(row, 0, sizeof(float) * pw); continue; }
+        if (iy < 0 || iy >= h) { fill(row, pw, pad); continue; }
         int x0 = padL < pw ? padL : pw;                       /* first column copied */
         int n = w < pw - x0 ? w : pw - x0;                     /* columns copied */
         if (n < 0) n = 0;
-        memset(row, 0, sizeof(float) * x0);
+        fill(row, x0, pad);
         memcpy(row + x0, src + (size_t)iy * w, sizeof(float) * n);
-        memset(row + x0 + n, 0, sizeof(float) * (pw - x0 - n));
+        fill(row + x0 + n, pw - x0 - n, pad);
     }
 }
 
@@ -58,7 +70,7 @@ DW_INLINE float act1(float v, int act, float p0, float p1) {
 /* One output row. KH, KW, SW, DH, DW are compile-time constants in the fast paths (0: use
  * the run-time values kh.. passed alongside), which lets the compiler unroll the taps and
  * vectorise over `ox`. */
-DW_INLINE void dw_row(const float *pad, int pw, const float *k, float b, float *dst, int ow,
+DW_INLINE void dw_row(const float *restrict pad, int pw, const float *restrict k, float b, float *restrict dst, int ow,
                       const int KH, const int KW, const int SW, const int DH, const int DW,
                       int kh, int kw, int sw, int dh, int dw, int act, float p0, float p1) {
     const int kH = KH ? KH : kh, kW = KW ? KW : kw, sW = SW ? SW : sw, dH = DH ? DH : dh, dW = DW ? DW : dw;
@@ -70,21 +82,79 @@ DW_INLINE void dw_row(const float *pad, int pw, const float *k, float b, float *
     }
 }
 
-/* All channels of one image. */
+#ifdef DW_X86
+DW_INLINE DW_AVX512 __m512 dw_act512(__m512 v, int act, float p0, float p1) {
+    switch (act) {
+    case EMO_ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case EMO_ACT_LEAKY:
+        return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, _mm512_set1_ps(p0));
+    case EMO_ACT_CLIP: return _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(p0)), _mm512_set1_ps(p1));
+    default: return v;
+    }
+}
+
+/* Lanes 0,2,..,30 (odd = 0) or 1,3,..,31 (odd = 1) of the 32 floats at r. */
+DW_INLINE DW_AVX512 __m512 dw_lanes2(const float *r, int odd) {
+    const __m512i idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i shift = _mm512_set1_epi32(odd);
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(r), _mm512_add_epi32(idx, shift), _mm512_loadu_ps(r + 16));
+}
+
+/* One output row of a 3×3 window, stride S (1 or 2), 16 columns per step, the last step
+ * masked; `p` is the first padded input row of this output row. POOL: the maximum of the
+ * window (k, b, act unused), else the depthwise filter k with bias and activation. */
+DW_INLINE DW_AVX512 void row3x3_512(const float *p, int pw, const float *k, float b, float *dst, int ow,
+                                    const int S, const int POOL, int act, float p0, float p1) {
+    __m512 kv[9];
+    for (int i = 0; i < 9; i++) kv[i] = POOL ? _mm512_setzero_ps() : _mm512_set1_ps(k[i]);
+    for (int ox = 0; ox < ow; ox += 16) {
+        const int n = ow - ox < 16 ? ow - ox : 16;
+        const __mmask16 m = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1);
+        __m512 acc = _mm512_set1_ps(POOL ? -__builtin_inff() : b);
+        for (int i = 0; i < 3; i++) {
+            const float *r = p + (size_t)i * pw + (size_t)ox * S;
+            __m512 v[3];
+            if (S == 1) { v[0] = _mm512_loadu_ps(r); v[1] = _mm512_loadu_ps(r + 1); v[2] = _mm512_loadu_ps(r + 2); }
+            else { v[0] = dw_lanes2(r, 0); v[1] = dw_lanes2(r, 1); v[2] = dw_lanes2(r + 2, 0); }
+            for (int j = 0; j < 3; j++)
+                acc = POOL ? _mm512_max_ps(acc, v[j]) : _mm512_fmadd_ps(kv[3 * i + j], v[j], acc);
+        }
+        _mm512_mask_storeu_ps(dst + ox, m, POOL ? acc : dw_act512(acc, act, p0, p1));
+    }
+}
+
+/* Calls, not inlined: dw_image and pool_planes are also compiled for AVX2. */
+static DW_AVX512 void dw3x3_row512(const float *p, int pw, const float *k, float b, float *dst, int ow, int s,
+                                   int act, float p0, float p1) {
+    if (s == 1) row3x3_512(p, pw, k, b, dst, ow, 1, 0, act, p0, p1);
+    else row3x3_512(p, pw, k, b, dst, ow, 2, 0, act, p0, p1);
+}
+
+static DW_AVX512 void max3x3_row512(const float *p, int pw, float *dst, int ow, int s) {
+    if (s == 1) row3x3_512(p, pw, 0, 0, dst, ow, 1, 1, 0, 0, 0);
+    else row3x3_512(p, pw, 0, 0, dst, ow, 2, 1, 0, 0, 0);
+}
+#endif
+
+/* All channels of one image. `wide` selects the explicit AVX-512 rows for 3×3 filters. */
 DW_INLINE void dw_image(const float *x, int C, int h, int w, const float *k, int kh, int kw, int sh, int sw,
                         int dh, int dw, int padT, int padL, int oh, int ow, const float *bias, int act, float p0,
-                        float p1, float *out, float *work) {
+                        float p1, float *out, float *work, const int wide) {
     int ph, pw;
     padded_dims(kh, kw, sh, sw, dh, dw, oh, ow, &ph, &pw);
+    memset(work + (size_t)ph * pw, 0, sizeof(float) * DW_SLACK);
     const int k33 = kh == 3 && kw == 3 && dh == 1 && dw == 1;
     for (int c = 0; c < C; c++) {
-        pad_plane(x + (size_t)c * h * w, h, w, padT, padL, ph, pw, work);
+        pad_plane(x + (size_t)c * h * w, h, w, padT, padL, ph, pw, 0.0f, work);
         const float *kc = k + (size_t)c * kh * kw;
         const float b = bias ? bias[c] : 0.0f;
         float *o = out + (size_t)c * oh * ow;
         for (int oy = 0; oy < oh; oy++) {
             const float *p = work + (size_t)oy * sh * pw;
             float *d = o + (size_t)oy * ow;
+#ifdef DW_X86
+            if (wide && k33 && (sw == 1 || sw == 2)) { dw3x3_row512(p, pw, kc, b, d, ow, sw, act, p0, p1); continue; }
+#endif
             if (k33 && sw == 1) dw_row(p, pw, kc, b, d, ow, 3, 3, 1, 1, 1, 0, 0, 0, 0, 0, act, p0, p1);
             else if (k33 && sw == 2) dw_row(p, pw, kc, b, d, ow, 3, 3, 2, 1, 1, 0, 0, 0, 0, 0, act, p0, p1);
             else dw_row(p, pw, kc, b, d, ow, 0, 0, 0, 0, 0, kh, kw, sw, dh, dw, act, p0, p1);
@@ -92,17 +162,63 @@ DW_INLINE void dw_image(const float *x, int C, int h, int w, const float *k, int
     }
 }
 
+/* One output row of a max pool, geometry as in dw_row. */
+DW_INLINE void max_row(const float *restrict pad, int pw, float *restrict dst, int ow, const int KH, const int KW,
+                       const int SW, int kh, int kw, int sw, int dh, int dw) {
+    const int kH = KH ? KH : kh, kW = KW ? KW : kw, sW = SW ? SW : sw;
+    for (int ox = 0; ox < ow; ox++) {
+        float m = -__builtin_inff();
+        for (int i = 0; i < kH; i++)
+            for (int j = 0; j < kW; j++) {
+                float v = pad[(size_t)i * dh * pw + ox * sW + j * dw];
+                m = v > m ? v : m;
+            }
+        dst[ox] = m;
+    }
+}
+
+DW_INLINE void pool_planes(const float *x, int planes, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
+                           int padT, int padL, int oh, int ow, float *out, float *work, const int wide) {
+    int ph, pw;
+    padded_dims(kh, kw, sh, sw, dh, dw, oh, ow, &ph, &pw);
+    fill(work + (size_t)ph * pw, DW_SLACK, -__builtin_inff());
+    const int k33 = kh == 3 && kw == 3 && dh == 1 && dw == 1 && (sw == 1 || sw == 2);
+    for (int c = 0; c < planes; c++) {
+        pad_plane(x + (size_t)c * h * w, h, w, padT, padL, ph, pw, -__builtin_inff(), work);
+        float *o = out + (size_t)c * oh * ow;
+        for (int oy = 0; oy < oh; oy++) {
+            const float *p = work + (size_t)oy * sh * pw;
+            float *d = o + (size_t)oy * ow;
 #ifdef DW_X86
+            if (wide && k33) { max3x3_row512(p, pw, d, ow, sw); continue; }
+#endif
+            if (k33 && sw == 2) max_row(p, pw, d, ow, 3, 3, 2, 0, 0, 0, 1, 1);
+            else max_row(p, pw, d, ow, 0, 0, 0, kh, kw, sw, dh, dw);
+        }
+    }
+}
+
+#ifdef DW_X86
+DW_AVX512 static void pool512(const float *x, int planes, int h, int w, int kh, int kw, int sh, int sw, int dh,
+                              int dw, int padT, int padL, int oh, int ow, float *out, float *work) {
+    pool_planes(x, planes, h, w, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, out, work, 1);
+}
+
+DW_AVX2 static void pool256(const float *x, int planes, int h, int w, int kh, int kw, int sh, int sw, int dh,
+                            int dw, int padT, int padL, int oh, int ow, float *out, float *work) {
+    pool_planes(x, planes, h, w, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, out, work, 0);
+}
+
 DW_AVX512 static void dw512(const float *x, int C, int h, int w, const float *k, int kh, int kw, int sh, int sw,
                             int dh, int dw, int padT, int padL, int oh, int ow, const float *bias, int act, float p0,
                             float p1, float *out, float *work) {
-    dw_image(x, C, h, w, k, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, bias, act, p0, p1, out, work);
+    dw_image(x, C, h, w, k, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, bias, act, p0, p1, out, work, 1);
 }
 
 DW_AVX2 static void dw256(const float *x, int C, int h, int w, const float *k, int kh, int kw, int sh, int sw,
                           int dh, int dw, int padT, int padL, int oh, int ow, const float *bias, int act, float p0,
                           float p1, float *out, float *work) {
-    dw_image(x, C, h, w, k, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, bias, act, p0, p1, out, work);
+    dw_image(x, C, h, w, k, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, bias, act, p0, p1, out, work, 0);
 }
 #endif
 
@@ -116,5 +232,17 @@ int emo_depthwise(int level, const float *x, int C, int h, int w, const float *k
 #endif
     (void)x; (void)h; (void)w; (void)k; (void)kh; (void)kw; (void)sh; (void)sw; (void)dh; (void)dw; (void)padT;
     (void)padL; (void)bias; (void)act; (void)p0; (void)p1; (void)out; (void)work;
+    return -1;
+}
+
+int emo_maxpool(int level, const float *x, int planes, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
+                int padT, int padL, int oh, int ow, float *out, float *work) {
+    if (level > emo_kernels_cpu_level() || planes <= 0 || oh <= 0 || ow <= 0) return -1;
+#ifdef DW_X86
+    if (level == EMO_LEVEL_AVX512) { pool512(x, planes, h, w, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, out, work); return 0; }
+    if (level == EMO_LEVEL_AVX2) { pool256(x, planes, h, w, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, out, work); return 0; }
+#endif
+    (void)x; (void)h; (void)w; (void)kh; (void)kw; (void)sh; (void)sw; (void)dh; (void)dw; (void)padT; (void)padL;
+    (void)out; (void)work;
     return -1;
 }

@@ -53,4 +53,9 @@ int emo_depthwise(int level, const float *x, int C, int h, int w, const float *k
                   int dh, int dw, int padT, int padL, int oh, int ow, const float *bias, int act, float p0, float p1,
                   float *out, float *work);
 
+/* Max pool of `planes` planes (N·C), padding never wins; `work` as for emo_dw_workspace
+ * (dilated kh×kw window, strides sh/sw). Returns 0, or -1 if `level` is unavailable. */
+int emo_maxpool(int level, const float *x, int planes, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
+                int padT, int padL, int oh, int ow, float *out, float *work);
+
 #endif

@@ -1,7 +1,9 @@
+import CKernels
 /// MaxPool / AveragePool (2-D, pads, strides, ceil_mode, auto_pad, count_include_pad)
 /// and GlobalAveragePool / GlobalMaxPool.
 final class PoolLayer: Layer {
     let name: String
+    private let scratch = Scratch()
     let isMax: Bool
     let global: Bool
     var kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1
@@ -56,6 +58,23 @@ final class PoolLayer: Layer {
             && !ceilMode && (autoPad == "NOTSET" || autoPad == "VALID")
     }
 
+    /// Max pool on the SIMD kernel (Sources/CKernels/depthwise.c); the loop in `forward` is the
+    /// plain reference it is tested against (level none).
+    private func fastMaxPool(_ level: Kernels.Level, _ x: Tensor, into out: inout Tensor, planes: Int, h: Int, w: Int,
+                             oh: Int, ow: Int, pads p: [Int]) {
+        let g = (Int32(kh), Int32(kw), Int32(sh), Int32(sw), Int32(dh), Int32(dw))
+        let lease = scratch.lease(emo_dw_workspace(g.0, g.1, g.2, g.3, g.4, g.5, Int32(oh), Int32(ow)))
+        defer { scratch.giveBack(lease) }
+        x.data.withUnsafeBufferPointer { xb in
+            out.data.withUnsafeMutableBufferPointer { ob in
+                let rc = emo_maxpool(level.rawValue, xb.baseAddress!, Int32(planes), Int32(h), Int32(w), g.0, g.1, g.2,
+                                     g.3, g.4, g.5, Int32(p[0]), Int32(p[1]), Int32(oh), Int32(ow), ob.baseAddress!,
+                                     lease.pointer)
+                precondition(rc == 0, "emo_maxpool rejected level \(level.name)")
+            }
+        }
+    }
+
     private func effectivePads(h: Int, w: Int) -> [Int] {
         switch autoPad {
         case "VALID": return [0, 0, 0, 0]
@@ -93,6 +112,11 @@ final class PoolLayer: Layer {
         let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
         let oh = os[2], ow = os[3]
         let p = global ? [0, 0, 0, 0] : effectivePads(h: h, w: w)
+        let level = Kernels.active
+        if isMax && !global && !isPlainMax2x2 && level != .none {
+            fastMaxPool(level, x, into: &out, planes: planes, h: h, w: w, oh: oh, ow: ow, pads: p)
+            return [out]
+        }
         x.data.withUnsafeBufferPointer { xb in
             out.data.withUnsafeMutableBufferPointer { ob in
                 for pl in 0..<planes {
