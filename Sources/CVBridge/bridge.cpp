@@ -222,6 +222,10 @@ extern "C" int cvb_video_skip(cvb_video *v, cvb_error *err) {
     return r;
 }
 
+extern "C" double cvb_video_position_ms(cvb_video *v) {
+    try { return v->cap.get(cv::CAP_PROP_POS_MSEC); } catch (...) { return 0; }
+}
+
 extern "C" void cvb_video_close(cvb_video *v) {
     try { delete v; } catch (...) {}
 }
