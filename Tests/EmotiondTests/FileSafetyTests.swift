@@ -40,12 +40,19 @@ final class FileSafetyTests: XCTestCase {
         r = try run(["image", CLI.media("single_face.jpg"), "--model", fifo], limit: 30)
         XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertTrue(r.stderr.contains("cannot read model file \(fifo): is a named pipe (FIFO), not a regular file"), r.stderr)
+
+        r = try run(["image", CLI.media("single_face.jpg"), "--cascade", fifo], limit: 30)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("cascade \(fifo) cannot be loaded: is a named pipe (FIFO), not a regular file"), r.stderr)
     }
 
     func testDevicesAndDirectoriesAreRefused() throws {
         var r = try run(["image", CLI.media("single_face.jpg"), "--model", "/dev/zero"], limit: 30)
         XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertTrue(r.stderr.contains("cannot read model file /dev/zero: is a device, not a regular file"), r.stderr)
+        r = try run(["image", CLI.media("single_face.jpg"), "--cascade", "/dev/zero"], limit: 30)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("cascade /dev/zero cannot be loaded: is a device, not a regular file"), r.stderr)
         r = try run(["image", "/dev/zero", dir.path], limit: 30)
         XCTAssertEqual(r.status, 1, r.stderr)
         XCTAssertTrue(r.stderr.contains("cannot read image /dev/zero: is a device, not a regular file"), r.stderr)
