@@ -249,6 +249,41 @@ final class FileSafetyTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("above the limit of 1000"), r.stderr)
     }
 
+    /// The header reader sees untrusted bytes first: every format, cut at 0-600 bytes and with random
+    /// header bytes overwritten (seeded), must give a JSON line or a named error, never a crash or hang;
+    /// a size refusal must name a size that really is above the limit.
+    func testImageHeaderFuzz() throws {
+        let names = ["f.png", "f.bmp", "f.webp", "f.tiff", "f.ppm", "f.pgm", "f.sr", "f.jpg"]
+        try python("""
+        import os, random, sys, cv2
+        img = cv2.resize(cv2.imread(sys.argv[1]), (200, 133))
+        rnd = random.Random(15)
+        for n in sys.argv[2:]:
+            cv2.imwrite(n, cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if n.endswith('.pgm') else img)
+            data = open(n, 'rb').read()
+            base, ext = os.path.splitext(n)
+            for cut in [0, 1, 2, 3, 4, 6, 8, 12, 16, 20, 24, 26, 28, 30, 32, 40, 64, 128, 300, 600]:
+                open(f'{base}-cut{cut}{ext}', 'wb').write(data[:cut])
+            for k in range(25):
+                b = bytearray(data)
+                for _ in range(rnd.randint(1, 4)):
+                    b[rnd.randrange(min(64, len(b)))] = rnd.choice([0, 0xFF, 0x7F, 0x80, rnd.randrange(256)])
+                open(f'{base}-mut{k}{ext}', 'wb').write(bytes(b))
+        """, [CLI.media("multi_face.jpg")] + names.map(path), venv: true)
+        let files = try entries().filter { $0.contains("-cut") || $0.contains("-mut") }.map(path)
+        XCTAssertEqual(files.count, names.count * 45)
+        let r = try run(["image", "--max-pixels", "1000000"] + files, limit: 300)
+        XCTAssertTrue(r.status == 0 || r.status == 1, "exit status \(r.status): \(r.stderr.suffix(2000))")
+        let errors = r.stderr.split(separator: "\n").filter { $0.hasPrefix("emotiond: cannot read image ") }
+        XCTAssertEqual(r.stdout.split(separator: "\n").count + errors.count, files.count, String(r.stderr.suffix(2000)))
+        for e in errors {
+            guard let m = e.range(of: #"image is (\d+)×(\d+) pixels"#, options: .regularExpression) else { continue }
+            let dims = e[m].split(separator: " ")[2].split(separator: "×").compactMap { Int($0) }
+            XCTAssertTrue(dims.count == 2 && dims[0].multipliedReportingOverflow(by: dims[1]).overflow
+                          || dims[0] * dims[1] > 1_000_000, String(e))
+        }
+    }
+
     // MARK: row 11 - models whose output is not a number
 
     /// Writes an ONNX model (python onnx) mapping [N,1,48,48] to 7 scores. `nan`: a NaN bias, so every
