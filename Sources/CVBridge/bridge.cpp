@@ -82,6 +82,8 @@ extern "C" void cvb_set_num_threads(int n) {
 #include <opencv2/videoio.hpp>
 #include <cstdlib>
 #include <memory>
+#include <cerrno>
+#include <sys/stat.h>
 #include <string>
 #include <vector>
 #include "haar_simd.hpp"
@@ -115,6 +117,12 @@ emo::HaarSIMD::ISA simdRequested() {
 extern "C" cvb_cascade *cvb_cascade_load(const char *path, int opencv_only, cvb_error *err) {
     cvb_cascade *out = nullptr;
     guarded(err, [&] {
+        // Both parsers open the path themselves: a FIFO would block them, a device never end.
+        struct stat st;
+        if (stat(path, &st) != 0) { fail(err, std::strerror(errno)); return false; }
+        if (S_ISFIFO(st.st_mode)) { fail(err, "is a named pipe (FIFO), not a regular file"); return false; }
+        if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) { fail(err, "is a device, not a regular file"); return false; }
+        if (!S_ISREG(st.st_mode)) { fail(err, S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file"); return false; }
         auto c = std::make_unique<cvb_cascade>();
         c->path = path;
         if (!opencv_only) c->simd = emo::HaarSIMD::load(path, simdRequested());
@@ -220,6 +228,10 @@ extern "C" int cvb_video_skip(cvb_video *v, cvb_error *err) {
     int r = 0;
     guarded(err, [&] { r = v->cap.grab() ? 1 : 0; return true; });
     return r;
+}
+
+extern "C" double cvb_video_position_ms(cvb_video *v) {
+    try { return v->cap.get(cv::CAP_PROP_POS_MSEC); } catch (...) { return 0; }
 }
 
 extern "C" void cvb_video_close(cvb_video *v) {

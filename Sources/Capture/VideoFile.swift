@@ -28,12 +28,17 @@ public final class VideoFile: FrameSource {
     private var handle: OpaquePointer?
     private var index = 0
 
+    /// Latest container timestamp of a frame read or skipped, in seconds. The maximum, because
+    /// OpenCV 4.6 reports 0 for the frames the decoder still holds at the end (B-frame delay).
+    public private(set) var lastPosition = 0.0
+
+    /// Refuses what is not a readable regular file (FFmpeg would block on a FIFO or read a device forever).
+    public static func checkInput(_ path: String) throws {
+        try InputFile.check(path, operation: "cannot open video \(path)")
+    }
+
     public init(path: String) throws {
-        var attrsDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &attrsDir), !attrsDir.boolValue else {
-            throw CVError(operation: "cannot open video \(path)", message: attrsDir.boolValue ? "is a directory" : "no such file")
-        }
-        guard FileManager.default.isReadableFile(atPath: path) else { throw CVError(operation: "cannot open video \(path)", message: "permission denied") }
+        try Self.checkInput(path)
         var info = cvb_video_info()
         var err = cvb_error()
         guard let h = cvb_video_open(path, &info, &err) else { throw CVError("cannot open video \(path)", err) }
@@ -53,6 +58,7 @@ public final class VideoFile: FrameSource {
         if r < 0 { throw CVError("cannot decode frame \(index) of \(name)", err) }
         if r == 0 { return nil }
         let t = fps > 0 ? Double(index) / fps : pos / 1000
+        lastPosition = max(lastPosition, pos / 1000)
         // Bridge buffer is reused by the next read: copy into the frame.
         let f = Frame(image: img, format: .bgr8, index: index, mediaTime: t)
         index += 1
@@ -63,8 +69,18 @@ public final class VideoFile: FrameSource {
         guard let handle else { return false }
         var err = cvb_error()
         let ok = cvb_video_skip(handle, &err) == 1
-        if ok { index += 1 }
+        if ok { index += 1; lastPosition = max(lastPosition, cvb_video_position_ms(handle) / 1000) }
         return ok
+    }
+
+    /// Whether a stream that ended after `frames` frames stopped well short of the container's length.
+    /// Without a stored count (MKV, WebM) the container's figure is duration × nominal fps, which a
+    /// variable-frame-rate file never reaches; its timestamps do reach the duration, a cut file's do not.
+    public func endedEarly(frames: Int) -> Bool {
+        guard let expected = frameCount, frames < expected * 9 / 10 else { return false }
+        guard fps > 0, lastPosition > 0 else { return true }
+        let duration = Double(expected) / fps
+        return lastPosition + 1 / fps < duration * 0.9
     }
 }
 

@@ -12,12 +12,24 @@ public struct ModelMetadata: Sendable, Equatable {
     /// Expected face crop framing: extra margin around the detector box, as a fraction of its size (`crop_margin`).
     public var cropMargin: Float?
 
-    init(_ props: [String: String]) {
+    /// Reads and checks the keys emotiond uses. A value that is present but unusable is an error, not
+    /// ignored: a NaN mean or a zero std turns every score into NaN, a huge margin crops the wrong face.
+    init(_ props: [String: String]) throws {
         properties = props
         labels = props["labels"].map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-        mean = props["mean"].flatMap(Float.init) ?? 0
-        std = props["std"].flatMap(Float.init).flatMap { $0 > 0 ? $0 : nil } ?? 1
-        cropMargin = props["crop_margin"].flatMap(Float.init)
+        mean = try Self.number(props, "mean", in: -1e3...1e3, "a finite number") ?? 0
+        std = try Self.number(props, "std", in: Float.leastNormalMagnitude...1e3, "a finite number > 0") ?? 1
+        // Same range the config's model.crop_margin accepts.
+        cropMargin = try Self.number(props, "crop_margin", in: 0...1, "a fraction in 0...1")
+    }
+
+    private static func number(_ props: [String: String], _ key: String, in range: ClosedRange<Float>,
+                               _ expected: String) throws -> Float? {
+        guard let text = props[key] else { return nil }
+        guard let v = Float(text.trimmingCharacters(in: .whitespaces)), v.isFinite, range.contains(v) else {
+            throw InferenceError.badModel(detail: "metadata \(key)='\(text)' must be \(expected)")
+        }
+        return v
     }
 }
 

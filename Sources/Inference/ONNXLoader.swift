@@ -12,26 +12,54 @@ public enum ONNXLoader {
     public static let supportedOpsets = 7...21
 
     public static func load(path: String, limits: ModelLimits = ModelLimits()) throws -> Model {
-        let attrs: [FileAttributeKey: Any]
-        do { attrs = try FileManager.default.attributesOfItem(atPath: path) } catch {
-            throw InferenceError.fileUnreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")
+        try load(data: try read(path: path, limit: limits.maxFileBytes), path: path, limits: limits)
+    }
+
+    /// Reads the file, refusing anything but a regular file (a FIFO would block, /dev/zero never
+    /// ends) and stopping as soon as it passes `limit` bytes: the size stat reports is not trusted,
+    /// the file may grow while it is read.
+    static func read(path: String, limit: Int) throws -> Data {
+        // O_NONBLOCK: opening a FIFO without a writer would block before fstat could refuse it.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw InferenceError.fileUnreadable(path: path, reason: reason(errno)) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw InferenceError.fileUnreadable(path: path, reason: reason(errno)) }
+        if let why = notRegular(st.st_mode) { throw InferenceError.fileUnreadable(path: path, reason: why) }
+        guard Int(st.st_size) <= limit else {
+            throw InferenceError.tooLarge(what: "model file \(path) (bytes)", elements: Int(st.st_size), limit: limit)
         }
-        if let type = attrs[.type] as? FileAttributeType, type == .typeDirectory {
-            throw InferenceError.fileUnreadable(path: path, reason: "is a directory")
+        var data = Data()
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw InferenceError.fileUnreadable(path: path, reason: reason(errno)) }
+            if n == 0 { return data }
+            guard data.count + n <= limit else {
+                throw InferenceError.tooLarge(what: "model file \(path) (bytes)", elements: data.count + n,
+                                              limit: limit)
+            }
+            data.append(contentsOf: buf[0..<n])
         }
-        let size = (attrs[.size] as? NSNumber)?.intValue ?? 0
-        guard size <= limits.maxFileBytes else {
-            throw InferenceError.tooLarge(what: "model file \(path) (bytes)", elements: size, limit: limits.maxFileBytes)
+    }
+
+    static func reason(_ e: Int32) -> String {
+        switch e {
+        case ENOENT: return "no such file"
+        case EACCES: return "permission denied"
+        default: return String(cString: strerror(e))
         }
-        guard let fh = FileHandle(forReadingAtPath: path) else {
-            throw InferenceError.fileUnreadable(path: path, reason: "permission denied")
+    }
+
+    static func notRegular(_ mode: mode_t) -> String? {
+        switch mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFDIR: return "is a directory"
+        case S_IFIFO: return "is a named pipe (FIFO), not a regular file"
+        case S_IFCHR, S_IFBLK: return "is a device, not a regular file"
+        default: return "is not a regular file"
         }
-        defer { try? fh.close() }
-        let data: Data
-        do { data = try fh.readToEnd() ?? Data() } catch {
-            throw InferenceError.fileUnreadable(path: path, reason: "\(error)")
-        }
-        return try load(data: data, path: path, limits: limits)
     }
 
     public static func load(data: Data, path: String = "<memory>", limits: ModelLimits = ModelLimits()) throws -> Model {

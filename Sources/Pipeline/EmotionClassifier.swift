@@ -24,6 +24,13 @@ public final class EmotionClassifier: @unchecked Sendable {
         guard out == [1, Emotion.allCases.count], labels == Emotion.fer2013Labels else {
             throw InferenceError.badModel(detail: "emotion model must output 7 scores in FER2013 order (\(Emotion.fer2013Labels.joined(separator: ","))); got shape \(out) labels \(labels)")
         }
+        // One run on a mid-gray crop at load, so a model that yields NaN for everything (broken
+        // weights) is refused before any output file exists rather than at the first face.
+        let probe = try model.run(tensor(for: [[UInt8](repeating: 128, count: h * w)]))
+        if let bad = probe.data.first(where: { !$0.isFinite }) {
+            throw InferenceError.badModel(
+                detail: "the model produces a non-finite score (\(bad)) even for a uniform gray face")
+        }
     }
 
     public convenience init(path: String, flipTTA: Bool? = nil) throws {
@@ -59,6 +66,12 @@ public final class EmotionClassifier: @unchecked Sendable {
         }
         let y = try model.run(x)
         let k = Emotion.allCases.count
+        // NaN/inf scores have no label and cannot be encoded as JSON. The model is at fault, not
+        // the face, so this is a model error (fatal) rather than a skipped face: a model that
+        // fails on some crops gives results nobody can trust on the others.
+        if let bad = y.data.first(where: { !$0.isFinite }) {
+            throw InferenceError.badModel(detail: "model \(model.path) produced a non-finite score (\(bad)) for a face")
+        }
         return (0..<crops.count).map { i in
             var v = Array(y.data[(i * k)..<((i + 1) * k)])
             if flipTTA { for j in 0..<k { v[j] = (v[j] + y.data[(crops.count + i) * k + j]) / 2 } }

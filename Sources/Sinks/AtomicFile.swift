@@ -26,10 +26,9 @@ public final class AtomicFile {
             throw SinkError.cannotCreate(path: path, reason: "directory \(dir) does not exist")
         }
         tempPath = "\(dir)/.\(url.lastPathComponent).partial-\(getpid())\(suffix)"
-        guard FileManager.default.createFile(atPath: tempPath, contents: nil), let h = FileHandle(forWritingAtPath: tempPath) else {
-            throw SinkError.cannotCreate(path: path, reason: String(cString: strerror(errno)))
-        }
-        handle = h
+        let fd = TempFiles.create(tempPath)
+        guard fd >= 0 else { throw SinkError.cannotCreate(path: path, reason: String(cString: strerror(errno))) }
+        handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
     }
 
     /// Appends bytes; one write(2) per call so a line is never split by our own buffering.
@@ -52,6 +51,7 @@ public final class AtomicFile {
         if isStdout { return }
         if let handle { try? handle.synchronize(); try? handle.close() }
         handle = nil
+        defer { TempFiles.forget(tempPath) }
         guard rename(tempPath, path) == 0 else {
             let why = String(cString: strerror(errno))
             unlink(tempPath)
@@ -62,11 +62,79 @@ public final class AtomicFile {
     public func abort() {
         guard !done else { return }
         done = true
-        if !isStdout { try? handle?.close(); unlink(tempPath) }
+        if !isStdout { try? handle?.close(); unlink(tempPath); TempFiles.forget(tempPath) }
         handle = nil
     }
 
     deinit { abort() }
+}
+
+/// This process's temporary output files, so that SIGINT/SIGTERM can remove them before exiting
+/// (atexit handlers and deinit never run when a signal ends the process).
+public enum TempFiles {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var paths = Set<String>()
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+
+    /// Creates `path` exclusively (never through a symlink) and registers it, under the lock, so a
+    /// signal handler never sees a file that exists but is not registered yet. A stale file of
+    /// the same name (an earlier process with our PID killed with SIGKILL) is replaced.
+    static func create(_ path: String) -> Int32 {
+        lock.lock(); defer { lock.unlock() }
+        let flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC
+        var fd = open(path, flags, 0o644)
+        if fd < 0 && errno == EEXIST { unlink(path); fd = open(path, flags, 0o644) }
+        if fd >= 0 { paths.insert(path) }
+        return fd
+    }
+
+    static func forget(_ path: String) { lock.lock(); paths.remove(path); lock.unlock() }
+
+    /// On SIGINT/SIGTERM: removes every registered file and exits 128 + signal (130 / 143).
+    /// The lock is held until _exit, so no new temporary file can appear after the sweep.
+    public static func removeOnSignals() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let src = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            src.setEventHandler {
+                lock.lock()
+                for p in paths { unlink(p) }
+                let name = sig == SIGINT ? "SIGINT" : "SIGTERM"
+                let note = "\nemotiond: interrupted (\(name)); unfinished outputs removed\n"
+                FileHandle.standardError.write(Data(note.utf8))
+                _exit(128 + sig)
+            }
+            src.resume()
+            sources.append(src)
+        }
+    }
+}
+
+/// Where an output path really points, to refuse outputs that would overwrite an input or each other.
+public enum PathIdentity {
+    public struct Inode: Hashable { public let dev: UInt64, ino: UInt64 }
+
+    /// Device and inode of the file `path` names (links followed), nil if it does not exist.
+    public static func inode(_ path: String) -> Inode? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Inode(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
+    }
+
+    /// The absolute path rename(2) will replace: the directory resolved (symlinks, `.`, `..`), the name kept.
+    public static func target(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path
+        guard let r = realpath(dir, nil) else { return url.standardizedFileURL.path }
+        defer { free(r) }
+        let base = String(cString: r)
+        return (base == "/" ? "" : base) + "/" + url.lastPathComponent
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
 }
 
 public enum SinkError: Error, CustomStringConvertible {

@@ -27,11 +27,21 @@ public final class RotatingLog {
 
     deinit { try? flush(); if fd >= 0 { close(fd) } }
 
+    /// O_NOFOLLOW: a symlink planted at the log path would otherwise have its target's tail cut
+    /// by repairTail and NDJSON appended to it. O_NONBLOCK: a FIFO there must not block the open.
     private func open() throws {
-        fd = Foundation.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw SinkError.cannotCreate(path: path, reason: String(cString: strerror(errno))) }
+        fd = Foundation.open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o640)
+        guard fd >= 0 else {
+            let why = errno == ELOOP ? "is a symbolic link (refused: give the real path of the log)"
+                : String(cString: strerror(errno))
+            throw SinkError.cannotCreate(path: path, reason: why)
+        }
         var st = stat()
-        fstat(fd, &st)
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd); fd = -1
+            throw SinkError.cannotCreate(path: path, reason: "not a regular file")
+        }
+        _ = fcntl(fd, F_SETFL, O_APPEND)  // back to blocking writes
         size = Int(st.st_size)
         try repairTail()
     }
@@ -39,9 +49,8 @@ public final class RotatingLog {
     /// Cuts a torn last line (no trailing newline) back to the previous newline.
     private func repairTail() throws {
         guard size > 0 else { return }
-        let rfd = Foundation.open(path, O_RDONLY | O_CLOEXEC)
-        guard rfd >= 0 else { return }
-        defer { close(rfd) }
+        // Read through our own descriptor: reopening the path could reach a different file.
+        let rfd = fd
         var pos = size
         var buf = [UInt8](repeating: 0, count: 4096)
         while pos > 0 {

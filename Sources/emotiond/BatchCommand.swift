@@ -35,7 +35,13 @@ struct BatchCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Everything that can be refused is refused before any output (or temporary file) exists.
+        try checkOutputs()
+        for video in videos {
+            do { try VideoFile.checkInput(video) } catch { throw RunError("\(error)") }
+        }
         let proc = try pipeline.makeBatchProcessor()
+        TempFiles.removeOnSignals()
         let logWriter: NDJSONWriter?
         let eventWriter: NDJSONWriter?
         do {
@@ -64,6 +70,57 @@ struct BatchCommand: ParsableCommand {
             try f.file.write(try enc.encode(reports) + Data("\n".utf8))
             try f.commit()
         }
+    }
+
+    /// Every output file as (flag, path, the video it belongs to), `{name}` expanded; stdout ('-') excluded.
+    typealias Output = (flag: String, path: String, video: String?)
+
+    func outputs() -> [Output] {
+        var out: [Output] = []
+        for (flag, p) in [("--log", log), ("--events", events), ("--summary-json", summaryJson)] {
+            if let p, p != "-" { out.append((flag, p, nil)) }
+        }
+        for (flag, t) in [("--annotate", annotate), ("--plot", plot)] {
+            guard let t else { continue }
+            for v in videos { out.append((flag, outPath(t, video: v), t.contains("{name}") ? v : nil)) }
+        }
+        return out
+    }
+
+    /// Refuses outputs that would overwrite an input (video, model, cascade; links and hard links
+    /// resolved by device and inode) or another output (same file after `{name}` expansion), and
+    /// outputs that are directories. Collisions are refused, not renamed: a silently changed name
+    /// is an output the user cannot find.
+    func checkOutputs() throws {
+        var inputs: [(what: String, path: String)] = videos.map { ("input video", $0) }
+        if let m = try? Paths.model(pipeline.model) { inputs.append(("model", m)) }
+        if let c = pipeline.cascade { inputs.append(("cascade", c)) }
+        let inputInodes = inputs.compactMap { i in PathIdentity.inode(i.path).map { ($0, i) } }
+        var seen: [String: Output] = [:]
+        var seenInodes: [PathIdentity.Inode: Output] = [:]
+        for o in outputs() {
+            if PathIdentity.isDirectory(o.path) { throw RunError("\(o.flag) \(o.path): is a directory") }
+            let node = PathIdentity.inode(o.path)
+            if let node, let hit = inputInodes.first(where: { $0.0 == node }) {
+                throw RunError("\(o.flag) \(o.path) is the \(hit.1.what) \(hit.1.path): refusing to overwrite an input")
+            }
+            let key = PathIdentity.target(o.path)
+            if let prev = seen[key] ?? node.flatMap({ seenInodes[$0] }) {
+                throw RunError(collision(prev, o))
+            }
+            seen[key] = o
+            if let node { seenInodes[node] = o }
+        }
+    }
+
+    func collision(_ a: Output, _ b: Output) -> String {
+        if a.flag == b.flag, let va = a.video, let vb = b.video {
+            let name = URL(fileURLWithPath: vb).deletingPathExtension().lastPathComponent
+            let template = a.flag == "--annotate" ? annotate! : plot!
+            return "\(a.flag) \(template) gives the same file \(b.path) for \(va) and \(vb) "
+                + "(both named \(name)): rename one of them or process them in separate runs"
+        }
+        return "\(a.flag) \(a.path) and \(b.flag) \(b.path) are the same file: give each output its own path"
     }
 
     func process(_ video: String, proc: FrameProcessor, log: NDJSONWriter?, events: NDJSONWriter?) throws -> RunSummary.Report {
@@ -102,8 +159,11 @@ struct BatchCommand: ParsableCommand {
             }
             progress.finish()
             if index == 0 { throw RunError("\(video): no decodable video frames") }
-            if let expected = src.frameCount, index < expected * 9 / 10 {
-                throw RunError("\(video): stream ended after \(index) of \(expected) frames (truncated or corrupt file)")
+            if src.endedEarly(frames: index), let expected = src.frameCount {
+                let when = src.fps > 0
+                    ? String(format: ", at %.1f s of %.1f s", src.lastPosition, Double(expected) / src.fps) : ""
+                throw RunError("\(video): stream ended after \(index) of \(expected) frames\(when) "
+                    + "(truncated or corrupt file)")
             }
             for e in proc.finish(mediaTime: lastTime, source: video) { try events?.write(e) }
             try annotated?.commit()

@@ -8,9 +8,17 @@ import Pipeline
 struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "image", abstract: "Detect faces and emotions in images (one JSON line per image).")
     @OptionGroup var pipeline: PipelineOptions
+    @Option(help: ArgumentHelp("Largest image decoded, in pixels (width × height; default 67108864 = 64 Mpx, "
+                               + "or EMOTIOND_MAX_PIXELS). Checked from the header, before decoding."))
+    var maxPixels: Int?
     @Argument(help: "Image files.") var images: [String]
 
+    func validate() throws {
+        if let m = maxPixels, m < 1 { throw ValidationError("--max-pixels must be ≥ 1") }
+    }
+
     func run() throws {
+        if let maxPixels { ImageFile.maxPixels = maxPixels }
         let proc = try pipeline.makeProcessor()
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var failed = 0

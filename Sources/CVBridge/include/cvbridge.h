@@ -71,6 +71,8 @@ cvb_video *cvb_video_open(const char *path, cvb_video_info *info, cvb_error *err
 int cvb_video_read(cvb_video *v, cvb_image *frame, double *pos_ms, cvb_error *err);
 /// Skips the next frame without decoding it fully (grab only). 1 ok, 0 end.
 int cvb_video_skip(cvb_video *v, cvb_error *err);
+/* Timestamp (ms) of the frame last read or skipped, from the container. */
+double cvb_video_position_ms(cvb_video *v);
 void cvb_video_close(cvb_video *v);
 
 typedef struct cvb_writer cvb_writer;
