@@ -100,10 +100,14 @@ public struct ConfigErrors: Error, CustomStringConvertible, Equatable, Sendable 
         func key(_ e: ConfigError) -> Int { e.line > 0 ? e.line : Int.max }
         self.errors = errors.enumerated().sorted { (key($0.element), $0.offset) < (key($1.element), $1.offset) }.map(\.element)
     }
+    /// Problems listed in full; a file of thousands of bad keys is summarised after these.
+    public static let shown = 50
+
     /// One problem: its line. Several: a count, then one located line each.
     public var description: String {
         if errors.count == 1 { return errors[0].description }
         let head = "\(errors.first?.file ?? "configuration"): \(errors.count) problems"
-        return ([head] + errors.map(\.description)).joined(separator: "\n")
+        let more = errors.count > Self.shown ? ["... and \(errors.count - Self.shown) more"] : []
+        return ([head] + errors.prefix(Self.shown).map(\.description) + more).joined(separator: "\n")
     }
 }

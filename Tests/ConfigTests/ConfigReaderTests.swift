@@ -112,6 +112,15 @@ final class ConfigReaderTests: XCTestCase {
         XCTAssertEqual(all.count, 8)
     }
 
+    func testThousandsOfProblemsAreSummarised() {
+        let e = errors((0..<3000).map { "k\($0): 1\n" }.joined())
+        XCTAssertEqual(e.count, 3000)
+        let text = ConfigErrors(e).description.split(separator: "\n")
+        XCTAssertEqual(text.count, 1 + ConfigErrors.shown + 1)
+        XCTAssertEqual(text.first, "t.yaml: 3000 problems")
+        XCTAssertEqual(text.last, "... and 2950 more")
+    }
+
     func testDidYouMean() {
         XCTAssertEqual(messages("detector:\n  sclae: 0.5\n"), ["t.yaml:2: detector.sclae: unknown key (did you mean 'scale'?)"])
         XCTAssertEqual(messages("detector:\n  scale-factor: 1.2\n"), ["t.yaml:2: detector.scale-factor: unknown key (did you mean 'scale_factor'?)"])
