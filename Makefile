@@ -6,6 +6,9 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+CONFIG_GROUP ?= emotiond
+CONF := $(DESTDIR)$(SYSCONFDIR)/emotiond/emotiond.yaml
 BIN := .build/release/emotiond
 WINDOWLIB := .build/release/libEmotiondWindow.so
 
@@ -20,9 +23,23 @@ install: $(BIN)
 	install -D -m 0644 $(WINDOWLIB) $(DESTDIR)$(PREFIX)/lib/emotiond/libEmotiondWindow.so
 	install -D -m 0644 systemd/emotiond.service $(DESTDIR)$(UNITDIR)/emotiond.service
 	sed -i 's|/usr/local/bin/emotiond|$(PREFIX)/bin/emotiond|' $(DESTDIR)$(UNITDIR)/emotiond.service
+	install -D -m 0644 systemd/emotiond.sysusers $(DESTDIR)$(SYSUSERSDIR)/emotiond.conf
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/emotiond
-	# Never overwrite an existing configuration.
-	[ -e $(DESTDIR)$(SYSCONFDIR)/emotiond/emotiond.yaml ] || install -m 0644 config/emotiond.yaml $(DESTDIR)$(SYSCONFDIR)/emotiond/emotiond.yaml
+	# The configuration may hold the MQTT password: 0640, group emotiond (the service's
+	# SupplementaryGroups=). Installing into the live system creates the group (sysusers.d);
+	# with DESTDIR the package's postinst does (systemd-sysusers, then chgrp). An existing
+	# configuration is never overwritten nor re-permissioned; a world-readable one is reported.
+	@if [ -e $(CONF) ]; then \
+	  echo "keeping the existing $(CONF)"; \
+	  if [ -n "$$(find $(CONF) -perm -o=r)" ]; then echo "note: $(CONF) is readable by every local user;" \
+	    "if it holds the MQTT password: chgrp $(CONFIG_GROUP) $(CONF) && chmod 0640 $(CONF) (or use password_file)"; fi; \
+	else \
+	  install -m 0640 config/emotiond.yaml $(CONF) && \
+	  if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	    { systemd-sysusers $(SYSUSERSDIR)/emotiond.conf || groupadd -f --system $(CONFIG_GROUP); } && \
+	    chgrp $(CONFIG_GROUP) $(CONF); \
+	  fi; \
+	fi
 	install -D -m 0644 models/emotion-fer4.onnx $(DESTDIR)$(PREFIX)/share/emotiond/models/emotion-fer4.onnx
 	install -D -m 0644 models/README.md $(DESTDIR)$(PREFIX)/share/emotiond/models/README.md
 	install -D -m 0644 cascades/README.md $(DESTDIR)$(PREFIX)/share/emotiond/cascades/README.md
@@ -31,7 +48,7 @@ install: $(BIN)
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/emotiond/README.md
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/emotiond $(DESTDIR)$(UNITDIR)/emotiond.service
+	rm -f $(DESTDIR)$(PREFIX)/bin/emotiond $(DESTDIR)$(UNITDIR)/emotiond.service $(DESTDIR)$(SYSUSERSDIR)/emotiond.conf
 	rm -rf $(DESTDIR)$(PREFIX)/lib/emotiond
 	rm -rf $(DESTDIR)$(PREFIX)/share/emotiond $(DESTDIR)$(PREFIX)/share/doc/emotiond
 

@@ -88,7 +88,7 @@ let package = Package(
         .target(name: "Pipeline", dependencies: ["EmotionCore", "Inference", "Capture", "Detection", "CZlib"]),
 
         // The YAML configuration file: schema, defaults, validation with file/key/line errors.
-        .target(name: "Config", dependencies: ["Detection", "Pipeline", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Config", dependencies: ["Capture", "Detection", "Pipeline", .product(name: "Yams", package: "Yams")]),
 
         .executableTarget(
             name: "emotiond",
@@ -102,6 +102,10 @@ let package = Package(
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Capture", "EmotionCore"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "EmotionCore"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "Capture", "EmotionCore"]),
+        // The configuration reader in-process: defaults, ranges, collected errors, limits, fuzzing.
+        // Optimised: the fuzzer's mutations of megabyte inputs are too slow unoptimised.
+        .testTarget(name: "ConfigTests", dependencies: ["Config", .product(name: "Yams", package: "Yams")],
+                    swiftSettings: [.unsafeFlags(["-O"])]),
 
         // End-to-end tests of the built binary on real media.
         .testTarget(name: "EmotiondTests"),

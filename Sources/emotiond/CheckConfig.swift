@@ -7,12 +7,41 @@ struct CheckConfig: ParsableCommand {
     @Option(help: "Configuration file.") var config: String = "/etc/emotiond/emotiond.yaml"
 
     func run() throws {
-        do {
-            let c = try ConfigLoader.load(path: config)
-            try RunCommand.check(c)
-            print("\(config): OK (camera '\(c.camera.name)', source \(c.camera.source ?? c.camera.device ?? "none"), detector \(c.detector.kind.rawValue), mqtt \(c.mqtt.enabled ? "\(c.mqtt.host):\(c.mqtt.port)" : "off"), log \(c.log.path ?? "off"))")
-        } catch let e as ConfigError {
-            throw RunError("\(e)")
+        let c: EmotiondConfig
+        do { c = try Preflight.load(path: config, source: nil) } catch let e as ConfigErrors { throw RunError("\(e)") }
+        print("\(config): OK (camera '\(c.camera.name)', source \(c.camera.source ?? c.camera.device ?? "none"), detector \(c.detector.kind.rawValue), mqtt \(c.mqtt.enabled ? "\(c.mqtt.host):\(c.mqtt.port)" : "off"), log \(c.log.path ?? "off"))")
+    }
+}
+
+/// The one validation path: `check-config`, the start of `run` and every SIGHUP reload call
+/// `load`, so a configuration check-config calls OK is one `run` starts with.
+enum Preflight {
+    /// Reads the file (nil: built-in defaults), applies `--source`, and makes every start check;
+    /// throws all problems at once. Warnings go to stderr.
+    static func load(path: String?, source: String?) throws -> EmotiondConfig {
+        var p: ParsedConfig
+        if let path { p = ConfigLoader.read(path: path) } else { p = ParsedConfig(file: "<defaults>") }
+        if let source { p.config.camera.source = source; p.invalid.remove("camera.source") }
+        for w in p.warnings { warn("emotiond: \(w)") }
+        StartChecks.run(&p)
+        if p.readable { p.errors += modelAndDetectorErrors(p) }
+        if !p.errors.isEmpty { throw ConfigErrors(p.errors) }
+        return p.config
+    }
+
+    /// Loads the model and cascade as `run` does, reporting both when both are wrong.
+    static func modelAndDetectorErrors(_ p: ParsedConfig) -> [ConfigError] {
+        var errors: [ConfigError] = []
+        if !p.isInvalid("model") {
+            do { _ = try RunCommand.loadModel(p.config) } catch let e as ConfigError { errors.append(e) } catch {
+                errors.append(p.config.error("model.path", "\(error)"))
+            }
         }
+        if !p.isInvalid("detector") {
+            do { _ = try RunCommand.loadDetector(p.config) } catch let e as ConfigError { errors.append(e) } catch {
+                errors.append(p.config.error("detector.kind", "\(error)"))
+            }
+        }
+        return errors
     }
 }

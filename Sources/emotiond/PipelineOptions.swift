@@ -1,5 +1,6 @@
 import ArgumentParser
 import Capture
+import Config
 import Detection
 import Foundation
 import Inference
@@ -30,10 +31,29 @@ struct PipelineOptions: ParsableArguments {
     var flipTTA: Bool? { flip ? true : tta.map(\.flips) }
     @Option(help: "OpenCV worker threads (0: OpenCV's default, one per core).") var cvThreads: Int = 0
 
+    /// Every option in its allowed range (the same ranges as the configuration file's keys),
+    /// all problems at once, before any work starts.
+    func validate() throws {
+        let problems = [
+            Limits.check("--detect-scale", detectScale, Limits.detectScale),
+            Limits.check("--scale-factor", scaleFactor, Limits.scaleFactor),
+            Limits.check("--min-neighbors", minNeighbors, Limits.minNeighbors),
+            Limits.check("--min-face", minFace, Limits.minSize),
+            Limits.check("--full-detect-every", fullDetectEvery, Limits.fullDetectEvery),
+            lookBehind.flatMap { Limits.check("--look-behind", $0, Limits.lookBehind) },
+            cropMargin.flatMap { Limits.check("--crop-margin", $0, Limits.cropMargin) },
+            Limits.check("--smoothing", smoothing, Limits.emaAlpha),
+            Limits.check("--max-age", maxAge, Limits.maxAge),
+            Limits.check("--change-margin", changeMargin, Limits.changeMargin),
+            Limits.check("--change-dwell", changeDwell, Limits.changeDwell),
+            Limits.check("--cv-threads", cvThreads, Limits.cvThreads),
+        ].compactMap { $0 }
+        if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
+    }
+
     /// A processor for recorded video: full-frame passes pipelined on a worker (see `--look-behind`).
     func makeBatchProcessor() throws -> FrameProcessor {
         let behind = lookBehind ?? max(1, fullDetectEvery - 1)
-        guard behind >= 0 else { throw ValidationError("--look-behind must be ≥ 0") }
         let proc = try makeProcessor()
         if behind > 0 {
             do { try proc.enablePipelinedDetection(lookBehind: behind) } catch { throw RunError("detector: \(error)") }
@@ -42,16 +62,12 @@ struct PipelineOptions: ParsableArguments {
     }
 
     func makeProcessor() throws -> FrameProcessor {
-        guard cvThreads >= 0 else { throw ValidationError("--cv-threads must be ≥ 0") }
         if cvThreads > 0 { ImageFile.setOpenCVThreads(cvThreads) }
         var d = DetectorConfig()
         d.kind = detector; d.cascade = cascade; d.scale = detectScale; d.scaleFactor = scaleFactor
         d.minNeighbors = minNeighbors; d.minSize = minFace
         var t = TrackerConfig()
         t.emaAlpha = smoothing; t.maxAge = maxAge; t.changeMargin = changeMargin; t.changeDwell = changeDwell
-        guard (0...1).contains(changeMargin) else { throw ValidationError("--change-margin must be in [0, 1]") }
-        guard (0...3600).contains(changeDwell) else { throw ValidationError("--change-dwell must be in [0, 3600] seconds") }
-        guard smoothing > 0, smoothing <= 1 else { throw ValidationError("--smoothing must be in (0, 1]") }
         let det: CascadeDetector
         do { det = try CascadeDetector(config: d, searchRoots: Paths.dataRoots) } catch let e as DetectorError { throw RunError("\(e)") }
         let path = try Paths.model(model)

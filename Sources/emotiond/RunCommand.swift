@@ -66,34 +66,26 @@ struct RunCommand: ParsableCommand {
 
     static let defaultConfig = "/etc/emotiond/emotiond.yaml"
 
+    /// The configuration, through the same checks as `check-config` (Preflight).
     func loadConfig() throws -> EmotiondConfig {
-        var c: EmotiondConfig
-        if let config { c = try ConfigLoader.load(path: config) }
-        else if FileManager.default.fileExists(atPath: Self.defaultConfig) { c = try ConfigLoader.load(path: Self.defaultConfig) }
-        else { c = EmotiondConfig(); c.file = "<defaults>" }
-        if let source { c.camera.source = source }
-        return c
+        let path = config ?? (FileManager.default.fileExists(atPath: Self.defaultConfig) ? Self.defaultConfig : nil)
+        return try Preflight.load(path: path, source: source)
     }
 
     /// Loads the model and the cascade; errors are reported against the key that set them.
     static func loadModelAndDetector(_ c: EmotiondConfig) throws -> (EmotionClassifier, CascadeDetector) {
-        let modelPath: String
-        do { modelPath = try Paths.model(c.model.path) } catch { throw c.error("model.path", "\(error)") }
-        let classifier: EmotionClassifier
-        do { classifier = try EmotionClassifier(path: modelPath, flipTTA: c.model.flipTTA) } catch { throw c.error("model.path", "\(error)") }
-        do { return (classifier, try CascadeDetector(config: c.detector, searchRoots: Paths.dataRoots)) } catch {
-            throw c.error(c.detector.cascade != nil ? "detector.cascade" : "detector.kind", "\(error)")
-        }
+        (try loadModel(c), try loadDetector(c))
     }
 
-    /// Everything check-config can verify without starting: model, cascade, source/device.
-    static func check(_ c: EmotiondConfig) throws {
-        _ = try loadModelAndDetector(c)
-        if let s = c.camera.source {
-            do { _ = try VideoFile(path: s) } catch { throw c.error("camera.source", "\(error)") }
-        } else {
-            let dev = c.camera.device ?? "/dev/video0"
-            guard FileManager.default.fileExists(atPath: dev) else { throw c.error("camera.device", "\(dev) does not exist (no camera connected?)") }
+    static func loadModel(_ c: EmotiondConfig) throws -> EmotionClassifier {
+        let modelPath: String
+        do { modelPath = try Paths.model(c.model.path) } catch { throw c.error("model.path", "\(error)") }
+        do { return try EmotionClassifier(path: modelPath, flipTTA: c.model.flipTTA) } catch { throw c.error("model.path", "\(error)") }
+    }
+
+    static func loadDetector(_ c: EmotiondConfig) throws -> CascadeDetector {
+        do { return try CascadeDetector(config: c.detector, searchRoots: Paths.dataRoots) } catch {
+            throw c.error(c.detector.cascade != nil ? "detector.cascade" : "detector.kind", "\(error)")
         }
     }
 
@@ -119,7 +111,7 @@ struct RunCommand: ParsableCommand {
             let c = try loadConfig()
             rt = try Runtime(c)
             src = try openSource(c)
-        } catch let e as ConfigError { throw RunError("\(e)") }
+        } catch let e as ConfigError { throw RunError("\(e)") } catch let e as ConfigErrors { throw RunError("\(e)") }
         if let cam = src as? V4L2Camera {
             cam.onEvent = { warn("emotiond: \($0)") }
             cam.shouldStop = { flags.stop }
