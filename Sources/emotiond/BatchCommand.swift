@@ -72,9 +72,9 @@ struct BatchCommand: ParsableCommand {
         }
     }
 
-    /// Every output file as (flag, path, the video it belongs to), `{name}` expanded; stdout ('-') excluded.
     typealias Output = (flag: String, path: String, video: String?)
 
+    /// Every output file as (flag, path, the video it belongs to), `{name}` expanded; stdout ('-') excluded.
     func outputs() -> [Output] {
         var out: [Output] = []
         for (flag, p) in [("--log", log), ("--events", events), ("--summary-json", summaryJson)] {
