@@ -57,6 +57,35 @@ class FERVGG(nn.Module):
         return self.classifier(self.features(x))
 
 
+class ResBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.main = nn.Sequential(conv_bn(cin, cout, s=stride), nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(cout))
+        self.skip = (nn.Identity() if stride == 1 and cin == cout else
+                     nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
+
+    def forward(self, x):
+        return F.relu(self.main(x) + self.skip(x))
+
+
+class FERResNet(nn.Module):
+    """Small ResNet for 48x48 faces: a 3x3 stem at full resolution, max-pool, then one basic
+    block per stage at 24, 12, 6 and 3 px (strided convs), global average pool, FC."""
+    def __init__(self, widths=(32, 64, 128, 256), classes=7):
+        super().__init__()
+        self.stem = nn.Sequential(conv_bn(1, widths[0]), nn.MaxPool2d(2))
+        blocks, cin = [], widths[0]
+        for i, w in enumerate(widths):
+            blocks.append(ResBlock(cin, w, 1 if i == 0 else 2))
+            cin = w
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(cin, classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1), 1))
+
+
 class SeparableConv(nn.Module):
     def __init__(self, cin, cout):
         super().__init__()

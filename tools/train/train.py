@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
-from models import FER4, FERVGG, MiniXception, VGGish, WithSoftmax  # noqa: E402
+from models import FER4, FERResNet, FERVGG, MiniXception, VGGish, WithSoftmax  # noqa: E402
 
 LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 MEAN, STD = 0.5, 0.25
@@ -71,6 +71,8 @@ def build(arch, width):
         return FER4(width=width)
     if arch == "fervgg":
         return FERVGG(widths=tuple(width * m for m in (1, 2, 4, 8)))
+    if arch == "ferresnet":
+        return FERResNet(widths=tuple(width * m for m in (1, 2, 4, 8)))
     if arch == "minixception":
         return MiniXception()
     if arch == "vggish":
@@ -182,7 +184,7 @@ def save_atomic(obj, path):
 def parse_args():
     ap = argparse.ArgumentParser()
     ap.add_argument("--csv", default=DEFAULT_CSV)
-    ap.add_argument("--arch", default="fervgg", choices=["fer4", "fervgg", "minixception", "vggish"])
+    ap.add_argument("--arch", default="fervgg", choices=["fer4", "fervgg", "ferresnet", "minixception", "vggish"])
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=160)
     ap.add_argument("--warmup", type=int, default=5, help="epochs of linear LR warm-up")
