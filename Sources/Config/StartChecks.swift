@@ -120,10 +120,11 @@ public enum StartChecks {
         }
         if m.certFile != nil, m.caFile == nil { fail(cert, "needs ca_file (TLS is turned on by ca_file)") }
         if let pf = m.passwordFile, !p.isInvalid("outputs.mqtt.password_file") {
-            if m.password != nil { fail("outputs.mqtt.password_file", "set either password or password_file, not both") }
-            else { do { c.mqtt.password = try readPassword(pf, env: env) } catch {
-                errors.append(c.error("outputs.mqtt.password_file", "\(error)"))
-            } }
+            if m.password != nil { fail("outputs.mqtt.password_file", "set either password or password_file, not both") } else {
+                do { c.mqtt.password = try readPassword(pf, env: env) } catch {
+                    errors.append(c.error("outputs.mqtt.password_file", "\(error)"))
+                }
+            }
         }
         if m.password != nil || m.passwordFile != nil, m.username == nil {
             fail(m.passwordFile != nil ? "outputs.mqtt.password_file" : "outputs.mqtt.password",
