@@ -99,7 +99,8 @@ public struct ConfigErrors: Error, CustomStringConvertible, Equatable, Sendable 
     public init(_ errors: [ConfigError]) {
         // By line; problems with no line (a default value, e.g. the absent /dev/video0) last.
         func key(_ e: ConfigError) -> Int { e.line > 0 ? e.line : Int.max }
-        self.errors = errors.enumerated().sorted { (key($0.element), $0.offset) < (key($1.element), $1.offset) }.map(\.element)
+        self.errors = errors.enumerated()
+            .sorted { (key($0.element), $0.offset) < (key($1.element), $1.offset) }.map(\.element)
     }
     /// Problems listed in full; a file of thousands of bad keys is summarised after these.
     public static let shown = 50

@@ -67,13 +67,15 @@ public enum ConfigLoader {
         var bytes = input
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
         guard bytes.count <= Limits.configBytes else {
-            return fatal(0, "file is larger than \(Limits.configBytes >> 20) MiB (\(bytes.count) bytes); configurations are small YAML files")
+            return fatal(0, "file is larger than \(Limits.configBytes >> 20) MiB (\(bytes.count) bytes); "
+                         + "configurations are small YAML files")
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             return fatal(firstInvalidUTF8Line(bytes), "not UTF-8 text (invalid bytes on this line); save the file as UTF-8")
         }
         if let deep = YAMLDepth.firstTooDeep(bytes, limit: Limits.configDepth) {
-            return fatal(deep.line, "YAML nested deeper than \(Limits.configDepth) levels (the configuration's keys are 3 deep)")
+            return fatal(deep.line, "YAML nested deeper than \(Limits.configDepth) levels "
+                         + "(the configuration's keys are 3 deep)")
         }
         let node: Node?
         do { node = try Yams.compose(yaml: text) } catch let e as YamlError {
@@ -125,6 +127,7 @@ public enum ConfigLoader {
 /// A file problem already phrased for the user ("no such file", "is a FIFO, not a regular file").
 public struct FileProblem: Error, CustomStringConvertible {
     public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Reads a whole regular file of at most `limit` bytes. Opened non-blocking and checked with
@@ -133,24 +136,25 @@ public func readFile(_ path: String, limit: Int, what: String) throws -> ([UInt8
     let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
     guard fd >= 0 else {
         let e = errno
-        throw FileProblem(description: e == ENOENT ? "no such file" : "cannot open: \(String(cString: strerror(e)))")
+        throw FileProblem(e == ENOENT ? "no such file" : "cannot open: \(String(cString: strerror(e)))")
     }
     defer { close(fd) }
     var st = stat()
-    guard fstat(fd, &st) == 0 else { throw FileProblem(description: "cannot stat: \(String(cString: strerror(errno)))") }
+    guard fstat(fd, &st) == 0 else { throw FileProblem("cannot stat: \(String(cString: strerror(errno)))") }
     guard st.st_mode & S_IFMT == S_IFREG else {
-        throw FileProblem(description: "is \(fileKind(st.st_mode)), not a regular file; the \(what) must be a regular file")
+        throw FileProblem("is \(fileKind(st.st_mode)), not a regular file; the \(what) must be a regular file")
     }
     var out = [UInt8](), buf = [UInt8](repeating: 0, count: 65536)
     while out.count <= limit {
         let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n < 0 && errno == EINTR { continue }
-        guard n >= 0 else { throw FileProblem(description: "cannot read: \(String(cString: strerror(errno)))") }
+        guard n >= 0 else { throw FileProblem("cannot read: \(String(cString: strerror(errno)))") }
         if n == 0 { break }
         out += buf[0..<n]
     }
     guard out.count <= limit else {
-        throw FileProblem(description: "is larger than \(limit >= 1 << 20 ? "\(limit >> 20) MiB" : "\(limit >> 10) KiB"); the \(what) is refused")
+        let size = limit >= 1 << 20 ? "\(limit >> 20) MiB" : "\(limit >> 10) KiB"
+        throw FileProblem("is larger than \(size); the \(what) is refused")
     }
     return (out, st.st_mode)
 }

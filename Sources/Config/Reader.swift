@@ -39,11 +39,15 @@ final class Reader {
         var seen = Set<String>()
         for (k, v) in m {
             guard case let .scalar(s) = k else {
-                errors.append(err(k, path, "keys must be plain strings (one of \(entries.map(\.name).joined(separator: ", ")))"))
+                let keys = entries.map(\.name).joined(separator: ", ")
+                errors.append(err(k, path, "keys must be plain strings (one of \(keys))"))
                 continue
             }
             let name = s.string, p = path.isEmpty ? name : "\(path).\(name)"
-            guard seen.insert(name).inserted else { errors.append(err(k, p, "duplicate key (each key once per section)")); continue }
+            guard seen.insert(name).inserted else {
+                errors.append(err(k, p, "duplicate key (each key once per section)"))
+                continue
+            }
             lines[p] = line(k)
             guard let entry = entries.first(where: { $0.name == name })?.entry else {
                 errors.append(err(k, p, Schema.unknownKeyMessage(name, in: path, entries)))
@@ -68,7 +72,9 @@ final class Reader {
     }
 
     func scalar(_ n: Node, _ key: String, _ allowed: String) throws -> Node.Scalar {
-        guard case let .scalar(s) = n else { throw err(n, key, "expected a single value (\(allowed)), got a list or mapping") }
+        guard case let .scalar(s) = n else {
+            throw err(n, key, "expected a single value (\(allowed)), got a list or mapping")
+        }
         return s
     }
 

@@ -23,6 +23,8 @@ enum Schema {
                                    + "(127.0.0.1), an IPv6 address in brackets ([::1]) or a hostname (localhost)",
                                    accept: { HostPort(listen: $0) != nil })
 
+    static let formats = ["auto", "yuyv", "mjpeg", "grey"]
+
     static let root: [Field] = [
         Field("camera", .section([
             Field("name", .value { r, n, p, c in c.camera.name = try r.string(n, p, cameraName) }),
@@ -31,12 +33,12 @@ enum Schema {
             Field("width", .value { r, n, p, c in c.camera.width = try r.int(n, p, Limits.width) }),
             Field("height", .value { r, n, p, c in c.camera.height = try r.int(n, p, Limits.height) }),
             Field("fps", .value { r, n, p, c in c.camera.fps = try r.int(n, p, Limits.fps) }),
-            Field("format", .value { r, n, p, c in c.camera.format = try r.choice(n, p, ["auto", "yuyv", "mjpeg", "grey"]) }),
+            Field("format", .value { r, n, p, c in c.camera.format = try r.choice(n, p, formats) }),
             Field("buffers", .value { r, n, p, c in c.camera.buffers = try r.int(n, p, Limits.buffers) }),
             Field("timeout", .value { r, n, p, c in c.camera.timeout = try r.double(n, p, Limits.cameraTimeout) }),
         ])),
         Field("detector", .section([
-            Field("kind", .value { r, n, p, c in c.detector.kind = DetectorConfig.Kind(rawValue: try r.choice(n, p, ["haar", "lbp"]))! }),
+            Field("kind", .value { r, n, p, c in c.detector.kind = .init(rawValue: try r.choice(n, p, ["haar", "lbp"]))! }),
             Field("cascade", .value { r, n, p, c in c.detector.cascade = try r.optionalString(n, p) }),
             Field("scale", .value { r, n, p, c in c.detector.scale = try r.double(n, p, Limits.detectScale) }),
             Field("scale_factor", .value { r, n, p, c in c.detector.scaleFactor = try r.double(n, p, Limits.scaleFactor) }),
@@ -53,10 +55,14 @@ enum Schema {
             }),
             // Older name: true is `tta: flip`, false is `tta: none`.
             Field("flip_tta", .value { r, n, p, c in c.model.flipTTA = try r.bool(n, p) }),
-            Field("crop_margin", .value { r, n, p, c in c.model.cropMargin = r.isNull(n) ? nil : try r.double(n, p, Limits.cropMargin) }),
+            Field("crop_margin", .value { r, n, p, c in
+                c.model.cropMargin = r.isNull(n) ? nil : try r.double(n, p, Limits.cropMargin)
+            }),
         ])),
         Field("tracking", .section([
-            Field("iou_threshold", .value { r, n, p, c in c.tracking.iouThreshold = try r.double(n, p, Limits.iouThreshold) }),
+            Field("iou_threshold", .value { r, n, p, c in
+                c.tracking.iouThreshold = try r.double(n, p, Limits.iouThreshold)
+            }),
             Field("max_age", .value { r, n, p, c in c.tracking.maxAge = try r.int(n, p, Limits.maxAge) }),
             Field("ema_alpha", .value { r, n, p, c in c.tracking.emaAlpha = try r.double(n, p, Limits.emaAlpha) }),
             Field("change_margin", .value { r, n, p, c in c.tracking.changeMargin = try r.double(n, p, Limits.changeMargin) }),
@@ -192,7 +198,7 @@ public struct HostPort: Equatable, Sendable {
         if s.contains(":") { return !bracketsForIPv6 && isIPv6(s) }
         let labels = s.split(separator: ".", omittingEmptySubsequences: false)
         if labels.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) { return isIPv4(s) }
-        return s.utf8.count <= 253 && s.range(of: "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\\.?$",
-                                               options: .regularExpression) != nil
+        let label = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+        return s.utf8.count <= 253 && s.range(of: "^\(label)(\\.\(label))*\\.?$", options: .regularExpression) != nil
     }
 }

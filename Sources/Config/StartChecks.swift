@@ -31,9 +31,14 @@ public enum StartChecks {
 
     static func source(_ s: String) throws {
         var st = stat()
-        // FIFOs and character devices are streams: opening one here would consume its header.
-        if stat(s, &st) == 0, st.st_mode & S_IFMT == S_IFIFO || st.st_mode & S_IFMT == S_IFCHR { return }
-        if stat(s, &st) == 0, st.st_mode & S_IFMT == S_IFDIR { throw FileProblem(description: "\(s) is a directory, not a video file") }
+        if stat(s, &st) == 0 {
+            switch st.st_mode & S_IFMT {
+            // FIFOs and character devices are streams: opening one here would consume its header.
+            case S_IFIFO, S_IFCHR: return
+            case S_IFDIR: throw FileProblem("\(s) is a directory, not a video file")
+            default: break
+            }
+        }
         _ = try VideoFile(path: s)
     }
 
@@ -41,22 +46,22 @@ public enum StartChecks {
 
     static func device(_ dev: String) throws {
         var st = stat()
-        guard stat(dev, &st) == 0 else { throw FileProblem(description: "\(dev) does not exist (no camera connected?)") }
+        guard stat(dev, &st) == 0 else { throw FileProblem("\(dev) does not exist (no camera connected?)") }
         let form = "expected a V4L2 capture device such as /dev/video0 (`emotiond devices` lists them)"
         switch st.st_mode & S_IFMT {
         case S_IFCHR:
             // Only video4linux devices are opened: opening an arbitrary device (a watchdog, a tty) has effects.
             let major = (UInt(st.st_rdev) >> 8) & 0xfff | (UInt(st.st_rdev) >> 32) & ~0xfff
-            guard major == v4l2Major else { throw FileProblem(description: "\(dev) is a character device but not a V4L2 one; \(form)") }
+            guard major == v4l2Major else { throw FileProblem("\(dev) is a character device but not a V4L2 one; \(form)") }
         case S_IFREG:
             break   // stand-in devices of the test camera (Tests/simcam); VIDIOC_QUERYCAP below decides
         default:
-            throw FileProblem(description: "\(dev) is \(fileKind(st.st_mode)); \(form)")
+            throw FileProblem("\(dev) is \(fileKind(st.st_mode)); \(form)")
         }
         let info: V4L2DeviceInfo
-        do { info = try V4L2Camera.describe(dev) } catch { throw FileProblem(description: "\(error); \(form)") }
+        do { info = try V4L2Camera.describe(dev) } catch { throw FileProblem("\(error); \(form)") }
         guard info.capabilities.contains("video-capture"), info.capabilities.contains("streaming") else {
-            throw FileProblem(description: "\(dev) (\(info.card)) cannot stream video capture; \(form)")
+            throw FileProblem("\(dev) (\(info.card)) cannot stream video capture; \(form)")
         }
     }
 
@@ -67,14 +72,15 @@ public enum StartChecks {
         if lstat(path, &st) == 0 {
             switch st.st_mode & S_IFMT {
             case S_IFREG: break
-            case S_IFLNK: throw FileProblem(description: "\(path) is a symbolic link; logs are not written through links (give the target's path)")
-            case S_IFDIR: throw FileProblem(description: "\(path) is a directory; give a file path in it, e.g. \(path)/frames.ndjson")
-            default: throw FileProblem(description: "\(path) is \(fileKind(st.st_mode)), not a regular file")
+            case S_IFLNK:
+                throw FileProblem("\(path) is a symbolic link; logs are not written through links (give the target's path)")
+            case S_IFDIR: throw FileProblem("\(path) is a directory; give a file path in it, e.g. \(path)/frames.ndjson")
+            default: throw FileProblem("\(path) is \(fileKind(st.st_mode)), not a regular file")
             }
-            guard access(path, W_OK) == 0 else { throw FileProblem(description: "\(path) is not writable: \(String(cString: strerror(errno)))") }
+            guard access(path, W_OK) == 0 else { throw FileProblem("\(path) is not writable: \(errnoText())") }
             return
         }
-        guard errno == ENOENT else { throw FileProblem(description: "\(path): \(String(cString: strerror(errno)))") }
+        guard errno == ENOENT else { throw FileProblem("\(path): \(errnoText())") }
         let parent = (path as NSString).deletingLastPathComponent
         try writableDirectory(parent.isEmpty ? "." : parent, creating: path)
     }
@@ -82,10 +88,12 @@ public enum StartChecks {
     static func writableDirectory(_ dir: String, creating file: String? = nil) throws {
         var st = stat()
         let what = file.map { "cannot create \($0): directory " } ?? ""
-        guard stat(dir, &st) == 0 else { throw FileProblem(description: "\(what)\(dir) does not exist (create it first)") }
-        guard st.st_mode & S_IFMT == S_IFDIR else { throw FileProblem(description: "\(what)\(dir) is \(fileKind(st.st_mode)), not a directory") }
+        guard stat(dir, &st) == 0 else { throw FileProblem("\(what)\(dir) does not exist (create it first)") }
+        guard st.st_mode & S_IFMT == S_IFDIR else {
+            throw FileProblem("\(what)\(dir) is \(fileKind(st.st_mode)), not a directory")
+        }
         guard access(dir, W_OK | X_OK) == 0 else {
-            throw FileProblem(description: "\(what)\(dir) is not writable: \(String(cString: strerror(errno)))")
+            throw FileProblem("\(what)\(dir) is not writable: \(errnoText())")
         }
     }
 
@@ -105,14 +113,18 @@ public enum StartChecks {
         file("outputs.mqtt.ca_file", m.caFile)
         file("outputs.mqtt.cert_file", m.certFile)
         file("outputs.mqtt.key_file", m.keyFile)
-        if m.certFile != nil, m.keyFile == nil { fail("outputs.mqtt.cert_file", "needs key_file (a client certificate goes with its key)") }
-        if m.keyFile != nil, m.certFile == nil { fail("outputs.mqtt.key_file", "needs cert_file (a client key goes with its certificate)") }
-        if m.certFile != nil, m.caFile == nil { fail("outputs.mqtt.cert_file", "needs ca_file (TLS is turned on by ca_file)") }
+        let cert = "outputs.mqtt.cert_file"
+        if m.certFile != nil, m.keyFile == nil { fail(cert, "needs key_file (a client certificate goes with its key)") }
+        if m.keyFile != nil, m.certFile == nil {
+            fail("outputs.mqtt.key_file", "needs cert_file (a client key goes with its certificate)")
+        }
+        if m.certFile != nil, m.caFile == nil { fail(cert, "needs ca_file (TLS is turned on by ca_file)") }
         if let pf = m.passwordFile, !p.isInvalid("outputs.mqtt.password_file") {
-            if m.password != nil { fail("outputs.mqtt.password_file", "set either password or password_file, not both") }
-            else { do { c.mqtt.password = try readPassword(pf, env: env) } catch {
-                errors.append(c.error("outputs.mqtt.password_file", "\(error)"))
-            } }
+            if m.password != nil { fail("outputs.mqtt.password_file", "set either password or password_file, not both") } else {
+                do { c.mqtt.password = try readPassword(pf, env: env) } catch {
+                    errors.append(c.error("outputs.mqtt.password_file", "\(error)"))
+                }
+            }
         }
         if m.password != nil || m.passwordFile != nil, m.username == nil {
             fail(m.passwordFile != nil ? "outputs.mqtt.password_file" : "outputs.mqtt.password",
@@ -127,17 +139,20 @@ public enum StartChecks {
         var resolved = path
         for v in ["$CREDENTIALS_DIRECTORY", "${CREDENTIALS_DIRECTORY}"] where path == v || path.hasPrefix(v + "/") {
             guard let dir = env["CREDENTIALS_DIRECTORY"], !dir.isEmpty else {
-                throw FileProblem(description: "\(path) uses $CREDENTIALS_DIRECTORY, which is not set (systemd sets it for LoadCredential=)")
+                throw FileProblem("\(path) uses $CREDENTIALS_DIRECTORY, which is not set "
+                                  + "(systemd sets it for LoadCredential=)")
             }
             resolved = dir + path.dropFirst(v.count)
         }
         let bytes: [UInt8]
-        do { bytes = try readFile(resolved, limit: 65536, what: "password file").0 } catch { throw FileProblem(description: "\(resolved): \(error)") }
-        guard var s = String(validating: bytes, as: UTF8.self) else { throw FileProblem(description: "\(resolved) is not UTF-8 text") }
+        do { bytes = try readFile(resolved, limit: 65536, what: "password file").0 } catch {
+            throw FileProblem("\(resolved): \(error)")
+        }
+        guard var s = String(validating: bytes, as: UTF8.self) else { throw FileProblem("\(resolved) is not UTF-8 text") }
         while s.hasSuffix("\n") || s.hasSuffix("\r") { s.removeLast() }
-        guard !s.isEmpty else { throw FileProblem(description: "\(resolved) is empty") }
+        guard !s.isEmpty else { throw FileProblem("\(resolved) is empty") }
         guard !s.unicodeScalars.contains(where: { $0 == "\0" || $0 == "\n" }) else {
-            throw FileProblem(description: "\(resolved) must hold the password on one line (no NUL or inner newline)")
+            throw FileProblem("\(resolved) must hold the password on one line (no NUL or inner newline)")
         }
         return s
     }
@@ -147,18 +162,19 @@ public enum StartChecks {
     /// The metrics endpoint binds IPv4 only: a hostname is resolved to its IPv4 address here,
     /// once, so `run` binds exactly what was checked.
     static func resolveListen(_ listen: String) throws -> String {
-        guard let hp = HostPort(listen: listen) else { throw FileProblem(description: "invalid address '\(listen)'") }
+        guard let hp = HostPort(listen: listen) else { throw FileProblem("invalid address '\(listen)'") }
         switch hp.kind {
         case .ipv4: return listen
         case .ipv6:
-            throw FileProblem(description: "IPv6 addresses are not supported by the metrics endpoint yet; use an IPv4 address "
+            throw FileProblem("IPv6 addresses are not supported by the metrics endpoint yet; use an IPv4 address "
                               + "(127.0.0.1:\(hp.port)) or a hostname with an IPv4 address")
         case .hostname:
             var hints = addrinfo(), res: UnsafeMutablePointer<addrinfo>? = nil
             hints.ai_family = AF_INET; hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
             let rc = getaddrinfo(hp.host, nil, &hints, &res)
             guard rc == 0, let first = res else {
-                throw FileProblem(description: "cannot resolve \(hp.host) to an IPv4 address: \(String(cString: gai_strerror(rc)))")
+                throw FileProblem(
+                    "cannot resolve \(hp.host) to an IPv4 address: \(String(cString: gai_strerror(rc)))")
             }
             defer { freeaddrinfo(res) }
             var addr = first.pointee.ai_addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr }
@@ -168,3 +184,6 @@ public enum StartChecks {
         }
     }
 }
+
+/// strerror(errno), for messages.
+func errnoText() -> String { String(cString: strerror(errno)) }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Config
+import Detection
 import Foundation
+import Pipeline
 
 struct CheckConfig: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "check-config", abstract: "Validate a configuration file without running.")
@@ -29,19 +31,41 @@ enum Preflight {
         return p.config
     }
 
-    /// Loads the model and cascade as `run` does, reporting both when both are wrong.
+    /// Loads the model and cascade as `run` does, reporting both when both are wrong. When
+    /// both load, they are kept for the runtime `run` builds next (one load at start, not two).
     static func modelAndDetectorErrors(_ p: ParsedConfig) -> [ConfigError] {
         var errors: [ConfigError] = []
+        var model: EmotionClassifier?, detector: CascadeDetector?
         if !p.isInvalid("model") {
-            do { _ = try RunCommand.loadModel(p.config) } catch let e as ConfigError { errors.append(e) } catch {
+            do { model = try RunCommand.loadModel(p.config) } catch let e as ConfigError { errors.append(e) } catch {
                 errors.append(p.config.error("model.path", "\(error)"))
             }
         }
         if !p.isInvalid("detector") {
-            do { _ = try RunCommand.loadDetector(p.config) } catch let e as ConfigError { errors.append(e) } catch {
+            do { detector = try RunCommand.loadDetector(p.config) } catch let e as ConfigError { errors.append(e) } catch {
                 errors.append(p.config.error("detector.kind", "\(error)"))
             }
         }
+        if let model, let detector { Preloaded.shared.put(p.config, model, detector) }
         return errors
+    }
+}
+
+/// The model and cascade the last start check loaded, taken by the runtime built right after
+/// it from the same settings.
+final class Preloaded: @unchecked Sendable {
+    static let shared = Preloaded()
+    private let lock = NSLock()
+    private var entry: (model: EmotiondConfig.Model, detector: DetectorConfig, EmotionClassifier, CascadeDetector)?
+
+    func put(_ c: EmotiondConfig, _ m: EmotionClassifier, _ d: CascadeDetector) {
+        lock.lock(); entry = (c.model, c.detector, m, d); lock.unlock()
+    }
+
+    /// The loaded pair if it was loaded for `c`'s model and detector settings; taken once.
+    func take(for c: EmotiondConfig) -> (EmotionClassifier, CascadeDetector)? {
+        lock.lock(); defer { entry = nil; lock.unlock() }
+        guard let e = entry, e.model == c.model, e.detector == c.detector else { return nil }
+        return (e.2, e.3)
     }
 }

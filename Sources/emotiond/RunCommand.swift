@@ -72,9 +72,11 @@ struct RunCommand: ParsableCommand {
         return try Preflight.load(path: path, source: source)
     }
 
-    /// Loads the model and the cascade; errors are reported against the key that set them.
+    /// Loads the model and the cascade (or takes those the start check just loaded for `c`);
+    /// errors are reported against the key that set them.
     static func loadModelAndDetector(_ c: EmotiondConfig) throws -> (EmotionClassifier, CascadeDetector) {
-        (try loadModel(c), try loadDetector(c))
+        if let loaded = Preloaded.shared.take(for: c) { return loaded }
+        return (try loadModel(c), try loadDetector(c))
     }
 
     static func loadModel(_ c: EmotiondConfig) throws -> EmotionClassifier {

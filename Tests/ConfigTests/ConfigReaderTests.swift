@@ -96,6 +96,12 @@ final class ConfigReaderTests: XCTestCase {
         }
     }
 
+    func testListenHostnameIsResolvedToIPv4() throws {
+        XCTAssertEqual(try StartChecks.resolveListen("localhost:9464"), "127.0.0.1:9464")
+        XCTAssertEqual(try StartChecks.resolveListen("10.1.2.3:80"), "10.1.2.3:80")
+        XCTAssertThrowsError(try StartChecks.resolveListen("no-such-host.invalid:80"))
+    }
+
     // MARK: collected errors and did-you-mean
 
     func testEveryProblemIsReportedWithItsLine() {

@@ -76,6 +76,20 @@ final class ConfigHardeningTests: XCTestCase {
         """)
     }
 
+    /// A hostname in `listen` is resolved once at start, and the endpoint answers on its address.
+    func testMetricsListenAcceptsAHostname() throws {
+        let port = Int.random(in: 20000...60000)
+        let cfg = try write("outputs:\n  metrics:\n    listen: localhost:\(port)\n")
+        let d = try Child(CLI.binary, ["run", "--config", cfg, "--source", CLI.media("WolfgangLanger_Pexels.mp4")], dir: dir, name: "daemon")
+        sleep(2)
+        let fetch = "import urllib.request,sys; print(urllib.request.urlopen('http://127.0.0.1:%s/metrics' % sys.argv[1], timeout=5).read().decode())"
+        let r = try CLI.run(["-c", fetch, "\(port)"], executable: CLI.python)
+        XCTAssertEqual(r.status, 0, r.stderr + d.stderr)
+        XCTAssertTrue(r.stdout.contains("emotiond_frames_processed_total"), r.stdout)
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(3), 0, d.stderr)
+    }
+
     // MARK: row 1: deep YAML crashed check-config, run and a SIGHUP reload
 
     func testDeepYAMLIsALocatedErrorNotACrash() throws {
