@@ -240,12 +240,23 @@ extern "C" void cvb_video_close(cvb_video *v) {
 
 struct cvb_writer { cv::VideoWriter w; };
 
-extern "C" cvb_writer *cvb_writer_open(const char *path, double fps, int width, int height, cvb_error *err) {
+// H.264 ('avc1': FFmpeg's libx264) plays in browsers and every player; MPEG-4 Part 2 ('mp4v')
+// does not, but every FFmpeg build has it, so it is the named fallback (*h264 = 0).
+extern "C" cvb_writer *cvb_writer_open(const char *path, double fps, int width, int height, int *h264,
+                                       cvb_error *err) {
     cvb_writer *out = nullptr;
     guarded(err, [&] {
         auto *w = new cvb_writer();
-        if (!w->w.open(path, cv::CAP_FFMPEG, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), fps > 0 ? fps : 25, cv::Size(width, height)) || !w->w.isOpened()) {
-            delete w; fail(err, "cannot open video writer (mp4v)"); return false;
+        const double rate = fps > 0 ? fps : 25;
+        const cv::Size size(width, height);
+        *h264 = 1;
+        if (!w->w.open(path, cv::CAP_FFMPEG, cv::VideoWriter::fourcc('a', 'v', 'c', '1'), rate, size) ||
+            !w->w.isOpened()) {
+            *h264 = 0;
+            if (!w->w.open(path, cv::CAP_FFMPEG, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), rate, size) ||
+                !w->w.isOpened()) {
+                delete w; fail(err, "cannot open video writer (neither H.264 nor mp4v)"); return false;
+            }
         }
         out = w;
         return true;

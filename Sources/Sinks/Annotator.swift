@@ -65,6 +65,8 @@ public final class AnnotatedVideoWriter {
     private let file: AtomicFile
     private let encoder: EncoderThread
     public var framesWritten: Int { encoder.written }
+    /// The codec written: "h264", or "mpeg4" (MPEG-4 Part 2) where FFmpeg has no H.264 encoder.
+    public var codec: String { encoder.isH264 ? "h264" : "mpeg4" }
 
     public init(path: String, fps: Double, width: Int, height: Int) throws {
         file = try AtomicFile(path: path, suffix: ".mp4")
@@ -102,6 +104,8 @@ final class EncoderThread: @unchecked Sendable {
     private var closing = false, done = false
     private var failure: Error?
     private(set) var openError: String?
+    /// Whether the file is H.264 (else the mp4v fallback); set before `init` returns.
+    private(set) var isH264 = false
     private var _written = 0
     private let capacity = 4
 
@@ -111,7 +115,9 @@ final class EncoderThread: @unchecked Sendable {
         let opened = DispatchSemaphore(value: 0)
         let t = Thread { [self] in
             var err = cvb_error()
-            let writer = cvb_writer_open(path, fps, Int32(width), Int32(height), &err)
+            var h264: Int32 = 0
+            let writer = cvb_writer_open(path, fps, Int32(width), Int32(height), &h264, &err)
+            isH264 = h264 != 0
             if writer == nil { openError = CVError("video writer", err).message }
             opened.signal()
             guard let writer else { cond.lock(); done = true; cond.broadcast(); cond.unlock(); return }

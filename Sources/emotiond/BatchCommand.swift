@@ -1,5 +1,6 @@
 import ArgumentParser
 import Capture
+import Config
 import EmotionCore
 import Foundation
 import Pipeline
@@ -14,6 +15,7 @@ struct BatchCommand: ParsableCommand {
     @Flag(help: "Print a per-track summary.") var summary = false
     @Option(help: "Write the summary as JSON to this file ('-' for stdout).") var summaryJson: String?
     @Option(help: "NDJSON track events (new / change / end) ('-' for stdout).") var events: String?
+    @Option(help: "CSV, one row per face per frame: time, track, box, label, confidence, every score.") var csv: String?
     @Option(help: "Timeline plot PNG of smoothed scores per track (use {name} with several videos).") var plot: String?
     @Option(help: "Process every Nth frame.") var every: Int = 1
     @Option(help: "Process at most this many frames per second of video.") var maxFps: Double?
@@ -22,7 +24,7 @@ struct BatchCommand: ParsableCommand {
 
     func validate() throws {
         guard every >= 1 else { throw ValidationError("--every must be ≥ 1") }
-        if let m = maxFps, m <= 0 { throw ValidationError("--max-fps must be > 0") }
+        if let m = maxFps, let e = Limits.check("--max-fps", m, Limits.maxFPS) { throw ValidationError(e) }
         if videos.count > 1 {
             for (flag, v) in [("--annotate", annotate), ("--plot", plot)] where v != nil && !v!.contains("{name}") {
                 throw ValidationError("\(flag) needs a {name} placeholder when several videos are given")
@@ -44,18 +46,24 @@ struct BatchCommand: ParsableCommand {
         TempFiles.removeOnSignals()
         let logWriter: NDJSONWriter?
         let eventWriter: NDJSONWriter?
+        let csvWriter: CSVWriter?
         do {
             logWriter = try log.map { try NDJSONWriter(path: $0) }
             eventWriter = try events.map { try NDJSONWriter(path: $0) }
+            csvWriter = try csv.map { try CSVWriter(path: $0) }
         } catch { throw RunError("\(error)") }
         var reports: [RunSummary.Report] = []
         do {
-            for video in videos { reports.append(try process(video, proc: proc, log: logWriter, events: eventWriter)) }
+            for video in videos {
+                reports.append(try process(video, proc: proc, log: logWriter, events: eventWriter, csv: csvWriter))
+            }
             try logWriter?.commit()
             try eventWriter?.commit()
+            try csvWriter?.commit()
         } catch {
             logWriter?.abort()
             eventWriter?.abort()
+            csvWriter?.abort()
             warn("emotiond: \(error)")
             throw ExitCode(1)
         }
@@ -77,7 +85,7 @@ struct BatchCommand: ParsableCommand {
     /// Every output file as (flag, path, the video it belongs to), `{name}` expanded; stdout ('-') excluded.
     func outputs() -> [Output] {
         var out: [Output] = []
-        for (flag, p) in [("--log", log), ("--events", events), ("--summary-json", summaryJson)] {
+        for (flag, p) in [("--log", log), ("--events", events), ("--csv", csv), ("--summary-json", summaryJson)] {
             if let p, p != "-" { out.append((flag, p, nil)) }
         }
         for (flag, t) in [("--annotate", annotate), ("--plot", plot)] {
@@ -123,9 +131,13 @@ struct BatchCommand: ParsableCommand {
         return "\(a.flag) \(a.path) and \(b.flag) \(b.path) are the same file: give each output its own path"
     }
 
-    func process(_ video: String, proc: FrameProcessor, log: NDJSONWriter?, events: NDJSONWriter?) throws -> RunSummary.Report {
+    func process(_ video: String, proc: FrameProcessor, log: NDJSONWriter?, events: NDJSONWriter?,
+                 csv: CSVWriter?) throws -> RunSummary.Report {
         let src = try VideoFile(path: video)
         let annotated = try annotate.map { try AnnotatedVideoWriter(path: outPath($0, video: video), fps: src.fps / Double(every), width: src.width, height: src.height) }
+        if let a = annotated, a.codec != "h264" {
+            warn("annotated video: this FFmpeg build has no H.264 encoder; writing MPEG-4 Part 2 (mp4v), which browsers do not play")
+        }
         let sum = RunSummary(source: video)
         let progress = ProgressBar(total: src.frameCount, enabled: !quiet && isatty(2) == 1, name: URL(fileURLWithPath: video).lastPathComponent)
         let start = Date()
@@ -149,6 +161,7 @@ struct BatchCommand: ParsableCommand {
                 let decode = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
                 let (r, evs) = try proc.process(frame, source: video, decodeMs: decode)
                 try log?.write(r)
+                try csv?.write(r)
                 for e in evs { try events?.write(e) }
                 sum.add(r)
                 if let annotated {

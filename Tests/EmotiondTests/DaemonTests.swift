@@ -187,16 +187,18 @@ final class DaemonTests: XCTestCase {
         try assertConfigError("camera:\n  fps: [30\n", "FILE:3: YAML syntax error: did not find expected ',' or ']'")
     }
     func testUnknownKey() throws {
-        try assertConfigError("camera:\n  name: a\n  fsp: 30\n", "FILE:3: camera.fsp: unknown key")
+        try assertConfigError("camera:\n  name: a\n  fsp: 30\n", "FILE: 2 problems\nFILE:3: camera.fsp: unknown key (did you mean 'fps'?)\nFILE: camera.device: /dev/video0 does not exist (no camera connected?)")
     }
     func testWrongType() throws {
-        try assertConfigError("detector:\n  min_neighbors: lots\n", "FILE:2: detector.min_neighbors: expected an integer, got 'lots'")
+        try assertConfigError("detector:\n  min_neighbors: lots\n", "FILE: 2 problems\nFILE:2: detector.min_neighbors: must be an integer in 0...50, got 'lots'"
+                             + "\nFILE: camera.device: /dev/video0 does not exist (no camera connected?)")
     }
     func testMissingDevice() throws {
         try assertConfigError("camera:\n  device: /dev/video-missing\n", "FILE:2: camera.device: /dev/video-missing does not exist (no camera connected?)")
     }
     func testUnreadableModel() throws {
-        try assertConfigError("model:\n  path: /nonexistent/model.onnx\n", "FILE:2: model.path: cannot read model file /nonexistent/model.onnx: no such file")
+        try assertConfigError("model:\n  path: /nonexistent/model.onnx\n", "FILE: 2 problems\nFILE:2: model.path: cannot read model file /nonexistent/model.onnx: no such file"
+                             + "\nFILE: camera.device: /dev/video0 does not exist (no camera connected?)")
     }
     func testMissingConfigFile() throws {
         let r = try CLI.run(["check-config", "--config", "/nonexistent/emotiond.yaml"])
