@@ -83,7 +83,7 @@ final class DaemonHardeningTests: XCTestCase {
     /// endpoint moved); what cannot be applied (a V4L2 camera, a port in use) is rejected naming the
     /// key, and the daemon keeps running as it was.
     func testSIGHUPAppliesNewSourceAndMetricsAddressOrRejectsNamingTheKey() throws {
-        let portA = Int.random(in: 20000...40000), portB = Int.random(in: 40001...60000)
+        let portA = Metrics.freePort(), portB = Metrics.freePort()
         let log = dir.appendingPathComponent("frames.ndjson").path
         let first = CLI.media("WolfgangLanger_Pexels.mp4"), second = CLI.media("face_noface.mov")
         func config(source: String?, listen: Int, device: String? = nil) throws -> String {
@@ -145,7 +145,7 @@ final class DaemonHardeningTests: XCTestCase {
     func testSIGHUPKeepsQueuedMQTTMessages() throws {
         let broker = try AuthBroker(dir: dir, user: "cam", password: "right")
         let sub = try AuthSubscriber(port: broker.port, topic: "q/#", dir: dir, user: "cam", password: "right")
-        let metricsPort = Int.random(in: 20000...60000)
+        let metricsPort = Metrics.freePort()
         func config(_ password: String, alpha: Double) throws -> String {
             try write("""
             camera:
@@ -206,7 +206,7 @@ final class DaemonHardeningTests: XCTestCase {
 
     func testRefusedMQTTConnectionIsReportedOnceAndCounted() throws {
         let broker = try AuthBroker(dir: dir, user: "cam", password: "right")
-        let port = Int.random(in: 20000...60000)
+        let port = Metrics.freePort()
         let cfg = try write("""
         outputs:
           metrics:
@@ -235,7 +235,7 @@ final class DaemonHardeningTests: XCTestCase {
     /// /dev/full fails every write with ENOSPC: lines are dropped, counted in the metrics, and the
     /// failure is said once on stderr (not once per line).
     func testFullDiskIsCountedInMetrics() throws {
-        let port = Int.random(in: 20000...60000)
+        let port = Metrics.freePort()
         let d = try daemon(try write("outputs:\n  log:\n    path: /dev/full\n  metrics:\n    listen: 127.0.0.1:\(port)\n"))
         XCTAssertTrue(eventually(10) { (Metrics.scrape(port)?["emotiond_frames_processed_total"] ?? 0) > 20 }, d.stderr)
         let m = try XCTUnwrap(Metrics.scrape(port))
@@ -255,7 +255,7 @@ final class DaemonHardeningTests: XCTestCase {
     // MARK: row 17: idle connections on the metrics port
 
     func testIdleConnectionsDoNotDelayAScrape() throws {
-        let port = Int.random(in: 20000...60000)
+        let port = Metrics.freePort()
         let d = try daemon(try write("outputs:\n  metrics:\n    listen: 127.0.0.1:\(port)\n"))
         XCTAssertTrue(eventually(10) { Metrics.scrape(port) != nil }, d.stderr)
         let idle = (0..<8).map { _ in Metrics.connect(port) }
@@ -277,7 +277,7 @@ final class DaemonHardeningTests: XCTestCase {
 
 /// A mosquitto broker that accepts one user (password file), on a random loopback port.
 final class AuthBroker {
-    let port = Int.random(in: 20000...60000)
+    let port = Metrics.freePort()
     let child: Child
     init(dir: URL, user: String, password: String) throws {
         let pw = dir.appendingPathComponent("passwd").path
@@ -360,6 +360,13 @@ enum Metrics {
             out[String(l[..<sp])] = v
         }
         return out
+    }
+
+    /// A loopback port nothing listens on now (the kernel's choice, so other tests' ports are avoided).
+    static func freePort() -> Int {
+        guard let l = try? listener() else { return Int.random(in: 20000...60000) }
+        close(l.fd)
+        return l.port
     }
 
     /// A loopback socket listening on a free port (to make that port "in use").

@@ -19,6 +19,19 @@ final class MQTTConnectErrorTests: XCTestCase {
         try? FileManager.default.removeItem(at: dir)
     }
 
+    /// A loopback port nothing listens on now (the kernel's choice, so other tests' ports are avoided).
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET); a.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &a) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        return ok ? Int(UInt16(bigEndian: a.sin_port)) : Int.random(in: 20000...60000)
+    }
+
     @discardableResult
     func run(_ exe: String, _ args: [String]) throws -> Int32 {
         let p = Process()
@@ -32,7 +45,7 @@ final class MQTTConnectErrorTests: XCTestCase {
     }
 
     /// Starts mosquitto with `conf` (the listener line is added) on a random port; ready when it accepts TCP.
-    func broker(_ conf: String, port: Int = Int.random(in: 20000...60000)) throws -> Int {
+    func broker(_ conf: String, port: Int = MQTTConnectErrorTests.freePort()) throws -> Int {
         let path = dir.appendingPathComponent("broker-\(port).conf")
         try "listener \(port) 127.0.0.1\npersistence false\n\(conf)".write(to: path, atomically: true, encoding: .utf8)
         let p = Process()
@@ -140,13 +153,13 @@ final class MQTTConnectErrorTests: XCTestCase {
     }
 
     func testNothingListening() throws {
-        let port = Int.random(in: 20000...60000)
+        let port = MQTTConnectErrorTests.freePort()
         assertFailsOnce(try attempts(settings(port)), label: "connection_refused", says: "Connection refused")
     }
 
     /// A broker that comes back after refusing us: the state changes are said once each.
     func testStateChangesAreSaidOnceEach() throws {
-        let port = Int.random(in: 20000...60000)
+        let port = MQTTConnectErrorTests.freePort()
         let seen = Seen()
         let pub = try MQTTPublisher(settings: settings(port), onLog: seen.log, onFailure: seen.fail)
         Thread.sleep(forTimeInterval: 1.5)
@@ -170,7 +183,7 @@ final class MQTTConnectErrorTests: XCTestCase {
 /// A reload that changes the MQTT settings hands the old publisher's queue to the new one.
 final class MQTTAdoptTests: XCTestCase {
     func testAdoptKeepsQueueOrderAndCountsWhatDoesNotFit() throws {
-        let port = Int.random(in: 20000...60000)   // nothing listens: both only queue
+        let port = MQTTConnectErrorTests.freePort()   // nothing listens: both only queue
         var s = MQTTSettings()
         s.port = port; s.queueSize = 5; s.clientID = "adopt-\(port)"
         let old = try MQTTPublisher(settings: s, start: false)
