@@ -17,6 +17,8 @@ public final class RotatingLog {
     private var pendingLines = 0
     private let encoder: JSONEncoder
     public private(set) var writeErrors = 0
+    /// Lines lost with failed writes (each failed batch's lines), for the daemon's metrics.
+    public private(set) var droppedLines = 0
 
     public init(path: String, maxBytes: Int, keep: Int, flushEvery: Int) throws {
         self.path = path; self.maxBytes = maxBytes; self.keep = keep; self.flushEvery = max(1, flushEvery)
@@ -96,6 +98,7 @@ public final class RotatingLog {
             let why = n < 0 ? String(cString: strerror(errno)) : "short write (\(n) of \(pending.count) bytes; disk full?)"
             if n > 0 { ftruncate(fd, off_t(before)) }  // never leave half a line
             writeErrors += 1
+            droppedLines += pendingLines
             pending.removeAll(); pendingLines = 0
             throw SinkError.writeFailed(path: path, reason: why)
         }

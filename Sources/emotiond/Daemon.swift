@@ -1,0 +1,350 @@
+import Capture
+import Config
+import EmotionCore
+import Foundation
+import Pipeline
+import Sinks
+
+/// Holds a result across threads (the semaphore that hands it over orders the accesses).
+final class ResultBox<T>: @unchecked Sendable {
+    var value: Result<T, Error>?
+}
+
+/// Runs `body` on a thread of its own and waits for it in short steps: nil when `stop()` turned
+/// true first, abandoning the call where it blocks. Opening a FIFO waits for a writer, and
+/// FFmpeg's probe then reads from it: neither may keep SIGTERM from stopping the daemon.
+func interruptible<T>(stop: () -> Bool, _ body: @escaping () throws -> T) throws -> T? {
+    let box = ResultBox<T>(), done = DispatchSemaphore(value: 0)
+    Thread.detachNewThread {
+        box.value = Result { try body() }
+        done.signal()
+    }
+    while done.wait(timeout: .now() + 0.1) == .timedOut { if stop() { return nil } }
+    return try box.value?.get()
+}
+
+/// Reads frames on a thread of its own, one at a time on request (no read-ahead, so a camera's
+/// drop accounting is unchanged), so that a source that blocks — a FIFO whose writer stalled, a
+/// stream that hangs — never keeps the frame loop from seeing SIGTERM or SIGHUP.
+final class SourceReader: @unchecked Sendable {
+    enum Outcome { case frame(Frame, decodeMs: Double), end, failed(Error) }
+    let source: FrameSource
+    private let request = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+    private var outcome: Outcome = .end   // written by the reader before `done`, read after it
+    private var reading = false           // the caller's thread only
+    private let lock = NSLock()
+    private var closed = false
+
+    init(_ source: FrameSource) {
+        self.source = source
+        Thread.detachNewThread { [self] in self.serve() }
+    }
+
+    private func serve() {
+        while true {
+            request.wait()
+            lock.lock(); let stop = closed; lock.unlock()
+            if stop { return }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            do {
+                if let f = try source.next() {
+                    outcome = .frame(f, decodeMs: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+                } else { outcome = .end }
+            } catch { outcome = .failed(error) }
+            done.signal()
+        }
+    }
+
+    /// The next frame (or the end, or the error), or nil when it did not come within `wait`
+    /// seconds: the read goes on, ask again.
+    func next(within wait: Double) -> Outcome? {
+        if !reading { reading = true; request.signal() }
+        guard done.wait(timeout: .now() + wait) == .success else { return nil }
+        reading = false
+        return outcome
+    }
+
+    /// Lets the reader thread end and release the source (after the read in progress, if any).
+    func close() {
+        lock.lock(); closed = true; lock.unlock()
+        request.signal()
+    }
+}
+
+/// The `run` loop: frames from the source through the pipeline to the log, MQTT and metrics;
+/// SIGTERM/SIGINT stop it gracefully, SIGHUP reloads the configuration.
+final class Daemon {
+    let command: RunCommand
+    let flags: SignalFlags
+    let notifier = SystemdNotifier()
+    let metrics = DaemonMetrics()
+    let enc: JSONEncoder = {
+        let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]; return e
+    }()
+    var rt: Runtime
+    var metricsServer: MetricsServer?
+    var reader: SourceReader!
+    var camera: String
+    // Pacing of a file source at its native rate; restarted when the source changes.
+    var start = Date(), offset = 0.0, lastMedia = 0.0
+    var droppedSeen = 0
+    var lastPing = Date.distantPast, lastStatus = Date(), framesSinceStatus = 0, faces = 0
+    /// The log's failing state, so a full disk is reported once, not per line.
+    var logFailing = false, logLostWhileFailing = 0
+
+    init(command: RunCommand, flags: SignalFlags) throws {
+        self.command = command
+        self.flags = flags
+        do {
+            let c = try command.loadConfig()
+            rt = try Runtime(c, metrics: metrics)
+        } catch let e as ConfigError { throw RunError("\(e)") } catch let e as ConfigErrors { throw RunError("\(e)") }
+        camera = rt.config.camera.name
+        if let listen = rt.config.metrics.listen {
+            do { metricsServer = try MetricsServer(listen: listen, metrics: metrics) } catch {
+                throw RunError("\(rt.config.error("outputs.metrics.listen", "\(error)"))")
+            }
+        }
+    }
+
+    func run() throws {
+        let src: FrameSource
+        do {
+            let open = { [rt, command] in try command.openSource(rt.config) }
+            guard let s = try interruptible(stop: { self.flags.stop }, open) else {
+                return warn("emotiond: stopped while opening the source")
+            }
+            src = s
+        } catch let e as ConfigError { throw RunError("\(e)") } catch let e as ConfigErrors { throw RunError("\(e)") }
+        if let cam = src as? V4L2Camera {
+            cam.onEvent = { warn("emotiond: \($0)") }
+            cam.shouldStop = { [flags] in flags.stop }
+            warn("emotiond: camera \(cam.name): \(cam.width)x\(cam.height) \(cam.formatName) @ "
+                 + "\(String(format: "%g", cam.fps)) fps, \(rt.config.camera.buffers) buffers")
+        }
+        reader = SourceReader(src)
+        rt.mqtt?.start()
+        metrics.watch(rt.mqtt)
+        warn("emotiond: running camera '\(camera)' from \(src.name); \(BLASRuntime.summary)")
+        notifier.ready(status: "starting: \(src.name)")
+        let exitError = loop()
+        stop()
+        if let e = exitError { throw RunError("\(reader.source.name): \(e)") }
+        warn("emotiond: stopped")
+    }
+
+    /// Frames until the end of the source, an error (returned), or a stop signal.
+    private func loop() -> Error? {
+        while !flags.stop {
+            if flags.takeReload() { reload() }
+            // Short waits: a stalled source must not hide a signal.
+            guard let outcome = reader.next(within: 0.1) else { status(); continue }
+            switch outcome {
+            case let .failed(e): return e
+            case .end:
+                if command.loop, let s = rt.config.camera.source,
+                   let again = try? interruptible(stop: { self.flags.stop }, { try VideoFile(path: s) }) {
+                    offset += lastMedia + (reader.source.fps > 0 ? 1 / reader.source.fps : 0)
+                    reader.close(); reader = SourceReader(again)
+                    continue
+                }
+                return nil
+            case let .frame(frame, decode):
+                pace(frame)
+                process(frame, decodeMs: decode)
+                framesSinceStatus += 1
+                // WATCHDOG=1 from the frame loop: a stuck pipeline stops the pings and systemd restarts us.
+                if let w = notifier.watchdogInterval, Date().timeIntervalSince(lastPing) >= w / 3 {
+                    notifier.watchdog(); lastPing = Date()
+                }
+                status()
+            }
+        }
+        return nil
+    }
+
+    /// Paces a file source at its native rate (a camera paces itself), in steps that watch for a stop.
+    private func pace(_ frame: Frame) {
+        lastMedia = frame.mediaTime
+        guard !(reader.source is V4L2Camera) else { return }
+        let due = start.addingTimeInterval(offset + frame.mediaTime)
+        if due.timeIntervalSinceNow < -2 { start = Date().addingTimeInterval(-(offset + frame.mediaTime)); return }
+        while due.timeIntervalSinceNow > 0 && !flags.stop { usleep(UInt32(min(due.timeIntervalSinceNow, 0.05) * 1e6)) }
+    }
+
+    private func process(_ frame: Frame, decodeMs: Double) {
+        do {
+            let (r, events) = try rt.processor.process(frame, source: reader.source.name, decodeMs: decodeMs)
+            faces = r.faces.count
+            metrics.record(r)
+            if let cam = reader.source as? V4L2Camera {
+                metrics.recordDropped(cam.stats.dropped - droppedSeen); droppedSeen = cam.stats.dropped
+            }
+            writeLog { try $0.write(r) }
+            if let dir = rt.config.snapshotDir, events.contains(where: { $0.type != .end }) {
+                // Only when configured: the annotated frame, named by frame and track.
+                var snap = frame
+                do {
+                    try Annotator(scoreBars: true).draw(r, on: &snap)
+                    let name = "\(camera)-\(frame.index)-track\(events[0].track)-\(events[0].type.rawValue).png"
+                    try snap.writePNG("\(dir)/\(name)")
+                } catch { warn("emotiond: snapshot: \(error)") }
+            }
+            if let mqtt = rt.mqtt { try publish(r, events, to: mqtt) }
+        } catch {
+            // A frame that cannot be processed is skipped, not fatal.
+            metrics.recordError()
+            warn("emotiond: frame \(frame.index): \(error)")
+        }
+    }
+
+    private func publish(_ r: FrameResult, _ events: [TrackEvent], to mqtt: MQTTPublisher) throws {
+        let prefix = rt.config.mqtt.topicPrefix
+        for e in events where e.type == .end || Double(e.confidence) >= rt.config.minConfidence {
+            mqtt.publish("\(prefix)/\(camera)/events", try enc.encode(e))
+        }
+        guard !events.isEmpty else { return }
+        let tracks = r.faces.map {
+            ["track": $0.track, "label": $0.label, "confidence": Double($0.confidence)] as [String: Any]
+        }
+        let state: [String: Any] = ["camera": camera, "timestamp": r.timestamp, "faces": r.faces.count, "tracks": tracks]
+        let payload = try JSONSerialization.data(withJSONObject: state, options: [.sortedKeys])
+        mqtt.publish("\(prefix)/\(camera)/state", payload, retain: true)
+    }
+
+    /// Writes (or flushes) the log, counting failures and lost lines in the metrics; a failing log
+    /// (disk full) is reported on stderr when it starts failing and when it recovers, not per line.
+    private func writeLog(_ body: (RotatingLog) throws -> Void) {
+        guard let log = rt.log else { return }
+        let before = log.droppedLines
+        do {
+            try body(log)
+            if logFailing && log.droppedLines == before {
+                warn("emotiond: \(log.path): writing again (\(logLostWhileFailing) lines lost)")
+                logFailing = false; logLostWhileFailing = 0
+            }
+        } catch {
+            let lost = log.droppedLines - before
+            metrics.recordLogWriteFailure(lines: lost)
+            logLostWhileFailing += lost
+            if !logFailing {
+                warn("emotiond: \(error); lines are lost until it works again (emotiond_log_lines_dropped_total)")
+            }
+            logFailing = true
+        }
+    }
+
+    /// systemd status line and fps, once a second (also while the source stalls: fps drops to 0).
+    private func status() {
+        let el = Date().timeIntervalSince(lastStatus)
+        guard el >= 1 else { return }
+        let mq = rt.mqtt.map {
+            $0.isConnected ? "mqtt connected" : "mqtt reconnecting (\($0.queued) queued, \($0.dropped) dropped)"
+        } ?? "mqtt off"
+        notifier.status(String(format: "%.1f fps, %d faces, %@", Double(framesSinceStatus) / el, faces, mq))
+        metrics.setFPS(Double(framesSinceStatus) / el)
+        framesSinceStatus = 0; lastStatus = Date()
+    }
+
+    /// Graceful stop: end tracks, publish offline, flush the log. The source is not waited for:
+    /// a read blocked in a stalled FIFO is abandoned with the process.
+    private func stop() {
+        notifier.stopping()
+        if let mqtt = rt.mqtt {
+            for e in rt.processor.finish(mediaTime: lastMedia, source: reader.source.name) {
+                mqtt.publish("\(rt.config.mqtt.topicPrefix)/\(camera)/events", (try? enc.encode(e)) ?? Data())
+            }
+            let unsent = mqtt.shutdown()
+            if unsent > 0 {
+                warn("emotiond: mqtt: \(unsent) queued messages were never delivered (broker unreachable)")
+            }
+        }
+        writeLog { try $0.flush() }
+    }
+
+    // MARK: SIGHUP
+
+    /// A new configuration replaces the running one only if all of it can be applied; otherwise
+    /// the reload is rejected with the key at fault and everything keeps running as it was.
+    private func reload() {
+        do {
+            let c = try command.loadConfig()
+            if let key = Self.restartOnlyKey(old: rt.config.camera, new: c.camera) {
+                throw c.error(key, "a V4L2 camera cannot be changed by a reload; "
+                              + "restart the daemon (systemctl restart emotiond)")
+            }
+            let newRT = try Runtime(c, previous: rt, metrics: metrics)
+            var newSource: FrameSource? = nil
+            if let s = c.camera.source, s != reader.source.name {
+                do {
+                    guard let opened = try interruptible(stop: { self.flags.stop }, { try VideoFile(path: s) }) else {
+                        return
+                    }
+                    newSource = opened
+                } catch { throw c.error("camera.source", "\(error)") }
+            }
+            // Last, as it is the one step that changes something before it can fail (and undoes it).
+            let moved = try moveMetrics(to: c)
+            commit(newRT, source: newSource)
+            var applied: [String] = []
+            if let s = newSource { applied.append("source now \(s.name)") }
+            if moved { applied.append("metrics endpoint now \(c.metrics.listen ?? "off")") }
+            warn("emotiond: configuration reloaded" + (applied.isEmpty ? "" : " (\(applied.joined(separator: "; ")))"))
+        } catch {
+            warn("emotiond: configuration reload rejected, keeping the running one: \(error)")
+        }
+    }
+
+    /// The first camera key whose change a reload cannot apply: any change involving a V4L2 camera
+    /// (the running loop holds the device; reopening it with other settings could leave us with
+    /// none). Between video files only `camera.source` matters, and it is applied.
+    static func restartOnlyKey(old: EmotiondConfig.Camera, new: EmotiondConfig.Camera) -> String? {
+        if old.source != nil && new.source != nil { return nil }
+        let keys: [(String, (EmotiondConfig.Camera) -> AnyHashable?)] = [
+            ("camera.source", { $0.source }), ("camera.device", { $0.device }), ("camera.width", { $0.width }),
+            ("camera.height", { $0.height }), ("camera.fps", { $0.fps }), ("camera.format", { $0.format }),
+            ("camera.buffers", { $0.buffers }), ("camera.timeout", { $0.timeout }),
+        ]
+        return keys.first { $0.1(old) != $0.1(new) }?.0
+    }
+
+    /// Moves the metrics endpoint to the new address (true when it moved). The old endpoint is
+    /// closed first only if the new one cannot bind beside it (same port); when the new address
+    /// fails, the old one is bound again and the reload is rejected.
+    private func moveMetrics(to c: EmotiondConfig) throws -> Bool {
+        let old = metricsServer
+        guard c.metrics.listen != old?.address else { return false }
+        guard let want = c.metrics.listen else { old?.stop(); metricsServer = nil; return true }
+        if let s = try? MetricsServer(listen: want, metrics: metrics) {
+            old?.stop(); metricsServer = s; return true
+        }
+        old?.stop()
+        do { metricsServer = try MetricsServer(listen: want, metrics: metrics); return true } catch {
+            if let old {
+                metricsServer = try? MetricsServer(listen: old.address, metrics: metrics)
+                if metricsServer == nil { warn("emotiond: metrics endpoint \(old.address) could not be reopened") }
+            }
+            throw c.error("outputs.metrics.listen", "\(error)")
+        }
+    }
+
+    /// Puts the new runtime (and source) in charge. A changed MQTT publisher takes over the old
+    /// one's queue and counters; the old one says "offline" before the new one says "online"
+    /// (same broker and client id: the other order would leave "offline" retained).
+    private func commit(_ newRT: Runtime, source: FrameSource?) {
+        writeLog { try $0.flush() }
+        if let old = rt.mqtt, old !== newRT.mqtt {
+            newRT.mqtt?.adopt(old)
+            let unsent = old.shutdown()
+            if unsent > 0 { warn("emotiond: mqtt disabled by the reload: \(unsent) queued messages discarded") }
+        }
+        if let m = newRT.mqtt, m !== rt.mqtt { m.start() }
+        rt = newRT
+        camera = newRT.config.camera.name
+        metrics.watch(rt.mqtt)
+        if let source {
+            reader.close(); reader = SourceReader(source)
+            start = Date(); offset = 0; lastMedia = 0
+        }
+    }
+}
