@@ -241,7 +241,9 @@ extern "C" void cvb_video_close(cvb_video *v) {
 struct cvb_writer { cv::VideoWriter w; };
 
 // H.264 ('avc1': FFmpeg's libx264) plays in browsers and every player; MPEG-4 Part 2 ('mp4v')
-// does not, but every FFmpeg build has it, so it is the named fallback (*h264 = 0).
+// does not, but every FFmpeg build has it, so it is the named fallback (*h264 = 0). In: *h264 = 0
+// asks for mp4v directly (libx264's lookahead costs ~60 MiB; OpenCV 4.6 passes no encoder
+// options to software encoders, so it cannot be shortened from here).
 extern "C" cvb_writer *cvb_writer_open(const char *path, double fps, int width, int height, int *h264,
                                        cvb_error *err) {
     cvb_writer *out = nullptr;
@@ -249,8 +251,9 @@ extern "C" cvb_writer *cvb_writer_open(const char *path, double fps, int width, 
         auto *w = new cvb_writer();
         const double rate = fps > 0 ? fps : 25;
         const cv::Size size(width, height);
-        *h264 = 1;
-        if (!w->w.open(path, cv::CAP_FFMPEG, cv::VideoWriter::fourcc('a', 'v', 'c', '1'), rate, size) ||
+        const bool want = *h264 != 0;
+        *h264 = want ? 1 : 0;
+        if (!want || !w->w.open(path, cv::CAP_FFMPEG, cv::VideoWriter::fourcc('a', 'v', 'c', '1'), rate, size) ||
             !w->w.isOpened()) {
             *h264 = 0;
             if (!w->w.open(path, cv::CAP_FFMPEG, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), rate, size) ||

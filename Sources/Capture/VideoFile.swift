@@ -37,8 +37,11 @@ public final class VideoFile: FrameSource {
         try InputFile.check(path, operation: "cannot open video \(path)")
     }
 
-    public init(path: String) throws {
-        try Self.checkInput(path)
+    /// `stream`: a FIFO or character device is a legitimate live stream (the daemon and `live` read
+    /// it on a thread they can abandon, so a stalled writer cannot hang them); batch and the
+    /// benchmarks, which would block on one, keep refusing everything but regular files.
+    public init(path: String, stream: Bool = false) throws {
+        if !(stream && Self.isStream(path)) { try Self.checkInput(path) }
         var info = cvb_video_info()
         var err = cvb_error()
         guard let h = cvb_video_open(path, &info, &err) else { throw CVError("cannot open video \(path)", err) }
@@ -47,6 +50,13 @@ public final class VideoFile: FrameSource {
         fps = info.fps.isFinite && info.fps > 0 ? info.fps : 0
         frameCount = info.frame_count > 0 ? Int(info.frame_count) : nil
         width = Int(info.width); height = Int(info.height)
+    }
+
+    /// A FIFO or character device (a URL or regular file is not).
+    public static func isStream(_ path: String) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return false }
+        return st.st_mode & S_IFMT == S_IFIFO || st.st_mode & S_IFMT == S_IFCHR
     }
 
     deinit { if let handle { cvb_video_close(handle) } }

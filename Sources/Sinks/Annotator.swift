@@ -68,10 +68,11 @@ public final class AnnotatedVideoWriter {
     /// The codec written: "h264", or "mpeg4" (MPEG-4 Part 2) where FFmpeg has no H.264 encoder.
     public var codec: String { encoder.isH264 ? "h264" : "mpeg4" }
 
-    public init(path: String, fps: Double, width: Int, height: Int) throws {
+    /// `h264` false writes MPEG-4 Part 2 directly (less memory: no libx264 lookahead).
+    public init(path: String, fps: Double, width: Int, height: Int, h264: Bool = true) throws {
         file = try AtomicFile(path: path, suffix: ".mp4")
         file.closeHandle()
-        encoder = EncoderThread(path: file.tempPath, fps: fps, width: width, height: height)
+        encoder = EncoderThread(path: file.tempPath, fps: fps, width: width, height: height, preferH264: h264)
         if let message = encoder.openError {
             file.abort()
             throw SinkError.cannotCreate(path: path, reason: message)
@@ -111,11 +112,11 @@ final class EncoderThread: @unchecked Sendable {
 
     var written: Int { cond.lock(); defer { cond.unlock() }; return _written }
 
-    init(path: String, fps: Double, width: Int, height: Int) {
+    init(path: String, fps: Double, width: Int, height: Int, preferH264: Bool) {
         let opened = DispatchSemaphore(value: 0)
         let t = Thread { [self] in
             var err = cvb_error()
-            var h264: Int32 = 0
+            var h264: Int32 = preferH264 ? 1 : 0
             let writer = cvb_writer_open(path, fps, Int32(width), Int32(height), &h264, &err)
             isH264 = h264 != 0
             if writer == nil { openError = CVError("video writer", err).message }

@@ -15,6 +15,8 @@ struct BatchCommand: ParsableCommand {
     @Flag(help: "Print a per-track summary.") var summary = false
     @Option(help: "Write the summary as JSON to this file ('-' for stdout).") var summaryJson: String?
     @Option(help: "NDJSON track events (new / change / end) ('-' for stdout).") var events: String?
+    @Option(help: "Annotated video codec: h264 (plays in browsers) or mpeg4 (MPEG-4 Part 2: ~60 MiB less memory).")
+    var videoCodec: VideoCodec = .h264
     @Option(help: "CSV, one row per face per frame: time, track, box, label, confidence, every score.") var csv: String?
     @Option(help: "Timeline plot PNG of smoothed scores per track (use {name} with several videos).") var plot: String?
     @Option(help: "Process every Nth frame.") var every: Int = 1
@@ -134,8 +136,11 @@ struct BatchCommand: ParsableCommand {
     func process(_ video: String, proc: FrameProcessor, log: NDJSONWriter?, events: NDJSONWriter?,
                  csv: CSVWriter?) throws -> RunSummary.Report {
         let src = try VideoFile(path: video)
-        let annotated = try annotate.map { try AnnotatedVideoWriter(path: outPath($0, video: video), fps: src.fps / Double(every), width: src.width, height: src.height) }
-        if let a = annotated, a.codec != "h264" {
+        let annotated = try annotate.map {
+            try AnnotatedVideoWriter(path: outPath($0, video: video), fps: src.fps / Double(every), width: src.width,
+                                     height: src.height, h264: videoCodec == .h264)
+        }
+        if let a = annotated, videoCodec == .h264, a.codec != "h264" {
             warn("annotated video: this FFmpeg build has no H.264 encoder; writing MPEG-4 Part 2 (mp4v), which browsers do not play")
         }
         let sum = RunSummary(source: video)
@@ -190,6 +195,8 @@ struct BatchCommand: ParsableCommand {
         return sum.report(frames: index, mediaSeconds: media, wallSeconds: Date().timeIntervalSince(start))
     }
 }
+
+enum VideoCodec: String, ExpressibleByArgument, CaseIterable { case h264, mpeg4 }
 
 /// Progress bar with ETA on stderr, only when stderr is a terminal.
 final class ProgressBar {

@@ -143,7 +143,7 @@ final class Daemon {
             case let .failed(e): return e
             case .end:
                 if command.loop, let s = rt.config.camera.source,
-                   let again = try? interruptible(stop: { self.flags.stop }, { try VideoFile(path: s) }) {
+                   let again = try? interruptible(stop: { self.flags.stop }, { try VideoFile(path: s, stream: true) }) {
                     offset += lastMedia + (reader.source.fps > 0 ? 1 / reader.source.fps : 0)
                     reader.close(); reader = SourceReader(again)
                     continue
@@ -277,7 +277,7 @@ final class Daemon {
             var newSource: FrameSource? = nil
             if let s = c.camera.source, s != reader.source.name {
                 do {
-                    guard let opened = try interruptible(stop: { self.flags.stop }, { try VideoFile(path: s) }) else {
+                    guard let opened = try interruptible(stop: { self.flags.stop }, { try VideoFile(path: s, stream: true) }) else {
                         return
                     }
                     newSource = opened

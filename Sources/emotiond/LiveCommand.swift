@@ -39,7 +39,7 @@ struct LiveCommand: ParsableCommand {
         do { try proc.configureForCamera() } catch { throw RunError("\(error)") }
         let src: FrameSource
         if let source {
-            do { src = try VideoFile(path: source) } catch { throw RunError("\(error)") }
+            do { src = try VideoFile(path: source, stream: true) } catch { throw RunError("\(error)") }
         } else {
             var s = CameraSettings()
             let p = size.split(separator: "x").compactMap { Int($0) }

@@ -103,7 +103,7 @@ struct RunCommand: ParsableCommand {
 
     func openSource(_ c: EmotiondConfig) throws -> FrameSource {
         if let s = c.camera.source {
-            do { return try VideoFile(path: s) } catch { throw c.error("camera.source", "\(error)") }
+            do { return try VideoFile(path: s, stream: true) } catch { throw c.error("camera.source", "\(error)") }
         }
         let dev = c.camera.device ?? "/dev/video0"
         guard FileManager.default.fileExists(atPath: dev) else { throw c.error("camera.device", "\(dev) does not exist (no camera connected?)") }

@@ -241,7 +241,8 @@ def train(args, model, ckpt_path, best_path):
     opt = torch.optim.SGD([{"params": decay, "weight_decay": args.wd}, {"params": no_decay, "weight_decay": 0}],
                           lr=args.lr, momentum=0.9, nesterov=True)
     steps_per_epoch = math.ceil(len(xtr) / args.batch)
-    total, warm = args.epochs * steps_per_epoch, args.warmup * steps_per_epoch
+    total = args.epochs * steps_per_epoch
+    warm = min(args.warmup * steps_per_epoch, total // 4)  # short (smoke) runs still reach the cosine part
     start, best = 0, 0.0
     if args.resume and os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, weights_only=False)

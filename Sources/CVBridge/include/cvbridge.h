@@ -76,8 +76,8 @@ double cvb_video_position_ms(cvb_video *v);
 void cvb_video_close(cvb_video *v);
 
 typedef struct cvb_writer cvb_writer;
-/// Opens an MP4 writer for BGR frames: H.264 where FFmpeg has an encoder for it (*h264 = 1),
-/// else MPEG-4 Part 2 (mp4v, *h264 = 0).
+/// Opens an MP4 writer for BGR frames. In: *h264 != 0 asks for H.264. Out: *h264 = 1 if the file is
+/// H.264, 0 if MPEG-4 Part 2 (mp4v: asked for, or FFmpeg has no H.264 encoder).
 cvb_writer *cvb_writer_open(const char *path, double fps, int width, int height, int *h264, cvb_error *err);
 int cvb_writer_write(cvb_writer *w, const cvb_image *frame, cvb_error *err);
 void cvb_writer_close(cvb_writer *w);
