@@ -143,4 +143,8 @@ enum LayerLimits {
     static let maxWindow = 4096
     /// Largest scratch buffer (floats) a layer may allocate; also keeps BLAS dims in Int32.
     static let maxWorkspace = 1 << 30
+    /// Largest padded plane (floats) the depthwise / max-pool kernels copy a plane into (64 MiB).
+    /// Real nets need < 0.1 Mi; a hostile geometry (huge pads or strides over a long row) would
+    /// ask for far more, so it runs on the reference loop, which needs no scratch.
+    static let maxPaddedPlane = 1 << 24
 }

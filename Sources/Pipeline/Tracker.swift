@@ -76,6 +76,9 @@ public final class Tracker {
         for (d, b) in boxes.enumerated() {
             if let t = assigned[d] {
                 var tr = tracks[t]
+                // A gap (frames without this face) or a clock that went back (a looped file) restarts
+                // the dwell: the lead must be seen continuously.
+                if tr.missed > 0 || mediaTime < tr.pendingSince { tr.pending = nil; tr.pendingCount = 0 }
                 tr.box = b; tr.missed = 0; tr.hits += 1; tr.lastSeen = mediaTime
                 for k in 0..<7 { tr.smoothed[k] = a * scores[d].values[k] + (1 - a) * tr.smoothed[k] }
                 let top = EmotionScores(tr.smoothed).top.emotion

@@ -90,8 +90,18 @@ public final class RotatingLog {
 
     /// Hands buffered lines to the kernel (whole lines only).
     public func flush() throws {
-        guard !pending.isEmpty, fd >= 0 else { return }
-        if size > 0 && size + pending.count > maxBytes { try rotate() }
+        guard !pending.isEmpty else { return }
+        do {
+            // A reopen that failed at the last rotation (fd -1) is retried here; until it works every
+            // batch is dropped and counted, never kept growing in memory.
+            if fd < 0 { try open() }
+            if size > 0 && size + pending.count > maxBytes { try rotate() }
+        } catch {
+            writeErrors += 1
+            droppedLines += pendingLines
+            pending.removeAll(); pendingLines = 0
+            throw error
+        }
         let before = size
         let n = pending.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
         if n != pending.count {

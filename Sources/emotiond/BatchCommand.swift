@@ -69,7 +69,7 @@ struct BatchCommand: ParsableCommand {
             warn("emotiond: \(error)")
             throw ExitCode(1)
         }
-        let toStdout = log == "-" || summaryJson == "-"
+        let toStdout = [log, events, csv, summaryJson].contains("-")
         if summary {
             let text = reports.map(RunSummary.text).joined()
             if toStdout { warn(text) } else { print(text, terminator: "") }

@@ -169,7 +169,12 @@ final class Daemon {
         guard !(reader.source is V4L2Camera) else { return }
         let due = start.addingTimeInterval(offset + frame.mediaTime)
         if due.timeIntervalSinceNow < -2 { start = Date().addingTimeInterval(-(offset + frame.mediaTime)); return }
-        while due.timeIntervalSinceNow > 0 && !flags.stop { usleep(UInt32(min(due.timeIntervalSinceNow, 0.05) * 1e6)) }
+        // One clock read per step: reading it twice could give a negative sleep, and UInt32(-x) traps.
+        while !flags.stop {
+            let left = due.timeIntervalSinceNow
+            if left <= 0 { break }
+            usleep(UInt32(min(left, 0.05) * 1e6))
+        }
     }
 
     private func process(_ frame: Frame, decodeMs: Double) {

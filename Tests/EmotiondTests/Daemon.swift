@@ -60,8 +60,11 @@ final class Broker {
 final class Subscriber {
     let child: Child
     let path: String
-    init(port: Int, topic: String, dir: URL, name: String = "sub") throws {
-        child = try Child("/usr/bin/mosquitto_sub", ["-h", "127.0.0.1", "-p", "\(port)", "-t", topic, "-v", "-q", "1"], dir: dir, name: name)
+    /// `user`/`password`: for a broker that requires them (AuthBroker).
+    init(port: Int, topic: String, dir: URL, name: String = "sub", user: String? = nil, password: String? = nil) throws {
+        let auth = user.map { ["-u", $0, "-P", password ?? ""] } ?? []
+        child = try Child("/usr/bin/mosquitto_sub", ["-h", "127.0.0.1", "-p", "\(port)"] + auth
+                          + ["-t", topic, "-v", "-q", "1"], dir: dir, name: name)
         path = dir.appendingPathComponent("\(name).stdout").path
         usleep(300_000)
     }

@@ -147,7 +147,7 @@ final class DaemonHardeningTests: XCTestCase {
     /// delivered, nothing is dropped.
     func testSIGHUPKeepsQueuedMQTTMessages() throws {
         let broker = try AuthBroker(dir: dir, user: "cam", password: "right")
-        let sub = try AuthSubscriber(port: broker.port, topic: "q/#", dir: dir, user: "cam", password: "right")
+        let sub = try Subscriber(port: broker.port, topic: "q/#", dir: dir, name: "authsub", user: "cam", password: "right")
         let metricsPort = Metrics.freePort()
         func config(_ password: String, alpha: Double) throws -> String {
             try write("""
@@ -198,7 +198,7 @@ final class DaemonHardeningTests: XCTestCase {
         _ = writer
     }
 
-    func events(_ sub: AuthSubscriber) throws -> String {
+    func events(_ sub: Subscriber) throws -> String {
         let p = dir.appendingPathComponent("events.ndjson").path
         try sub.messages.filter { $0.topic.hasSuffix("/events") }.map(\.payload).joined(separator: "\n")
             .write(toFile: p, atomically: true, encoding: .utf8)
@@ -314,27 +314,6 @@ final class AuthBroker {
 }
 
 /// mosquitto_sub with a username and password, writing "topic payload" lines to a file.
-final class AuthSubscriber {
-    let child: Child
-    let path: String
-    init(port: Int, topic: String, dir: URL, user: String, password: String) throws {
-        child = try Child("/usr/bin/mosquitto_sub", ["-h", "127.0.0.1", "-p", "\(port)", "-u", user, "-P", password,
-                                                     "-t", topic, "-v", "-q", "1"], dir: dir, name: "authsub")
-        path = dir.appendingPathComponent("authsub.stdout").path
-        usleep(300_000)
-    }
-    var messages: [(topic: String, payload: String)] {
-        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").map { l in
-            let parts = l.split(separator: " ", maxSplits: 1)
-            return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
-        }
-    }
-    func waitFor(_ timeout: Double, _ pred: ([(topic: String, payload: String)]) -> Bool) -> Bool {
-        let end = Date().addingTimeInterval(timeout)
-        while Date() < end { if pred(messages) { return true }; usleep(100_000) }
-        return pred(messages)
-    }
-}
 
 /// Plain-socket HTTP for the metrics endpoint (no client library hides how connections behave).
 enum Metrics {

@@ -95,3 +95,27 @@ extension ModelBuilder {
         return try m.data()
     }
 }
+
+/// Hostile geometry for the padded-plane kernels: a 1×1 depthwise filter with 4096 rows of padding
+/// and a 4096 column stride over a 1 Mi-float row would need a ~17 Gi-float plane. It must run
+/// (on the reference loop) and give the reference's result, not abort in malloc.
+final class LayerPathHostileTests: XCTestCase {
+    func testHugePaddedPlaneFallsBackToTheReferenceLoop() throws {
+        var b = ModelBuilder()
+        b.input("x", [1, 2, 1, 1 << 20])
+        b.initializer("w", [2, 1, 1, 1], [2, -1])
+        b.node("Conv", ["x", "w"], ["y"], ints: ["pads": [4096, 0, 4096, 0], "strides": [1, 4096]], int: ["group": 2])
+        b.output("y")
+        let model = try ONNXLoader.load(data: try b.data())
+        let x = Tensor(shape: [1, 2, 1, 1 << 20], data: (0..<(2 << 20)).map { Float($0 % 7) })
+        defer { Kernels.forced = nil }
+        Kernels.forced = Kernels.Level.none
+        let ref = try model.run(x)
+        Kernels.forced = nil
+        let y = try model.run(x)
+        XCTAssertEqual(y.shape, [1, 2, 8193, 256])
+        XCTAssertEqual(y.data, ref.data)
+        // Row 4096 is the input row: channel 0 scaled by 2, channel 1 by -1, every 4096th column.
+        XCTAssertEqual(y.data[4096 * 256 + 1], 2 * Float(4096 % 7))
+    }
+}

@@ -74,4 +74,25 @@ final class TrackerHysteresisTests: XCTestCase {
         }
         XCTAssertTrue(evs.isEmpty, "\(evs)")
     }
+
+    /// The lead must be seen continuously: 0.6 s of lead, the face gone for 5 frames, then the lead
+    /// again — the change needs a fresh full dwell after the gap (before, the clock kept running
+    /// across the gap and the change fired ~0.4 s after the face came back).
+    func testAGapRestartsTheDwell() {
+        let tracker = Tracker(config: TrackerConfig())
+        var changes: [Double] = []
+        for i in 0..<(30 * 6) {
+            let t = Double(i) / 30
+            let gone = t >= 3.6 && t < 3.6 + 5.0 / 30
+            let s = t < 3 ? scores(neutral: 0.8, sad: 0.05) : scores(neutral: 0.05, sad: 0.8)
+            let evs = tracker.update(boxes: gone ? [] : [box], scores: gone ? [] : [s], mediaTime: t).events
+            changes += evs.filter { $0.0 == .change }.map { _ in t }
+        }
+        XCTAssertEqual(changes.count, 1, "\(changes)")
+        if let t = changes.first {
+            // The smoothed lead passes the margin shortly after 3 s; after the gap (ends 3.77 s) the
+            // dwell starts again, so the change comes at ≥ 3.77 + 1.0 s.
+            XCTAssertGreaterThanOrEqual(t, 3.6 + 5.0 / 30 + TrackerConfig().changeDwell - 1e-9, "\(t)")
+        }
+    }
 }

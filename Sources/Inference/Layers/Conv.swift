@@ -169,7 +169,9 @@ final class ConvLayer: Layer {
                 weights.withUnsafeBufferPointer { wp in
                     if !isDepthwise, level != .none, !packed.isEmpty {
                         kernelConv(level, xp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w, oh: oh, ow: ow, pads: p, winogradPath: winogradPath)
-                    } else if isDepthwise, level != .none {
+                    } else if isDepthwise, level != .none,
+                              emo_dw_workspace(Int32(kh), Int32(kw), Int32(strideH), Int32(strideW), Int32(dilH),
+                                               Int32(dilW), Int32(oh), Int32(ow)) <= LayerLimits.maxPaddedPlane {
                         fastDepthwise(level, xp.baseAddress!, wp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w,
                                       oh: oh, ow: ow, padT: p[0], padL: p[1])
                     } else if isDepthwise {

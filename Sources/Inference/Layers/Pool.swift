@@ -113,7 +113,9 @@ final class PoolLayer: Layer {
         let oh = os[2], ow = os[3]
         let p = global ? [0, 0, 0, 0] : effectivePads(h: h, w: w)
         let level = Kernels.active
-        if isMax && !global && !isPlainMax2x2 && level != .none {
+        if isMax && !global && !isPlainMax2x2 && level != .none,
+           emo_dw_workspace(Int32(kh), Int32(kw), Int32(sh), Int32(sw), Int32(dh), Int32(dw), Int32(oh), Int32(ow))
+               <= LayerLimits.maxPaddedPlane {
             fastMaxPool(level, x, into: &out, planes: planes, h: h, w: w, oh: oh, ow: ow, pads: p)
             return [out]
         }
