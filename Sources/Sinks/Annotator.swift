@@ -165,8 +165,16 @@ final class EncoderThread: @unchecked Sendable {
 
 extension Frame {
     /// Writes the frame as PNG (atomically).
-    public func writePNG(_ path: String) throws {
-        let file = try AtomicFile(path: path, suffix: ".png")
+    public func writePNG(_ path: String) throws { try writeImage(path, suffix: ".png") }
+
+    /// Writes the frame (atomically) in the format its extension names (.png, .jpg, ...).
+    public func writeImage(_ path: String) throws {
+        let ext = URL(fileURLWithPath: path).pathExtension
+        try writeImage(path, suffix: ext.isEmpty ? ".png" : ".\(ext)")
+    }
+
+    private func writeImage(_ path: String, suffix: String) throws {
+        let file = try AtomicFile(path: path, suffix: suffix)
         file.closeHandle()
         do { try withBridgeImage { img in try cvCall("write \(path)") { cvb_imwrite(file.tempPath, img, $0) } } } catch { file.abort(); throw error }
         try file.commit()

@@ -11,10 +11,11 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "ONNX emotion model (default: models/\(Paths.defaultModelName)).") var model: String?
     @Option(help: "Face detector: haar or lbp.") var detector: DetectorConfig.Kind = .haar
     @Option(help: "Cascade XML (default: the detector's frontal-face cascade from opencv-data).") var cascade: String?
-    @Option(help: "Detect on the frame downscaled by this factor (0 < s ≤ 1).") var detectScale: Double = 0.5
+    @Option(help: "Detect on the frame downscaled by this factor (0 < s ≤ 1; default 0.5 for video, 1 for image).")
+    var detectScale: Double?
     @Option(help: "Cascade scaleFactor.") var scaleFactor: Double = 1.1
     @Option(help: "Cascade minNeighbors.") var minNeighbors: Int = 5
-    @Option(help: "Smallest face side in pixels.") var minFace: Int = 48
+    @Option(help: "Smallest face side in pixels (default 48 for video, 24 for image).") var minFace: Int?
     @Option(help: "Full-frame detection every N frames (between them only around tracked faces).") var fullDetectEvery: Int = 25
     @Option(help: "Batch: full-frame passes run on a second thread and join N frames later (0: in the frame loop; default: full-detect-every − 1).") var lookBehind: Int?
     @Option(help: "Crop margin around the detector box (fraction per side; default from the model).") var cropMargin: Double?
@@ -35,10 +36,10 @@ struct PipelineOptions: ParsableArguments {
     /// all problems at once, before any work starts.
     func validate() throws {
         let problems = [
-            Limits.check("--detect-scale", detectScale, Limits.detectScale),
+            detectScale.flatMap { Limits.check("--detect-scale", $0, Limits.detectScale) },
             Limits.check("--scale-factor", scaleFactor, Limits.scaleFactor),
             Limits.check("--min-neighbors", minNeighbors, Limits.minNeighbors),
-            Limits.check("--min-face", minFace, Limits.minSize),
+            minFace.flatMap { Limits.check("--min-face", $0, Limits.minSize) },
             Limits.check("--full-detect-every", fullDetectEvery, Limits.fullDetectEvery),
             lookBehind.flatMap { Limits.check("--look-behind", $0, Limits.lookBehind) },
             cropMargin.flatMap { Limits.check("--crop-margin", $0, Limits.cropMargin) },
@@ -61,11 +62,18 @@ struct PipelineOptions: ParsableArguments {
         return proc
     }
 
-    func makeProcessor() throws -> FrameProcessor {
+    /// Video defaults: a face stays in view for many frames, so half-resolution detection with a
+    /// 48 px minimum finds it soon enough at a quarter of the cost. A still is seen once: full
+    /// resolution and 24 px (on group photos 19 → 39 of 43 faces in the test).
+    struct Defaults { var detectScale: Double; var minFace: Int }
+    static let video = Defaults(detectScale: 0.5, minFace: 48)
+    static let still = Defaults(detectScale: 1, minFace: 24)
+
+    func makeProcessor(_ defaults: Defaults = Self.video) throws -> FrameProcessor {
         if cvThreads > 0 { ImageFile.setOpenCVThreads(cvThreads) }
         var d = DetectorConfig()
-        d.kind = detector; d.cascade = cascade; d.scale = detectScale; d.scaleFactor = scaleFactor
-        d.minNeighbors = minNeighbors; d.minSize = minFace
+        d.kind = detector; d.cascade = cascade; d.scale = detectScale ?? defaults.detectScale
+        d.scaleFactor = scaleFactor; d.minNeighbors = minNeighbors; d.minSize = minFace ?? defaults.minFace
         var t = TrackerConfig()
         t.emaAlpha = smoothing; t.maxAge = maxAge; t.changeMargin = changeMargin; t.changeDwell = changeDwell
         let det: CascadeDetector
