@@ -209,12 +209,18 @@ final class Daemon {
             mqtt.publish("\(prefix)/\(camera)/events", try enc.encode(e))
         }
         guard !events.isEmpty else { return }
-        let tracks = r.faces.map {
+        try publishState(r.faces, timestamp: r.timestamp, to: mqtt)
+    }
+
+    /// The retained `<prefix>/<camera>/state`: published on every event, and empty at stop, so a
+    /// client that subscribes after the daemon stopped never sees a face that is no longer there.
+    private func publishState(_ faces: [TrackedFace], timestamp: String, to mqtt: MQTTPublisher) throws {
+        let tracks = faces.map {
             ["track": $0.track, "label": $0.label, "confidence": Double($0.confidence)] as [String: Any]
         }
-        let state: [String: Any] = ["camera": camera, "timestamp": r.timestamp, "faces": r.faces.count, "tracks": tracks]
+        let state: [String: Any] = ["camera": camera, "timestamp": timestamp, "faces": faces.count, "tracks": tracks]
         let payload = try JSONSerialization.data(withJSONObject: state, options: [.sortedKeys])
-        mqtt.publish("\(prefix)/\(camera)/state", payload, retain: true)
+        mqtt.publish("\(rt.config.mqtt.topicPrefix)/\(camera)/state", payload, retain: true)
     }
 
     /// Writes (or flushes) the log, counting failures and lost lines in the metrics; a failing log
@@ -256,9 +262,11 @@ final class Daemon {
     private func stop() {
         notifier.stopping()
         if let mqtt = rt.mqtt {
-            for e in rt.processor.finish(mediaTime: lastMedia, source: reader.source.name) {
+            let ended = rt.processor.finish(mediaTime: lastMedia, source: reader.source.name)
+            for e in ended {
                 mqtt.publish("\(rt.config.mqtt.topicPrefix)/\(camera)/events", (try? enc.encode(e)) ?? Data())
             }
+            try? publishState([], timestamp: ended.first?.timestamp ?? FrameProcessor.now(), to: mqtt)
             let unsent = mqtt.shutdown()
             if unsent > 0 {
                 warn("emotiond: mqtt: \(unsent) queued messages were never delivered (broker unreachable)")

@@ -53,6 +53,12 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(d.wait(2), 0, d.stderr)
         XCTAssertLessThan(Date().timeIntervalSince(t0), 2)
         XCTAssertTrue(sub2.waitFor(3) { m in m.contains { $0.topic == "emotiond-test/available" && $0.payload == "offline" } })
+        // The retained state a client finds after the stop holds no face (it had one while running).
+        let late = try Subscriber(port: broker.port, topic: "emotiond-test/cam1/state", dir: dir, name: "late")
+        XCTAssertTrue(late.waitFor(3) { !$0.isEmpty }, "no retained state")
+        let retained = try JSONSerialization.jsonObject(with: Data((late.messages.first?.payload ?? "{}").utf8)) as? [String: Any]
+        XCTAssertEqual(retained?["faces"] as? Int, 0, "\(late.messages)")
+        XCTAssertEqual((retained?["tracks"] as? [Any])?.count, 0)
 
         // Every payload validates; change events' labels match the log at that media time.
         let events = sub.messages.filter { $0.topic.hasSuffix("/events") } + sub2.messages.filter { $0.topic.hasSuffix("/events") }
