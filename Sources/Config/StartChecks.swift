@@ -30,15 +30,10 @@ public enum StartChecks {
     // MARK: camera
 
     static func source(_ s: String) throws {
+        // FIFOs and character devices are streams: opening one here would consume its header.
+        if VideoFile.isStream(s) { return }
         var st = stat()
-        if stat(s, &st) == 0 {
-            switch st.st_mode & S_IFMT {
-            // FIFOs and character devices are streams: opening one here would consume its header.
-            case S_IFIFO, S_IFCHR: return
-            case S_IFDIR: throw FileProblem("\(s) is a directory, not a video file")
-            default: break
-            }
-        }
+        if stat(s, &st) == 0, st.st_mode & S_IFMT == S_IFDIR { throw FileProblem("\(s) is a directory, not a video file") }
         _ = try VideoFile(path: s)
     }
 

@@ -27,15 +27,8 @@ struct BatchCommand: ParsableCommand {
     func validate() throws {
         guard every >= 1 else { throw ValidationError("--every must be ≥ 1") }
         if let m = maxFps, let e = Limits.check("--max-fps", m, Limits.maxFPS) { throw ValidationError(e) }
-        if videos.count > 1 {
-            for (flag, v) in [("--annotate", annotate), ("--plot", plot)] where v != nil && !v!.contains("{name}") {
-                throw ValidationError("\(flag) needs a {name} placeholder when several videos are given")
-            }
-        }
-    }
-
-    func outPath(_ template: String, video: String) -> String {
-        template.replacingOccurrences(of: "{name}", with: URL(fileURLWithPath: video).deletingPathExtension().lastPathComponent)
+        try OutputPaths.requireName("--annotate", annotate, inputs: videos.count, kind: "videos")
+        try OutputPaths.requireName("--plot", plot, inputs: videos.count, kind: "videos")
     }
 
     func run() throws {
@@ -82,62 +75,28 @@ struct BatchCommand: ParsableCommand {
         }
     }
 
-    typealias Output = (flag: String, path: String, video: String?)
-
-    /// Every output file as (flag, path, the video it belongs to), `{name}` expanded; stdout ('-') excluded.
-    func outputs() -> [Output] {
-        var out: [Output] = []
-        for (flag, p) in [("--log", log), ("--events", events), ("--csv", csv), ("--summary-json", summaryJson)] {
-            if let p, p != "-" { out.append((flag, p, nil)) }
-        }
-        for (flag, t) in [("--annotate", annotate), ("--plot", plot)] {
-            guard let t else { continue }
-            for v in videos { out.append((flag, outPath(t, video: v), t.contains("{name}") ? v : nil)) }
-        }
-        return out
+    /// Every output file, `{name}` expanded; stdout ('-') excluded.
+    func outputs() -> [OutputPaths.Output] {
+        let single = [("--log", log), ("--events", events), ("--csv", csv), ("--summary-json", summaryJson)]
+            .compactMap { f, p in p.flatMap { $0 == "-" ? nil : OutputPaths.Output(flag: f, path: $0) } }
+        return single + OutputPaths.perInput("--annotate", annotate, inputs: videos)
+            + OutputPaths.perInput("--plot", plot, inputs: videos)
     }
 
-    /// Refuses outputs that would overwrite an input (video, model, cascade; links and hard links
-    /// resolved by device and inode) or another output (same file after `{name}` expansion), and
-    /// outputs that are directories. Collisions are refused, not renamed: a silently changed name
-    /// is an output the user cannot find.
+    /// Refuses, before any output exists, an output over an input (video, model, cascade) or over
+    /// another output, and outputs that are directories.
     func checkOutputs() throws {
         var inputs: [(what: String, path: String)] = videos.map { ("input video", $0) }
         if let m = try? Paths.model(pipeline.model) { inputs.append(("model", m)) }
         if let c = pipeline.cascade { inputs.append(("cascade", c)) }
-        let inputInodes = inputs.compactMap { i in PathIdentity.inode(i.path).map { ($0, i) } }
-        var seen: [String: Output] = [:]
-        var seenInodes: [PathIdentity.Inode: Output] = [:]
-        for o in outputs() {
-            if PathIdentity.isDirectory(o.path) { throw RunError("\(o.flag) \(o.path): is a directory") }
-            let node = PathIdentity.inode(o.path)
-            if let node, let hit = inputInodes.first(where: { $0.0 == node }) {
-                throw RunError("\(o.flag) \(o.path) is the \(hit.1.what) \(hit.1.path): refusing to overwrite an input")
-            }
-            let key = PathIdentity.target(o.path)
-            if let prev = seen[key] ?? node.flatMap({ seenInodes[$0] }) {
-                throw RunError(collision(prev, o))
-            }
-            seen[key] = o
-            if let node { seenInodes[node] = o }
-        }
-    }
-
-    func collision(_ a: Output, _ b: Output) -> String {
-        if a.flag == b.flag, let va = a.video, let vb = b.video {
-            let name = URL(fileURLWithPath: vb).deletingPathExtension().lastPathComponent
-            let template = a.flag == "--annotate" ? annotate! : plot!
-            return "\(a.flag) \(template) gives the same file \(b.path) for \(va) and \(vb) "
-                + "(both named \(name)): rename one of them or process them in separate runs"
-        }
-        return "\(a.flag) \(a.path) and \(b.flag) \(b.path) are the same file: give each output its own path"
+        try OutputPaths.check(outputs(), inputs: inputs)
     }
 
     func process(_ video: String, proc: FrameProcessor, log: NDJSONWriter?, events: NDJSONWriter?,
                  csv: CSVWriter?) throws -> RunSummary.Report {
         let src = try VideoFile(path: video)
         let annotated = try annotate.map {
-            try AnnotatedVideoWriter(path: outPath($0, video: video), fps: src.fps / Double(every), width: src.width,
+            try AnnotatedVideoWriter(path: OutputPaths.expand($0, for: video), fps: src.fps / Double(every), width: src.width,
                                      height: src.height, h264: videoCodec == .h264)
         }
         if let a = annotated, videoCodec == .h264, a.codec != "h264" {
@@ -185,7 +144,7 @@ struct BatchCommand: ParsableCommand {
             }
             for e in proc.finish(mediaTime: lastTime, source: video) { try events?.write(e) }
             try annotated?.commit()
-            if let p = plot { try sum.plot(to: outPath(p, video: video)) }
+            if let p = plot { try sum.plot(to: OutputPaths.expand(p, for: video)) }
         } catch {
             annotated?.abort()
             progress.finish()

@@ -18,37 +18,13 @@ struct ImageCommand: ParsableCommand {
 
     func validate() throws {
         if let m = maxPixels, m < 1 { throw ValidationError("--max-pixels must be ≥ 1") }
-        if let a = annotate, images.count > 1, !a.contains("{name}") {
-            throw ValidationError("--annotate needs a {name} placeholder when several images are given")
-        }
-    }
-
-    func outPath(_ image: String) -> String? {
-        annotate?.replacingOccurrences(of: "{name}", with: URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent)
-    }
-
-    /// Before any work: an annotated output never overwrites an input image (links resolved by device
-    /// and inode) or another image's output.
-    func checkOutputs() throws {
-        guard annotate != nil else { return }
-        let inputs = images.compactMap { i in PathIdentity.inode(i).map { ($0, i) } }
-        var seen: [String: String] = [:]
-        for image in images {
-            let out = outPath(image)!
-            if PathIdentity.isDirectory(out) { throw RunError("--annotate \(out): is a directory") }
-            if let node = PathIdentity.inode(out), let hit = inputs.first(where: { $0.0 == node }) {
-                throw RunError("--annotate \(out) is the input image \(hit.1): refusing to overwrite an input")
-            }
-            if let prev = seen[PathIdentity.target(out)] {
-                throw RunError("--annotate gives the same file \(out) for \(prev) and \(image): rename one of them")
-            }
-            seen[PathIdentity.target(out)] = image
-        }
+        try OutputPaths.requireName("--annotate", annotate, inputs: images.count, kind: "images")
     }
 
     func run() throws {
         if let maxPixels { ImageFile.maxPixels = maxPixels }
-        try checkOutputs()
+        try OutputPaths.check(OutputPaths.perInput("--annotate", annotate, inputs: images),
+                              inputs: images.map { ("input image", $0) })
         let proc = try pipeline.makeProcessor(PipelineOptions.still)
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var failed = 0
@@ -63,7 +39,8 @@ struct ImageCommand: ParsableCommand {
                 let (r, _) = try FrameProcessor(detector: proc.detector, classifier: proc.classifier, tracking: tc, cropMargin: proc.cropMargin)
                     .process(frame, source: path, decodeMs: decode)
                 print(String(decoding: try enc.encode(r), as: UTF8.self))
-                if let out = outPath(path) {
+                if let a = annotate {
+                    let out = OutputPaths.expand(a, for: path)
                     try Annotator(scoreBars: true).draw(r, on: &frame)
                     try frame.writeImage(out)
                 }
