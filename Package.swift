@@ -20,7 +20,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        // 1.8: LogHandler.log(event:).
+        .package(url: "https://github.com/apple/swift-log", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
@@ -80,9 +81,11 @@ let package = Package(
         .systemLibrary(name: "CMosquitto", path: "Sources/CMosquitto"),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd"),
 
-        // Outputs: NDJSON log (plain and rotating), annotated video, summary, timeline plot, MQTT, sd_notify.
+        // Outputs, each a FrameSink fed by one dispatcher: NDJSON log (plain and rotating), events,
+        // CSV, annotated video, summary, timeline plot, MQTT, metrics, snapshots; and sd_notify.
         .target(name: "Sinks", dependencies: ["EmotionCore", "Capture", "CVBridge", "CMosquitto", "CSystemd",
-                                             .product(name: "Prometheus", package: "swift-prometheus")]),
+                                             .product(name: "Prometheus", package: "swift-prometheus"),
+                                             .product(name: "Logging", package: "swift-log")]),
 
         // Frame loop pieces: face preprocessing, emotion classification, tracking.
         .target(name: "Pipeline", dependencies: ["EmotionCore", "Inference", "Capture", "Detection", "CZlib"]),
@@ -100,7 +103,7 @@ let package = Package(
         ),
 
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Capture", "EmotionCore"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "EmotionCore"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Detection", "EmotionCore"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "Capture", "EmotionCore"]),
         // The configuration reader in-process: defaults, ranges, collected errors, limits, fuzzing.
         // Optimised: the fuzzer's mutations of megabyte inputs are too slow unoptimised.

@@ -39,6 +39,8 @@ public final class Tracker {
         public var lastSeen: Double
     }
 
+    /// A track appeared, changed label (from `before`) or ended.
+    public typealias Event = (TrackEvent.Kind, Track, before: Emotion?)
     public let config: TrackerConfig
     public private(set) var tracks: [Track] = []
     private var nextID = 1
@@ -50,8 +52,8 @@ public final class Tracker {
 
     /// Updates tracks with this frame's faces. Returns the track id of each face (same order) and the events.
     public func update(boxes: [FaceBox], scores: [EmotionScores], mediaTime: Double)
-        -> (ids: [Int], smoothed: [EmotionScores], events: [(TrackEvent.Kind, Track, before: Emotion?)]) {
-        var events: [(TrackEvent.Kind, Track, before: Emotion?)] = []
+        -> (ids: [Int], smoothed: [EmotionScores], events: [Event]) {
+        var events: [Event] = []
         var assigned = [Int?](repeating: nil, count: boxes.count) // detection → track index
         var usedTracks = Set<Int>()
         // Greedy association by descending IoU.
@@ -137,7 +139,7 @@ public final class Tracker {
     }
 
     /// Ends every live track (end of stream or shutdown).
-    public func finish() -> [(TrackEvent.Kind, Track, before: Emotion?)] {
+    public func finish() -> [Event] {
         defer { tracks = [] }
         return tracks.filter(\.confirmed).map { (.end, $0, nil) }
     }

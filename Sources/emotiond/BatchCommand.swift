@@ -39,33 +39,40 @@ struct BatchCommand: ParsableCommand {
         }
         let proc = try pipeline.makeBatchProcessor()
         TempFiles.removeOnSignals()
-        let logWriter: NDJSONWriter?
-        let eventWriter: NDJSONWriter?
-        let csvWriter: CSVWriter?
+        let summaries = SummarySink(plotPath: plot.map { p in { OutputPaths.expand(p, for: $0) } })
+        let sinks: SinkDispatcher
+        do { sinks = SinkDispatcher(try makeSinks(summaries)) } catch { throw RunError("\(error)") }
         do {
-            logWriter = try log.map { try NDJSONWriter(path: $0) }
-            eventWriter = try events.map { try NDJSONWriter(path: $0) }
-            csvWriter = try csv.map { try CSVWriter(path: $0) }
-        } catch { throw RunError("\(error)") }
-        var reports: [RunSummary.Report] = []
-        do {
-            for video in videos {
-                reports.append(try process(video, proc: proc, log: logWriter, events: eventWriter, csv: csvWriter))
-            }
-            try logWriter?.commit()
-            try eventWriter?.commit()
-            try csvWriter?.commit()
+            for video in videos { try process(video, proc: proc, sinks: sinks) }
+            try sinks.close()
         } catch {
-            logWriter?.abort()
-            eventWriter?.abort()
-            csvWriter?.abort()
-            warn("emotiond: \(error)")
+            sinks.abort()
+            logger.error("emotiond: \(error)")
             throw ExitCode(1)
         }
+        try report(summaries.reports)
+    }
+
+    /// The outputs asked for, in the order each frame reaches them.
+    func makeSinks(_ summaries: SummarySink) throws -> [FrameSink] {
+        var sinks: [FrameSink] = []
+        if let log { sinks.append(try FrameLogSink(path: log)) }
+        if let csv { sinks.append(try CSVWriter(path: csv)) }
+        if let events { sinks.append(try EventFileSink(path: events)) }
+        sinks.append(summaries)
+        if let annotate {
+            sinks.append(AnnotatedVideoSink(path: { OutputPaths.expand(annotate, for: $0) },
+                                            h264: videoCodec == .h264, frameStep: every, log: logger))
+        }
+        return sinks
+    }
+
+    /// `--summary` (stdout, or stderr when stdout carries data) and `--summary-json`.
+    func report(_ reports: [RunSummary.Report]) throws {
         let toStdout = [log, events, csv, summaryJson].contains("-")
         if summary {
             let text = reports.map(RunSummary.text).joined()
-            if toStdout { warn(text) } else { print(text, terminator: "") }
+            if toStdout { printToStderr(text) } else { print(text, terminator: "") }
         }
         if let sj = summaryJson {
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
@@ -92,66 +99,49 @@ struct BatchCommand: ParsableCommand {
         try OutputPaths.check(outputs(), inputs: inputs)
     }
 
-    func process(_ video: String, proc: FrameProcessor, log: NDJSONWriter?, events: NDJSONWriter?,
-                 csv: CSVWriter?) throws -> RunSummary.Report {
+    func process(_ video: String, proc: FrameProcessor, sinks: SinkDispatcher) throws {
         let src = try VideoFile(path: video)
-        let annotated = try annotate.map {
-            try AnnotatedVideoWriter(path: OutputPaths.expand($0, for: video), fps: src.fps / Double(every), width: src.width,
-                                     height: src.height, h264: videoCodec == .h264)
-        }
-        if let a = annotated, videoCodec == .h264, a.codec != "h264" {
-            warn("annotated video: this FFmpeg build has no H.264 encoder; writing MPEG-4 Part 2 (mp4v), which browsers do not play")
-        }
-        let sum = RunSummary(source: video)
-        let progress = ProgressBar(total: src.frameCount, enabled: !quiet && isatty(2) == 1, name: URL(fileURLWithPath: video).lastPathComponent)
-        let start = Date()
+        var info = SourceInfo(name: video, fps: src.fps, width: src.width, height: src.height)
+        try sinks.begin(info)
+        let progress = ProgressBar(total: src.frameCount, enabled: !quiet && isatty(2) == 1,
+                                   name: URL(fileURLWithPath: video).lastPathComponent)
+        defer { progress.finish() }
         var index = 0, lastTime = 0.0, nextDue = 0.0
-        do {
-            while true {
-                // Subsampling: --every N keeps every Nth frame, --max-fps drops frames due earlier than 1/max-fps.
-                if index % every != 0 {
-                    guard try src.skip() else { break }
-                    index += 1
-                    continue
-                }
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                guard var frame = try src.next() else { break }
+        while true {
+            // Subsampling: --every N keeps every Nth frame, --max-fps drops frames due earlier than 1/max-fps.
+            if index % every != 0 {
+                guard try src.skip() else { break }
                 index += 1
-                lastTime = frame.mediaTime
-                if let m = maxFps {
-                    if frame.mediaTime + 1e-6 < nextDue { continue }
-                    nextDue = frame.mediaTime + 1 / m
-                }
-                let decode = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
-                let (r, evs) = try proc.process(frame, source: video, decodeMs: decode)
-                try log?.write(r)
-                try csv?.write(r)
-                for e in evs { try events?.write(e) }
-                sum.add(r)
-                if let annotated {
-                    try Annotator().draw(r, on: &frame)
-                    try annotated.write(frame)
-                }
-                progress.update(index)
+                continue
             }
-            progress.finish()
-            if index == 0 { throw RunError("\(video): no decodable video frames") }
-            if src.endedEarly(frames: index), let expected = src.frameCount {
-                let when = src.fps > 0
-                    ? String(format: ", at %.1f s of %.1f s", src.lastPosition, Double(expected) / src.fps) : ""
-                throw RunError("\(video): stream ended after \(index) of \(expected) frames\(when) "
-                    + "(truncated or corrupt file)")
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            guard let frame = try src.next() else { break }
+            index += 1
+            lastTime = frame.mediaTime
+            if let m = maxFps {
+                if frame.mediaTime + 1e-6 < nextDue { continue }
+                nextDue = frame.mediaTime + 1 / m
             }
-            for e in proc.finish(mediaTime: lastTime, source: video) { try events?.write(e) }
-            try annotated?.commit()
-            if let p = plot { try sum.plot(to: OutputPaths.expand(p, for: video)) }
-        } catch {
-            annotated?.abort()
-            progress.finish()
-            throw error
+            let decode = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+            let (r, evs) = try proc.process(frame, source: video, decodeMs: decode)
+            try sinks.write(FrameOutput(frame: frame, result: r, events: evs))
+            progress.update(index)
         }
-        let media = src.fps > 0 ? Double(index) / src.fps : lastTime
-        return sum.report(frames: index, mediaSeconds: media, wallSeconds: Date().timeIntervalSince(start))
+        try checkComplete(src, video: video, frames: index)
+        info.framesRead = index
+        info.mediaSeconds = src.fps > 0 ? Double(index) / src.fps : lastTime
+        try sinks.end(info, events: proc.finish(mediaTime: lastTime, source: video))
+    }
+
+    /// A file that yields no frame, or fewer than its header promised, is an error, not a result.
+    func checkComplete(_ src: VideoFile, video: String, frames: Int) throws {
+        if frames == 0 { throw RunError("\(video): no decodable video frames") }
+        if src.endedEarly(frames: frames), let expected = src.frameCount {
+            let when = src.fps > 0
+                ? String(format: ", at %.1f s of %.1f s", src.lastPosition, Double(expected) / src.fps) : ""
+            throw RunError("\(video): stream ended after \(frames) of \(expected) frames\(when) "
+                + "(truncated or corrupt file)")
+        }
     }
 }
 

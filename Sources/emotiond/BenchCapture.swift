@@ -19,7 +19,7 @@ struct BenchCapture: ParsableCommand {
 
     func run() throws {
         let proc = try pipeline.makeProcessor()
-        do { try proc.configureForCamera() } catch { throw RunError("\(error)") }
+        do { try PipelineOptions.configureForCamera(proc) } catch { throw RunError("\(error)") }
         var s = CameraSettings()
         let p = size.split(separator: "x").compactMap { Int($0) }
         guard p.count == 2 else { throw ValidationError("--size must be WxH") }
@@ -67,6 +67,6 @@ struct BenchCapture: ParsableCommand {
                          samples.count, wall, warm, steady.first?.rss ?? 0, steady.last?.rss ?? 0, steady.map(\.rss).min() ?? 0, steady.map(\.rss).max() ?? 0, rssSlope,
                          steady.first?.fds ?? 0, steady.last?.fds ?? 0, fdSlope))
         }
-        print("detection full-frame passes on the worker thread: \(proc.asyncPasses); around-track search on every frame")
+        print("detection full-frame passes on the worker thread: \(proc.scheduler.fullPasses); around-track search on every frame")
     }
 }

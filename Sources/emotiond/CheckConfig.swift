@@ -24,7 +24,7 @@ enum Preflight {
         var p: ParsedConfig
         if let path { p = ConfigLoader.read(path: path) } else { p = ParsedConfig(file: "<defaults>") }
         if let source { p.config.camera.source = source; p.invalid.remove("camera.source") }
-        for w in p.warnings { warn("emotiond: \(w)") }
+        for w in p.warnings { logger.warning("emotiond: \(w)") }
         StartChecks.run(&p)
         if p.readable { p.errors += modelAndDetectorErrors(p) }
         if !p.errors.isEmpty { throw ConfigErrors(p.errors) }

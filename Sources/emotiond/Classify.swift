@@ -28,7 +28,7 @@ struct Classify: ParsableCommand {
                 let f = try ImageFile.load(path, format: .gray8).resized(width: classifier.inputWidth, height: classifier.inputHeight)
                 crops.append(f.pixels); names.append(path)
             } catch {
-                warn("emotiond: \(error)")
+                logger.error("emotiond: \(error)")
                 failures += 1
             }
         }

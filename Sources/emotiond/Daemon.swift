@@ -78,9 +78,6 @@ final class Daemon {
     let flags: SignalFlags
     let notifier = SystemdNotifier()
     let metrics = DaemonMetrics()
-    let enc: JSONEncoder = {
-        let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]; return e
-    }()
     var rt: Runtime
     var metricsServer: MetricsServer?
     var reader: SourceReader!
@@ -89,8 +86,6 @@ final class Daemon {
     var start = Date(), offset = 0.0, lastMedia = 0.0
     var droppedSeen = 0
     var lastPing = Date.distantPast, lastStatus = Date(), framesSinceStatus = 0, faces = 0
-    /// The log's failing state, so a full disk is reported once, not per line.
-    var logFailing = false, logLostWhileFailing = 0
 
     init(command: RunCommand, flags: SignalFlags) throws {
         self.command = command
@@ -112,25 +107,26 @@ final class Daemon {
         do {
             let open = { [rt, command] in try command.openSource(rt.config) }
             guard let s = try interruptible(stop: { self.flags.stop }, open) else {
-                return warn("emotiond: stopped while opening the source")
+                logger.notice("emotiond: stopped while opening the source")
+                return
             }
             src = s
         } catch let e as ConfigError { throw RunError("\(e)") } catch let e as ConfigErrors { throw RunError("\(e)") }
         if let cam = src as? V4L2Camera {
-            cam.onEvent = { warn("emotiond: \($0)") }
+            cam.onEvent = { logger.notice("emotiond: \($0)") }
             cam.shouldStop = { [flags] in flags.stop }
-            warn("emotiond: camera \(cam.name): \(cam.width)x\(cam.height) \(cam.formatName) @ "
-                 + "\(String(format: "%g", cam.fps)) fps, \(rt.config.camera.buffers) buffers")
+            let mode = "\(cam.width)x\(cam.height) \(cam.formatName) @ \(String(format: "%g", cam.fps)) fps"
+            logger.notice("emotiond: camera \(cam.name): \(mode), \(rt.config.camera.buffers) buffers")
         }
         reader = SourceReader(src)
         rt.mqtt?.start()
         metrics.watch(rt.mqtt)
-        warn("emotiond: running camera '\(camera)' from \(src.name); \(BLASRuntime.summary)")
+        logger.notice("emotiond: running camera '\(camera)' from \(src.name); \(BLASRuntime.summary)")
         notifier.ready(status: "starting: \(src.name)")
         let exitError = loop()
         stop()
         if let e = exitError { throw RunError("\(reader.source.name): \(e)") }
-        warn("emotiond: stopped")
+        logger.notice("emotiond: stopped")
     }
 
     /// Frames until the end of the source, an error (returned), or a stop signal.
@@ -181,67 +177,14 @@ final class Daemon {
         do {
             let (r, events) = try rt.processor.process(frame, source: reader.source.name, decodeMs: decodeMs)
             faces = r.faces.count
-            metrics.record(r)
             if let cam = reader.source as? V4L2Camera {
                 metrics.recordDropped(cam.stats.dropped - droppedSeen); droppedSeen = cam.stats.dropped
             }
-            writeLog { try $0.write(r) }
-            if let dir = rt.config.snapshotDir, events.contains(where: { $0.type != .end }) {
-                // Only when configured: the annotated frame, named by frame and track.
-                var snap = frame
-                do {
-                    try Annotator(scoreBars: true).draw(r, on: &snap)
-                    let name = "\(camera)-\(frame.index)-track\(events[0].track)-\(events[0].type.rawValue).png"
-                    try snap.writePNG("\(dir)/\(name)")
-                } catch { warn("emotiond: snapshot: \(error)") }
-            }
-            if let mqtt = rt.mqtt { try publish(r, events, to: mqtt) }
+            try rt.sinks.write(FrameOutput(frame: frame, result: r, events: events))
         } catch {
             // A frame that cannot be processed is skipped, not fatal.
             metrics.recordError()
-            warn("emotiond: frame \(frame.index): \(error)")
-        }
-    }
-
-    private func publish(_ r: FrameResult, _ events: [TrackEvent], to mqtt: MQTTPublisher) throws {
-        let prefix = rt.config.mqtt.topicPrefix
-        for e in events where e.type == .end || Double(e.confidence) >= rt.config.minConfidence {
-            mqtt.publish("\(prefix)/\(camera)/events", try enc.encode(e))
-        }
-        guard !events.isEmpty else { return }
-        try publishState(r.faces, timestamp: r.timestamp, to: mqtt)
-    }
-
-    /// The retained `<prefix>/<camera>/state`: published on every event, and empty at stop, so a
-    /// client that subscribes after the daemon stopped never sees a face that is no longer there.
-    private func publishState(_ faces: [TrackedFace], timestamp: String, to mqtt: MQTTPublisher) throws {
-        let tracks = faces.map {
-            ["track": $0.track, "label": $0.label, "confidence": Double($0.confidence)] as [String: Any]
-        }
-        let state: [String: Any] = ["camera": camera, "timestamp": timestamp, "faces": faces.count, "tracks": tracks]
-        let payload = try JSONSerialization.data(withJSONObject: state, options: [.sortedKeys])
-        mqtt.publish("\(rt.config.mqtt.topicPrefix)/\(camera)/state", payload, retain: true)
-    }
-
-    /// Writes (or flushes) the log, counting failures and lost lines in the metrics; a failing log
-    /// (disk full) is reported on stderr when it starts failing and when it recovers, not per line.
-    private func writeLog(_ body: (RotatingLog) throws -> Void) {
-        guard let log = rt.log else { return }
-        let before = log.droppedLines
-        do {
-            try body(log)
-            if logFailing && log.droppedLines == before {
-                warn("emotiond: \(log.path): writing again (\(logLostWhileFailing) lines lost)")
-                logFailing = false; logLostWhileFailing = 0
-            }
-        } catch {
-            let lost = log.droppedLines - before
-            metrics.recordLogWriteFailure(lines: lost)
-            logLostWhileFailing += lost
-            if !logFailing {
-                warn("emotiond: \(error); lines are lost until it works again (emotiond_log_lines_dropped_total)")
-            }
-            logFailing = true
+            logger.warning("emotiond: frame \(frame.index): \(error)")
         }
     }
 
@@ -257,22 +200,15 @@ final class Daemon {
         framesSinceStatus = 0; lastStatus = Date()
     }
 
-    /// Graceful stop: end tracks, publish offline, flush the log. The source is not waited for:
-    /// a read blocked in a stalled FIFO is abandoned with the process.
+    /// Graceful stop: end tracks (their `end` events, the emptied MQTT state), publish offline,
+    /// flush the log. The source is not waited for: a read blocked in a stalled FIFO is abandoned
+    /// with the process.
     private func stop() {
         notifier.stopping()
-        if let mqtt = rt.mqtt {
-            let ended = rt.processor.finish(mediaTime: lastMedia, source: reader.source.name)
-            for e in ended {
-                mqtt.publish("\(rt.config.mqtt.topicPrefix)/\(camera)/events", (try? enc.encode(e)) ?? Data())
-            }
-            try? publishState([], timestamp: ended.first?.timestamp ?? FrameProcessor.now(), to: mqtt)
-            let unsent = mqtt.shutdown()
-            if unsent > 0 {
-                warn("emotiond: mqtt: \(unsent) queued messages were never delivered (broker unreachable)")
-            }
-        }
-        writeLog { try $0.flush() }
+        let src = reader.source
+        let ended = rt.processor.finish(mediaTime: lastMedia, source: src.name)
+        try? rt.sinks.end(SourceInfo(name: src.name, fps: src.fps, width: src.width, height: src.height), events: ended)
+        try? rt.sinks.close()
     }
 
     // MARK: SIGHUP
@@ -302,9 +238,10 @@ final class Daemon {
             var applied: [String] = []
             if let s = newSource { applied.append("source now \(s.name)") }
             if moved { applied.append("metrics endpoint now \(c.metrics.listen ?? "off")") }
-            warn("emotiond: configuration reloaded" + (applied.isEmpty ? "" : " (\(applied.joined(separator: "; ")))"))
+            let what = applied.isEmpty ? "" : " (\(applied.joined(separator: "; ")))"
+            logger.notice("emotiond: configuration reloaded\(what)")
         } catch {
-            warn("emotiond: configuration reload rejected, keeping the running one: \(error)")
+            logger.warning("emotiond: configuration reload rejected, keeping the running one: \(error)")
         }
     }
 
@@ -335,7 +272,7 @@ final class Daemon {
         do { metricsServer = try MetricsServer(listen: want, metrics: metrics); return true } catch {
             if let old {
                 metricsServer = try? MetricsServer(listen: old.address, metrics: metrics)
-                if metricsServer == nil { warn("emotiond: metrics endpoint \(old.address) could not be reopened") }
+                if metricsServer == nil { logger.warning("emotiond: metrics endpoint \(old.address) could not be reopened") }
             }
             throw c.error("outputs.metrics.listen", "\(error)")
         }
@@ -345,11 +282,11 @@ final class Daemon {
     /// one's queue and counters; the old one says "offline" before the new one says "online"
     /// (same broker and client id: the other order would leave "offline" retained).
     private func commit(_ newRT: Runtime, source: FrameSource?) {
-        writeLog { try $0.flush() }
+        try? rt.logSink?.close()
         if let old = rt.mqtt, old !== newRT.mqtt {
             newRT.mqtt?.adopt(old)
             let unsent = old.shutdown()
-            if unsent > 0 { warn("emotiond: mqtt disabled by the reload: \(unsent) queued messages discarded") }
+            if unsent > 0 { logger.warning("emotiond: mqtt disabled by the reload: \(unsent) queued messages discarded") }
         }
         if let m = newRT.mqtt, m !== rt.mqtt { m.start() }
         rt = newRT

@@ -23,7 +23,7 @@ struct DevicesCommand: ParsableCommand {
                     for s in f.sizes { print("    \(s.0)x\(s.1) @ \(s.2.map { String(format: "%g", $0) }.joined(separator: ", ")) fps") }
                 }
             } catch {
-                warn("emotiond: \(error)")
+                logger.error("emotiond: \(error)")
                 failed = true
             }
         }

@@ -26,29 +26,29 @@ struct ImageCommand: ParsableCommand {
         try OutputPaths.check(OutputPaths.perInput("--annotate", annotate, inputs: images),
                               inputs: images.map { ("input image", $0) })
         let proc = try pipeline.makeProcessor(PipelineOptions.still)
-        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var sinks: [FrameSink] = [try FrameLogSink(path: "-")]
+        if let annotate { sinks.append(AnnotatedImageSink(path: { OutputPaths.expand(annotate, for: $0) })) }
+        let outputs = SinkDispatcher(sinks)
         var failed = 0
         for path in images {
-            do {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                var frame = try ImageFile.load(path)
-                let decode = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
-                // Each image is its own scene: fresh tracks, reported at once.
-                var tc = proc.tracker.config
-                tc.minHits = 1
-                let (r, _) = try FrameProcessor(detector: proc.detector, classifier: proc.classifier, tracking: tc, cropMargin: proc.cropMargin)
-                    .process(frame, source: path, decodeMs: decode)
-                print(String(decoding: try enc.encode(r), as: UTF8.self))
-                if let a = annotate {
-                    let out = OutputPaths.expand(a, for: path)
-                    try Annotator(scoreBars: true).draw(r, on: &frame)
-                    try frame.writeImage(out)
-                }
-            } catch {
-                warn("emotiond: \(error)")
+            do { try process(path, proc, outputs) } catch {
+                logger.error("emotiond: \(error)")
                 failed += 1
             }
         }
+        try outputs.close()
         if failed > 0 { throw ExitCode(1) }
+    }
+
+    /// One image: its own scene (fresh tracks, reported at once), one line of the frame schema.
+    func process(_ path: String, _ proc: FrameProcessor, _ outputs: SinkDispatcher) throws {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let frame = try ImageFile.load(path)
+        let decode = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+        var tc = proc.tracker.config
+        tc.minHits = 1
+        let still = FrameProcessor(detector: proc.detector, classifier: proc.classifier, tracking: tc, cropMargin: proc.cropMargin)
+        let (r, _) = try still.process(frame, source: path, decodeMs: decode)
+        try outputs.write(FrameOutput(frame: frame, result: r, events: []))
     }
 }

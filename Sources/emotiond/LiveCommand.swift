@@ -36,7 +36,7 @@ struct LiveCommand: ParsableCommand {
             throw RunError("no display: DISPLAY is not set, so the live window cannot open. Run headless with `emotiond run --config FILE` (NDJSON log, MQTT), or start an X server (e.g. Xvfb) and set DISPLAY.")
         }
         let proc = try pipeline.makeProcessor()
-        do { try proc.configureForCamera() } catch { throw RunError("\(error)") }
+        do { try PipelineOptions.configureForCamera(proc) } catch { throw RunError("\(error)") }
         let src: FrameSource
         if let source {
             do { src = try VideoFile(path: source, stream: true) } catch { throw RunError("\(error)") }
@@ -47,13 +47,13 @@ struct LiveCommand: ParsableCommand {
             s.device = device; s.width = p[0]; s.height = p[1]; s.fps = fps; s.format = format
             do { src = try V4L2Camera(settings: s) } catch { throw RunError("\(error)") }
         }
-        let logWriter: RotatingLog? = try log.map { try RotatingLog(path: $0, maxBytes: 1 << 30, keep: 1, flushEvery: 1) }
         let stop = SignalFlags()
         stop.install()
-        if let cam = src as? V4L2Camera { cam.onEvent = { warn("emotiond: \($0)") }; cam.shouldStop = { stop.stop } }
+        if let cam = src as? V4L2Camera { cam.onEvent = { logger.notice("emotiond: \($0)") }; cam.shouldStop = { stop.stop } }
 
         let frames = Latest<Frame>()
         let results = Latest<(Frame, FrameResult)>()
+        let outputs = try liveSinks(window: results)
         // Capture thread.
         Thread.detachNewThread {
             let start = Date()
@@ -73,9 +73,8 @@ struct LiveCommand: ParsableCommand {
                 let (f, v) = frames.get()
                 guard let f, v != seen else { Thread.sleep(forTimeInterval: 0.002); continue }
                 seen = v
-                if let (r, _) = try? proc.process(f, source: src.name) {
-                    try? logWriter?.write(r)
-                    results.put((f, r))
+                if let (r, events) = try? proc.process(f, source: src.name) {
+                    try? outputs.write(FrameOutput(frame: f, result: r, events: events))
                 }
             }
         }
@@ -108,13 +107,30 @@ struct LiveCommand: ParsableCommand {
                     var f = f0
                     try? annot.draw(r0, on: &f)
                     let name = "emotiond-snapshot-\(Int(Date().timeIntervalSince1970 * 1000)).png"
-                    do { try f.writePNG(name); warn("emotiond: snapshot \(name)") } catch { warn("emotiond: snapshot: \(error)") }
+                    do { try f.writePNG(name); logger.notice("emotiond: snapshot \(name)") } catch { logger.error("emotiond: snapshot: \(error)") }
                 }
             default: break
             }
         }
         window.close()
-        try? logWriter?.flush()
+        try? outputs.close()
         if let cam = src as? V4L2Camera { cam.closeDevice() }
     }
+
+    /// The window (fed the newest result) and, with --log, the NDJSON log.
+    func liveSinks(window: Latest<(Frame, FrameResult)>) throws -> SinkDispatcher {
+        var sinks: [FrameSink] = [WindowFeed(window)]
+        if let log {
+            let file = try RotatingLog(path: log, maxBytes: 1 << 30, keep: 1, flushEvery: 1)
+            sinks.append(RotatingLogSink(log: file, metrics: nil, logger: logger))
+        }
+        return SinkDispatcher(sinks, policy: .isolate(report: { logger.warning("emotiond: \($0)") }))
+    }
+}
+
+/// Hands each processed frame to the UI thread (newest wins: the window never queues).
+final class WindowFeed: FrameSink {
+    let slot: Latest<(Frame, FrameResult)>
+    init(_ slot: Latest<(Frame, FrameResult)>) { self.slot = slot }
+    func write(_ out: FrameOutput) throws { slot.put((out.frame, out.result)) }
 }

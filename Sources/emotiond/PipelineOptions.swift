@@ -57,9 +57,24 @@ struct PipelineOptions: ParsableArguments {
         let behind = lookBehind ?? max(1, fullDetectEvery - 1)
         let proc = try makeProcessor()
         if behind > 0 {
-            do { try proc.enablePipelinedDetection(lookBehind: behind) } catch { throw RunError("detector: \(error)") }
+            // The frame loop and the worker already keep both cores busy; OpenBLAS's own threads (it
+            // only runs the fully connected layers here) spin against them: with
+            // OPENBLAS_CORETYPE=Haswell set, `bench pipeline` used 205 % CPU for 355 frames/s, and
+            // one thread gave 389–405.
+            BLAS.threads = 1
+            do { try proc.usePipelinedDetection(lookBehind: behind) } catch { throw RunError("detector: \(error)") }
         }
         return proc
+    }
+
+    /// Camera set-up (live window, daemon, capture benchmarks): full-frame detection in the
+    /// background, and OpenCV and OpenBLAS each on one thread. Their default pools (one thread per
+    /// core) spin between calls and, on a 2-core machine, burned a whole extra core (131 %, see
+    /// README) while competing with capture for the same cores.
+    static func configureForCamera(_ proc: FrameProcessor) throws {
+        ImageFile.setOpenCVThreads(1)
+        BLAS.threads = 1
+        try proc.useBackgroundDetection()
     }
 
     /// Video defaults: a face stays in view for many frames, so half-resolution detection with a

@@ -33,23 +33,45 @@ final class SignalFlags: @unchecked Sendable {
 final class Runtime {
     let config: EmotiondConfig
     let processor: FrameProcessor
-    let log: RotatingLog?
+    let logSink: RotatingLogSink?
     /// Created unstarted: it connects once this runtime is put in charge (see Daemon.commit).
     let mqtt: MQTTPublisher?
+    /// Where every processed frame goes: log, metrics, snapshots, MQTT. One sink's failure is
+    /// reported and never keeps the frame from the others.
+    let sinks: SinkDispatcher
 
     /// On a reload `previous` is the running runtime: its MQTT publisher is kept when the settings
     /// did not change, so its queue and connection carry on untouched.
     init(_ c: EmotiondConfig, previous: Runtime? = nil, metrics: DaemonMetrics? = nil) throws {
         config = c
         let (classifier, det) = try RunCommand.loadModelAndDetector(c)
-        processor = FrameProcessor(detector: det, classifier: classifier, tracking: c.tracking, cropMargin: c.model.cropMargin, fullDetectEvery: c.fullDetectEvery)
-        do { try processor.configureForCamera() } catch { throw c.error("detector", "\(error)") }
-        if let p = c.log.path {
-            do { log = try RotatingLog(path: p, maxBytes: c.log.maxBytes, keep: c.log.keep, flushEvery: c.log.flushEvery) } catch {
-                throw c.error("outputs.log.path", "\(error)")
-            }
-        } else { log = nil }
+        processor = FrameProcessor(detector: det, classifier: classifier, tracking: c.tracking,
+                                   cropMargin: c.model.cropMargin, fullDetectEvery: c.fullDetectEvery)
+        do { try PipelineOptions.configureForCamera(processor) } catch { throw c.error("detector", "\(error)") }
+        logSink = try Self.logSink(c, metrics: metrics)
         mqtt = try Self.publisher(c, previous: previous?.mqtt, metrics: metrics)
+        sinks = SinkDispatcher(Self.sinks(c, log: logSink, mqtt: mqtt, metrics: metrics),
+                               policy: .isolate(report: { logger.warning("emotiond: \($0)") }))
+    }
+
+    static func sinks(_ c: EmotiondConfig, log: RotatingLogSink?, mqtt: MQTTPublisher?, metrics: DaemonMetrics?) -> [FrameSink] {
+        var sinks: [FrameSink] = []
+        if let metrics { sinks.append(MetricsSink(metrics)) }
+        if let log { sinks.append(log) }
+        if let dir = c.snapshotDir { sinks.append(SnapshotSink(dir: dir, camera: c.camera.name)) }
+        if let mqtt {
+            let topics = MQTTTopics(prefix: c.mqtt.topicPrefix, camera: c.camera.name)
+            sinks.append(MQTTSink(publisher: mqtt, topics: topics, minConfidence: c.minConfidence, log: logger))
+        }
+        return sinks
+    }
+
+    static func logSink(_ c: EmotiondConfig, metrics: DaemonMetrics?) throws -> RotatingLogSink? {
+        guard let p = c.log.path else { return nil }
+        do {
+            let log = try RotatingLog(path: p, maxBytes: c.log.maxBytes, keep: c.log.keep, flushEvery: c.log.flushEvery)
+            return RotatingLogSink(log: log, metrics: metrics, logger: logger)
+        } catch { throw c.error("outputs.log.path", "\(error)") }
     }
 
     static func publisher(_ c: EmotiondConfig, previous: MQTTPublisher?, metrics: DaemonMetrics?) throws -> MQTTPublisher? {
@@ -61,7 +83,7 @@ final class Runtime {
         s.topicPrefix = c.mqtt.topicPrefix
         if let previous, previous.settings == s { return previous }
         do {
-            return try MQTTPublisher(settings: s, onLog: { warn("emotiond: \($0)") },
+            return try MQTTPublisher(settings: s, onLog: { logger.warning("emotiond: \($0)") },
                                      onFailure: { metrics?.recordMQTTConnectFailure(reason: $0.label) }, start: false)
         } catch { throw c.error("outputs.mqtt", "\(error)") }
     }

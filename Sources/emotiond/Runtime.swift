@@ -78,8 +78,3 @@ enum Paths {
         throw RunError("no emotion model found; tried \(tried.joined(separator: ", ")) (use --model PATH)")
     }
 }
-
-/// Prints to stderr.
-func warn(_ s: String) {
-    FileHandle.standardError.write((s + "\n").data(using: .utf8)!)
-}

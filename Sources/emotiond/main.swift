@@ -1,5 +1,6 @@
 import Foundation
 import Inference
+import Logging
 
 // OpenBLAS picks its kernels from OPENBLAS_CORETYPE once, when the library is
 // loaded (before main runs; OpenCV links it too). OpenBLAS 0.3.21 does not know
@@ -9,4 +10,5 @@ import Inference
 // setting OPENBLAS_CORETYPE yourself.
 BLASRuntime.reexecWithBestCoreTypeIfNeeded()
 BLAS.tuneAllocator()
+LoggingSystem.bootstrap { _ in StderrLogHandler() }
 Emotiond.main()
