@@ -29,6 +29,10 @@ let package = Package(
         // Pure-Swift value types shared by every module.
         .target(name: "EmotionCore"),
 
+        // The one configuration model: every setting's default and allowed range, handed as is to
+        // the component it configures. A leaf: the YAML reader and the CLI both fill it.
+        .target(name: "Settings"),
+
         // C shim over OpenBLAS (cblas + openblas_* introspection) and CPU feature detection.
         .target(
             name: "CBLASShim",
@@ -72,10 +76,10 @@ let package = Package(
         .target(name: "CV4L2"),
 
         // Frame sources: still images (OpenCV), video files, V4L2 cameras.
-        .target(name: "Capture", dependencies: ["EmotionCore", "CVBridge", "CV4L2"]),
+        .target(name: "Capture", dependencies: ["EmotionCore", "Settings", "CVBridge", "CV4L2"]),
 
         // Cascade face detector (Haar / LBP).
-        .target(name: "Detection", dependencies: ["EmotionCore", "Capture", "CVBridge"]),
+        .target(name: "Detection", dependencies: ["EmotionCore", "Settings", "Capture", "CVBridge"]),
 
         // System libraries used by the daemon.
         .systemLibrary(name: "CMosquitto", path: "Sources/CMosquitto"),
@@ -83,31 +87,31 @@ let package = Package(
 
         // Outputs, each a FrameSink fed by one dispatcher: NDJSON log (plain and rotating), events,
         // CSV, annotated video, summary, timeline plot, MQTT, metrics, snapshots; and sd_notify.
-        .target(name: "Sinks", dependencies: ["EmotionCore", "Capture", "CVBridge", "CMosquitto", "CSystemd",
+        .target(name: "Sinks", dependencies: ["EmotionCore", "Settings", "Capture", "CVBridge", "CMosquitto", "CSystemd",
                                              .product(name: "Prometheus", package: "swift-prometheus"),
                                              .product(name: "Logging", package: "swift-log")]),
 
         // Frame loop pieces: face preprocessing, emotion classification, tracking.
-        .target(name: "Pipeline", dependencies: ["EmotionCore", "Inference", "Capture", "Detection", "CZlib"]),
+        .target(name: "Pipeline", dependencies: ["EmotionCore", "Settings", "Inference", "Capture", "Detection", "CZlib"]),
 
-        // The YAML configuration file: schema, defaults, validation with file/key/line errors.
-        .target(name: "Config", dependencies: ["Capture", "Detection", "Pipeline", .product(name: "Yams", package: "Yams")]),
+        // The YAML configuration file: schema, validation with file/key/line errors, start checks.
+        .target(name: "Config", dependencies: ["Settings", "Capture", "Detection", "Pipeline", .product(name: "Yams", package: "Yams")]),
 
         .executableTarget(
             name: "emotiond",
             dependencies: [
-                "EmotionCore", "Inference", "Capture", "Detection", "Pipeline", "Sinks", "Config",
+                "EmotionCore", "Settings", "Inference", "Capture", "Detection", "Pipeline", "Sinks", "Config",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
-        .testTarget(name: "DetectionTests", dependencies: ["Detection", "Capture", "EmotionCore"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Detection", "EmotionCore"]),
-        .testTarget(name: "SinksTests", dependencies: ["Sinks", "Capture", "EmotionCore"]),
+        .testTarget(name: "DetectionTests", dependencies: ["Detection", "Settings", "Capture", "EmotionCore"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Settings", "Detection", "EmotionCore"]),
+        .testTarget(name: "SinksTests", dependencies: ["Sinks", "Settings", "Capture", "EmotionCore"]),
         // The configuration reader in-process: defaults, ranges, collected errors, limits, fuzzing.
         // Optimised: the fuzzer's mutations of megabyte inputs are too slow unoptimised.
-        .testTarget(name: "ConfigTests", dependencies: ["Config", .product(name: "Yams", package: "Yams")],
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Settings", .product(name: "Yams", package: "Yams")],
                     swiftSettings: [.unsafeFlags(["-O"])]),
 
         // End-to-end tests of the built binary on real media.

@@ -2,16 +2,10 @@ import CV4L2
 import CVBridge
 import EmotionCore
 import Foundation
+import Settings
 
-/// Camera settings (config section `camera`).
-public struct CameraSettings: Sendable, Equatable {
-    public var device = "/dev/video0"
-    public var width = 640, height = 480, fps = 30
-    public var format = "auto"      // auto | yuyv | mjpeg | grey
-    public var buffers = 4
-    public var timeout = 5.0        // seconds without a frame → reported, device reopened
-    public init() {}
-}
+/// The camera section of the one configuration model, as the camera takes it.
+public typealias CameraSettings = EmotiondConfig.Camera
 
 /// What a device offers (for `emotiond devices`).
 public struct V4L2DeviceInfo: Sendable {

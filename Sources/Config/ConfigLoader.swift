@@ -1,4 +1,5 @@
 import Foundation
+import Settings
 import Yams
 
 /// A configuration as read from its file: the values, every problem found, and warnings.

@@ -1,4 +1,5 @@
 import Foundation
+import Settings
 import Yams
 
 /// How a string setting may look; `allowed` is quoted in every error about it.

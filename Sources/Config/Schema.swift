@@ -1,5 +1,6 @@
 import Detection
 import Foundation
+import Settings
 import Yams
 
 /// Every key of the configuration file: where it goes and what it accepts.
@@ -28,7 +29,7 @@ enum Schema {
     static let root: [Field] = [
         Field("camera", .section([
             Field("name", .value { r, n, p, c in c.camera.name = try r.string(n, p, cameraName) }),
-            Field("device", .value { r, n, p, c in c.camera.device = try r.optionalString(n, p) }),
+            Field("device", .value { r, n, p, c in c.camera.device = try r.optionalString(n, p) ?? EmotiondConfig.Camera.defaultDevice }),
             Field("source", .value { r, n, p, c in c.camera.source = try r.optionalString(n, p) }),
             Field("width", .value { r, n, p, c in c.camera.width = try r.int(n, p, Limits.width) }),
             Field("height", .value { r, n, p, c in c.camera.height = try r.int(n, p, Limits.height) }),

@@ -1,5 +1,6 @@
 import Capture
 import Foundation
+import Settings
 
 /// The checks `run` makes before it starts, apart from loading the model and cascade (done by
 /// the executable, which knows where they are installed). `check-config`, `run` and SIGHUP
@@ -18,7 +19,7 @@ public enum StartChecks {
             }
         }
         if let s = c.camera.source { check("camera.source") { try source(s) } }
-        else { check("camera.device") { try device(c.camera.device ?? "/dev/video0") } }
+        else { check("camera.device") { try device(c.camera.device) } }
         if let path = c.log.path { check("outputs.log.path") { try writableFile(path) } }
         if let dir = c.snapshotDir { check("privacy.snapshot_dir") { try writableDirectory(dir) } }
         if c.mqtt.enabled { mqtt(&c, p, env, &errors) }

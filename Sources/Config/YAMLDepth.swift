@@ -1,4 +1,5 @@
 import CYaml
+import Settings
 
 /// Nesting depth of a YAML text, measured with libyaml's event parser before Yams composes it.
 /// libyaml parses iteratively (explicit state stack), so any depth is safe here; Yams' composer

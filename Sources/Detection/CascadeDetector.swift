@@ -1,25 +1,8 @@
 import CVBridge
 import Capture
 import EmotionCore
+import Settings
 import Foundation
-
-/// Face detector settings (config section `detector`).
-public struct DetectorConfig: Codable, Equatable, Sendable {
-    public enum Kind: String, Codable, Sendable { case haar, lbp }
-    public var kind: Kind = .haar
-    /// Explicit cascade XML; default: the kind's frontal-face cascade from opencv-data.
-    public var cascade: String? = nil
-    public var scaleFactor: Double = 1.1
-    public var minNeighbors: Int = 5
-    /// Smallest/largest face side in full-resolution pixels (0: no maximum).
-    public var minSize: Int = 40
-    public var maxSize: Int = 0
-    /// Detect on a frame downscaled by this factor (0 < s ≤ 1); boxes are mapped back.
-    public var scale: Double = 0.5
-    public init() {}
-
-    public var cascadeName: String { kind == .haar ? "haarcascade_frontalface_default" : "lbpcascade_frontalface" }
-}
 
 public enum DetectorError: Error, CustomStringConvertible, Equatable {
     case cascadeNotFound(name: String, tried: [String])
@@ -52,9 +35,7 @@ public final class CascadeDetector: @unchecked Sendable {
 
     /// `openCVOnly`: always OpenCV's evaluator (tests compare the two).
     public init(config: DetectorConfig, searchRoots: [String] = [FileManager.default.currentDirectoryPath], openCVOnly: Bool = false) throws {
-        guard config.scale > 0, config.scale <= 1 else { throw DetectorError.invalidSetting("scale must be in (0, 1], got \(config.scale)") }
-        guard config.scaleFactor > 1, config.scaleFactor < 4 else { throw DetectorError.invalidSetting("scale_factor must be in (1, 4), got \(config.scaleFactor)") }
-        guard config.minNeighbors >= 0, config.minSize >= 0, config.maxSize >= 0 else { throw DetectorError.invalidSetting("min_neighbors, min_size and max_size must be ≥ 0") }
+        if let problem = config.problems.first { throw DetectorError.invalidSetting(problem) }
         self.config = config
         let tried = Self.candidatePaths(for: config, roots: searchRoots)
         guard let path = tried.first(where: { FileManager.default.fileExists(atPath: $0) }) else {

@@ -4,6 +4,7 @@ import Detection
 import EmotionCore
 import Foundation
 import Inference
+import Settings
 
 /// frame → faces (a `DetectionScheduler`) → crops → emotions (one batch) → tracks →
 /// FrameResult + events. Where faces are looked for, the thread settings and the outputs are the

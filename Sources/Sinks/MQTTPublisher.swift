@@ -1,14 +1,10 @@
 import CMosquitto
 import Foundation
 import Glibc
+import Settings
 
-/// MQTT settings (config section outputs.mqtt).
-public struct MQTTSettings: Sendable, Equatable {
-    public var host = "127.0.0.1", port = 1883, clientID = "emotiond", qos = 1, keepalive = 30, queueSize = 1000
-    public var username: String?, password: String?, caFile: String?, certFile: String?, keyFile: String?
-    public var topicPrefix = "emotiond"
-    public init() {}
-}
+/// The `outputs.mqtt` section of the one configuration model, as the publisher takes it.
+public typealias MQTTSettings = EmotiondConfig.MQTT
 
 /// Why a connection attempt failed: `label` is a short fixed word for the metrics,
 /// `message` the human-readable reason for the log.

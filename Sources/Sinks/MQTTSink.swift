@@ -1,6 +1,7 @@
 import EmotionCore
 import Foundation
 import Logging
+import Settings
 
 /// The MQTT topics of one camera (README "MQTT"). Availability is per daemon (the publisher's
 /// last will): `<prefix>/available`.

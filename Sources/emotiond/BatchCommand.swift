@@ -4,6 +4,7 @@ import Config
 import EmotionCore
 import Foundation
 import Pipeline
+import Settings
 import Sinks
 
 /// `emotiond batch`: recorded videos → NDJSON log, annotated video, summary, timeline plot.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Capture
 import Foundation
 import Pipeline
+import Settings
 import Sinks
 
 /// `emotiond bench capture`: the live/daemon path on a camera: achieved fps, dropped frames,
@@ -9,7 +10,7 @@ import Sinks
 struct BenchCapture: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "capture", abstract: "Camera → result latency, achieved fps, drops, CPU% and RSS over N seconds.")
     @OptionGroup var pipeline: PipelineOptions
-    @Option(help: "V4L2 device.") var device = "/dev/video0"
+    @Option(help: "V4L2 device.") var device = EmotiondConfig.Camera.defaultDevice
     @Option(help: "Capture size WxH.") var size = "640x480"
     @Option(help: "Requested frame rate.") var fps = 30
     @Option(help: "Capture format: auto, yuyv, mjpeg, grey.") var format = "auto"

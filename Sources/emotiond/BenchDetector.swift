@@ -3,6 +3,7 @@ import Capture
 import Detection
 import EmotionCore
 import Foundation
+import Settings
 
 /// `emotiond bench detector`: emotiond's SIMD Haar evaluator against OpenCV's CascadeClassifier on
 /// the frames of a clip, interleaved frame by frame: the full-frame pass and the search around each

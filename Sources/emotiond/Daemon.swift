@@ -3,6 +3,7 @@ import Config
 import EmotionCore
 import Foundation
 import Pipeline
+import Settings
 import Sinks
 
 /// Holds a result across threads (the semaphore that hands it over orders the accesses).

@@ -4,6 +4,7 @@ import Capture
 import EmotionCore
 import Foundation
 import Pipeline
+import Settings
 import Sinks
 
 /// Latest-value slot shared between threads: writers replace, readers take (drop, don't queue).
@@ -21,7 +22,7 @@ final class Latest<T>: @unchecked Sendable {
 struct LiveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "live", abstract: "Live overlay window: boxes, labels, scores, fps (keys: q/Esc quit, space pause, s snapshot, d score bars).")
     @OptionGroup var pipeline: PipelineOptions
-    @Option(help: "V4L2 camera device.") var device = "/dev/video0"
+    @Option(help: "V4L2 camera device.") var device = EmotiondConfig.Camera.defaultDevice
     @Option(help: "Use this video file instead of the camera (paced at its native frame rate).") var source: String?
     @Option(help: "Capture size WxH.") var size = "640x480"
     @Option(help: "Capture frame rate.") var fps = 30

@@ -5,22 +5,24 @@ import Detection
 import Foundation
 import Inference
 import Pipeline
+import Settings
 
-/// Options shared by every command that runs the vision pipeline.
+/// Options shared by every command that runs the vision pipeline. Their defaults and ranges are
+/// the configuration model's (`DetectorConfig`, `TrackerConfig`, `Limits`): one definition each.
 struct PipelineOptions: ParsableArguments {
     @Option(help: "ONNX emotion model (default: models/\(Paths.defaultModelName)).") var model: String?
-    @Option(help: "Face detector: haar or lbp.") var detector: DetectorConfig.Kind = .haar
+    @Option(help: "Face detector: haar or lbp.") var detector = DetectorConfig().kind
     @Option(help: "Cascade XML (default: the detector's frontal-face cascade from opencv-data).") var cascade: String?
     @Option(help: "Detect on the frame downscaled by this factor (0 < s ≤ 1; default 0.5 for video, 1 for image).")
     var detectScale: Double?
-    @Option(help: "Cascade scaleFactor.") var scaleFactor: Double = 1.1
-    @Option(help: "Cascade minNeighbors.") var minNeighbors: Int = 5
+    @Option(help: "Cascade scaleFactor.") var scaleFactor = DetectorConfig().scaleFactor
+    @Option(help: "Cascade minNeighbors.") var minNeighbors = DetectorConfig().minNeighbors
     @Option(help: "Smallest face side in pixels (default 48 for video, 24 for image).") var minFace: Int?
-    @Option(help: "Full-frame detection every N frames (between them only around tracked faces).") var fullDetectEvery: Int = 25
+    @Option(help: "Full-frame detection every N frames (between them only around tracked faces).") var fullDetectEvery = EmotiondConfig().fullDetectEvery
     @Option(help: "Batch: full-frame passes run on a second thread and join N frames later (0: in the frame loop; default: full-detect-every − 1).") var lookBehind: Int?
     @Option(help: "Crop margin around the detector box (fraction per side; default from the model).") var cropMargin: Double?
-    @Option(help: "EMA weight of the newest scores (1 = no smoothing).") var smoothing: Double = 0.3
-    @Option(help: "Frames a track may go unseen before it ends.") var maxAge: Int = 10
+    @Option(help: "EMA weight of the newest scores (1 = no smoothing).") var smoothing = TrackerConfig().emaAlpha
+    @Option(help: "Frames a track may go unseen before it ends.") var maxAge = TrackerConfig().maxAge
     @Option(help: "A `change` event needs the new label to lead the old one by this probability...")
     var changeMargin: Double = TrackerConfig().changeMargin
     @Option(help: "...for this many seconds of media time.") var changeDwell: Double = TrackerConfig().changeDwell
@@ -81,7 +83,7 @@ struct PipelineOptions: ParsableArguments {
     /// 48 px minimum finds it soon enough at a quarter of the cost. A still is seen once: full
     /// resolution and 24 px (on group photos 19 → 39 of 43 faces in the test).
     struct Defaults { var detectScale: Double; var minFace: Int }
-    static let video = Defaults(detectScale: 0.5, minFace: 48)
+    static let video = Defaults(detectScale: DetectorConfig().scale, minFace: DetectorConfig().minSize)
     static let still = Defaults(detectScale: 1, minFace: 24)
 
     func makeProcessor(_ defaults: Defaults = Self.video) throws -> FrameProcessor {

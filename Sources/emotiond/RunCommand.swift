@@ -6,6 +6,7 @@ import EmotionCore
 import Foundation
 import Inference
 import Pipeline
+import Settings
 import Sinks
 
 /// Flags set from signal handlers (dispatch sources), read by the frame loop.
@@ -76,11 +77,7 @@ final class Runtime {
 
     static func publisher(_ c: EmotiondConfig, previous: MQTTPublisher?, metrics: DaemonMetrics?) throws -> MQTTPublisher? {
         guard c.mqtt.enabled else { return nil }
-        var s = MQTTSettings()
-        s.host = c.mqtt.host; s.port = c.mqtt.port; s.clientID = c.mqtt.clientID; s.qos = c.mqtt.qos
-        s.keepalive = c.mqtt.keepalive; s.queueSize = c.mqtt.queueSize; s.username = c.mqtt.username
-        s.password = c.mqtt.password; s.caFile = c.mqtt.caFile; s.certFile = c.mqtt.certFile; s.keyFile = c.mqtt.keyFile
-        s.topicPrefix = c.mqtt.topicPrefix
+        let s = c.mqtt
         if let previous, previous.settings == s { return previous }
         do {
             return try MQTTPublisher(settings: s, onLog: { logger.warning("emotiond: \($0)") },
@@ -127,12 +124,9 @@ struct RunCommand: ParsableCommand {
         if let s = c.camera.source {
             do { return try VideoFile(path: s, stream: true) } catch { throw c.error("camera.source", "\(error)") }
         }
-        let dev = c.camera.device ?? "/dev/video0"
+        let dev = c.camera.device
         guard FileManager.default.fileExists(atPath: dev) else { throw c.error("camera.device", "\(dev) does not exist (no camera connected?)") }
-        var s = CameraSettings()
-        s.device = dev; s.width = c.camera.width; s.height = c.camera.height; s.fps = c.camera.fps
-        s.format = c.camera.format; s.buffers = c.camera.buffers; s.timeout = c.camera.timeout
-        do { return try V4L2Camera(settings: s) } catch { throw c.error("camera.device", "\(error)") }
+        do { return try V4L2Camera(settings: c.camera) } catch { throw c.error("camera.device", "\(error)") }
     }
 
     func run() throws {

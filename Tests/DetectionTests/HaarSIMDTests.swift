@@ -2,6 +2,7 @@ import Capture
 import Detection
 import EmotionCore
 import Foundation
+import Settings
 import XCTest
 
 /// emotiond's SIMD Haar evaluator (Sources/CVBridge/haar_simd.cpp), in both its AVX-512 and AVX2

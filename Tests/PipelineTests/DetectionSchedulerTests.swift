@@ -1,6 +1,7 @@
 import EmotionCore
 import Foundation
 @testable import Pipeline
+import Settings
 import XCTest
 
 /// A scripted detector: the scene says where the faces are in each frame; every call is recorded.

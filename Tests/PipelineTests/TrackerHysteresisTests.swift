@@ -1,5 +1,6 @@
 import EmotionCore
 import Pipeline
+import Settings
 import XCTest
 
 /// The tracker's label hysteresis (issue #13): a `change` needs a lead of `changeMargin` held for

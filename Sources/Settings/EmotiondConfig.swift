@@ -1,12 +1,17 @@
-import Detection
 import Foundation
-import Pipeline
 
-/// The emotiond configuration (YAML). Every key is documented in config/emotiond.yaml.
+/// The one configuration model of emotiond (Frigate's typed config): every section's settings,
+/// defaults and ranges (`Limits`) are defined here once and handed as they are to the component
+/// that uses them — the camera to `V4L2Camera`, `detector` to `CascadeDetector`, `tracking` to
+/// `Tracker`, `outputs.mqtt` to `MQTTPublisher`. The YAML reader (module Config) and the command
+/// line options (module emotiond) both fill this model. Every key is documented in
+/// config/emotiond.yaml.
 public struct EmotiondConfig: Equatable, Sendable {
     public struct Camera: Equatable, Sendable {
         public var name = "default"
-        public var device: String? = "/dev/video0"
+        /// The V4L2 device (used when `source` is unset).
+        public var device = Camera.defaultDevice
+        public static let defaultDevice = "/dev/video0"
         /// A video file instead of a camera, paced at its native frame rate.
         public var source: String? = nil
         public var width = 640
@@ -15,6 +20,7 @@ public struct EmotiondConfig: Equatable, Sendable {
         public var format = "auto"   // auto | yuyv | mjpeg | grey
         public var buffers = 4
         public var timeout = 5.0     // seconds without a frame before a stall is reported
+        public init() {}
     }
     public struct Model: Equatable, Sendable {
         public var path: String? = nil
@@ -46,6 +52,7 @@ public struct EmotiondConfig: Equatable, Sendable {
         public var keyFile: String? = nil
         public var keepalive = 30
         public var queueSize = 1000
+        public init() {}
     }
     public struct Metrics: Equatable, Sendable {
         /// "HOST:PORT" as written; the start checks resolve it to a numeric "IPv4:PORT".
@@ -73,10 +80,7 @@ public struct EmotiondConfig: Equatable, Sendable {
         ConfigError(file: file, key: key, line: origin[key] ?? 0, message: message)
     }
 
-    public init() {
-        // The documented default (config/emotiond.yaml, `--min-face`), not the library's.
-        detector.minSize = 48
-    }
+    public init() {}
 }
 
 /// A configuration problem, located by file, key and line.

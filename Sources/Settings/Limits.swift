@@ -50,7 +50,7 @@ public enum Limits {
         r.contains(v) ? nil : "\(name) must be a number in \(fmt(r.lowerBound))...\(fmt(r.upperBound)), got \(v)"
     }
 
-    static func fmt(_ d: Double) -> String {
+    public static func fmt(_ d: Double) -> String {
         d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : "\(d)"
     }
 }
