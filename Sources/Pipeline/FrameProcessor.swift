@@ -1,8 +1,7 @@
-import CVBridge
-import Capture
 import Detection
 import EmotionCore
 import Foundation
+import Imaging
 import Inference
 
 /// frame → faces → 48×48 crops → emotions (one batch) → tracks → FrameResult + events.
@@ -72,7 +71,7 @@ public final class FrameProcessor {
     /// thread per core) spin between calls and, on a 2-core machine, burned a whole extra
     /// core (131 % → see README) while competing with capture for the same cores.
     public func configureForCamera() throws {
-        ImageFile.setOpenCVThreads(1)
+        OpenCV.setThreads(1)
         BLAS.threads = 1
         try enableAsyncDetection()
     }
@@ -87,16 +86,7 @@ public final class FrameProcessor {
 
     /// 48×48 gray crops of the boxes (square, margin, clamped at the borders, INTER_AREA).
     public func crops(_ frame: Frame, boxes: [FaceBox]) throws -> [[UInt8]] {
-        if boxes.isEmpty { return [] }
-        let w = classifier.inputWidth
-        var out = [UInt8](repeating: 0, count: boxes.count * w * w)
-        let rects = boxes.map { cvb_rect(x: Int32($0.x), y: Int32($0.y), width: Int32($0.width), height: Int32($0.height)) }
-        try frame.withBridgeImage { img in
-            try out.withUnsafeMutableBufferPointer { op in
-                try cvCall("crop faces") { cvb_crop_faces(img, rects, Int32(rects.count), cropMargin, Int32(w), op.baseAddress, $0) }
-            }
-        }
-        return (0..<boxes.count).map { Array(out[($0 * w * w)..<(($0 + 1) * w * w)]) }
+        try frame.faceCrops(boxes, margin: cropMargin, size: classifier.inputWidth)
     }
 
     /// Wall-clock time as RFC 3339 UTC with milliseconds ("2026-11-23T03:25:01.123Z").

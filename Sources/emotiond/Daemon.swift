@@ -2,6 +2,7 @@ import Capture
 import Config
 import EmotionCore
 import Foundation
+import Imaging
 import Pipeline
 import Sinks
 
@@ -119,6 +120,7 @@ final class Daemon {
         if let cam = src as? V4L2Camera {
             cam.onEvent = { warn("emotiond: \($0)") }
             cam.shouldStop = { [flags] in flags.stop }
+            cam.colour = Self.needsColour(rt.config)
             warn("emotiond: camera \(cam.name): \(cam.width)x\(cam.height) \(cam.formatName) @ "
                  + "\(String(format: "%g", cam.fps)) fps, \(rt.config.camera.buffers) buffers")
         }
@@ -187,9 +189,10 @@ final class Daemon {
             }
             writeLog { try $0.write(r) }
             if let dir = rt.config.snapshotDir, events.contains(where: { $0.type != .end }) {
-                // Only when configured: the annotated frame, named by frame and track.
-                var snap = frame
+                // Only when configured: the annotated frame, named by frame and track. A camera frame
+                // captured before a reload turned snapshots on has no colour: drawn on its gray.
                 do {
+                    var snap = try frame.withBGRPixels()
                     try Annotator(scoreBars: true).draw(r, on: &snap)
                     let name = "\(camera)-\(frame.index)-track\(events[0].track)-\(events[0].type.rawValue).png"
                     try snap.writePNG("\(dir)/\(name)")
@@ -202,6 +205,10 @@ final class Daemon {
             warn("emotiond: frame \(frame.index): \(error)")
         }
     }
+
+    /// Whether a camera must deliver BGR: only snapshots draw on frames in `run`. Without them the
+    /// camera hands over the gray plane alone (YUYV: no BGR conversion per frame; see `bench capture`).
+    static func needsColour(_ c: EmotiondConfig) -> Bool { c.snapshotDir != nil }
 
     private func publish(_ r: FrameResult, _ events: [TrackEvent], to mqtt: MQTTPublisher) throws {
         let prefix = rt.config.mqtt.topicPrefix
@@ -354,6 +361,7 @@ final class Daemon {
         if let m = newRT.mqtt, m !== rt.mqtt { m.start() }
         rt = newRT
         camera = newRT.config.camera.name
+        (reader.source as? V4L2Camera)?.colour = Self.needsColour(newRT.config)
         metrics.watch(rt.mqtt)
         if let source {
             reader.close(); reader = SourceReader(source)

@@ -3,6 +3,7 @@ import Capture
 import Config
 import Detection
 import Foundation
+import Imaging
 import Inference
 import Pipeline
 
@@ -70,7 +71,7 @@ struct PipelineOptions: ParsableArguments {
     static let still = Defaults(detectScale: 1, minFace: 24)
 
     func makeProcessor(_ defaults: Defaults = Self.video) throws -> FrameProcessor {
-        if cvThreads > 0 { ImageFile.setOpenCVThreads(cvThreads) }
+        if cvThreads > 0 { OpenCV.setThreads(cvThreads) }
         var d = DetectorConfig()
         d.kind = detector; d.cascade = cascade; d.scale = detectScale ?? defaults.detectScale
         d.scaleFactor = scaleFactor; d.minNeighbors = minNeighbors; d.minSize = minFace ?? defaults.minFace
