@@ -75,24 +75,37 @@ let package = Package(
         // V4L2 macros and a non-variadic ioctl for Swift.
         .target(name: "CV4L2"),
 
-        // Frame sources: still images (OpenCV), video files, V4L2 cameras.
-        .target(name: "Capture", dependencies: ["EmotionCore", "Settings", "CVBridge", "CV4L2"]),
+        // The frame path, module by module (swift-nio's NIOCore/NIOPosix split: the pieces that
+        // handle images do not depend on the code that produces them):
+        //   Capture (frames in) → Detection (faces) → Pipeline (crops, emotions, tracks) → Sinks (out),
+        // with Imaging under all four as the one OpenCV image layer.
 
-        // Cascade face detector (Haar / LBP).
-        .target(name: "Detection", dependencies: ["EmotionCore", "Settings", "Capture", "CVBridge"]),
+        // Imaging: the OpenCV glue every frame consumer shares: CVError/cvCall, borrowed bridge
+        // views of a Frame (colour or its gray plane), gray-plane production, resize, face crops,
+        // camera pixel conversions, OpenCV's thread pool. No frame sources.
+        .target(name: "Imaging", dependencies: ["EmotionCore", "CVBridge"]),
+
+        // Capture: frame producers only: still images (imgcodecs), video files (videoio), V4L2
+        // cameras. Each frame leaves with its gray plane made once (Imaging).
+        .target(name: "Capture", dependencies: ["EmotionCore", "Settings", "Imaging", "CVBridge", "CV4L2"]),
+
+        // Detection: the cascade face detector (Haar / LBP), on a frame's gray plane.
+        .target(name: "Detection", dependencies: ["EmotionCore", "Settings", "Imaging", "CVBridge"]),
 
         // System libraries used by the daemon.
         .systemLibrary(name: "CMosquitto", path: "Sources/CMosquitto"),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd"),
 
-        // Outputs, each a FrameSink fed by one dispatcher: NDJSON log (plain and rotating), events,
-        // CSV, annotated video, summary, timeline plot, MQTT, metrics, snapshots; and sd_notify.
-        .target(name: "Sinks", dependencies: ["EmotionCore", "Settings", "Capture", "CVBridge", "CMosquitto", "CSystemd",
+        // Sinks: outputs, each a FrameSink fed by one dispatcher: NDJSON log (plain and rotating),
+        // events, CSV, annotated video, summary, timeline plot, MQTT, metrics, snapshots; and
+        // sd_notify. Drawing and encoding go to CVBridge directly.
+        .target(name: "Sinks", dependencies: ["EmotionCore", "Settings", "Imaging", "CVBridge", "CMosquitto", "CSystemd",
                                              .product(name: "Prometheus", package: "swift-prometheus"),
                                              .product(name: "Logging", package: "swift-log")]),
 
-        // Frame loop pieces: face preprocessing, emotion classification, tracking.
-        .target(name: "Pipeline", dependencies: ["EmotionCore", "Settings", "Inference", "Capture", "Detection", "CZlib"]),
+        // Pipeline: the frame loop's pieces: detection scheduling, face crops (Imaging), emotion
+        // classification, tracking.
+        .target(name: "Pipeline", dependencies: ["EmotionCore", "Settings", "Inference", "Imaging", "Detection", "CZlib"]),
 
         // The YAML configuration file: schema, validation with file/key/line errors, start checks.
         .target(name: "Config", dependencies: ["Settings", "Capture", "Detection", "Pipeline", .product(name: "Yams", package: "Yams")]),
@@ -100,13 +113,15 @@ let package = Package(
         .executableTarget(
             name: "emotiond",
             dependencies: [
-                "EmotionCore", "Settings", "Inference", "Capture", "Detection", "Pipeline", "Sinks", "Config",
+                "EmotionCore", "Settings", "Inference", "Imaging", "Capture", "Detection", "Pipeline", "Sinks", "Config",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Settings", "Capture", "EmotionCore"]),
+        // Gray planes (camera formats, files), bridge views, crops: the same pixels as the colour path.
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Capture", "EmotionCore"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Settings", "Detection", "EmotionCore"]),
         .testTarget(name: "SinksTests", dependencies: ["Sinks", "Settings", "Capture", "EmotionCore"]),
         // The configuration reader in-process: defaults, ranges, collected errors, limits, fuzzing.

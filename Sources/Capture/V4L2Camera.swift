@@ -1,7 +1,7 @@
 import CV4L2
-import CVBridge
 import EmotionCore
 import Foundation
+import Imaging
 import Settings
 
 /// The camera section of the one configuration model, as the camera takes it.
@@ -56,6 +56,15 @@ public final class V4L2Camera: FrameSource {
     public var onEvent: ((String) -> Void)?
     /// Polled between waits; when true `next()` returns nil promptly (shutdown).
     public var shouldStop: () -> Bool = { false }
+    /// Whether frames carry BGR pixels (live window, annotated snapshots). When off they are gray8,
+    /// only the gray plane that detection and the crops read: no YUYV → BGR conversion, no GREY
+    /// expansion, no MJPEG chroma decoding. Takes effect from the next frame; any thread may set it.
+    public var colour: Bool {
+        get { colourLock.lock(); defer { colourLock.unlock() }; return wantsColour }
+        set { colourLock.lock(); wantsColour = newValue; colourLock.unlock() }
+    }
+    private var wantsColour = true
+    private let colourLock = NSLock()
 
     private var fd: Int32 = -1
     private var buffers: [(UnsafeMutableRawPointer, Int)] = []
@@ -250,26 +259,39 @@ public final class V4L2Camera: FrameSource {
             lastSequence = b.sequence
             defer { _ = emo_ioctl(fd, EMO_VIDIOC_QBUF, &b) }
             if b.flags & EMO_BUF_FLAG_ERROR != 0 { stats.corrupt += 1; continue }
-            var pixels = [UInt8](repeating: 0, count: width * height * 3)
             let src = buffers[Int(b.index)].0.assumingMemoryBound(to: UInt8.self)
-            var err = cvb_error()
-            let ok: Int32 = pixels.withUnsafeMutableBufferPointer { dst in
-                switch pixelFormat {
-                case EMO_PIX_FMT_YUYV: return cvb_yuyv_to_bgr(src, Int32(width), Int32(height), width * 2, dst.baseAddress, &err)
-                case EMO_PIX_FMT_GREY: return cvb_gray_to_bgr(src, Int32(width), Int32(height), width, dst.baseAddress, &err)
-                default: return cvb_decode_jpeg(src, Int(b.bytesused), Int32(width), Int32(height), dst.baseAddress, &err)
-                }
-            }
-            if ok == 0 {
+            var f: Frame
+            do { f = try frame(src, bytes: Int(b.bytesused), colour: colour) } catch let e as CVError {
                 stats.corrupt += 1
-                onEvent?("\(settings.device): frame \(b.sequence) skipped: \(CVError("decode", err).message)")
+                onEvent?("\(settings.device): frame \(b.sequence) skipped: \(e.message)")
                 continue
             }
             stats.frames += 1
-            let f = Frame(width: width, height: height, format: .bgr8, pixels: pixels, index: index, mediaTime: Date().timeIntervalSince(start))
+            f.index = index; f.mediaTime = Date().timeIntervalSince(start)
             index += 1
             return f
         }
         return nil
+    }
+
+    /// The frame in a driver buffer. Its gray plane comes straight from the format (YUYV's Y bytes,
+    /// GREY's plane, MJPEG decoded); BGR only with `colour`. Before, every format became BGR here and
+    /// detection and the crops converted it back to gray.
+    private func frame(_ src: UnsafePointer<UInt8>, bytes: Int, colour: Bool) throws -> Frame {
+        let w = width, h = height
+        func make(_ pixels: [UInt8], gray: [UInt8]) -> Frame {
+            Frame(width: w, height: h, format: colour ? .bgr8 : .gray8, pixels: colour ? pixels : gray, gray: gray)
+        }
+        switch pixelFormat {
+        case EMO_PIX_FMT_YUYV:
+            let gray = try CameraPixels.yuyvGray(src, width: w, height: h)
+            return make(colour ? try CameraPixels.yuyvBGR(src, width: w, height: h) : [], gray: gray)
+        case EMO_PIX_FMT_GREY:
+            let gray = Array(UnsafeBufferPointer(start: src, count: w * h))
+            return make(colour ? try CameraPixels.grayBGR(src, width: w, height: h) : [], gray: gray)
+        default:
+            let pixels = try CameraPixels.decodeJPEG(src, count: bytes, width: w, height: h, format: colour ? .bgr8 : .gray8)
+            return colour ? try Frame(width: w, height: h, format: .bgr8, pixels: pixels).addingGrayPlane() : make([], gray: pixels)
+        }
     }
 }

@@ -1,6 +1,7 @@
 import CVBridge
 import EmotionCore
 import Foundation
+import Imaging
 
 /// Anything that yields frames: video files, still images, V4L2 cameras.
 public protocol FrameSource: AnyObject {
@@ -12,7 +13,7 @@ public protocol FrameSource: AnyObject {
     var frameCount: Int? { get }
     var width: Int { get }
     var height: Int { get }
-    /// The next frame, nil at the end of the stream.
+    /// The next frame, with its gray plane (`Frame.gray`); nil at the end of the stream.
     func next() throws -> Frame?
     /// Skips the next frame cheaply (no full decode); false at the end.
     func skip() throws -> Bool
@@ -69,8 +70,9 @@ public final class VideoFile: FrameSource {
         if r == 0 { return nil }
         let t = fps > 0 ? Double(index) / fps : pos / 1000
         lastPosition = max(lastPosition, pos / 1000)
-        // Bridge buffer is reused by the next read: copy into the frame.
-        let f = Frame(image: img, format: .bgr8, index: index, mediaTime: t)
+        // Bridge buffer is reused by the next read: copy into the frame. Its gray plane is made here,
+        // once, for detection and the crops (each converted the BGR frame or region before).
+        let f = try Frame(image: img, format: .bgr8, index: index, mediaTime: t).addingGrayPlane()
         index += 1
         return f
     }
@@ -91,12 +93,5 @@ public final class VideoFile: FrameSource {
         guard fps > 0, lastPosition > 0 else { return true }
         let duration = Double(expected) / fps
         return lastPosition + 1 / fps < duration * 0.9
-    }
-}
-
-extension CVError {
-    init(operation: String, message: String) {
-        self.operation = operation
-        self.message = message
     }
 }

@@ -1,8 +1,8 @@
 import CVBridge
-import Capture
 import EmotionCore
 import Settings
 import Foundation
+import Imaging
 
 public enum DetectorError: Error, CustomStringConvertible, Equatable {
     case cascadeNotFound(name: String, tried: [String])
@@ -99,14 +99,15 @@ public final class CascadeDetector: @unchecked Sendable {
     }
 
     /// Faces in the frame (or in `region` of it), in full-frame coordinates, sorted left to right.
-    /// `minSize`/`maxSize` override the configured face size range (pixels).
+    /// `minSize`/`maxSize` override the configured face size range (pixels). Reads the frame's gray
+    /// plane (a frame without one is converted here, region by region, as every frame was before).
     public func detect(_ frame: Frame, region: FaceBox? = nil, minSize: Int? = nil, maxSize: Int? = nil, scale: Double? = nil,
                        scaleFactor: Double? = nil) throws -> [FaceBox] {
         lock.lock(); defer { lock.unlock() }
         var found: Int32 = 0
         var origin = (0, 0)
         if let r = region { origin = (max(0, r.x), max(0, r.y)) }
-        try frame.withBridgeImage(region: region) { img in
+        try frame.withBridgeGray(region: region) { img in
             if img.pointee.width < 8 || img.pointee.height < 8 { found = 0; return }
             // More faces than the buffer holds (a crowd, or min_neighbors 0): again with room for all.
             repeat {

@@ -32,16 +32,28 @@ public enum PixelFormat: String, Codable, Sendable {
 public struct Frame: Sendable {
     public var width: Int
     public var height: Int
+    /// `pixels`' layout: bgr8 for what is shown, drawn or encoded; gray8 when the source produced
+    /// no colour (a camera nothing asked colour of, a still decoded as gray).
     public var format: PixelFormat
     public var pixels: [UInt8]
+    /// The gray plane (width × height bytes, rows packed): what detection and the face crops read.
+    /// Frame sources (Capture) make it once, from what they have: a YUYV camera's Y bytes, a GREY
+    /// camera's plane, one BGR → gray conversion for decoded files. Before, each consumer converted
+    /// BGR again: the crops the whole frame, detection each region it searched. For a gray8 frame
+    /// it is `pixels` (the same storage). nil when the frame was built without it (tests, tools);
+    /// consumers then convert `pixels`, as before. Drawing on `pixels` leaves it as captured.
+    public var gray: [UInt8]?
     /// Index of the frame in its source (0-based).
     public var index: Int
     /// Media time in seconds from the start of the source.
     public var mediaTime: Double
 
-    public init(width: Int, height: Int, format: PixelFormat, pixels: [UInt8], index: Int = 0, mediaTime: Double = 0) {
+    public init(width: Int, height: Int, format: PixelFormat, pixels: [UInt8], gray: [UInt8]? = nil,
+                index: Int = 0, mediaTime: Double = 0) {
+        precondition(gray.map { $0.count == width * height } ?? true, "gray plane must be width × height bytes")
         self.width = width; self.height = height; self.format = format
         self.pixels = pixels; self.index = index; self.mediaTime = mediaTime
+        self.gray = gray ?? (format == .gray8 ? pixels : nil)
     }
 }
 

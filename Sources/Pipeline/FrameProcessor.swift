@@ -1,8 +1,7 @@
-import CVBridge
-import Capture
 import Detection
 import EmotionCore
 import Foundation
+import Imaging
 import Inference
 import Settings
 
@@ -43,16 +42,7 @@ public final class FrameProcessor {
     /// Gray crops of the boxes in the model's input size (square, margin, clamped at the borders,
     /// INTER_AREA).
     public func crops(_ frame: Frame, boxes: [FaceBox]) throws -> [[UInt8]] {
-        if boxes.isEmpty { return [] }
-        let w = classifier.inputWidth
-        var out = [UInt8](repeating: 0, count: boxes.count * w * w)
-        let rects = boxes.map { cvb_rect(x: Int32($0.x), y: Int32($0.y), width: Int32($0.width), height: Int32($0.height)) }
-        try frame.withBridgeImage { img in
-            try out.withUnsafeMutableBufferPointer { op in
-                try cvCall("crop faces") { cvb_crop_faces(img, rects, Int32(rects.count), cropMargin, Int32(w), op.baseAddress, $0) }
-            }
-        }
-        return (0..<boxes.count).map { Array(out[($0 * w * w)..<(($0 + 1) * w * w)]) }
+        try frame.faceCrops(boxes, margin: cropMargin, size: classifier.inputWidth)
     }
 
     /// Runs one frame through the pipeline.

@@ -1,7 +1,7 @@
 import CVBridge
-import Capture
 import EmotionCore
 import Foundation
+import Imaging
 
 /// Colours (BGR) per emotion, shared by the overlay, annotated videos and plots.
 public enum EmotionColors {

@@ -1,5 +1,6 @@
 import EmotionCore
 import Foundation
+import Imaging
 import Logging
 
 /// The daemon's rotating NDJSON log. A failing log (disk full) never stops the frame loop: each
@@ -54,8 +55,9 @@ public final class SnapshotSink: FrameSink {
 
     public func write(_ out: FrameOutput) throws {
         guard let first = out.events.first, out.events.contains(where: { $0.type != .end }) else { return }
-        var snap = out.frame
         do {
+            // A camera frame captured before a reload turned snapshots on has no colour: drawn on its gray.
+            var snap = try out.frame.withBGRPixels()
             try Annotator(scoreBars: true).draw(out.result, on: &snap)
             try snap.writePNG("\(dir)/\(camera)-\(out.frame.index)-track\(first.track)-\(first.type.rawValue).png")
         } catch { throw SnapshotError(underlying: error) }

@@ -1,7 +1,7 @@
 import CVBridge
-import Capture
 import EmotionCore
 import Foundation
+import Imaging
 
 /// Per-track summary of a run: duration, emotion distribution, dominant emotion, and the
 /// smoothed score timeline (for the plot).

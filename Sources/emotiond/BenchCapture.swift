@@ -17,6 +17,8 @@ struct BenchCapture: ParsableCommand {
     @Option(help: "Seconds to run.") var seconds = 10.0
     @Option(help: "Soak mode: sample RSS and open fds every S seconds and report their slope (use with --seconds 600).") var sampleEvery: Double?
     @Option(help: "Also write the per-frame NDJSON log here (rotating at 64 MiB, as the daemon does).") var log: String?
+    @Flag(inversion: .prefixedNo, help: "Frames in colour (BGR), as `live` and daemon snapshots need; --no-colour: the gray plane only, as `run` without snapshot_dir.")
+    var colour = true
 
     func run() throws {
         let proc = try pipeline.makeProcessor()
@@ -27,6 +29,7 @@ struct BenchCapture: ParsableCommand {
         s.device = device; s.width = p[0]; s.height = p[1]; s.fps = fps; s.format = format
         let cam: V4L2Camera
         do { cam = try V4L2Camera(settings: s) } catch { throw RunError("\(error)") }
+        cam.colour = colour
         let logWriter = try log.map { try RotatingLog(path: $0, maxBytes: 64 << 20, keep: 2, flushEvery: 30) }
         var lat: [Double] = []
         var samples: [(t: Double, rss: Double, fds: Int)] = []
@@ -48,7 +51,7 @@ struct BenchCapture: ParsableCommand {
         let wall = Date().timeIntervalSince(t0)
         lat.sort()
         let med = lat.isEmpty ? 0 : lat[lat.count / 2], p95 = lat.isEmpty ? 0 : lat[min(lat.count - 1, lat.count * 95 / 100)]
-        print("camera    \(device): \(cam.width)x\(cam.height) \(cam.formatName) @ \(String(format: "%g", cam.fps)) fps requested")
+        print("camera    \(device): \(cam.width)x\(cam.height) \(cam.formatName) @ \(String(format: "%g", cam.fps)) fps requested, \(colour ? "BGR and gray plane" : "gray plane only")")
         print("machine   \(Machine.summary)")
         print(String(format: "achieved  %.1f fps over %.1f s; dropped %d, corrupt %d, reconnects %d", Double(cam.stats.frames) / wall, wall, cam.stats.dropped, cam.stats.corrupt, cam.stats.reconnects))
         print(String(format: "latency   capture→result median %.2f ms, p95 %.2f ms (from VIDIOC_DQBUF through conversion, detection, inference, tracking)", med, p95))

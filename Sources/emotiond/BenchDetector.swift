@@ -3,6 +3,7 @@ import Capture
 import Detection
 import EmotionCore
 import Foundation
+import Imaging
 import Settings
 
 /// `emotiond bench detector`: emotiond's SIMD Haar evaluator against OpenCV's CascadeClassifier on
@@ -18,7 +19,7 @@ struct BenchDetector: ParsableCommand {
     @Argument(help: "Video file (default: media/WolfgangLanger_Pexels.mp4).") var video = "media/WolfgangLanger_Pexels.mp4"
 
     func run() throws {
-        ImageFile.setOpenCVThreads(1)
+        OpenCV.setThreads(1)
         var c = DetectorConfig()
         c.scale = detectScale
         let ours: CascadeDetector, cv: CascadeDetector
@@ -67,11 +68,11 @@ struct BenchDetector: ParsableCommand {
         if json {
             let obj: [String: Any] = ["video": video, "frames": frames, "faces": faces, "calls": calls, "identical_calls": same,
                                       "full_frame_ms": ["ours": fo, "opencv": fc], "track_search_ms": ["ours": so, "opencv": scv],
-                                      "machine": Machine.summary, "opencv": ImageFile.openCVVersion, "engine": ours.engine]
+                                      "machine": Machine.summary, "opencv": OpenCV.version, "engine": ours.engine]
             print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]), as: UTF8.self))
         } else {
             print("video     \(video): \(frames) frames (every \(every)th), \(faces) faces; Haar frontalface_default, scaleFactor 1.1, minNeighbors 5, detect scale \(detectScale)")
-            print("machine   \(Machine.summary); OpenCV \(ImageFile.openCVVersion); one thread")
+            print("machine   \(Machine.summary); OpenCV \(OpenCV.version); one thread")
             print("ours      \(ours.engine)")
             print(String(format: "full-frame pass   ours %.2f ms   OpenCV %.2f ms   (%.1f×)", fo, fc, fo > 0 ? fc / fo : 0))
             print(String(format: "search at a face  ours %.3f ms  OpenCV %.3f ms  (%.1f×)", so, scv, so > 0 ? scv / so : 0))

@@ -2,6 +2,7 @@ import ArgumentParser
 import Capture
 import EmotionCore
 import Foundation
+import Imaging
 import Pipeline
 
 /// Process-wide resource usage (CPU time, peak RSS) from getrusage.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Capture
 import EmotionCore
 import Foundation
+import Imaging
 import Inference
 import Pipeline
 

@@ -2,6 +2,7 @@ import Capture
 import Config
 import EmotionCore
 import Foundation
+import Imaging
 import Pipeline
 import Settings
 import Sinks
@@ -116,6 +117,7 @@ final class Daemon {
         if let cam = src as? V4L2Camera {
             cam.onEvent = { logger.notice("emotiond: \($0)") }
             cam.shouldStop = { [flags] in flags.stop }
+            cam.colour = Self.needsColour(rt.config)
             let mode = "\(cam.width)x\(cam.height) \(cam.formatName) @ \(String(format: "%g", cam.fps)) fps"
             logger.notice("emotiond: camera \(cam.name): \(mode), \(rt.config.camera.buffers) buffers")
         }
@@ -188,6 +190,10 @@ final class Daemon {
             logger.warning("emotiond: frame \(frame.index): \(error)")
         }
     }
+
+    /// Whether a camera must deliver BGR: only snapshots draw on frames in `run`. Without them the
+    /// camera hands over the gray plane alone (YUYV: no BGR conversion per frame; see `bench capture`).
+    static func needsColour(_ c: EmotiondConfig) -> Bool { c.snapshotDir != nil }
 
     /// systemd status line and fps, once a second (also while the source stalls: fps drops to 0).
     private func status() {
@@ -292,6 +298,7 @@ final class Daemon {
         if let m = newRT.mqtt, m !== rt.mqtt { m.start() }
         rt = newRT
         camera = newRT.config.camera.name
+        (reader.source as? V4L2Camera)?.colour = Self.needsColour(newRT.config)
         metrics.watch(rt.mqtt)
         if let source {
             reader.close(); reader = SourceReader(source)

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Capture
 import Detection
+import Imaging
 import Inference
 
 struct Emotiond: ParsableCommand {
@@ -18,7 +18,7 @@ struct Emotiond: ParsableCommand {
         emotiond 0.1.0
         \(BLASRuntime.summary)
         \(BLASRuntime.kernels)
-        OpenCV \(ImageFile.openCVVersion); Haar cascades on the \(CascadeDetector.haarEngine)
+        OpenCV \(OpenCV.version); Haar cascades on the \(CascadeDetector.haarEngine)
         """
     }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CVBridge
 import Capture
 import EmotionCore
 import Foundation

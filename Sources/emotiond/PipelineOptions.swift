@@ -3,6 +3,7 @@ import Capture
 import Config
 import Detection
 import Foundation
+import Imaging
 import Inference
 import Pipeline
 import Settings
@@ -74,7 +75,7 @@ struct PipelineOptions: ParsableArguments {
     /// core) spin between calls and, on a 2-core machine, burned a whole extra core (131 %, see
     /// README) while competing with capture for the same cores.
     static func configureForCamera(_ proc: FrameProcessor) throws {
-        ImageFile.setOpenCVThreads(1)
+        OpenCV.setThreads(1)
         BLAS.threads = 1
         try proc.useBackgroundDetection()
     }
@@ -87,7 +88,7 @@ struct PipelineOptions: ParsableArguments {
     static let still = Defaults(detectScale: 1, minFace: 24)
 
     func makeProcessor(_ defaults: Defaults = Self.video) throws -> FrameProcessor {
-        if cvThreads > 0 { ImageFile.setOpenCVThreads(cvThreads) }
+        if cvThreads > 0 { OpenCV.setThreads(cvThreads) }
         var d = DetectorConfig()
         d.kind = detector; d.cascade = cascade; d.scale = detectScale ?? defaults.detectScale
         d.scaleFactor = scaleFactor; d.minNeighbors = minNeighbors; d.minSize = minFace ?? defaults.minFace

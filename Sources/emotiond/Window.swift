@@ -1,7 +1,7 @@
-import Capture
 import CVBridge
 import EmotionCore
 import Foundation
+import Imaging
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -4,9 +4,10 @@ import XCTest
 /// The V4L2 capture loop driven through the simulated camera (Tests/simcam/simcam.c, LD_PRELOAD):
 /// real ioctl/mmap streaming code, frames decoded from a real video, injected faults.
 final class CaptureTests: XCTestCase {
-    func config(_ dir: URL, device: String, format: String, log: String) throws -> String {
+    func config(_ dir: URL, device: String, format: String, log: String, extra: String = "") throws -> String {
         let p = dir.appendingPathComponent("cam-\(UUID().uuidString).yaml").path
-        try "camera:\n  device: \(device)\n  format: \(format)\n  timeout: 1.0\noutputs:\n  log:\n    path: \(log)\n".write(toFile: p, atomically: true, encoding: .utf8)
+        try ("camera:\n  device: \(device)\n  format: \(format)\n  timeout: 1.0\noutputs:\n  log:\n    path: \(log)\n" + extra)
+            .write(toFile: p, atomically: true, encoding: .utf8)
         return p
     }
 
@@ -21,17 +22,20 @@ final class CaptureTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("640x480 @ 30, 15 fps"), r.stdout)
     }
 
-    func runCamera(format: String, faults: String = "", seconds: UInt32, yuyv: Bool = true, mjpeg: Bool = true,
+    /// `extra`: more configuration (YAML appended); `inspect` sees the run's directory before it goes.
+    func runCamera(format: String, faults: String = "", seconds: UInt32, yuyv: Bool = true, mjpeg: Bool = true, grey: Bool = false,
+                   extra: (URL) -> String = { _ in "" }, inspect: ((URL) throws -> Void)? = nil,
                    probe: ((Child) -> Void)? = nil) throws -> (stderr: String, frames: [[String: Any]], status: Int32?) {
         let s = try SimCam.sim(); let dir = try CLI.tempDir(); defer { try? FileManager.default.removeItem(at: dir) }
         let dev = try SimCam.device(dir), log = dir.appendingPathComponent("frames.ndjson").path
-        let d = try Child(CLI.binary, ["run", "--config", try config(dir, device: dev, format: format, log: log)],
-                          env: SimCam.env(s, device: dev, faults: faults, yuyv: yuyv, mjpeg: mjpeg), dir: dir, name: "daemon")
+        let d = try Child(CLI.binary, ["run", "--config", try config(dir, device: dev, format: format, log: log, extra: extra(dir))],
+                          env: SimCam.env(s, device: dev, faults: faults, yuyv: yuyv, mjpeg: mjpeg, grey: grey), dir: dir, name: "daemon")
         sleep(seconds)
         probe?(d)
         d.signal(SIGTERM)
         let st = d.wait(3)
         let frames = FileManager.default.fileExists(atPath: log) ? try CLI.lines(log) : []
+        try inspect?(dir)
         return (d.stderr, frames, st)
     }
 
@@ -42,6 +46,32 @@ final class CaptureTests: XCTestCase {
         XCTAssertGreaterThan(r.frames.count, 20)
         XCTAssertTrue(r.frames.allSatisfy { $0["width"] as? Int == 640 && $0["height"] as? Int == 480 })
         XCTAssertGreaterThan(r.frames.filter { !($0["faces"] as! [Any]).isEmpty }.count, r.frames.count / 2, "the face is found in camera frames")
+    }
+
+    /// A GREY camera's plane goes to detection as it is (the daemon asks no colour without snapshots).
+    func testNegotiatesGREY() throws {
+        let r = try runCamera(format: "grey", seconds: 3, grey: true)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains(": 640x480 GREY @ 30 fps"), r.stderr)
+        XCTAssertGreaterThan(r.frames.count, 20)
+        XCTAssertGreaterThan(r.frames.filter { !($0["faces"] as! [Any]).isEmpty }.count, r.frames.count / 2, "the face is found in GREY frames")
+    }
+
+    /// With snapshot_dir the camera delivers colour again: snapshots are colour PNGs (IHDR colour type 2).
+    func testSnapshotsFromCameraAreInColour() throws {
+        var pngs: [[UInt8]] = []
+        let r = try runCamera(format: "yuyv", seconds: 4, extra: { dir in
+            let snaps = dir.appendingPathComponent("snaps")
+            try? FileManager.default.createDirectory(at: snaps, withIntermediateDirectories: true)
+            return "privacy:\n  snapshot_dir: \(snaps.path)\n"
+        }, inspect: { dir in
+            let snaps = dir.appendingPathComponent("snaps")
+            pngs = try FileManager.default.contentsOfDirectory(atPath: snaps.path).filter { $0.hasSuffix(".png") }
+                .map { [UInt8](try Data(contentsOf: snaps.appendingPathComponent($0))) }
+        })
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(pngs.isEmpty, "a new track writes a snapshot: \(r.stderr)")
+        XCTAssertTrue(pngs.allSatisfy { $0.count > 25 && $0[25] == 2 }, "snapshots are RGB PNGs")
     }
 
     func testNegotiatesMJPEGAndFallsBack() throws {

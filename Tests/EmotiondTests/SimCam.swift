@@ -22,8 +22,11 @@ enum SimCam {
         return Self.fixture!
     }
 
-    static func env(_ s: (dir: URL, lib: String, yuyv: String, mjpeg: String), device: String, faults: String = "", yuyv: Bool = true, mjpeg: Bool = true) -> [String: String] {
+    /// `grey`: the camera also offers GREY (the Y bytes of the YUYV frames).
+    static func env(_ s: (dir: URL, lib: String, yuyv: String, mjpeg: String), device: String, faults: String = "", yuyv: Bool = true, mjpeg: Bool = true,
+                    grey: Bool = false) -> [String: String] {
         var e = ["LD_PRELOAD": s.lib, "SIMCAM_DEVICE": device, "SIMCAM_FAULTS": faults]
+        if grey { e["SIMCAM_GREY"] = "1" }
         if yuyv { e["SIMCAM_YUYV"] = s.yuyv }
         if mjpeg { e["SIMCAM_MJPEG"] = s.mjpeg }
         return e

@@ -10,6 +10,7 @@
 //   SIMCAM_DEVICE   device path to take over (a regular file should exist there for stat())
 //   SIMCAM_YUYV     raw yuyv422 frames file (SIMCAM_WIDTH x SIMCAM_HEIGHT)   } at least one
 //   SIMCAM_MJPEG    concatenated JPEG frames file                           }
+//   SIMCAM_GREY     set to also offer GREY (8-bit gray): the Y bytes of the SIMCAM_YUYV frames
 //   SIMCAM_WIDTH, SIMCAM_HEIGHT   frame size (default 640x480)
 //   SIMCAM_DEBUG    set to trace opens/ioctls on stderr
 //   SIMCAM_FAULTS   comma list: busy | unplug@N:MS | eio@N | corrupt@N | stall@N:MS
@@ -43,7 +44,7 @@
 typedef struct { char kind; long at; long ms; int done; } fault;
 
 static struct {
-    int init, fd, streaming, width, height, fps_num, fps_den, nbuf;
+    int init, fd, streaming, width, height, fps_num, fps_den, nbuf, grey;
     uint32_t pixfmt;
     unsigned char *yuyv; size_t yuyv_len; long yuyv_frames;
     unsigned char *mjpeg; size_t mj_off[MAXFRAMES], mj_len[MAXFRAMES]; long mj_frames;
@@ -101,6 +102,7 @@ static void setup_once(void) {
             }
         }
     }
+    S.grey = getenv("SIMCAM_GREY") && S.yuyv_frames;
     S.pixfmt = S.yuyv_frames ? V4L2_PIX_FMT_YUYV : V4L2_PIX_FMT_MJPEG;
     const char *fl = getenv("SIMCAM_FAULTS");
     if (fl) {
@@ -122,6 +124,7 @@ static void setup_once(void) {
 static int ours(int fd) { return S.fd >= 0 && fd == S.fd; }
 static int unplugged(void) { return now() < S.unplugged_until; }
 static size_t frame_bytes(void) {
+    if (S.pixfmt == V4L2_PIX_FMT_GREY) return (size_t)S.width * S.height;
     return S.pixfmt == V4L2_PIX_FMT_YUYV ? (size_t)S.width * S.height * 2 : (size_t)S.width * S.height * 2; // MJPEG: worst case
 }
 
@@ -218,13 +221,15 @@ int ioctl(int fd, unsigned long req, ...) {
     }
     case VIDIOC_ENUM_FMT: {
         struct v4l2_fmtdesc *d = arg;
-        uint32_t list[2]; int n = 0;
+        uint32_t list[3]; int n = 0;
         if (S.yuyv_frames) list[n++] = V4L2_PIX_FMT_YUYV;
         if (S.mj_frames) list[n++] = V4L2_PIX_FMT_MJPEG;
+        if (S.grey) list[n++] = V4L2_PIX_FMT_GREY;
         if (d->type != V4L2_BUF_TYPE_VIDEO_CAPTURE || d->index >= (uint32_t)n) { errno = EINVAL; return -1; }
         d->pixelformat = list[d->index];
         d->flags = list[d->index] == V4L2_PIX_FMT_MJPEG ? V4L2_FMT_FLAG_COMPRESSED : 0;
-        strcpy((char *)d->description, list[d->index] == V4L2_PIX_FMT_MJPEG ? "Motion-JPEG" : "YUYV 4:2:2");
+        strcpy((char *)d->description, list[d->index] == V4L2_PIX_FMT_MJPEG ? "Motion-JPEG"
+                                       : list[d->index] == V4L2_PIX_FMT_GREY ? "8-bit Greyscale" : "YUYV 4:2:2");
         return 0;
     }
     case VIDIOC_ENUM_FRAMESIZES: {
@@ -246,12 +251,14 @@ int ioctl(int fd, unsigned long req, ...) {
             if (S.streaming) { errno = EBUSY; return -1; }
             uint32_t want = f->fmt.pix.pixelformat;
             uint32_t got = (want == V4L2_PIX_FMT_MJPEG && S.mj_frames) ? V4L2_PIX_FMT_MJPEG
-                         : (want == V4L2_PIX_FMT_YUYV && S.yuyv_frames) ? V4L2_PIX_FMT_YUYV : S.pixfmt;
+                         : (want == V4L2_PIX_FMT_YUYV && S.yuyv_frames) ? V4L2_PIX_FMT_YUYV
+                         : (want == V4L2_PIX_FMT_GREY && S.grey) ? V4L2_PIX_FMT_GREY : S.pixfmt;
             if (req == VIDIOC_S_FMT) S.pixfmt = got;
             f->fmt.pix.pixelformat = got;
         } else f->fmt.pix.pixelformat = S.pixfmt;
         f->fmt.pix.width = S.width; f->fmt.pix.height = S.height; f->fmt.pix.field = V4L2_FIELD_NONE;
-        f->fmt.pix.bytesperline = f->fmt.pix.pixelformat == V4L2_PIX_FMT_YUYV ? S.width * 2 : 0;
+        f->fmt.pix.bytesperline = f->fmt.pix.pixelformat == V4L2_PIX_FMT_YUYV ? S.width * 2
+                                : f->fmt.pix.pixelformat == V4L2_PIX_FMT_GREY ? S.width : 0;
         f->fmt.pix.sizeimage = (uint32_t)frame_bytes();
         return 0;
     }
@@ -315,6 +322,11 @@ int ioctl(int fd, unsigned long req, ...) {
         if (S.pixfmt == V4L2_PIX_FMT_YUYV) {
             size_t fb = (size_t)S.width * S.height * 2;
             memcpy(S.buf[idx], S.yuyv + (seq % S.yuyv_frames) * fb, fb); b->bytesused = (uint32_t)fb;
+        } else if (S.pixfmt == V4L2_PIX_FMT_GREY) {
+            size_t n = (size_t)S.width * S.height;
+            const unsigned char *src = S.yuyv + (seq % S.yuyv_frames) * n * 2;
+            for (size_t i = 0; i < n; i++) ((unsigned char *)S.buf[idx])[i] = src[2 * i];
+            b->bytesused = (uint32_t)n;
         } else {
             long k = seq % S.mj_frames;
             size_t n = S.mj_len[k] < S.buflen ? S.mj_len[k] : S.buflen;

@@ -31,13 +31,20 @@ const char *cvb_version(void);
 /// Sets OpenCV's internal thread pool size (0 = sequential).
 void cvb_set_num_threads(int n);
 
+/// The gray plane of a gray or BGR image (BGR → gray as detection did) into dst (width*height bytes).
+int cvb_to_gray(const cvb_image *src, uint8_t *dst, cvb_error *err);
+
 /* ---- camera pixel formats (imgproc, imgcodecs) ---- */
 /// YUYV 4:2:2 (stride bytes per row) → BGR into dst (width*height*3 bytes).
 int cvb_yuyv_to_bgr(const uint8_t *src, int width, int height, size_t stride, uint8_t *dst, cvb_error *err);
+/// YUYV 4:2:2 → gray into dst (width*height bytes): the Y bytes, mapped from video range (16–235)
+/// to full range as cvb_yuyv_to_bgr then BGR → gray does for neutral chroma.
+int cvb_yuyv_to_gray(const uint8_t *src, int width, int height, size_t stride, uint8_t *dst, cvb_error *err);
 /// GREY → BGR into dst.
 int cvb_gray_to_bgr(const uint8_t *src, int width, int height, size_t stride, uint8_t *dst, cvb_error *err);
-/// Decodes a JPEG (MJPEG frame) that must be width×height into dst as BGR. 0 with err on corrupt data.
-int cvb_decode_jpeg(const uint8_t *src, size_t len, int width, int height, uint8_t *dst, cvb_error *err);
+/// Decodes a JPEG (MJPEG frame) that must be width×height into dst: BGR (channels 3, width*height*3
+/// bytes) or gray (channels 1, width*height bytes; chroma is not decoded). 0 with err on corrupt data.
+int cvb_decode_jpeg(const uint8_t *src, size_t len, int width, int height, int channels, uint8_t *dst, cvb_error *err);
 
 /* ---- face detection (objdetect) ---- */
 typedef struct cvb_cascade cvb_cascade;
@@ -50,15 +57,16 @@ void cvb_cascade_free(cvb_cascade *c);
 int cvb_cascade_simd_width(const cvb_cascade *c);
 /// The same for stump Haar cascades loaded now (CPU and EMOTIOND_CASCADE_ENGINE).
 int cvb_haar_simd_width(void);
-/// Detects faces in a gray or BGR image. The image is converted to gray, optionally
+/// Detects faces in a gray or BGR image. A BGR image is converted to gray; the image is optionally
 /// downscaled by `scale` (0 < scale <= 1) and histogram-equalised; boxes are returned in
 /// full-resolution coordinates. min/max sizes are in full-resolution pixels (0 = none).
 /// Writes at most `cap` boxes into out; returns the number found (may exceed cap), -1 on error.
 int cvb_cascade_detect(cvb_cascade *c, const cvb_image *img, double scale, double scale_factor,
                        int min_neighbors, int min_size, int max_size, cvb_rect *out, int cap, cvb_error *err);
 
-/// Crops square faces (box enlarged by `margin` of its size per side, clamped to the image),
-/// converts to gray and resizes to size×size with INTER_AREA, writing n*size*size bytes to out.
+/// Crops square faces (box enlarged by `margin` of its size per side, clamped to the image) from a
+/// gray image (a BGR one is converted first), resizes them to size×size with INTER_AREA, writing
+/// n*size*size bytes to out.
 int cvb_crop_faces(const cvb_image *img, const cvb_rect *boxes, int n, double margin, int size,
                    uint8_t *out, cvb_error *err);
 

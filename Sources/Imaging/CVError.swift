@@ -12,6 +12,12 @@ public struct CVError: Error, CustomStringConvertible {
             String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
         }
     }
+
+    /// A failure found before OpenCV was called (a file that is not regular, an image too large).
+    public init(operation: String, message: String) {
+        self.operation = operation
+        self.message = message
+    }
 }
 
 /// Calls a bridge function that reports through `cvb_error`, throwing on failure.
