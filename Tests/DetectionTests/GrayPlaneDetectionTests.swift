@@ -1,5 +1,6 @@
 import Capture
 import Detection
+import Settings
 import EmotionCore
 import Foundation
 import XCTest
