@@ -18,6 +18,9 @@ enum Schema {
     /// MQTT topics are at most 65,535 bytes: the prefix plus "/<camera>/events" must fit.
     static let topicPrefix = StringForm(pattern: "^[^#+]+$", maxBytes: 65000,
                                         allowed: "1-65000 bytes without '#', '+' or control characters")
+    /// Home Assistant's discovery prefix: one or more topic levels, far below the topic limit.
+    static let discoveryPrefix = StringForm(pattern: "^[^#+]+$", maxBytes: 1000,
+                                            allowed: "1-1000 bytes without '#', '+' or control characters")
     static let mqttHost = StringForm(maxBytes: 253, allowed: "a hostname, an IPv4 address or an IPv6 address (no brackets)",
                                      accept: { HostPort.validHost($0, bracketsForIPv6: false) })
     static let listen = StringForm(maxBytes: 300, allowed: "HOST:PORT with PORT in 1...65535 and HOST an IPv4 address "
@@ -108,6 +111,9 @@ enum Schema {
         Field("key_file", .value { r, n, p, c in c.mqtt.keyFile = try r.optionalString(n, p) }),
         Field("keepalive", .value { r, n, p, c in c.mqtt.keepalive = try r.int(n, p, Limits.keepalive) }),
         Field("queue_size", .value { r, n, p, c in c.mqtt.queueSize = try r.int(n, p, Limits.queueSize) }),
+        Field("state_interval", .value { r, n, p, c in c.mqtt.stateInterval = try r.double(n, p, Limits.stateInterval) }),
+        Field("homeassistant", .value { r, n, p, c in c.mqtt.homeAssistant = try r.bool(n, p) }),
+        Field("discovery_prefix", .value { r, n, p, c in c.mqtt.discoveryPrefix = try r.string(n, p, discoveryPrefix) }),
     ]
 
     /// Every dotted key path, for "it belongs under ..." hints.

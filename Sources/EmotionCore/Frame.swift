@@ -114,13 +114,48 @@ public struct FrameResult: Codable, Sendable {
     }
 }
 
-/// A per-track emotion event (Frigate style): a face appeared, its label changed, or it left.
+/// A per-track emotion event (Frigate style; schema: schemas/event.schema.json): a face appeared
+/// (`new`), its label changed (`change`), or it left (`end`). Every event of one track carries the
+/// same `id`, unique across runs; `after` is the track as it is now and `before` the track as its
+/// previous event reported it (absent on `new`), so a consumer can diff the two like Frigate's.
+/// `label`, `confidence` and `scores` repeat `after`'s, as version 1 carried them at the top.
 public struct TrackEvent: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable { case new, change, end }
+
+    /// A track at one moment: the `before` and `after` objects.
+    public struct Snapshot: Codable, Sendable, Equatable {
+        /// The track's label (hysteresis applied) and its smoothed probability.
+        public var label: String
+        public var confidence: Float
+        /// Smoothed scores of the seven classes.
+        public var scores: [String: Float]
+        /// The face's last detected box.
+        public var box: FaceBox
+        /// Media time the face was first and last detected, seconds.
+        public var firstSeen: Double
+        public var lastSeen: Double
+        /// Media and wall-clock time of this snapshot (the frame of the event that reported it).
+        public var mediaTime: Double
+        public var timestamp: String
+
+        enum CodingKeys: String, CodingKey {
+            case label, confidence, scores, box, firstSeen = "first_seen", lastSeen = "last_seen", mediaTime = "media_time", timestamp
+        }
+
+        public init(label: String, confidence: Float, scores: [String: Float], box: FaceBox, firstSeen: Double,
+                    lastSeen: Double, mediaTime: Double, timestamp: String) {
+            self.label = label; self.confidence = confidence; self.scores = scores; self.box = box
+            self.firstSeen = firstSeen; self.lastSeen = lastSeen; self.mediaTime = mediaTime; self.timestamp = timestamp
+        }
+    }
+
+    public var schema = TrackEvent.schemaVersion
+    public static let schemaVersion = "emotiond.event/2"
+    public var id: String
     public var type: Kind
     public var track: Int
-    public var before: String?
-    public var after: String?
+    public var before: Snapshot?
+    public var after: Snapshot
     public var label: String
     public var confidence: Float
     public var scores: [String: Float]
@@ -128,11 +163,14 @@ public struct TrackEvent: Codable, Sendable, Equatable {
     public var timestamp: String
     public var source: String
 
-    enum CodingKeys: String, CodingKey { case type, track, before, after, label, confidence, scores, mediaTime = "media_time", timestamp, source }
+    enum CodingKeys: String, CodingKey {
+        case schema, id, type, track, before, after, label, confidence, scores, mediaTime = "media_time", timestamp, source
+    }
 
-    public init(type: Kind, track: Int, before: String?, after: String?, label: String, confidence: Float,
-                scores: [String: Float], mediaTime: Double, timestamp: String, source: String) {
-        self.type = type; self.track = track; self.before = before; self.after = after; self.label = label
-        self.confidence = confidence; self.scores = scores; self.mediaTime = mediaTime; self.timestamp = timestamp; self.source = source
+    public init(id: String, type: Kind, track: Int, before: Snapshot?, after: Snapshot,
+                mediaTime: Double, timestamp: String, source: String) {
+        self.id = id; self.type = type; self.track = track; self.before = before; self.after = after
+        label = after.label; confidence = after.confidence; scores = after.scores
+        self.mediaTime = mediaTime; self.timestamp = timestamp; self.source = source
     }
 }

@@ -18,10 +18,13 @@ public final class FrameProcessor {
     /// Full-frame detection every N frames; in between only regions around live tracks.
     public let fullDetectEvery: Int
     public private(set) var scheduler: DetectionScheduler
+    /// Names tracks and keeps what their last events said (`before`).
+    public let events: TrackEventBuilder
 
     public init(detector: CascadeDetector, classifier: EmotionClassifier, tracking: TrackerConfig,
-                cropMargin: Double? = nil, fullDetectEvery: Int = 25) {
+                cropMargin: Double? = nil, fullDetectEvery: Int = 25, events: TrackEventBuilder = TrackEventBuilder()) {
         self.detector = detector
+        self.events = events
         self.fullDetectEvery = max(1, fullDetectEvery)
         self.classifier = classifier
         self.tracker = Tracker(config: tracking)
@@ -62,14 +65,14 @@ public final class FrameProcessor {
             .map { TrackedFace(track: ids[$0], box: boxes[$0], raw: scores[$0], smoothed: smoothed[$0]) }
         let result = FrameResult(timestamp: stamp, mediaTime: frame.mediaTime, frame: frame.index, source: source,
                                  width: frame.width, height: frame.height, faces: tracked, latencyMs: clock.latency)
-        return (result, evs.map { TrackEvent($0, mediaTime: frame.mediaTime, timestamp: stamp, source: source) })
+        return (result, events.events(evs, mediaTime: frame.mediaTime, timestamp: stamp, source: source))
     }
 
     /// End events for every live track (end of stream); the next frame starts a new scene.
     public func finish(mediaTime: Double, source: String) -> [TrackEvent] {
         scheduler.reset()
         let stamp = WallClock.rfc3339()
-        return tracker.finish().map { TrackEvent($0, mediaTime: mediaTime, timestamp: stamp, source: source) }
+        return events.events(tracker.finish(), mediaTime: mediaTime, timestamp: stamp, source: source)
     }
 }
 
@@ -86,17 +89,5 @@ struct StageClock {
         latency[keyPath: stage] = ms
         latency.total += ms
         mark = now
-    }
-}
-
-extension TrackEvent {
-    /// The event a tracker transition becomes (Frigate style: `before`/`after` labels).
-    init(_ e: Tracker.Event, mediaTime: Double, timestamp: String, source: String) {
-        let (kind, tr, before) = e
-        let s = EmotionScores(tr.smoothed)
-        self.init(type: kind, track: tr.id, before: kind == .change ? before?.name : (kind == .end ? tr.label.name : nil),
-                  after: kind == .end ? nil : tr.label.name, label: tr.label.name, confidence: s[tr.label],
-                  scores: Dictionary(uniqueKeysWithValues: Emotion.allCases.map { ($0.name, s[$0]) }),
-                  mediaTime: mediaTime, timestamp: timestamp, source: source)
     }
 }

@@ -52,7 +52,24 @@ public struct EmotiondConfig: Equatable, Sendable {
         public var keyFile: String? = nil
         public var keepalive = 30
         public var queueSize = 1000
+        /// Seconds between refreshes of the retained state while connected (0: only when it changes).
+        public var stateInterval = 5.0
+        /// Home Assistant MQTT discovery of each camera (sensors and a binary sensor).
+        public var homeAssistant = true
+        public var discoveryPrefix = "homeassistant"
         public init() {}
+
+        /// Whether `other` can use the same connection: the keys only the MQTT sink reads (state
+        /// refresh, discovery) do not need a new one, so a reload changing them keeps the
+        /// connection, its queue and its retained "online".
+        public func sameConnection(as other: MQTT) -> Bool {
+            func connection(_ m: MQTT) -> MQTT {
+                var m = m
+                m.stateInterval = 0; m.homeAssistant = false; m.discoveryPrefix = ""
+                return m
+            }
+            return connection(self) == connection(other)
+        }
     }
     public struct Metrics: Equatable, Sendable {
         /// "HOST:PORT" as written; the start checks resolve it to a numeric "IPv4:PORT".

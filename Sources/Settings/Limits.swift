@@ -31,6 +31,8 @@ public enum Limits {
     public static let qos = 0...2
     public static let keepalive = 5...3600
     public static let queueSize = 1...1_000_000
+    /// Seconds between refreshes of the retained MQTT state (0: only when it changes).
+    public static let stateInterval = 0.0...86400.0
     /// `batch --max-fps` (frames per second of video kept).
     public static let maxFPS = 0.01...1000.0
     /// OpenCV worker threads (0: OpenCV's default). Far beyond any core count; 100000 crashed

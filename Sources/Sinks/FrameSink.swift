@@ -37,10 +37,13 @@ public struct FrameOutput {
 /// Lifetime: `begin` once per source, `write` per processed frame, `end` when the source ends
 /// (with the `end` events of the tracks still open), then `close` once when the whole run ended
 /// well (rename temporaries into place, flush, disconnect), or `abort` when it failed (an output
-/// half written must not replace a good file).
+/// half written must not replace a good file). `tick` comes from the daemon's loop about every
+/// 0.1 s, frames or not, for outputs that publish on a clock (a source that stalls must not
+/// stop the MQTT state refresh).
 public protocol FrameSink: AnyObject {
     func begin(_ source: SourceInfo) throws
     func write(_ out: FrameOutput) throws
+    func tick(now: Date) throws
     func end(_ source: SourceInfo, events: [TrackEvent]) throws
     func close() throws
     func abort()
@@ -48,6 +51,7 @@ public protocol FrameSink: AnyObject {
 
 public extension FrameSink {
     func begin(_ source: SourceInfo) throws {}
+    func tick(now: Date) throws {}
     func end(_ source: SourceInfo, events: [TrackEvent]) throws {}
     func close() throws {}
     func abort() {}
@@ -73,6 +77,7 @@ public final class SinkDispatcher {
 
     public func begin(_ source: SourceInfo) throws { try each { try $0.begin(source) } }
     public func write(_ out: FrameOutput) throws { try each { try $0.write(out) } }
+    public func tick(now: Date = Date()) throws { try each { try $0.tick(now: now) } }
     public func end(_ source: SourceInfo, events: [TrackEvent]) throws { try each { try $0.end(source, events: events) } }
     public func close() throws { try each { try $0.close() } }
     public func abort() { for s in sinks { s.abort() } }

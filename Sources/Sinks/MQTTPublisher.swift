@@ -29,7 +29,7 @@ public final class MQTTPublisher: @unchecked Sendable {
     private let lock = NSLock()
     private var connected = false, flushing = false, _stopping = false
     private var queue: [Message] = []
-    private var _dropped = 0, _reconnects = 0, everConnected = false
+    private var _dropped = 0, _reconnects = 0, _connections = 0, everConnected = false
     /// Last state reported through onLog, so a broker that keeps refusing us is reported once.
     private var reported: String?
     /// Outcome of the current attempt, set by the callbacks on the connection thread.
@@ -107,6 +107,9 @@ public final class MQTTPublisher: @unchecked Sendable {
     /// Messages dropped from the full queue (oldest first), since start, reloads included.
     public var dropped: Int { lock.lock(); defer { lock.unlock() }; return _dropped }
     public var reconnects: Int { lock.lock(); defer { lock.unlock() }; return _reconnects }
+    /// Connections accepted so far (CONNACK 0): a change tells a sink to publish again what a
+    /// broker restarted without persistence has lost (Home Assistant discovery).
+    public var connections: Int { lock.lock(); defer { lock.unlock() }; return _connections }
     private var endpoint: String { "\(settings.host):\(settings.port)" }
 
     // MARK: connection thread
@@ -208,6 +211,7 @@ public final class MQTTPublisher: @unchecked Sendable {
         lock.lock()
         if everConnected { _reconnects += 1 }
         everConnected = true
+        _connections += 1
         attemptConnected = true
         connected = true
         flushing = true

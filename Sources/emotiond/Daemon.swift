@@ -137,7 +137,7 @@ final class Daemon {
         while !flags.stop {
             if flags.takeReload() { reload() }
             // Short waits: a stalled source must not hide a signal.
-            guard let outcome = reader.next(within: 0.1) else { status(); continue }
+            guard let outcome = reader.next(within: 0.1) else { heartbeat(); continue }
             switch outcome {
             case let .failed(e): return e
             case .end:
@@ -156,7 +156,7 @@ final class Daemon {
                 if let w = notifier.watchdogInterval, Date().timeIntervalSince(lastPing) >= w / 3 {
                     notifier.watchdog(); lastPing = Date()
                 }
-                status()
+                heartbeat()
             }
         }
         return nil
@@ -195,6 +195,13 @@ final class Daemon {
     /// camera hands over the gray plane alone (YUYV: no BGR conversion per frame; see `bench capture`).
     static func needsColour(_ c: EmotiondConfig) -> Bool { c.snapshotDir != nil }
 
+    /// What runs on a clock, after every frame and every 0.1 s while the source stalls: the sinks'
+    /// `tick` (the MQTT state refresh) and the status line.
+    private func heartbeat() {
+        try? rt.sinks.tick()
+        status()
+    }
+
     /// systemd status line and fps, once a second (also while the source stalls: fps drops to 0).
     private func status() {
         let el = Date().timeIntervalSince(lastStatus)
@@ -219,6 +226,15 @@ final class Daemon {
     }
 
     // MARK: SIGHUP
+
+    /// Removes from Home Assistant the entities the new configuration no longer announces
+    /// (discovery turned off, camera renamed, a prefix changed): an empty retained payload on a
+    /// config topic deletes the entity. Sent before the old publisher (if replaced) goes.
+    private func withdrawDiscovery(replacedBy newRT: Runtime) {
+        guard let old = rt.discovery, let via = rt.mqtt else { return }
+        let kept = Set(newRT.discovery?.configTopics ?? [])
+        for t in old.configTopics where !kept.contains(t) { via.publish(t, Data(), retain: true) }
+    }
 
     /// A new configuration replaces the running one only if all of it can be applied; otherwise
     /// the reload is rejected with the key at fault and everything keeps running as it was.
@@ -290,6 +306,7 @@ final class Daemon {
     /// (same broker and client id: the other order would leave "offline" retained).
     private func commit(_ newRT: Runtime, source: FrameSource?) {
         try? rt.logSink?.close()
+        withdrawDiscovery(replacedBy: newRT)
         if let old = rt.mqtt, old !== newRT.mqtt {
             newRT.mqtt?.adopt(old)
             let unsent = old.shutdown()

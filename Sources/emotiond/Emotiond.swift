@@ -13,9 +13,11 @@ struct Emotiond: ParsableCommand {
         )
     }
 
+    static let version = "0.1.0"
+
     static var versionText: String {
         """
-        emotiond 0.1.0
+        emotiond \(version)
         \(BLASRuntime.summary)
         \(BLASRuntime.kernels)
         OpenCV \(OpenCV.version); Haar cascades on the \(CascadeDetector.haarEngine)

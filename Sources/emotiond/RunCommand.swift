@@ -37,6 +37,8 @@ final class Runtime {
     let logSink: RotatingLogSink?
     /// Created unstarted: it connects once this runtime is put in charge (see Daemon.commit).
     let mqtt: MQTTPublisher?
+    /// Home Assistant discovery of the camera (nil: MQTT or discovery off); a reload compares it.
+    let discovery: HomeAssistantDiscovery?
     /// Where every processed frame goes: log, metrics, snapshots, MQTT. One sink's failure is
     /// reported and never keeps the frame from the others.
     let sinks: SinkDispatcher
@@ -51,18 +53,23 @@ final class Runtime {
         do { try PipelineOptions.configureForCamera(processor) } catch { throw c.error("detector", "\(error)") }
         logSink = try Self.logSink(c, metrics: metrics)
         mqtt = try Self.publisher(c, previous: previous?.mqtt, metrics: metrics)
-        sinks = SinkDispatcher(Self.sinks(c, log: logSink, mqtt: mqtt, metrics: metrics),
+        discovery = mqtt != nil && c.mqtt.homeAssistant
+            ? HomeAssistantDiscovery(prefix: c.mqtt.discoveryPrefix, topics: Self.topics(c), version: Emotiond.version) : nil
+        sinks = SinkDispatcher(Self.sinks(c, log: logSink, mqtt: mqtt, discovery: discovery, metrics: metrics),
                                policy: .isolate(report: { logger.warning("emotiond: \($0)") }))
     }
 
-    static func sinks(_ c: EmotiondConfig, log: RotatingLogSink?, mqtt: MQTTPublisher?, metrics: DaemonMetrics?) -> [FrameSink] {
+    static func topics(_ c: EmotiondConfig) -> MQTTTopics { MQTTTopics(prefix: c.mqtt.topicPrefix, camera: c.camera.name) }
+
+    static func sinks(_ c: EmotiondConfig, log: RotatingLogSink?, mqtt: MQTTPublisher?, discovery: HomeAssistantDiscovery?,
+                      metrics: DaemonMetrics?) -> [FrameSink] {
         var sinks: [FrameSink] = []
         if let metrics { sinks.append(MetricsSink(metrics)) }
         if let log { sinks.append(log) }
         if let dir = c.snapshotDir { sinks.append(SnapshotSink(dir: dir, camera: c.camera.name)) }
         if let mqtt {
-            let topics = MQTTTopics(prefix: c.mqtt.topicPrefix, camera: c.camera.name)
-            sinks.append(MQTTSink(publisher: mqtt, topics: topics, minConfidence: c.minConfidence, log: logger))
+            sinks.append(MQTTSink(publisher: mqtt, topics: topics(c), minConfidence: c.minConfidence,
+                                  stateInterval: c.mqtt.stateInterval, discovery: discovery, log: logger))
         }
         return sinks
     }
@@ -78,7 +85,7 @@ final class Runtime {
     static func publisher(_ c: EmotiondConfig, previous: MQTTPublisher?, metrics: DaemonMetrics?) throws -> MQTTPublisher? {
         guard c.mqtt.enabled else { return nil }
         let s = c.mqtt
-        if let previous, previous.settings == s { return previous }
+        if let previous, previous.settings.sameConnection(as: s) { return previous }
         do {
             return try MQTTPublisher(settings: s, onLog: { logger.warning("emotiond: \($0)") },
                                      onFailure: { metrics?.recordMQTTConnectFailure(reason: $0.label) }, start: false)

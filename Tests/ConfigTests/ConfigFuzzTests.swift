@@ -121,7 +121,7 @@ final class ConfigFuzzTests: XCTestCase {
     /// A value of an accepted configuration outside its documented range, or nil.
     static func invalidValue(_ c: EmotiondConfig) -> String? {
         func out<T: Comparable>(_ name: String, _ v: T, _ r: ClosedRange<T>) -> String? { r.contains(v) ? nil : "\(name) = \(v)" }
-        let strings = [c.camera.name, c.mqtt.host, c.mqtt.topicPrefix, c.mqtt.clientID] + [c.camera.device, c.camera.source,
+        let strings = [c.camera.name, c.mqtt.host, c.mqtt.topicPrefix, c.mqtt.clientID, c.mqtt.discoveryPrefix] + [c.camera.device, c.camera.source,
             c.model.path, c.detector.cascade, c.log.path, c.mqtt.username, c.mqtt.password, c.mqtt.passwordFile, c.mqtt.caFile,
             c.mqtt.certFile, c.mqtt.keyFile, c.metrics.listen, c.snapshotDir].compactMap { $0 }
         if let s = strings.first(where: { $0.isEmpty || $0.unicodeScalars.contains { $0.properties.generalCategory == .control } }) {
@@ -129,6 +129,7 @@ final class ConfigFuzzTests: XCTestCase {
         }
         if c.camera.name.range(of: "^[A-Za-z0-9_-]{1,64}$", options: .regularExpression) == nil { return "camera.name \(c.camera.name)" }
         if c.mqtt.topicPrefix.contains("#") || c.mqtt.topicPrefix.contains("+") { return "topic_prefix \(c.mqtt.topicPrefix)" }
+        if c.mqtt.discoveryPrefix.contains("#") || c.mqtt.discoveryPrefix.contains("+") { return "discovery_prefix \(c.mqtt.discoveryPrefix)" }
         if let l = c.metrics.listen, HostPort(listen: l) == nil { return "listen \(l)" }
         return [out("width", c.camera.width, Limits.width), out("height", c.camera.height, Limits.height),
                 out("fps", c.camera.fps, Limits.fps), out("buffers", c.camera.buffers, Limits.buffers),
@@ -143,6 +144,7 @@ final class ConfigFuzzTests: XCTestCase {
                 out("max_bytes", c.log.maxBytes, Limits.logMaxBytes), out("keep", c.log.keep, Limits.logKeep),
                 out("flush_every", c.log.flushEvery, Limits.flushEvery), out("port", c.mqtt.port, Limits.port),
                 out("qos", c.mqtt.qos, Limits.qos), out("keepalive", c.mqtt.keepalive, Limits.keepalive),
-                out("queue_size", c.mqtt.queueSize, Limits.queueSize)].compactMap { $0 }.first
+                out("queue_size", c.mqtt.queueSize, Limits.queueSize),
+                out("state_interval", c.mqtt.stateInterval, Limits.stateInterval)].compactMap { $0 }.first
     }
 }

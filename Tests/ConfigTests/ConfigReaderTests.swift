@@ -86,6 +86,28 @@ final class ConfigReaderTests: XCTestCase {
                               + "got '\(String(repeating: "t", count: 40))…' (70000 bytes)"])
     }
 
+    /// The MQTT sink's keys: state refresh and Home Assistant discovery. They change what the sink
+    /// publishes, not the connection, so a reload changing them keeps the publisher.
+    func testStateRefreshAndDiscoveryKeys() throws {
+        let d = EmotiondConfig().mqtt
+        XCTAssertEqual(d.stateInterval, 5); XCTAssertTrue(d.homeAssistant); XCTAssertEqual(d.discoveryPrefix, "homeassistant")
+        let c = try ConfigLoader.parse("outputs:\n  mqtt: {state_interval: 0, homeassistant: false, discovery_prefix: ha/test}\n",
+                                       file: "t.yaml").mqtt
+        XCTAssertEqual(c.stateInterval, 0); XCTAssertFalse(c.homeAssistant); XCTAssertEqual(c.discoveryPrefix, "ha/test")
+        XCTAssertEqual(messages("outputs:\n  mqtt:\n    state_interval: -1\n"),
+                       ["t.yaml:3: outputs.mqtt.state_interval: must be a number in 0...86400, got '-1'"])
+        XCTAssertEqual(messages("outputs:\n  mqtt:\n    homeassistant: maybe\n"),
+                       ["t.yaml:3: outputs.mqtt.homeassistant: must be true or false, got 'maybe'"])
+        XCTAssertEqual(messages("outputs:\n  mqtt:\n    discovery_prefix: 'ha/#'\n"),
+                       ["t.yaml:3: outputs.mqtt.discovery_prefix: must be 1-1000 bytes without '#', '+' or control characters, got 'ha/#'"])
+        XCTAssertEqual(messages("outputs:\n  mqtt:\n    discovery_prefix: ''\n").count, 1)
+        XCTAssertEqual(messages("outputs:\n  mqtt:\n    home_assistant: true\n"),
+                       ["t.yaml:3: outputs.mqtt.home_assistant: unknown key (did you mean 'homeassistant'?)"])
+        XCTAssertTrue(c.sameConnection(as: d))
+        var other = d; other.host = "broker.example"
+        XCTAssertFalse(other.sameConnection(as: d))
+    }
+
     func testListenForms() {
         for ok in ["127.0.0.1:9464", "[::1]:9464", "localhost:1", "metrics.example.org:65535"] {
             XCTAssertEqual(messages("outputs:\n  metrics:\n    listen: \"\(ok)\"\n"), [], ok)

@@ -69,8 +69,13 @@ final class BatchModeTests: XCTestCase {
         var logLabel: [Double: String] = [:]
         for f in frames { for face in f["faces"] as! [[String: Any]] where face["track"] as? Int == main { logLabel[f["media_time"] as! Double] = face["label"] as? String } }
         for e in mine where e["type"] as? String == "change" {
-            XCTAssertEqual(logLabel[e["media_time"] as! Double], e["after"] as? String, "change at \(e["media_time"]!)")
+            XCTAssertEqual(logLabel[e["media_time"] as! Double], (e["after"] as? [String: Any])?["label"] as? String,
+                           "change at \(e["media_time"]!)")
         }
+        // One id per track, on all its events, and no two tracks share one.
+        let idsByTrack = Dictionary(grouping: evs, by: { $0["track"] as! Int }).mapValues { Set($0.map { $0["id"] as! String }) }
+        XCTAssertTrue(idsByTrack.values.allSatisfy { $0.count == 1 }, "\(idsByTrack)")
+        XCTAssertEqual(Set(idsByTrack.values.flatMap { $0 }).count, idsByTrack.count, "\(idsByTrack)")
         // The annotated video has the input's frame count.
         let probe = try CLI.run(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", video], executable: "/usr/bin/ffprobe")
         XCTAssertEqual(probe.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "472")

@@ -75,7 +75,7 @@ final class DaemonTests: XCTestCase {
         for f in try CLI.lines(log) { for face in f["faces"] as! [[String: Any]] { logLabel["\(face["track"]!)@\(f["media_time"]!)"] = face["label"] as? String } }
         let changes = try events.map { try JSONSerialization.jsonObject(with: Data($0.payload.utf8)) as! [String: Any] }.filter { $0["type"] as? String == "change" }
         for c in changes {
-            XCTAssertEqual(logLabel["\(c["track"]!)@\(c["media_time"]!)"], c["after"] as? String)
+            XCTAssertEqual(logLabel["\(c["track"]!)@\(c["media_time"]!)"], (c["after"] as? [String: Any])?["label"] as? String)
         }
     }
 

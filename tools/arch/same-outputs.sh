@@ -2,7 +2,8 @@
 # Behaviour check for refactors (issue #14): runs two emotiond binaries on every visible clip and
 # photo and compares what users consume — the NDJSON frame log, the events, the summary JSON and the
 # CSV of `batch` (pipelined and in-loop detection), and the NDJSON of `image` — ignoring only
-# wall-clock timestamps, latencies and wall_seconds. Exit 0 when identical, 1 with a diff otherwise.
+# wall-clock timestamps, latencies, wall_seconds and event ids (time + random). Exit 0 when
+# identical, 1 with a diff otherwise.
 #
 #   tools/arch/same-outputs.sh BEFORE_BINARY [AFTER_BINARY]   (default after: .build/release/emotiond)
 #
@@ -17,7 +18,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 # Deletes wall-clock fields; sorts object keys so that dictionary order never shows as a change.
-normalize() { jq -cS 'walk(if type == "object" then del(.timestamp, .latency_ms, .wall_seconds) else . end)' "$1"; }
+normalize() { jq -cS 'walk(if type == "object" then del(.timestamp, .latency_ms, .wall_seconds, .id) else . end)' "$1"; }
 
 run_all() { # BINARY DIR
   local bin=$1 dir=$2 v name
