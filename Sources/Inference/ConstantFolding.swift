@@ -73,7 +73,7 @@ enum ConstantFolder {
             let shape = try layer.outputShapes(c.map(\.shape))[0]
             _ = axis
             var ts = c.map { Tensor(shape: $0.shape, data: values($0).map(Float.init)) }
-            let y = layer.forward(&ts, outputShapes: [shape])[0]
+            let y = layer.forward(&ts, outputShapes: [shape], options: .default)[0]
             return try make(shape, y.data.map(Double.init), integer: isInt)
         case "Reshape":
             let layer = try ReshapeLayer(ctx)

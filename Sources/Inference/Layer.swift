@@ -3,11 +3,12 @@
 /// Layers are built once at load from their node (attributes, constant inputs),
 /// report output shapes for given input shapes (the single source of truth for
 /// shapes: the loader calls it at load and for every new batch size, so kernels
-/// can trust the shapes they are handed), and run their kernel.
+/// can trust the shapes they are handed), and run their kernel — the path the call's
+/// options allow (layers with one path ignore them).
 protocol Layer: AnyObject {
     var name: String { get }
     func outputShapes(_ inputs: [[Int]]) throws -> [[Int]]
-    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor]
+    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor]
     /// Multiply-accumulates for one run at these shapes (0 for non-arithmetic layers).
     func macs(inputs: [[Int]], outputs: [[Int]]) -> Int
 }

@@ -141,22 +141,28 @@ public final class Model: @unchecked Sendable {
     }
 
     /// Mean time per step over `runs` runs (ms), for `bench inference --profile`.
-    public func profile(_ input: Tensor, runs: Int) throws -> [(layer: String, kind: String, shape: [Int], ms: Double)] {
+    public func profile(_ input: Tensor, runs: Int, options: InferenceOptions = .default) throws
+        -> [(layer: String, kind: String, shape: [Int], ms: Double)] {
         var acc = [Double](repeating: 0, count: steps.count)
-        for _ in 0..<runs { _ = try runAll(input) { i, ns in acc[i] += Double(ns) / 1e6 } }
+        for _ in 0..<runs { _ = try runAll(input, options: options) { i, ns in acc[i] += Double(ns) / 1e6 } }
         let shapes = try plan(batch: input.shape[0])
         return steps.enumerated().map { (i, s) in
             (s.layer.name, String(describing: type(of: s.layer)), shapes[s.outputs[0]], acc[i] / Double(runs))
         }
     }
 
-    /// Runs the model and returns its first output.
-    public func run(_ input: Tensor) throws -> Tensor { try runAll(input)[0] }
+    /// Runs the model and returns its first output. `options` choose the layers' paths for
+    /// this call only (concurrent calls may pass different ones).
+    public func run(_ input: Tensor, options: InferenceOptions = .default) throws -> Tensor {
+        try runAll(input, options: options)[0]
+    }
 
     /// Runs the model; returns every graph output in declaration order.
-    public func runAll(_ input: Tensor) throws -> [Tensor] { try runAll(input, timing: nil) }
+    public func runAll(_ input: Tensor, options: InferenceOptions = .default) throws -> [Tensor] {
+        try runAll(input, options: options, timing: nil)
+    }
 
-    func runAll(_ input: Tensor, timing: ((Int, UInt64) -> Void)?) throws -> [Tensor] {
+    func runAll(_ input: Tensor, options: InferenceOptions, timing: ((Int, UInt64) -> Void)?) throws -> [Tensor] {
         guard input.rank == inputDims.count else { throw InferenceError.wrongInputRank(expected: inputDims.count, got: input.rank) }
         for (i, d) in inputDims.enumerated() where i > 0 {
             if let d, d != input.shape[i] { throw InferenceError.wrongInputShape(expected: inputShape(batch: input.shape[0]), got: input.shape) }
@@ -179,7 +185,7 @@ public final class Model: @unchecked Sendable {
                 }
             }
             let t0 = timing == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-            let outs = step.layer.forward(&ins, outputShapes: step.outputs.map { shapes[$0] })
+            let outs = step.layer.forward(&ins, outputShapes: step.outputs.map { shapes[$0] }, options: options)
             if let timing { timing(i, DispatchTime.now().uptimeNanoseconds - t0) }
             for (k, slot) in step.outputs.enumerated() { values[slot] = outs[k] }
             for s in releaseAfter[i] { values[s] = nil }

@@ -48,9 +48,9 @@ enum BLASRuntime {
 
     /// Our own convolution kernels (EMOTIOND_KERNELS / EMOTIOND_WINOGRAD select them).
     static var kernels: String {
-        let a = Kernels.active
-        if a == .none { return "convolutions on OpenBLAS sgemm (SIMD kernels: \(Kernels.supported == .none ? "CPU lacks AVX2+FMA" : "off"))" }
-        return "emotiond \(a.name) GEMM kernels\(Kernels.winograd ? " + Winograd F(2x2,3x3)" : "") for convolutions (CPU supports \(Kernels.supported.name))"
+        let o = InferenceOptions.default
+        if o.kernels == .none { return "convolutions on OpenBLAS sgemm (SIMD kernels: \(Kernels.supported == .none ? "CPU lacks AVX2+FMA" : "off"))" }
+        return "emotiond \(o.kernels.name) GEMM kernels\(o.winograd ? " + Winograd F(2x2,3x3)" : "") for convolutions (CPU supports \(Kernels.supported.name))"
     }
 }
 

@@ -2,40 +2,59 @@ import Foundation
 import XCTest
 @testable import Inference
 
-/// Per-layer randomized tests (ncnn style): every SIMD path of a layer against the plain
-/// reference path (level none) on the same random model and input, over random geometries.
-/// The reference paths themselves are checked against onnxruntime in ReferenceModelTests.
+/// Per-layer random tests, ncnn style. For each layer with more than one path: random geometries
+/// from a fixed seed, and on each, every path this CPU has (OpenBLAS, each SIMD level with and
+/// without Winograd; `PathSets.fast`) against the plain reference loops (`InferenceOptions.reference`),
+/// chosen per call, to `Agreement.tolerance` = 1e-4 relative to the output's scale. Each test then
+/// checks the options' path trace: every path it is about really ran, and only under its own options.
+/// The plain reference itself is checked against onnxruntime in ReferenceModelTests.
 final class LayerPathTests: XCTestCase {
-    var fastLevels: [Kernels.Level] { Kernels.Level.allCases.filter { $0 != .none && $0.rawValue <= Kernels.supported.rawValue } }
-
-    struct Rng {
-        var s: UInt64
-        mutating func next(_ n: Int) -> Int { s = s &* 6364136223846793005 &+ 1442695040888963407; return Int(s >> 33) % n }
-        mutating func float() -> Float { Float(next(2001) - 1000) / 500 }
-    }
-
-    /// Runs `model` on `x` at the reference level and at each fast level; fails on any difference
-    /// beyond float rounding of a different summation order.
-    func compareLevels(_ model: Model, _ x: Tensor, _ what: String) throws {
-        defer { Kernels.forced = nil }
-        Kernels.forced = Kernels.Level.none
-        let ref = try model.run(x)
-        for level in fastLevels {
-            Kernels.forced = level
-            let y = try model.run(x)
-            XCTAssertEqual(y.shape, ref.shape, "\(what) \(level.name)")
-            let diff = zip(y.data, ref.data).map { abs($0 - $1) }.max() ?? 0
-            XCTAssertLessThanOrEqual(diff, 1e-4, "\(what) \(level.name): max |fast - reference| = \(diff)")
+    func testConvolutionPathsMatchTheReference() throws {
+        var rng = Rng(s: 2024)
+        let sets = PathSets.traced()
+        var ran: [ConvCase.Kind: Int] = [:]
+        var blasShortcut = 0
+        var worst: Float = 0
+        for i in 0..<240 {
+            let kind = ConvCase.Kind.allCases[i % ConvCase.Kind.allCases.count]
+            let cc = ConvCase.random(kind, &rng)
+            guard cc.isValid else { continue }
+            worst = max(worst, try compareToReference(try cc.model(seed: i + 1), rng.tensor(cc.inputShape), sets, "\(cc)"))
+            ran[kind, default: 0] += 1
+            // OpenBLAS writes a single-image, single-group 1×1 convolution straight into the output.
+            if kind == .pointwise && cc.n == 1 && cc.groups == 1 { blasShortcut += 1 }
         }
+        for kind in ConvCase.Kind.allCases { XCTAssertGreaterThanOrEqual(ran[kind, default: 0], 30, "\(kind) cases") }
+        XCTAssertGreaterThan(blasShortcut, 0)
+        for o in sets { XCTAssertEqual(PathSets.labels(o), Self.convPaths(o), "\(o)") }
+        let kinds = ran.map { "\($0.key) \($0.value)" }.sorted().joined(separator: ", ")
+        report("\(ran.values.reduce(0, +)) convolutions (\(kinds))", sets, worst)
     }
 
-    func input(_ shape: [Int], _ rng: inout Rng) -> Tensor {
-        Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in rng.float() })
+    /// The convolution paths a set of options takes over cases of every kind.
+    static func convPaths(_ o: InferenceOptions) -> Set<String> {
+        if o.kernels == .none { return o.blas ? ["Conv blas", "Conv direct"] : ["Conv direct"] }
+        let l = o.kernels.name
+        return Set(["Conv gemm \(l)", "Conv depthwise \(l)"] + (o.winograd ? ["Conv winograd \(l)"] : []))
     }
 
+    /// The paths of depthwise convolutions, and of 1-channel ones if any ran (groups 1: not depthwise).
+    static func depthwisePaths(_ o: InferenceOptions, singleChannel: Bool) -> Set<String> {
+        let l = o.kernels.name
+        if o.kernels == .none { return o.blas && singleChannel ? ["Conv blas", "Conv direct"] : ["Conv direct"] }
+        return singleChannel ? ["Conv depthwise \(l)", "Conv gemm \(l)"] : ["Conv depthwise \(l)"]
+    }
+
+    func report(_ what: String, _ sets: [InferenceOptions], _ worst: Float) {
+        print("layer paths: \(what) on \(sets.count - 1) path sets; worst |fast − reference| / scale \(worst)")
+    }
+
+    /// The generator of the former depthwise-only test, kept for its coverage (asymmetric pads, dilation).
     func testDepthwiseConvolutionPathsMatchTheReference() throws {
         var rng = Rng(s: 42)
-        var cases = 0
+        let sets = PathSets.traced()
+        var cases = 0, singleChannel = false
+        var worst: Float = 0
         for _ in 0..<60 {
             let c = 1 + rng.next(24), h = 3 + rng.next(40), w = 3 + rng.next(40), n = 1 + rng.next(3)
             let k = [1, 3, 3, 3, 5][rng.next(5)], s = 1 + rng.next(2), d = rng.next(4) == 0 ? 2 : 1
@@ -53,16 +72,22 @@ final class LayerPathTests: XCTestCase {
             if act == "Clip" { b.node("Clip", ["c"], ["y"], float: ["min": 0, "max": 6]) }
             b.output("y")
             let model = try ONNXLoader.load(data: try b.opset11Data())
-            try compareLevels(model, input([n, c, h, w], &rng), "dw c\(c) \(h)x\(w) k\(k) s\(s) d\(d) p\(p) \(act)")
+            let what = "dw c\(c) \(h)x\(w) k\(k) s\(s) d\(d) p\(p) \(act)"
+            worst = max(worst, try compareToReference(model, rng.tensor([n, c, h, w]), sets, what))
             cases += 1
+            singleChannel = singleChannel || c == 1
         }
         XCTAssertGreaterThan(cases, 40)
-        print("layer paths: \(cases) depthwise geometries compared on \(fastLevels.map(\.name))")
+        for o in sets { XCTAssertEqual(PathSets.labels(o), Self.depthwisePaths(o, singleChannel: singleChannel), "\(o)") }
+        report("\(cases) depthwise geometries", sets, worst)
     }
 
+    /// The generator of the former max-pool test, kept for its coverage (ceil mode, asymmetric pads).
     func testMaxPoolPathsMatchTheReference() throws {
         var rng = Rng(s: 7)
+        let sets = PathSets.traced()
         var cases = 0
+        var worst: Float = 0
         for _ in 0..<60 {
             let c = 1 + rng.next(16), h = 2 + rng.next(40), w = 2 + rng.next(40), n = 1 + rng.next(3)
             let k = 2 + rng.next(3), s = 1 + rng.next(2), ceil = Int64(rng.next(2))
@@ -74,11 +99,226 @@ final class LayerPathTests: XCTestCase {
                    "strides": [Int64(s), Int64(s)]], int: ["ceil_mode": ceil])
             b.output("y")
             let model = try ONNXLoader.load(data: try b.data())
-            try compareLevels(model, input([n, c, h, w], &rng), "maxpool c\(c) \(h)x\(w) k\(k) s\(s) p\(p) ceil\(ceil)")
+            let what = "maxpool c\(c) \(h)x\(w) k\(k) s\(s) p\(p) ceil\(ceil)"
+            worst = max(worst, try compareToReference(model, rng.tensor([n, c, h, w]), sets, what))
             cases += 1
         }
         XCTAssertGreaterThan(cases, 40)
-        print("layer paths: \(cases) max-pool geometries compared on \(fastLevels.map(\.name))")
+        assertPoolPaths(sets)
+        report("\(cases) max-pool geometries", sets, worst)
+    }
+
+    /// Max and average pools with what the test above leaves out: dilation, non-square windows,
+    /// auto_pad, count_include_pad. Average pooling has one path (the plain loop): here it must
+    /// give the same under every option set; onnxruntime checks it in ReferenceModelTests.
+    func testPoolingGeometriesMatchTheReference() throws {
+        var rng = Rng(s: 11)
+        let sets = PathSets.traced()
+        var cases = 0
+        var worst: Float = 0
+        for i in 0..<60 {
+            let op = i % 2 == 0 ? "MaxPool" : "AveragePool"
+            let c = 1 + rng.next(8), h = 3 + rng.next(30), w = 3 + rng.next(30), n = 1 + rng.next(2)
+            let k = [2 + rng.next(3), 1 + rng.next(4)], s = [1 + rng.next(3), 1 + rng.next(3)]
+            let d = [1 + rng.next(2), 1 + rng.next(2)]
+            let p = [rng.next(k[0]), rng.next(k[1]), rng.next(k[0]), rng.next(k[1])]
+            let auto = rng.pick(["NOTSET", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"])
+            let span = [(k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1]
+            let extra = auto == "NOTSET" ? [p[0] + p[2], p[1] + p[3]] : [0, 0]
+            guard auto.hasPrefix("SAME") || (h + extra[0] >= span[0] && w + extra[1] >= span[1]) else { continue }
+            var b = ModelBuilder()
+            b.input("x", [nil, Int64(c), Int64(h), Int64(w)])
+            var ints: [String: [Int64]] = ["kernel_shape": k.map(Int64.init), "strides": s.map(Int64.init),
+                                           "dilations": d.map(Int64.init)]
+            if auto == "NOTSET" { ints["pads"] = p.map(Int64.init) }
+            let flags = ["ceil_mode": Int64(rng.next(2)), "count_include_pad": Int64(rng.next(2))]
+            b.node(op, ["x"], ["y"], ints: ints, int: flags, string: ["auto_pad": auto])
+            b.output("y")
+            let model = try ONNXLoader.load(data: try b.data())
+            let what = "\(op) c\(c) \(h)x\(w) k\(k) s\(s) d\(d) p\(p) \(auto)"
+            worst = max(worst, try compareToReference(model, rng.tensor([n, c, h, w]), sets, what))
+            cases += 1
+        }
+        XCTAssertGreaterThan(cases, 40)
+        assertPoolPaths(sets)
+        for o in sets { XCTAssertTrue(PathSets.labels(o).contains("AveragePool plain"), "\(o)") }
+        report("\(cases) pooling geometries", sets, worst)
+    }
+
+    /// Max pools ran on the SIMD kernel exactly under the SIMD levels.
+    func assertPoolPaths(_ sets: [InferenceOptions], file: StaticString = #filePath, line: UInt = #line) {
+        for o in sets {
+            XCTAssertNil(PathSets.mismatch(o), "\(o)", file: file, line: line)
+            let simd = PathSets.labels(o).contains("MaxPool simd \(o.kernels.name)")
+            XCTAssertEqual(simd, o.kernels != .none, "\(o): \(PathSets.labels(o))", file: file, line: line)
+        }
+    }
+
+    func testGemmPathsMatchTheReference() throws {
+        var rng = Rng(s: 99)
+        let sets = PathSets.traced()
+        var worst: Float = 0
+        for i in 0..<40 {
+            let m = 1 + rng.next(8), k = 1 + rng.next(64), n = 1 + rng.next(32)
+            let transA = rng.next(2) == 1, transB = rng.next(2) == 1
+            let alpha = rng.pick([1, 0.5, -2] as [Float]), beta = rng.pick([0, 1, 0.25] as [Float])
+            let cShape = rng.pick([nil, [n], [1, n], [m, 1], [m, n], []] as [[Int]?])
+            let relu = rng.next(2) == 1
+            let a = transA ? [k, m] : [m, k]
+            var b = ModelBuilder()
+            b.input("a", a.map { Int64($0) })
+            b.initializer("b", (transB ? [n, k] : [k, n]).map(Int64.init), seed: i + 1)
+            var inputs = ["a", "b"]
+            if let cShape { b.initializer("c", cShape.map(Int64.init), seed: i + 50); inputs.append("c") }
+            b.node("Gemm", inputs, [relu ? "g" : "y"], int: ["transA": transA ? 1 : 0, "transB": transB ? 1 : 0],
+                   float: ["alpha": alpha, "beta": beta])
+            if relu { b.node("Relu", ["g"], ["y"]) }
+            b.output("y")
+            let what = "gemm \(m)x\(k)x\(n) tA\(transA) tB\(transB) α\(alpha) β\(beta)"
+                + " C\(cShape.map { "\($0)" } ?? "-") relu\(relu)"
+            let model = try ONNXLoader.load(data: try b.data())
+            worst = max(worst, try compareToReference(model, rng.tensor(a), sets, what))
+        }
+        for o in sets { XCTAssertEqual(PathSets.labels(o), [o.blas ? "Gemm blas" : "Gemm plain"], "\(o)") }
+        report("40 Gemms", sets, worst)
+    }
+
+    func testMatMulPathsMatchTheReference() throws {
+        var rng = Rng(s: 123)
+        let sets = PathSets.traced()
+        var worst: Float = 0
+        for i in 0..<30 {
+            let batch = 1 + rng.next(3), m = 1 + rng.next(8), k = 1 + rng.next(48), n = 1 + rng.next(24)
+            let batchedB = rng.next(2) == 1
+            var b = ModelBuilder()
+            b.input("a", [Int64(batch), Int64(m), Int64(k)])
+            b.initializer("b", (batchedB ? [batch, k, n] : [k, n]).map(Int64.init), seed: i + 1)
+            b.node("MatMul", ["a", "b"], ["y"])
+            b.output("y")
+            let what = "matmul \(batch)x\(m)x\(k) · \(batchedB ? "\(batch)x" : "")\(k)x\(n)"
+            let model = try ONNXLoader.load(data: try b.data())
+            worst = max(worst, try compareToReference(model, rng.tensor([batch, m, k]), sets, what))
+        }
+        for o in sets { XCTAssertEqual(PathSets.labels(o), [o.blas ? "MatMul blas" : "MatMul plain"], "\(o)") }
+        report("30 MatMuls", sets, worst)
+    }
+
+    /// A whole small net (Conv-BN-Relu, MaxPool, depthwise, Add, GAP, Gemm, Softmax) on every path.
+    func testTinyModelPathsMatchTheReference() throws {
+        var rng = Rng(s: 8)
+        let sets = PathSets.traced()
+        let model = try ONNXLoader.load(data: try ModelBuilder.tinyCNN().data())
+        try compareToReference(model, rng.tensor([3, 1, 12, 12]), sets, "tiny CNN")
+        for o in sets { XCTAssertNil(PathSets.mismatch(o), "\(o)") }
+    }
+
+    /// The comparison can fail: one weight off by 0.05 — a far smaller slip than a wrong index,
+    /// pad or packing — is caught on every path.
+    func testAWrongResultIsCaught() throws {
+        var rng = Rng(s: 3)
+        var cc = ConvCase.random(.winograd, &rng)
+        cc.h = 10; cc.w = 10
+        let good = try cc.model(seed: 1), wrong = try cc.model(seed: 1, nudge: 0.05)
+        let x = rng.tensor(cc.inputShape)
+        let ref = try good.run(x, options: .reference)
+        for o in [InferenceOptions.reference] + PathSets.fast {
+            let e = Agreement.error(try wrong.run(x, options: o), ref)
+            XCTAssertGreaterThan(e, 10 * Agreement.tolerance, "\(o) \(cc)")
+        }
+    }
+}
+
+/// One random convolution, with what the loader fuses into it (BatchNorm, activation, 2×2 max pool).
+struct ConvCase: CustomStringConvertible {
+    enum Kind: CaseIterable { case general, pointwise, winograd, grouped, depthwise, autoPad }
+    var kind: Kind
+    var n = 1, c = 1, h = 8, w = 8, m = 1, kh = 3, kw = 3, groups = 1
+    var strides = [1, 1], dilations = [1, 1], pads = [0, 0, 0, 0], autoPad = "NOTSET"
+    var batchNorm = false, activation = "", maxPool = false
+
+    var inputShape: [Int] { [n, c, h, w] }
+
+    static func random(_ kind: Kind, _ rng: inout Rng) -> ConvCase {
+        var cc = ConvCase(kind: kind)
+        cc.n = 1 + rng.next(3); cc.h = 3 + rng.next(18); cc.w = 3 + rng.next(18)
+        cc.batchNorm = rng.next(3) == 0
+        cc.activation = rng.pick(["", "Relu", "Clip", "LeakyRelu"])
+        switch kind {
+        case .general, .autoPad:
+            cc.c = 1 + rng.next(12); cc.m = 1 + rng.next(16)
+            cc.kh = 1 + rng.next(5); cc.kw = 1 + rng.next(5)
+            cc.strides = [1 + rng.next(3), 1 + rng.next(3)]; cc.dilations = [1 + rng.next(2), 1 + rng.next(2)]
+            cc.pads = [cc.kh, cc.kw, cc.kh, cc.kw].map { rng.next($0) }
+            if kind == .autoPad { cc.autoPad = rng.pick(["SAME_UPPER", "SAME_LOWER", "VALID"]) }
+        case .pointwise:
+            cc.kh = 1; cc.kw = 1
+            cc.groups = rng.pick([1, 1, 2, 3]); cc.c = cc.groups * (1 + rng.next(12)); cc.m = cc.groups * (1 + rng.next(12))
+            if rng.next(2) == 0 { cc.n = 1 }
+        case .winograd:
+            cc.c = 8 + rng.next(17); cc.m = 1 + rng.next(24)
+            cc.pads = (0..<4).map { _ in rng.next(2) }
+            cc.maxPool = rng.next(2) == 0
+        case .grouped:
+            cc.groups = 2 + rng.next(3); cc.c = cc.groups * (1 + rng.next(6)); cc.m = cc.groups * (2 + rng.next(5))
+            cc.kh = rng.pick([1, 3, 5]); cc.kw = cc.kh; cc.strides = [1 + rng.next(2), 1 + rng.next(2)]
+            cc.pads = (0..<4).map { _ in rng.next(cc.kh) }
+        case .depthwise:
+            cc.c = 1 + rng.next(16); cc.groups = cc.c; cc.m = cc.c
+            cc.kh = rng.pick([3, 5]); cc.kw = rng.pick([3, 5]); cc.strides = [1 + rng.next(2), 1 + rng.next(2)]
+            cc.dilations = [1 + rng.next(2), 1 + rng.next(2)]; cc.pads = [cc.kh, cc.kw, cc.kh, cc.kw].map { rng.next($0) }
+        }
+        return cc
+    }
+
+    /// The kernel fits the padded input, and a pooled output has a 2×2 window.
+    var isValid: Bool {
+        let spanH = (kh - 1) * dilations[0] + 1, spanW = (kw - 1) * dilations[1] + 1
+        if autoPad.hasPrefix("SAME") { return true }
+        let p = autoPad == "VALID" ? [0, 0, 0, 0] : pads
+        guard h + p[0] + p[2] >= spanH, w + p[1] + p[3] >= spanW else { return false }
+        let oh = (h + p[0] + p[2] - spanH) / strides[0] + 1, ow = (w + p[1] + p[3] - spanW) / strides[1] + 1
+        return !maxPool || (oh >= 2 && ow >= 2)
+    }
+
+    /// The model; `nudge` is added to the first weight (a deliberately wrong model).
+    func model(seed: Int, nudge: Float = 0) throws -> Model {
+        var b = ModelBuilder()
+        b.input("x", [nil, Int64(c), Int64(h), Int64(w)])
+        var weights = ModelBuilder.values(m * (c / groups) * kh * kw, seed: seed)
+        weights[0] += nudge
+        b.initializer("w", [m, c / groups, kh, kw].map(Int64.init), weights)
+        b.initializer("b", [Int64(m)], seed: seed + 1)
+        var ints: [String: [Int64]] = ["strides": strides.map(Int64.init), "dilations": dilations.map(Int64.init)]
+        if autoPad == "NOTSET" { ints["pads"] = pads.map(Int64.init) }
+        var last = "conv"
+        b.node("Conv", ["x", "w", "b"], [last], ints: ints, int: ["group": Int64(groups)], string: ["auto_pad": autoPad])
+        func then(_ op: String, _ inputs: [String], int: [String: Int64] = [:], ints: [String: [Int64]] = [:],
+                  float: [String: Float] = [:]) {
+            b.node(op, [last] + inputs, [op.lowercased()], ints: ints, int: int, float: float)
+            last = op.lowercased()
+        }
+        if batchNorm {
+            b.initializer("gamma", [Int64(m)], seed: seed + 2); b.initializer("beta", [Int64(m)], seed: seed + 3)
+            b.initializer("mean", [Int64(m)], seed: seed + 4)
+            b.initializer("var", [Int64(m)], (0..<m).map { 0.5 + Float($0 % 3) * 0.25 })
+            then("BatchNormalization", ["gamma", "beta", "mean", "var"])
+        }
+        switch activation {
+        case "Relu": then("Relu", [])
+        case "LeakyRelu": then("LeakyRelu", [], float: ["alpha": 0.1])
+        case "Clip":
+            b.initializer("lo", [], [0]); b.initializer("hi", [], [6])
+            then("Clip", ["lo", "hi"])
+        default: break
+        }
+        if maxPool { then("MaxPool", [], ints: ["kernel_shape": [2, 2], "strides": [2, 2]]) }
+        b.output(last)
+        return try ONNXLoader.load(data: try b.data())
+    }
+
+    var description: String {
+        "\(kind) n\(n) c\(c) \(h)x\(w) → m\(m) k\(kh)x\(kw) g\(groups) s\(strides) d\(dilations) p\(pads) \(autoPad)"
+            + " bn\(batchNorm) \(activation.isEmpty ? "linear" : activation)\(maxPool ? " +maxpool" : "")"
     }
 }
 
@@ -97,8 +337,9 @@ extension ModelBuilder {
 }
 
 /// Hostile geometry for the padded-plane kernels: a 1×1 depthwise filter with 4096 rows of padding
-/// and a 4096 column stride over a 1 Mi-float row would need a ~17 Gi-float plane. It must run
-/// (on the reference loop) and give the reference's result, not abort in malloc.
+/// and a 4096 column stride over a 1 Mi-float row would need a ~17 Gi-float plane. It must run on
+/// the plain loop under every option set (the trace shows it did) and give the reference's result,
+/// not abort in malloc.
 final class LayerPathHostileTests: XCTestCase {
     func testHugePaddedPlaneFallsBackToTheReferenceLoop() throws {
         var b = ModelBuilder()
@@ -108,11 +349,12 @@ final class LayerPathHostileTests: XCTestCase {
         b.output("y")
         let model = try ONNXLoader.load(data: try b.data())
         let x = Tensor(shape: [1, 2, 1, 1 << 20], data: (0..<(2 << 20)).map { Float($0 % 7) })
-        defer { Kernels.forced = nil }
-        Kernels.forced = Kernels.Level.none
-        let ref = try model.run(x)
-        Kernels.forced = nil
-        let y = try model.run(x)
+        let ref = try model.run(x, options: .reference)
+        var fastest = InferenceOptions.default
+        fastest.kernels = Kernels.supported
+        fastest.trace = PathTrace()
+        let y = try model.run(x, options: fastest)
+        XCTAssertEqual(PathSets.labels(fastest), ["Conv direct"])
         XCTAssertEqual(y.shape, [1, 2, 8193, 256])
         XCTAssertEqual(y.data, ref.data)
         // Row 4096 is the input row: channel 0 scaled by 2, channel 1 by -1, every 4096th column.

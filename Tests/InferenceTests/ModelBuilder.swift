@@ -35,12 +35,14 @@ struct ModelBuilder {
 
     mutating func initializer(_ name: String, _ dims: [Int64], _ values: [Float]? = nil, seed: Int = 1) {
         var t = Onnx_TensorProto(); t.name = name; t.dims = dims; t.dataType = 1
-        if let values { t.floatData = values } else {
-            let n = dims.reduce(1, *)
-            var s = UInt64(seed)
-            t.floatData = (0..<Int(n)).map { _ in s = s &* 6364136223846793005 &+ 1442695040888963407; return Float(Int(s >> 40) % 2001 - 1000) / 2000 }
-        }
+        t.floatData = values ?? Self.values(Int(dims.reduce(1, *)), seed: seed)
         model.graph.initializer.append(t)
+    }
+
+    /// `count` pseudo-random values in [-0.5, 0.5], the same for the same seed.
+    static func values(_ count: Int, seed: Int) -> [Float] {
+        var s = UInt64(seed)
+        return (0..<count).map { _ in s = s &* 6364136223846793005 &+ 1442695040888963407; return Float(Int(s >> 40) % 2001 - 1000) / 2000 }
     }
 
     mutating func intInitializer(_ name: String, _ values: [Int64]) {
@@ -48,11 +50,12 @@ struct ModelBuilder {
         model.graph.initializer.append(t)
     }
 
-    mutating func node(_ op: String, _ inputs: [String], _ outputs: [String], name: String? = nil, ints: [String: [Int64]] = [:], int: [String: Int64] = [:], float: [String: Float] = [:]) {
+    mutating func node(_ op: String, _ inputs: [String], _ outputs: [String], name: String? = nil, ints: [String: [Int64]] = [:], int: [String: Int64] = [:], float: [String: Float] = [:], string: [String: String] = [:]) {
         var n = Onnx_NodeProto(); n.opType = op; n.input = inputs; n.output = outputs; n.name = name ?? "\(op.lowercased())\(model.graph.node.count)"
         for (k, v) in ints { var a = Onnx_AttributeProto(); a.name = k; a.type = .ints; a.ints = v; n.attribute.append(a) }
         for (k, v) in int { var a = Onnx_AttributeProto(); a.name = k; a.type = .int; a.i = v; n.attribute.append(a) }
         for (k, v) in float { var a = Onnx_AttributeProto(); a.name = k; a.type = .float; a.f = v; n.attribute.append(a) }
+        for (k, v) in string { var a = Onnx_AttributeProto(); a.name = k; a.type = .string; a.s = Data(v.utf8); n.attribute.append(a) }
         model.graph.node.append(n)
     }
 

@@ -15,48 +15,45 @@ final class ReferenceModelTests: XCTestCase {
         return try JSONDecoder().decode([Entry].self, from: Data(contentsOf: url))
     }
 
-    /// Every convolution path this CPU can run: OpenBLAS (`none`) and each SIMD kernel level.
-    var levels: [Kernels.Level] { Kernels.Level.allCases.filter { $0.rawValue <= Kernels.supported.rawValue } }
-
-    func check(_ name: String) throws {
-        BLAS.threads = 1
+    /// Every path set this CPU can run (`PathSets.fast`: OpenBLAS, each SIMD level with and without
+    /// Winograd), chosen per call. The plain reference loops too on the small models: that is what
+    /// anchors LayerPathTests (which compare every path to it) to onnxruntime. On the wide ones
+    /// (VGG-style, ImageNet-size) they would take minutes in a debug build, for no other layer kinds.
+    func check(_ name: String, reference: Bool = true) throws {
         guard let e = try entries().first(where: { $0.name == name }) else { return XCTFail("\(name) not in manifest") }
         let model = try ONNXLoader.load(path: try Fixtures.require(Fixtures.generated.appendingPathComponent(e.model)).path)
         XCTAssertEqual(model.opsetVersion, e.opset)
-        defer { Kernels.forced = nil; Kernels.winograd = true }
-        for level in levels {
-            for winograd in level == .none ? [false] : [true, false] {
-                Kernels.forced = level
-                Kernels.winograd = winograd
-                XCTAssertEqual(Kernels.active, level)
-                try compare(name, e, model, level: level.name + (winograd ? "+winograd" : ""))
-            }
+        for o in PathSets.traced() where reference || o != .reference {
+            try compare(name, e, model, options: o)
+            // The run took the paths of its options (e.g. no OpenBLAS in the reference run).
+            XCTAssertNil(PathSets.mismatch(o), "\(name) [\(o)]: \(PathSets.labels(o))")
         }
     }
 
-    func compare(_ name: String, _ e: Entry, _ model: Model, level: String) throws {
+    func compare(_ name: String, _ e: Entry, _ model: Model, options: InferenceOptions) throws {
         for b in e.batches {
             let x = Tensor(shape: b.input_shape, data: try Fixtures.floats(Fixtures.generated.appendingPathComponent(b.input)))
             let expected = try Fixtures.floats(Fixtures.generated.appendingPathComponent(b.output))
-            let y = try model.run(x)
+            let y = try model.run(x, options: options)
             XCTAssertEqual(y.shape, b.output_shape, "\(name) batch \(b.batch) shape")
             var maxDiff: Float = 0
             for (a, r) in zip(y.data, expected) { maxDiff = max(maxDiff, abs(a - r)) }
-            XCTAssertLessThanOrEqual(maxDiff, 1e-4, "\(name) batch \(b.batch) kernels \(level): max |ours - onnxruntime| = \(maxDiff)")
+            XCTAssertLessThanOrEqual(maxDiff, 1e-4,
+                                     "\(name) batch \(b.batch) [\(options)]: max |ours - onnxruntime| = \(maxDiff)")
             // Softmax rows sum to one: the comparison is on real probabilities.
             let classes = b.output_shape[1]
             for r in 0..<b.batch { XCTAssertEqual(y.data[(r * classes)..<((r + 1) * classes)].reduce(0, +), 1, accuracy: 1e-3) }
-            print("reference \(name) batch \(b.batch) kernels \(level): max abs diff \(maxDiff)")
+            print("reference \(name) batch \(b.batch) [\(options)]: max abs diff \(maxDiff)")
         }
     }
 
     func testFER4() throws { try check("fer4") }
     func testMiniXception() throws { try check("minixception") }
-    func testVGGStyle() throws { try check("vggish") }
+    func testVGGStyle() throws { try check("vggish", reference: false) }
     func testOperatorZoo() throws { try check("opzoo") }
-    func testMobileNetV2() throws { try check("mobilenet_v2") }
-    func testResNet18() throws { try check("resnet18") }
-    func testInceptionV3() throws { try check("inception_v3") }
+    func testMobileNetV2() throws { try check("mobilenet_v2", reference: false) }
+    func testResNet18() throws { try check("resnet18", reference: false) }
+    func testInceptionV3() throws { try check("inception_v3", reference: false) }
 
     /// Batched inference equals per-sample inference (one GEMM per layer over N faces).
     func testBatchEqualsSingles() throws {

@@ -14,8 +14,8 @@ enum { EMO_LEVEL_NONE = 0, EMO_LEVEL_AVX2 = 1, EMO_LEVEL_AVX512 = 2 };
 #define EMO_PACK_MR 8
 
 /* The instruction-set level the CPU supports (cpuid), capped by the environment
- * variable EMOTIOND_KERNELS=none|avx2|avx512 (Inference reads it once per process;
- * tests switch levels through Kernels.forced instead). */
+ * variable EMOTIOND_KERNELS=none|avx2|avx512 (Inference reads it once per process, as
+ * the default InferenceOptions; tests pass other levels per call instead). */
 int emo_kernels_level(void);
 /* What the CPU supports, ignoring the environment. */
 int emo_kernels_cpu_level(void);

@@ -43,7 +43,7 @@ final class UnaryLayer: Layer {
 
     func outputShapes(_ inputs: [[Int]]) throws -> [[Int]] { [inputs[0]] }
 
-    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor] {
+    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {
         var y = inputs.take(0)
         let n = y.count
         y.data.withUnsafeMutableBufferPointer { bp in

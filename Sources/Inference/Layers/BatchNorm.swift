@@ -34,7 +34,7 @@ final class BatchNormLayer: Layer {
         return [x]
     }
 
-    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor] {
+    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {
         var y = inputs.take(0)
         let n = y.shape[0], c = y.shape[1]
         let inner = y.shape.dropFirst(2).reduce(1, *)

@@ -34,7 +34,7 @@ final class BinaryLayer: Layer {
         }
     }
 
-    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor] {
+    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {
         let shape = outputShapes[0]
         var a = inputs.take(0)
         let b = inputs[1]

@@ -12,6 +12,9 @@ import CKernels
 /// On x86-64 with AVX2/AVX-512 the GEMM is our own kernel (Sources/CKernels) with the
 /// weights packed once at load and bias + activation applied before the store, one image
 /// at a time straight into the NCHW output; elsewhere OpenBLAS sgemm does it.
+///
+/// Each call picks one `ConvPath` from its `InferenceOptions` (see `path(_:options:)`);
+/// the paths themselves are in ConvPaths.swift, beside the plain reference loop.
 final class ConvLayer: Layer {
     let name: String
     var weights: [Float]          // [M, C/g, kh, kw]
@@ -25,13 +28,14 @@ final class ConvLayer: Layer {
     let autoPad: String
     var activation: FusedActivation = .none
     /// Weights per group packed for emo_gemm_packed (built by `prepare()` after BN folding).
-    private var packed: [Float] = []
-    private var packedGroupStride = 0
+    /// Packed whenever the CPU has a SIMD level, so that any call's options can use them.
+    private(set) var packed: [Float] = []
+    private(set) var packedGroupStride = 0
     /// Winograd-transformed weights when the layer qualifies (3×3, stride 1, dilation 1, one group).
-    private var winograd: [Float] = []
+    private(set) var winogradWeights: [Float] = []
     /// Scratch memory (im2col / Winograd planes) kept between runs: no per-run allocation of
     /// the largest buffers (see emo_tune_malloc for why that matters).
-    private let scratch = Scratch()
+    let scratch = Scratch()
     /// A following MaxPool(2×2, stride 2, no padding) folded in at load (only onto Winograd-eligible
     /// convolutions, where each output tile is one pooling window): output is [N, M, oh/2, ow/2].
     var fusedMaxPool2 = false
@@ -137,13 +141,15 @@ final class ConvLayer: Layer {
                 }
             }
         }
-        winograd = []
+        winogradWeights = []
         if winogradEligible {
-            winograd = [Float](repeating: 0, count: emo_wino_weights_size(Int32(outChannels), Int32(inChannelsPerGroup)))
+            winogradWeights = [Float](repeating: 0, count: emo_wino_weights_size(Int32(outChannels), Int32(inChannelsPerGroup)))
             let rc = weights.withUnsafeBufferPointer { w in
-                winograd.withUnsafeMutableBufferPointer { emo_wino_pack_weights(w.baseAddress!, Int32(outChannels), Int32(inChannelsPerGroup), $0.baseAddress!) }
+                winogradWeights.withUnsafeMutableBufferPointer {
+                    emo_wino_pack_weights(w.baseAddress!, Int32(outChannels), Int32(inChannelsPerGroup), $0.baseAddress!)
+                }
             }
-            if rc != 0 { winograd = [] }   // out of memory: the im2col path still works
+            if rc != 0 { winogradWeights = [] }   // out of memory: the im2col path still works
         }
     }
 
@@ -153,37 +159,51 @@ final class ConvLayer: Layer {
         kh == 3 && kw == 3 && strideH == 1 && strideW == 1 && dilH == 1 && dilW == 1 && groups == 1 && inChannelsPerGroup >= 8
     }
 
-    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor] {
+    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {
         let x = inputs[0]
-        let n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3]
-        let p = pads(h: h, w: w)
-        let (oh, ow) = convOutput(h: h, w: w, pads: p)
-        let level = Kernels.active
-        let winogradPath = !winograd.isEmpty && Kernels.winograd && level != .none
+        let g = geometry(x.shape)
+        let path = self.path(g, options: options)
+        options.trace?.record("Conv \(path)")
         // A fused max pool is done inside the Winograd output transform; other paths
         // compute the full convolution and pool it here.
-        let poolHere = fusedMaxPool2 && !winogradPath
-        var out = Tensor(uninitialized: poolHere ? [n, outChannels, oh, ow] : outputShapes[0])
+        let poolHere = fusedMaxPool2 && !path.isWinograd
+        var out = Tensor(uninitialized: poolHere ? [g.n, outChannels, g.oh, g.ow] : outputShapes[0])
         x.data.withUnsafeBufferPointer { xp in
-            out.data.withUnsafeMutableBufferPointer { op in
-                weights.withUnsafeBufferPointer { wp in
-                    if !isDepthwise, level != .none, !packed.isEmpty {
-                        kernelConv(level, xp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w, oh: oh, ow: ow, pads: p, winogradPath: winogradPath)
-                    } else if isDepthwise, level != .none,
-                              emo_dw_workspace(Int32(kh), Int32(kw), Int32(strideH), Int32(strideW), Int32(dilH),
-                                               Int32(dilW), Int32(oh), Int32(ow)) <= LayerLimits.maxPaddedPlane {
-                        fastDepthwise(level, xp.baseAddress!, wp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w,
-                                      oh: oh, ow: ow, padT: p[0], padL: p[1])
-                    } else if isDepthwise {
-                        depthwise(xp.baseAddress!, wp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w, oh: oh, ow: ow, padT: p[0], padL: p[1])
-                    } else {
-                        gemmConv(xp.baseAddress!, wp.baseAddress!, op.baseAddress!, n: n, c: c, h: h, w: w, oh: oh, ow: ow, padT: p[0], padL: p[1], pads: p)
-                    }
-                }
-            }
+            out.data.withUnsafeMutableBufferPointer { op in run(path, xp.baseAddress!, op.baseAddress!, g) }
         }
         if poolHere { return [Self.maxPool2(out, into: outputShapes[0])] }
         return [out]
+    }
+
+    /// Which path this call takes: decided by the options and the geometry alone.
+    func path(_ g: ConvGeometry, options: InferenceOptions) -> ConvPath {
+        let level = options.kernels
+        if level != .none && !isDepthwise && !packed.isEmpty {
+            return options.useWinograd && !winogradWeights.isEmpty ? .winograd(level) : .simdGemm(level)
+        }
+        // The SIMD depthwise kernel copies each padded plane: a hostile geometry (huge pads or
+        // strides) would need a huge one, so it runs on the plain loop, which needs no scratch.
+        if level != .none && isDepthwise && depthwiseWorkspace(g) <= LayerLimits.maxPaddedPlane {
+            return .simdDepthwise(level)
+        }
+        return options.blas && !isDepthwise ? .blas : .direct
+    }
+
+    private func run(_ path: ConvPath, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+        switch path {
+        case let .winograd(level): winogradConv(level, x, out, g)
+        case let .simdGemm(level): simdGemmConv(level, x, out, g)
+        case let .simdDepthwise(level): simdDepthwise(level, x, out, g)
+        case .blas: blasConv(x, out, g)
+        case .direct: directConv(x, out, g)
+        }
+    }
+
+    /// Shapes of one run on an NCHW input of shape `s`.
+    func geometry(_ s: [Int]) -> ConvGeometry {
+        let p = pads(h: s[2], w: s[3])
+        let (oh, ow) = convOutput(h: s[2], w: s[3], pads: p)
+        return ConvGeometry(n: s[0], c: s[1], h: s[2], w: s[3], oh: oh, ow: ow, pads: p)
     }
 
     func convOutput(h: Int, w: Int, pads p: [Int]) -> (Int, Int) {
@@ -202,214 +222,6 @@ final class ConvLayer: Layer {
             }
         }
         return y
-    }
-
-    /// Per image and group: im2col (skipped for 1×1/stride 1/no pad) then one packed GEMM
-    /// writing the NCHW output rows with bias and activation applied.
-    private func kernelConv(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                            n: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int, pads: [Int], winogradPath: Bool) {
-        let ohw = oh * ow, hw = h * w
-        let cg = inChannelsPerGroup, mg = outChannels / groups
-        let k = cg * kh * kw
-        let pointwise = kh == 1 && kw == 1 && strideH == 1 && strideW == 1 && pads.allSatisfy { $0 == 0 }
-        let need = winogradPath ? emo_wino_workspace(Int32(outChannels), Int32(c), Int32(oh), Int32(ow)) : (pointwise ? 0 : k * ohw)
-        let lease = scratch.lease(need)
-        defer { scratch.giveBack(lease) }
-        let col = pointwise || winogradPath ? nil : lease.pointer
-        let (act, p0, p1) = kernelActivation
-        if winogradPath {
-            let outPlane = fusedMaxPool2 ? (oh / 2) * (ow / 2) : ohw
-            let work = lease.pointer
-            winograd.withUnsafeBufferPointer { up in
-                bias.withUnsafeBufferPointer { bp in
-                    for img in 0..<n {
-                        let rc = emo_wino_conv(level.rawValue, x + img * c * hw, Int32(c), Int32(h), Int32(w), Int32(pads[0]), Int32(pads[1]),
-                                               Int32(oh), Int32(ow), up.baseAddress!, Int32(outChannels), bp.baseAddress!, act, p0, p1,
-                                               fusedMaxPool2 ? 1 : 0, out + img * outChannels * outPlane, work)
-                        precondition(rc == 0, "emo_wino_conv rejected level \(level.name)")
-                    }
-                }
-            }
-            return
-        }
-        packed.withUnsafeBufferPointer { ap in
-            bias.withUnsafeBufferPointer { bp in
-                for img in 0..<n {
-                    for g in 0..<groups {
-                        let first = x + (img * c + g * cg) * hw
-                        var b = UnsafePointer(first)
-                        if let col {
-                            emo_im2col(first, Int32(cg), Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(strideH), Int32(strideW),
-                                       Int32(dilH), Int32(dilW), Int32(pads[0]), Int32(pads[1]), Int32(oh), Int32(ow), col)
-                            b = UnsafePointer(col)
-                        }
-                        let rc = emo_gemm_packed(level.rawValue, Int32(mg), Int32(ohw), Int32(k),
-                                                 ap.baseAddress! + g * packedGroupStride, b, Int32(ohw),
-                                                 out + (img * outChannels + g * mg) * ohw, Int32(ohw),
-                                                 bp.baseAddress! + g * mg, act, p0, p1)
-                        precondition(rc == 0, "emo_gemm_packed rejected level \(level.name)")
-                    }
-                }
-            }
-        }
-    }
-
-    private func gemmConv(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                          n: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int, padT: Int, padL: Int, pads: [Int]) {
-        let ohw = oh * ow, hw = h * w
-        let cg = inChannelsPerGroup, mg = outChannels / groups
-        let k = cg * kh * kw
-        let cols = n * ohw
-        let pointwise = kh == 1 && kw == 1 && strideH == 1 && strideW == 1 && pads.allSatisfy { $0 == 0 }
-        // Single image, single group, 1×1: the input already is the [K × HW] matrix and
-        // the output the [M × HW] matrix; write straight into the output.
-        if pointwise && n == 1 && groups == 1 {
-            BLAS.sgemm(m: outChannels, n: ohw, k: k, a: wt, lda: k, b: x, ldb: ohw, c: out, ldc: ohw)
-            for m in 0..<outChannels {
-                let row = out + m * ohw
-                let b = bias[m]
-                for i in 0..<ohw { row[i] += b }
-                activation.apply(row, count: ohw)
-            }
-            return
-        }
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: k * cols)
-        defer { col.deallocate() }
-        // With one image the GEMM result already is the NCHW output (rows = channels).
-        let direct = n == 1
-        let tmp = direct ? out : UnsafeMutablePointer<Float>.allocate(capacity: mg * cols)
-        defer { if !direct { tmp.deallocate() } }
-        for g in 0..<groups {
-            // im2col: row r = (ci, ki, kj), column = img * ohw + oy * ow + ox.
-            for ci in 0..<cg {
-                let chan = g * cg + ci
-                for ki in 0..<kh {
-                    for kj in 0..<kw {
-                        let r = (ci * kh + ki) * kw + kj
-                        let rowp = col + r * cols
-                        for img in 0..<n {
-                            let src = x + (img * c + chan) * hw
-                            let dst = rowp + img * ohw
-                            im2colRow(src, dst, h: h, w: w, oh: oh, ow: ow, ki: ki, kj: kj, padT: padT, padL: padL)
-                        }
-                    }
-                }
-            }
-            if direct {
-                let o = out + g * mg * ohw
-                BLAS.sgemm(m: mg, n: cols, k: k, a: wt + g * mg * k, lda: k, b: col, ldb: cols, c: o, ldc: cols)
-                for m in 0..<mg {
-                    let row = o + m * ohw, b = bias[g * mg + m]
-                    for i in 0..<ohw { row[i] += b }
-                    activation.apply(row, count: ohw)
-                }
-                continue
-            }
-            BLAS.sgemm(m: mg, n: cols, k: k, a: wt + g * mg * k, lda: k, b: col, ldb: cols, c: tmp, ldc: cols)
-            // Scatter [mg × (n·ohw)] into NCHW with bias and fused activation.
-            for m in 0..<mg {
-                let oc = g * mg + m
-                let b = bias[oc]
-                for img in 0..<n {
-                    let src = tmp + m * cols + img * ohw
-                    let dst = out + (img * outChannels + oc) * ohw
-                    for i in 0..<ohw { dst[i] = src[i] + b }
-                    activation.apply(dst, count: ohw)
-                }
-            }
-        }
-    }
-
-    @inline(__always)
-    private func im2colRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, h: Int, w: Int,
-                           oh: Int, ow: Int, ki: Int, kj: Int, padT: Int, padL: Int) {
-        // Valid ox range where 0 <= ox*sw - padL + kj*dw < w.
-        let offX = kj * dilW - padL
-        var oxLo = 0
-        if offX < 0 { oxLo = (-offX + strideW - 1) / strideW }
-        var oxHi = ow // exclusive
-        if w - 1 - offX < 0 { oxHi = 0 } else { oxHi = min(ow, (w - 1 - offX) / strideW + 1) }
-        if oxLo > oxHi { oxLo = oxHi }
-        for oy in 0..<oh {
-            let iy = oy * strideH - padT + ki * dilH
-            let d = dst + oy * ow
-            if iy < 0 || iy >= h {
-                d.initialize(repeating: 0, count: ow)
-                continue
-            }
-            let s = src + iy * w
-            if oxLo > 0 { d.initialize(repeating: 0, count: oxLo) }
-            if strideW == 1 {
-                (d + oxLo).update(from: s + (oxLo + offX), count: oxHi - oxLo)
-            } else {
-                var ix = oxLo * strideW + offX
-                for ox in oxLo..<oxHi { d[ox] = s[ix]; ix += strideW }
-            }
-            if oxHi < ow { (d + oxHi).initialize(repeating: 0, count: ow - oxHi) }
-        }
-    }
-
-    /// The fused activation as the C kernels take it: kind and its two parameters.
-    var kernelActivation: (Int32, Float, Float) {
-        switch activation {
-        case .none: return (Int32(EMO_ACT_NONE), 0, 0)
-        case .relu: return (Int32(EMO_ACT_RELU), 0, 0)
-        case let .leakyRelu(a): return (Int32(EMO_ACT_LEAKY), a, 0)
-        case let .clip(lo, hi): return (Int32(EMO_ACT_CLIP), lo, hi)
-        }
-    }
-
-    /// Depthwise on the SIMD kernel (Sources/CKernels/depthwise.c); `depthwise` below is the
-    /// plain reference it is tested against.
-    private func fastDepthwise(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>,
-                               _ out: UnsafeMutablePointer<Float>, n: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int,
-                               padT: Int, padL: Int) {
-        let (act, p0, p1) = kernelActivation
-        let geometry = (Int32(kh), Int32(kw), Int32(strideH), Int32(strideW), Int32(dilH), Int32(dilW))
-        let lease = scratch.lease(emo_dw_workspace(geometry.0, geometry.1, geometry.2, geometry.3, geometry.4,
-                                                   geometry.5, Int32(oh), Int32(ow)))
-        defer { scratch.giveBack(lease) }
-        bias.withUnsafeBufferPointer { bp in
-            for img in 0..<n {
-                let rc = emo_depthwise(level.rawValue, x + img * c * h * w, Int32(c), Int32(h), Int32(w), wt,
-                                       geometry.0, geometry.1, geometry.2, geometry.3, geometry.4, geometry.5,
-                                       Int32(padT), Int32(padL), Int32(oh), Int32(ow), bp.baseAddress!, act, p0, p1,
-                                       out + img * c * oh * ow, lease.pointer)
-                precondition(rc == 0, "emo_depthwise rejected level \(level.name)")
-            }
-        }
-    }
-
-    private func depthwise(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                           n: Int, c: Int, h: Int, w: Int, oh: Int, ow: Int, padT: Int, padL: Int) {
-        let ksz = kh * kw
-        for img in 0..<n {
-            for ch in 0..<c {
-                let src = x + (img * c + ch) * h * w
-                let dst = out + (img * c + ch) * oh * ow
-                let k = wt + ch * ksz
-                let b = bias[ch]
-                for oy in 0..<oh {
-                    let iy0 = oy * strideH - padT
-                    let drow = dst + oy * ow
-                    for ox in 0..<ow {
-                        let ix0 = ox * strideW - padL
-                        var acc = b
-                        for ki in 0..<kh {
-                            let iy = iy0 + ki * dilH
-                            if iy < 0 || iy >= h { continue }
-                            let srow = src + iy * w
-                            let krow = k + ki * kw
-                            for kj in 0..<kw {
-                                let ix = ix0 + kj * dilW
-                                if ix >= 0 && ix < w { acc += srow[ix] * krow[kj] }
-                            }
-                        }
-                        drow[ox] = activation.apply(acc)
-                    }
-                }
-            }
-        }
     }
 }
 

@@ -1,5 +1,6 @@
 /// Gemm: Y = alpha·op(A)·op(B) + beta·C, with C broadcast to [M, N].
 /// A is the runtime input; B (and C) may be constants or runtime tensors.
+/// OpenBLAS does the product unless the options turn it off (then the plain loop, `referenceSgemm`).
 final class GemmLayer: Layer {
     let name: String
     let alpha: Float, beta: Float
@@ -31,7 +32,8 @@ final class GemmLayer: Layer {
         return [[m, n]]
     }
 
-    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor] {
+    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {
+        options.trace?.record("Gemm \(options.blas ? "blas" : "plain")")
         let a = inputs[0], b = inputs[1]
         let m = outputShapes[0][0], n = outputShapes[0][1]
         let k = transA ? a.shape[0] : a.shape[1]
@@ -43,7 +45,7 @@ final class GemmLayer: Layer {
         a.data.withUnsafeBufferPointer { ap in
             b.data.withUnsafeBufferPointer { bp in
                 y.data.withUnsafeMutableBufferPointer { yp in
-                    BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                    BLAS.sgemm(options, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                                a: ap.baseAddress!, lda: a.shape[1], b: bp.baseAddress!, ldb: b.shape[1],
                                beta: hasC && beta != 0 ? 1 : 0, c: yp.baseAddress!, ldc: n)
                     activation.apply(yp.baseAddress!, count: m * n)
@@ -72,7 +74,8 @@ final class MatMulLayer: Layer {
         return [Array(a.dropLast()) + [b[b.count - 1]]]
     }
 
-    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor] {
+    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {
+        options.trace?.record("MatMul \(options.blas ? "blas" : "plain")")
         let a = inputs[0], b = inputs[1]
         let k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
         var y = Tensor(uninitialized: outputShapes[0])
@@ -81,12 +84,12 @@ final class MatMulLayer: Layer {
                 y.data.withUnsafeMutableBufferPointer { yp in
                     if b.rank == 2 {
                         let m = a.count / k
-                        BLAS.sgemm(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n, c: yp.baseAddress!, ldc: n)
+                        BLAS.sgemm(options, m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n, c: yp.baseAddress!, ldc: n)
                     } else {
                         let m = a.shape[a.rank - 2]
                         let batches = a.count / (m * k)
                         for i in 0..<batches {
-                            BLAS.sgemm(m: m, n: n, k: k, a: ap.baseAddress! + i * m * k, lda: k,
+                            BLAS.sgemm(options, m: m, n: n, k: k, a: ap.baseAddress! + i * m * k, lda: k,
                                        b: bp.baseAddress! + i * k * n, ldb: n, c: yp.baseAddress! + i * m * n, ldc: n)
                         }
                     }

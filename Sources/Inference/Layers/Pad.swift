@@ -44,7 +44,7 @@ final class PadLayer: Layer {
         return [out]
     }
 
-    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor] {
+    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {
         let x = inputs[0]
         let os = outputShapes[0]
         let r = x.rank

@@ -58,8 +58,8 @@ final class PoolLayer: Layer {
             && !ceilMode && (autoPad == "NOTSET" || autoPad == "VALID")
     }
 
-    /// Max pool on the SIMD kernel (Sources/CKernels/depthwise.c); the loop in `forward` is the
-    /// plain reference it is tested against (level none).
+    /// Max pool on the SIMD kernel (Sources/CKernels/depthwise.c); `plainPool` is the
+    /// plain reference it is tested against.
     private func fastMaxPool(_ level: Kernels.Level, _ x: Tensor, into out: inout Tensor, planes: Int, h: Int, w: Int,
                              oh: Int, ow: Int, pads p: [Int]) {
         let g = (Int32(kh), Int32(kw), Int32(sh), Int32(sw), Int32(dh), Int32(dw))
@@ -105,80 +105,104 @@ final class PoolLayer: Layer {
         return [[x[0], x[1], oh, ow]]
     }
 
-    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor] {
+    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {
         let x = inputs[0]
         let os = outputShapes[0]
         var out = Tensor(uninitialized: os)
         let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
         let oh = os[2], ow = os[3]
         let p = global ? [0, 0, 0, 0] : effectivePads(h: h, w: w)
-        let level = Kernels.active
-        if isMax && !global && !isPlainMax2x2 && level != .none,
-           emo_dw_workspace(Int32(kh), Int32(kw), Int32(sh), Int32(sw), Int32(dh), Int32(dw), Int32(oh), Int32(ow))
-               <= LayerLimits.maxPaddedPlane {
+        let level = options.kernels
+        if usesSIMD(level, oh: oh, ow: ow) {
+            options.trace?.record("MaxPool simd \(level.name)")
             fastMaxPool(level, x, into: &out, planes: planes, h: h, w: w, oh: oh, ow: ow, pads: p)
             return [out]
         }
+        options.trace?.record("\(isMax ? "MaxPool" : "AveragePool") plain")
         x.data.withUnsafeBufferPointer { xb in
             out.data.withUnsafeMutableBufferPointer { ob in
                 for pl in 0..<planes {
-                    let src = xb.baseAddress! + pl * h * w
-                    let dst = ob.baseAddress! + pl * oh * ow
-                    if global {
-                        if isMax {
-                            var m = -Float.infinity
-                            for i in 0..<(h * w) { m = max(m, src[i]) }
-                            dst[0] = m
-                        } else {
-                            var s: Float = 0
-                            for i in 0..<(h * w) { s += src[i] }
-                            dst[0] = s / Float(h * w)
-                        }
-                        continue
-                    }
-                    if isMax && kh == 2 && kw == 2 && sh == 2 && sw == 2 && dh == 1 && dw == 1 && p == [0, 0, 0, 0] && oh * 2 <= h && ow * 2 <= w {
-                        Self.maxPool2x2(src, dst, w: w, oh: oh, ow: ow)
-                        continue
-                    }
-                    for oy in 0..<oh {
-                        let y0 = oy * sh - p[0]
-                        for ox in 0..<ow {
-                            let x0 = ox * sw - p[1]
-                            if isMax {
-                                var m = -Float.infinity
-                                for ki in 0..<kh {
-                                    let iy = y0 + ki * dh
-                                    if iy < 0 || iy >= h { continue }
-                                    for kj in 0..<kw {
-                                        let ix = x0 + kj * dw
-                                        if ix >= 0 && ix < w { m = max(m, src[iy * w + ix]) }
-                                    }
-                                }
-                                dst[oy * ow + ox] = m
-                            } else {
-                                // Window clipped to the padded extent (divisor with count_include_pad),
-                                // then to the input (what is summed).
-                                let hs = y0, ws = x0
-                                let he = min(y0 + (kh - 1) * dh + 1, h + p[2]), we = min(x0 + (kw - 1) * dw + 1, w + p[3])
-                                var s: Float = 0
-                                var valid = 0
-                                for ki in 0..<kh {
-                                    let iy = hs + ki * dh
-                                    if iy < 0 || iy >= h { continue }
-                                    for kj in 0..<kw {
-                                        let ix = ws + kj * dw
-                                        if ix >= 0 && ix < w { s += src[iy * w + ix]; valid += 1 }
-                                    }
-                                }
-                                let padded = ((he - hs + dh - 1) / dh) * ((we - ws + dw - 1) / dw)
-                                let div = countIncludePad ? padded : valid
-                                dst[oy * ow + ox] = div > 0 ? s / Float(div) : 0
-                            }
-                        }
-                    }
+                    plainPool(xb.baseAddress! + pl * h * w, ob.baseAddress! + pl * oh * ow,
+                              h: h, w: w, oh: oh, ow: ow, pads: p)
                 }
             }
         }
         return [out]
+    }
+
+    /// Whether a max pool runs on the SIMD kernel. A plain 2×2/2 pool does not: `maxPool2x2` is as
+    /// fast. Nor does a geometry whose padded plane would be huge (hostile pads or strides).
+    func usesSIMD(_ level: Kernels.Level, oh: Int, ow: Int) -> Bool {
+        guard isMax && !global && !isPlainMax2x2 && level != .none else { return false }
+        return emo_dw_workspace(Int32(kh), Int32(kw), Int32(sh), Int32(sw), Int32(dh), Int32(dw), Int32(oh), Int32(ow))
+            <= LayerLimits.maxPaddedPlane
+    }
+
+    /// The plain reference over one plane, which the SIMD max pool is tested against.
+    private func plainPool(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, h: Int, w: Int,
+                           oh: Int, ow: Int, pads p: [Int]) {
+        if global {
+            dst[0] = isMax ? globalMax(src, count: h * w) : globalMean(src, count: h * w)
+            return
+        }
+        if isMax && kh == 2 && kw == 2 && sh == 2 && sw == 2 && dh == 1 && dw == 1 && p == [0, 0, 0, 0]
+            && oh * 2 <= h && ow * 2 <= w {
+            Self.maxPool2x2(src, dst, w: w, oh: oh, ow: ow)
+            return
+        }
+        for oy in 0..<oh {
+            for ox in 0..<ow {
+                let y0 = oy * sh - p[0], x0 = ox * sw - p[1]
+                dst[oy * ow + ox] = isMax ? windowMax(src, h: h, w: w, y0: y0, x0: x0)
+                                          : windowMean(src, h: h, w: w, y0: y0, x0: x0, pads: p)
+            }
+        }
+    }
+
+    private func globalMax(_ src: UnsafePointer<Float>, count: Int) -> Float {
+        var m = -Float.infinity
+        for i in 0..<count { m = max(m, src[i]) }
+        return m
+    }
+
+    private func globalMean(_ src: UnsafePointer<Float>, count: Int) -> Float {
+        var s: Float = 0
+        for i in 0..<count { s += src[i] }
+        return s / Float(count)
+    }
+
+    /// Max over the window at (y0, x0); padding never wins.
+    @inline(__always)
+    private func windowMax(_ src: UnsafePointer<Float>, h: Int, w: Int, y0: Int, x0: Int) -> Float {
+        var m = -Float.infinity
+        for ki in 0..<kh {
+            let iy = y0 + ki * dh
+            if iy < 0 || iy >= h { continue }
+            for kj in 0..<kw {
+                let ix = x0 + kj * dw
+                if ix >= 0 && ix < w { m = max(m, src[iy * w + ix]) }
+            }
+        }
+        return m
+    }
+
+    /// Mean over the window at (y0, x0): the window is clipped to the padded extent (the divisor
+    /// with count_include_pad), then to the input (what is summed).
+    @inline(__always)
+    private func windowMean(_ src: UnsafePointer<Float>, h: Int, w: Int, y0: Int, x0: Int, pads p: [Int]) -> Float {
+        let he = min(y0 + (kh - 1) * dh + 1, h + p[2]), we = min(x0 + (kw - 1) * dw + 1, w + p[3])
+        var s: Float = 0
+        var valid = 0
+        for ki in 0..<kh {
+            let iy = y0 + ki * dh
+            if iy < 0 || iy >= h { continue }
+            for kj in 0..<kw {
+                let ix = x0 + kj * dw
+                if ix >= 0 && ix < w { s += src[iy * w + ix]; valid += 1 }
+            }
+        }
+        let padded = ((he - y0 + dh - 1) / dh) * ((we - x0 + dw - 1) / dw)
+        let div = countIncludePad ? padded : valid
+        return div > 0 ? s / Float(div) : 0
     }
 }

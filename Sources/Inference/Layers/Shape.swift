@@ -63,7 +63,7 @@ final class ReshapeLayer: Layer {
         }
     }
 
-    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor] {
+    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {
         [inputs[0].reshaped(outputShapes[0])]
     }
 }
@@ -91,7 +91,7 @@ final class ConcatLayer: Layer {
         return [out]
     }
 
-    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor] {
+    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {
         let shape = outputShapes[0]
         let a = ShapeMath.normalizeAxis(axis, rank: shape.count)!
         let outer = shape[..<a].reduce(1, *)

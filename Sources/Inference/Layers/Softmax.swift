@@ -23,7 +23,7 @@ final class SoftmaxLayer: Layer {
         return [inputs[0]]
     }
 
-    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]]) -> [Tensor] {
+    func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {
         var y = inputs.take(0)
         let s = y.shape
         let a = ShapeMath.normalizeAxis(axis, rank: s.count)!

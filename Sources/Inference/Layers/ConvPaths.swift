@@ -1,0 +1,333 @@
+import Foundation
+import CKernels
+
+/// The ways a convolution can run. `ConvLayer.path(_:options:)` picks one per call; every
+/// path computes the same function as `direct`, up to float rounding.
+enum ConvPath: Hashable, CustomStringConvertible {
+    /// Winograd F(2×2,3×3) on our SIMD kernels (CKernels/winograd.c).
+    case winograd(Kernels.Level)
+    /// Per image and group: im2col (skipped for 1×1 stride 1 unpadded) + our packed GEMM.
+    case simdGemm(Kernels.Level)
+    /// Depthwise on our SIMD kernel (CKernels/depthwise.c).
+    case simdDepthwise(Kernels.Level)
+    /// im2col over the whole batch (skipped for a single-image 1×1) + OpenBLAS sgemm.
+    case blas
+    /// The plain loop straight from the definition: the reference.
+    case direct
+
+    var isWinograd: Bool { if case .winograd = self { return true } else { return false } }
+
+    var description: String {
+        switch self {
+        case let .winograd(l): return "winograd \(l.name)"
+        case let .simdGemm(l): return "gemm \(l.name)"
+        case let .simdDepthwise(l): return "depthwise \(l.name)"
+        case .blas: return "blas"
+        case .direct: return "direct"
+        }
+    }
+}
+
+/// Shapes of one convolution run: batch, input channels and size, output size and the
+/// pads (top, left, bottom, right) auto_pad resolved to.
+struct ConvGeometry {
+    let n, c, h, w, oh, ow: Int
+    let pads: [Int]
+}
+
+extension ConvLayer {
+    /// 1×1, stride 1, unpadded: the input already is the GEMM's B matrix (no im2col).
+    func isPointwise(_ g: ConvGeometry) -> Bool {
+        kh == 1 && kw == 1 && strideH == 1 && strideW == 1 && g.pads.allSatisfy { $0 == 0 }
+    }
+
+    /// Floats of scratch the SIMD depthwise kernel needs (one padded plane).
+    func depthwiseWorkspace(_ g: ConvGeometry) -> Int {
+        emo_dw_workspace(Int32(kh), Int32(kw), Int32(strideH), Int32(strideW), Int32(dilH), Int32(dilW),
+                         Int32(g.oh), Int32(g.ow))
+    }
+
+    /// The fused activation as the C kernels take it: kind and its two parameters.
+    var kernelActivation: (Int32, Float, Float) {
+        switch activation {
+        case .none: return (Int32(EMO_ACT_NONE), 0, 0)
+        case .relu: return (Int32(EMO_ACT_RELU), 0, 0)
+        case let .leakyRelu(a): return (Int32(EMO_ACT_LEAKY), a, 0)
+        case let .clip(lo, hi): return (Int32(EMO_ACT_CLIP), lo, hi)
+        }
+    }
+
+    // MARK: SIMD paths (Sources/CKernels)
+
+    /// Per image: one Winograd convolution writing the NCHW output (pooled when a max pool is fused).
+    func winogradConv(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                      _ g: ConvGeometry) {
+        let lease = scratch.lease(emo_wino_workspace(Int32(outChannels), Int32(g.c), Int32(g.oh), Int32(g.ow)))
+        defer { scratch.giveBack(lease) }
+        let (act, p0, p1) = kernelActivation
+        let outPlane = fusedMaxPool2 ? (g.oh / 2) * (g.ow / 2) : g.oh * g.ow
+        winogradWeights.withUnsafeBufferPointer { up in
+            bias.withUnsafeBufferPointer { bp in
+                for img in 0..<g.n {
+                    let rc = emo_wino_conv(level.rawValue, x + img * g.c * g.h * g.w, Int32(g.c), Int32(g.h), Int32(g.w),
+                                           Int32(g.pads[0]), Int32(g.pads[1]), Int32(g.oh), Int32(g.ow),
+                                           up.baseAddress!, Int32(outChannels), bp.baseAddress!, act, p0, p1,
+                                           fusedMaxPool2 ? 1 : 0, out + img * outChannels * outPlane, lease.pointer)
+                    precondition(rc == 0, "emo_wino_conv rejected level \(level.name)")
+                }
+            }
+        }
+    }
+
+    /// Per image and group: im2col (skipped for 1×1/stride 1/no pad) then one packed GEMM
+    /// writing the NCHW output rows with bias and activation applied.
+    func simdGemmConv(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                      _ g: ConvGeometry) {
+        let ohw = g.oh * g.ow, hw = g.h * g.w
+        let cg = inChannelsPerGroup, mg = outChannels / groups
+        let k = cg * kh * kw
+        let pointwise = isPointwise(g)
+        let lease = scratch.lease(pointwise ? 0 : k * ohw)
+        defer { scratch.giveBack(lease) }
+        let col = pointwise ? nil : lease.pointer
+        let (act, p0, p1) = kernelActivation
+        packed.withUnsafeBufferPointer { ap in
+            bias.withUnsafeBufferPointer { bp in
+                for img in 0..<g.n {
+                    for gi in 0..<groups {
+                        let first = x + (img * g.c + gi * cg) * hw
+                        var b = UnsafePointer(first)
+                        if let col {
+                            emo_im2col(first, Int32(cg), Int32(g.h), Int32(g.w), Int32(kh), Int32(kw), Int32(strideH),
+                                       Int32(strideW), Int32(dilH), Int32(dilW), Int32(g.pads[0]), Int32(g.pads[1]),
+                                       Int32(g.oh), Int32(g.ow), col)
+                            b = UnsafePointer(col)
+                        }
+                        let rc = emo_gemm_packed(level.rawValue, Int32(mg), Int32(ohw), Int32(k),
+                                                 ap.baseAddress! + gi * packedGroupStride, b, Int32(ohw),
+                                                 out + (img * outChannels + gi * mg) * ohw, Int32(ohw),
+                                                 bp.baseAddress! + gi * mg, act, p0, p1)
+                        precondition(rc == 0, "emo_gemm_packed rejected level \(level.name)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Depthwise on the SIMD kernel, one image at a time.
+    func simdDepthwise(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                       _ g: ConvGeometry) {
+        let (act, p0, p1) = kernelActivation
+        let geo = (Int32(kh), Int32(kw), Int32(strideH), Int32(strideW), Int32(dilH), Int32(dilW))
+        let lease = scratch.lease(depthwiseWorkspace(g))
+        defer { scratch.giveBack(lease) }
+        weights.withUnsafeBufferPointer { wp in
+            bias.withUnsafeBufferPointer { bp in
+                for img in 0..<g.n {
+                    let rc = emo_depthwise(level.rawValue, x + img * g.c * g.h * g.w, Int32(g.c), Int32(g.h), Int32(g.w),
+                                           wp.baseAddress!, geo.0, geo.1, geo.2, geo.3, geo.4, geo.5,
+                                           Int32(g.pads[0]), Int32(g.pads[1]), Int32(g.oh), Int32(g.ow),
+                                           bp.baseAddress!, act, p0, p1, out + img * g.c * g.oh * g.ow, lease.pointer)
+                    precondition(rc == 0, "emo_depthwise rejected level \(level.name)")
+                }
+            }
+        }
+    }
+
+    // MARK: OpenBLAS path
+
+    /// im2col over the whole batch, one OpenBLAS sgemm per group, then bias and activation.
+    func blasConv(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+        weights.withUnsafeBufferPointer { wp in
+            // Single image, single group, 1×1: the input already is the [K × HW] matrix and
+            // the output the [M × HW] matrix; write straight into the output.
+            if isPointwise(g) && g.n == 1 && groups == 1 {
+                let ohw = g.oh * g.ow
+                BLAS.sgemm(m: outChannels, n: ohw, k: inChannelsPerGroup, a: wp.baseAddress!, lda: inChannelsPerGroup,
+                           b: x, ldb: ohw, c: out, ldc: ohw)
+                addBiasAndActivate(out, rows: outChannels, firstChannel: 0, count: ohw)
+                return
+            }
+            blasIm2colConv(x, wp.baseAddress!, out, g)
+        }
+    }
+
+    /// Rows of `count` outputs of consecutive channels from `firstChannel`: += bias, then activation.
+    private func addBiasAndActivate(_ out: UnsafeMutablePointer<Float>, rows: Int, firstChannel: Int, count: Int) {
+        for m in 0..<rows {
+            let row = out + m * count
+            let b = bias[firstChannel + m]
+            for i in 0..<count { row[i] += b }
+            activation.apply(row, count: count)
+        }
+    }
+
+    private func blasIm2colConv(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                                _ g: ConvGeometry) {
+        let ohw = g.oh * g.ow
+        let mg = outChannels / groups, k = inChannelsPerGroup * kh * kw
+        let cols = g.n * ohw
+        let col = UnsafeMutablePointer<Float>.allocate(capacity: k * cols)
+        defer { col.deallocate() }
+        // With one image the GEMM result already is the NCHW output (rows = channels).
+        let direct = g.n == 1
+        let tmp = direct ? out : UnsafeMutablePointer<Float>.allocate(capacity: mg * cols)
+        defer { if !direct { tmp.deallocate() } }
+        for gi in 0..<groups {
+            im2col(x, group: gi, into: col, g)
+            if direct {
+                let o = out + gi * mg * ohw
+                BLAS.sgemm(m: mg, n: cols, k: k, a: wt + gi * mg * k, lda: k, b: col, ldb: cols, c: o, ldc: cols)
+                addBiasAndActivate(o, rows: mg, firstChannel: gi * mg, count: ohw)
+                continue
+            }
+            BLAS.sgemm(m: mg, n: cols, k: k, a: wt + gi * mg * k, lda: k, b: col, ldb: cols, c: tmp, ldc: cols)
+            scatter(tmp, into: out, group: gi, g)
+        }
+    }
+
+    /// [mg × (n·ohw)] GEMM result of one group into NCHW, with bias and fused activation.
+    private func scatter(_ tmp: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, group gi: Int,
+                         _ g: ConvGeometry) {
+        let ohw = g.oh * g.ow, mg = outChannels / groups, cols = g.n * ohw
+        for m in 0..<mg {
+            let oc = gi * mg + m
+            let b = bias[oc]
+            for img in 0..<g.n {
+                let src = tmp + m * cols + img * ohw
+                let dst = out + (img * outChannels + oc) * ohw
+                for i in 0..<ohw { dst[i] = src[i] + b }
+                activation.apply(dst, count: ohw)
+            }
+        }
+    }
+
+    /// im2col of one group over the batch: row r = (ci, ki, kj), column = img · ohw + oy · ow + ox.
+    private func im2col(_ x: UnsafePointer<Float>, group gi: Int, into col: UnsafeMutablePointer<Float>,
+                        _ g: ConvGeometry) {
+        let cg = inChannelsPerGroup, ohw = g.oh * g.ow, cols = g.n * ohw
+        for ci in 0..<cg {
+            let chan = gi * cg + ci
+            for ki in 0..<kh {
+                for kj in 0..<kw {
+                    let rowp = col + ((ci * kh + ki) * kw + kj) * cols
+                    for img in 0..<g.n {
+                        im2colRow(x + (img * g.c + chan) * g.h * g.w, rowp + img * ohw, g, ki: ki, kj: kj)
+                    }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    private func im2colRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                           ki: Int, kj: Int) {
+        let h = g.h, w = g.w, oh = g.oh, ow = g.ow
+        // Valid ox range where 0 <= ox*sw - padL + kj*dw < w.
+        let offX = kj * dilW - g.pads[1]
+        var oxLo = 0
+        if offX < 0 { oxLo = (-offX + strideW - 1) / strideW }
+        var oxHi = ow // exclusive
+        if w - 1 - offX < 0 { oxHi = 0 } else { oxHi = min(ow, (w - 1 - offX) / strideW + 1) }
+        if oxLo > oxHi { oxLo = oxHi }
+        for oy in 0..<oh {
+            let iy = oy * strideH - g.pads[0] + ki * dilH
+            let d = dst + oy * ow
+            if iy < 0 || iy >= h {
+                d.initialize(repeating: 0, count: ow)
+                continue
+            }
+            let s = src + iy * w
+            if oxLo > 0 { d.initialize(repeating: 0, count: oxLo) }
+            if strideW == 1 {
+                (d + oxLo).update(from: s + (oxLo + offX), count: oxHi - oxLo)
+            } else {
+                var ix = oxLo * strideW + offX
+                for ox in oxLo..<oxHi { d[ox] = s[ix]; ix += strideW }
+            }
+            if oxHi < ow { (d + oxHi).initialize(repeating: 0, count: ow - oxHi) }
+        }
+    }
+
+    // MARK: plain reference
+
+    /// The plain reference: each output straight from the definition of a convolution (no
+    /// im2col, no BLAS, no SIMD). Every other path is tested against it; for depthwise layers it
+    /// is also the path without SIMD kernels (and for geometries too big for their padded planes).
+    func directConv(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+        let cg = inChannelsPerGroup, mg = outChannels / groups
+        weights.withUnsafeBufferPointer { wp in
+            if isDepthwise { return directDepthwise(x, wp.baseAddress!, out, g) }
+            for img in 0..<g.n {
+                for m in 0..<outChannels {
+                    // First input channel of m's group, m's filter, m's output plane.
+                    directPlane(x + (img * g.c + m / mg * cg) * g.h * g.w, wp.baseAddress! + m * cg * kh * kw,
+                                out + (img * outChannels + m) * g.oh * g.ow, bias: bias[m], g)
+                }
+            }
+        }
+    }
+
+    /// One output plane: bias plus each window's sum over the group's input channels (padding
+    /// reads as zero), then the activation.
+    private func directPlane(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>,
+                             _ dst: UnsafeMutablePointer<Float>, bias b: Float, _ g: ConvGeometry) {
+        let h = g.h, w = g.w, padT = g.pads[0], padL = g.pads[1], cg = inChannelsPerGroup
+        // A local copy: reading the stored property per output may cost an exclusivity check each time.
+        let act = activation
+        for oy in 0..<g.oh {
+            let iy0 = oy * strideH - padT
+            let drow = dst + oy * g.ow
+            for ox in 0..<g.ow {
+                let ix0 = ox * strideW - padL
+                var acc = b
+                for ci in 0..<cg {
+                    let plane = src + ci * h * w, k = filter + ci * kh * kw
+                    for ki in 0..<kh {
+                        let iy = iy0 + ki * dilH
+                        if iy < 0 || iy >= h { continue }
+                        let srow = plane + iy * w, krow = k + ki * kw
+                        for kj in 0..<kw {
+                            let ix = ix0 + kj * dilW
+                            if ix >= 0 && ix < w { acc += srow[ix] * krow[kj] }
+                        }
+                    }
+                }
+                drow[ox] = act.apply(acc)
+            }
+        }
+    }
+
+    /// `directPlane` for one input channel per output, without the loop over channels: MobileNetV2's
+    /// depthwise layers run here when there are no SIMD kernels.
+    /// (Its loops are kept out of closures: values a closure captures are reloaded after every
+    /// store through a pointer, ~10 % on these layers.)
+    private func directDepthwise(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                                 _ g: ConvGeometry) {
+        let h = g.h, w = g.w, oh = g.oh, ow = g.ow, padT = g.pads[0], padL = g.pads[1]
+        let act = activation   // see directPlane
+        for plane in 0..<(g.n * g.c) {
+            let ch = plane % g.c
+            let src = x + plane * h * w, dst = out + plane * oh * ow, k = wt + ch * kh * kw
+            let b = bias[ch]
+            for oy in 0..<oh {
+                let iy0 = oy * strideH - padT
+                let drow = dst + oy * ow
+                for ox in 0..<ow {
+                    let ix0 = ox * strideW - padL
+                    var acc = b
+                    for ki in 0..<kh {
+                        let iy = iy0 + ki * dilH
+                        if iy < 0 || iy >= h { continue }
+                        let srow = src + iy * w, krow = k + ki * kw
+                        for kj in 0..<kw {
+                            let ix = ix0 + kj * dilW
+                            if ix >= 0 && ix < w { acc += srow[ix] * krow[kj] }
+                        }
+                    }
+                    drow[ox] = act.apply(acc)
+                }
+            }
+        }
+    }
+}
