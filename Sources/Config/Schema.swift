@@ -27,8 +27,6 @@ enum Schema {
                                    + "(127.0.0.1), an IPv6 address in brackets ([::1]) or a hostname (localhost)",
                                    accept: { HostPort(listen: $0) != nil })
 
-    static let formats = ["auto", "yuyv", "mjpeg", "grey"]
-
     static let root: [Field] = [
         Field("camera", .section([
             Field("name", .value { r, n, p, c in c.camera.name = try r.string(n, p, cameraName) }),
@@ -37,7 +35,7 @@ enum Schema {
             Field("width", .value { r, n, p, c in c.camera.width = try r.int(n, p, Limits.width) }),
             Field("height", .value { r, n, p, c in c.camera.height = try r.int(n, p, Limits.height) }),
             Field("fps", .value { r, n, p, c in c.camera.fps = try r.int(n, p, Limits.fps) }),
-            Field("format", .value { r, n, p, c in c.camera.format = try r.choice(n, p, formats) }),
+            Field("format", .value { r, n, p, c in c.camera.format = try r.choice(n, p, EmotiondConfig.Camera.formats) }),
             Field("buffers", .value { r, n, p, c in c.camera.buffers = try r.int(n, p, Limits.buffers) }),
             Field("timeout", .value { r, n, p, c in c.camera.timeout = try r.double(n, p, Limits.cameraTimeout) }),
         ])),

@@ -17,7 +17,8 @@ public struct EmotiondConfig: Equatable, Sendable {
         public var width = 640
         public var height = 480
         public var fps = 30
-        public var format = "auto"   // auto | yuyv | mjpeg | grey
+        public var format = "auto"   // one of `formats`
+        public static let formats = ["auto", "yuyv", "mjpeg", "grey"]
         public var buffers = 4
         public var timeout = 5.0     // seconds without a frame before a stall is reported
         public init() {}

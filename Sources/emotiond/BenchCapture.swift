@@ -10,10 +10,7 @@ import Sinks
 struct BenchCapture: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "capture", abstract: "Camera → result latency, achieved fps, drops, CPU% and RSS over N seconds.")
     @OptionGroup var pipeline: PipelineOptions
-    @Option(help: "V4L2 device.") var device = EmotiondConfig.Camera.defaultDevice
-    @Option(help: "Capture size WxH.") var size = "640x480"
-    @Option(help: "Requested frame rate.") var fps = 30
-    @Option(help: "Capture format: auto, yuyv, mjpeg, grey.") var format = "auto"
+    @OptionGroup var camera: CameraOptions
     @Option(help: "Seconds to run.") var seconds = 10.0
     @Option(help: "Soak mode: sample RSS and open fds every S seconds and report their slope (use with --seconds 600).") var sampleEvery: Double?
     @Option(help: "Also write the per-frame NDJSON log here (rotating at 64 MiB, as the daemon does).") var log: String?
@@ -23,12 +20,8 @@ struct BenchCapture: ParsableCommand {
     func run() throws {
         let proc = try pipeline.makeProcessor()
         do { try PipelineOptions.configureForCamera(proc) } catch { throw RunError("\(error)") }
-        var s = CameraSettings()
-        let p = size.split(separator: "x").compactMap { Int($0) }
-        guard p.count == 2 else { throw ValidationError("--size must be WxH") }
-        s.device = device; s.width = p[0]; s.height = p[1]; s.fps = fps; s.format = format
         let cam: V4L2Camera
-        do { cam = try V4L2Camera(settings: s) } catch { throw RunError("\(error)") }
+        do { cam = try V4L2Camera(settings: camera.settings) } catch { throw RunError("\(error)") }
         cam.colour = colour
         let logWriter = try log.map { try RotatingLog(path: $0, maxBytes: 64 << 20, keep: 2, flushEvery: 30) }
         var lat: [Double] = []
@@ -39,7 +32,7 @@ struct BenchCapture: ParsableCommand {
             let c = DispatchTime.now().uptimeNanoseconds
             guard let f = try cam.next() else { break }
             let decode = Double(DispatchTime.now().uptimeNanoseconds - c) / 1e6
-            let (r, _) = try proc.process(f, source: device, decodeMs: decode)
+            let (r, _) = try proc.process(f, source: camera.device, decodeMs: decode)
             try logWriter?.write(r)
             lat.append(Double(DispatchTime.now().uptimeNanoseconds - cam.lastDequeueNanos) / 1e6)
             if let every = sampleEvery, Date().timeIntervalSince(t0) >= nextSample {
@@ -51,7 +44,7 @@ struct BenchCapture: ParsableCommand {
         let wall = Date().timeIntervalSince(t0)
         lat.sort()
         let med = lat.isEmpty ? 0 : lat[lat.count / 2], p95 = lat.isEmpty ? 0 : lat[min(lat.count - 1, lat.count * 95 / 100)]
-        print("camera    \(device): \(cam.width)x\(cam.height) \(cam.formatName) @ \(String(format: "%g", cam.fps)) fps requested, \(colour ? "BGR and gray plane" : "gray plane only")")
+        print("camera    \(camera.device): \(cam.width)x\(cam.height) \(cam.formatName) @ \(String(format: "%g", cam.fps)) fps requested, \(colour ? "BGR and gray plane" : "gray plane only")")
         print("machine   \(Machine.summary)")
         print(String(format: "achieved  %.1f fps over %.1f s; dropped %d, corrupt %d, reconnects %d", Double(cam.stats.frames) / wall, wall, cam.stats.dropped, cam.stats.corrupt, cam.stats.reconnects))
         print(String(format: "latency   capture→result median %.2f ms, p95 %.2f ms (from VIDIOC_DQBUF through conversion, detection, inference, tracking)", med, p95))

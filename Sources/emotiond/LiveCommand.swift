@@ -21,11 +21,8 @@ final class Latest<T>: @unchecked Sendable {
 struct LiveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "live", abstract: "Live overlay window: boxes, labels, scores, fps (keys: q/Esc quit, space pause, s snapshot, d score bars).")
     @OptionGroup var pipeline: PipelineOptions
-    @Option(help: "V4L2 camera device.") var device = EmotiondConfig.Camera.defaultDevice
+    @OptionGroup var camera: CameraOptions
     @Option(help: "Use this video file instead of the camera (paced at its native frame rate).") var source: String?
-    @Option(help: "Capture size WxH.") var size = "640x480"
-    @Option(help: "Capture frame rate.") var fps = 30
-    @Option(help: "Capture format: auto, yuyv, mjpeg, grey.") var format = "auto"
     @Option(help: "Also write the per-frame NDJSON log here.") var log: String?
     @Flag(help: "Start with per-face score bars shown.") var bars = false
 
@@ -41,11 +38,7 @@ struct LiveCommand: ParsableCommand {
         if let source {
             do { src = try VideoFile(path: source, stream: true) } catch { throw RunError("\(error)") }
         } else {
-            var s = CameraSettings()
-            let p = size.split(separator: "x").compactMap { Int($0) }
-            guard p.count == 2 else { throw ValidationError("--size must be WxH") }
-            s.device = device; s.width = p[0]; s.height = p[1]; s.fps = fps; s.format = format
-            do { src = try V4L2Camera(settings: s) } catch { throw RunError("\(error)") }
+            do { src = try V4L2Camera(settings: camera.settings) } catch { throw RunError("\(error)") }
         }
         let stop = SignalFlags()
         stop.install()
