@@ -22,7 +22,7 @@ struct LiveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "live", abstract: "Live overlay window: boxes, labels, scores, fps (keys: q/Esc quit, space pause, s snapshot, d score bars).")
     @OptionGroup var pipeline: PipelineOptions
     @Option(help: "V4L2 camera device.") var device = EmotiondConfig.Camera.defaultDevice
-    @Option(help: "Use this video file instead of the camera (paced at its native frame rate).") var source: String?
+    @Option(help: "Use this video file (paced at its native frame rate) or network stream (rtsp://, http(s):// URL; not reconnected) instead of the camera.") var source: String?
     @Option(help: "Capture size WxH.") var size = "640x480"
     @Option(help: "Capture frame rate.") var fps = 30
     @Option(help: "Capture format: auto, yuyv, mjpeg, grey.") var format = "auto"
@@ -39,7 +39,7 @@ struct LiveCommand: ParsableCommand {
         do { try PipelineOptions.configureForCamera(proc) } catch { throw RunError("\(error)") }
         let src: FrameSource
         if let source {
-            do { src = try VideoFile(path: source, stream: true) } catch { throw RunError("\(error)") }
+            do { src = try VideoFile.open(source: source, settings: CameraSettings()) } catch { throw RunError("\(error)") }
         } else {
             var s = CameraSettings()
             let p = size.split(separator: "x").compactMap { Int($0) }
@@ -59,7 +59,7 @@ struct LiveCommand: ParsableCommand {
             let start = Date()
             while !stop.stop {
                 guard let f = try? src.next() else { stop.requestStop(); break }
-                if src is VideoFile {
+                if let v = src as? VideoFile, !v.isLive {
                     let wait = start.addingTimeInterval(f.mediaTime).timeIntervalSinceNow
                     if wait > 0 { Thread.sleep(forTimeInterval: wait) }
                 }
