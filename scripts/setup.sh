@@ -15,6 +15,9 @@ APT_PACKAGES=(
   libsystemd-dev systemd
   libmosquitto-dev mosquitto mosquitto-clients
   ffmpeg xvfb x11-apps x11-utils xdotool imagemagick time
+  # network-source tests: GStreamer's RTSP server from system Python (tools/bench/rtsp_server.py):
+  # qtdemux/rtph264pay/udpsink (good), h264parse (bad), appsink for RTP over TCP (base)
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 )
 
 need_apt=0

@@ -85,6 +85,11 @@ extern "C" void cvb_set_num_threads(int n) {
 #include <memory>
 #include <cerrno>
 #include <sys/stat.h>
+#include <chrono>
+#include <cmath>
+#include <cstdarg>
+#include <dlfcn.h>
+#include <mutex>
 #include <string>
 #include <vector>
 #include "haar_simd.hpp"
@@ -194,7 +199,81 @@ extern "C" int cvb_crop_faces(const cvb_image *img, const cvb_rect *boxes, int n
     });
 }
 
-struct cvb_video { cv::VideoCapture cap; cv::Mat frame; };
+// `stream`: a network source (cvb_video_open_stream): its FFmpeg errors are captured, not printed.
+// `last_read_ms`: how long the previous read took (see readStream).
+struct cvb_video { cv::VideoCapture cap; cv::Mat frame; bool stream = false; int read_timeout_ms = 0; long long last_read_ms = 0; };
+
+namespace {
+// FFmpeg's messages ("Connection refused", "method DESCRIBE failed: 401 Unauthorized") are the only
+// account of why a network source failed, but printed as they come they would repeat on every
+// reconnection attempt and carry no source name. While a thread opens or reads a stream, the
+// error-level lines it causes are kept in its `ffCapture` instead (the last one becomes the reason
+// in our error); everything else goes to FFmpeg's default printer as before. libavutil is
+// resolved at run time (OpenCV's videoio loads it), so the build needs no FFmpeg headers.
+typedef void (*av_log_fn)(void *, int, const char *, va_list);
+thread_local std::string *ffCapture = nullptr;
+av_log_fn ffDefault = nullptr;
+constexpr int AV_LOG_ERROR_LEVEL = 16;
+
+void ffLog(void *avcl, int level, const char *fmt, va_list vl) {
+    if (!ffCapture) { if (ffDefault) ffDefault(avcl, level, fmt, vl); return; }
+    if (level > AV_LOG_ERROR_LEVEL) return;
+    char line[400];
+    std::vsnprintf(line, sizeof line, fmt, vl);
+    std::string text(line);
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    if (!text.empty()) *ffCapture = text;
+}
+
+void installFFmpegLog() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        auto set = (void (*)(av_log_fn))dlsym(RTLD_DEFAULT, "av_log_set_callback");
+        ffDefault = (av_log_fn)dlsym(RTLD_DEFAULT, "av_log_default_callback");
+        if (set && ffDefault) set(ffLog);
+    });
+}
+
+// Captures FFmpeg's errors on this thread for its lifetime.
+struct FFmpegErrors {
+    std::string last;
+    FFmpegErrors() { ffCapture = &last; }
+    ~FFmpegErrors() { ffCapture = nullptr; }
+};
+
+// OPENCV_FFMPEG_CAPTURE_OPTIONS is read by OpenCV inside open(): set for that call only, and one
+// open at a time (an abandoned open holds the lock until its open timeout ends it).
+std::mutex envLock;
+struct ScopedCaptureOptions {
+    std::lock_guard<std::mutex> hold{envLock};
+    std::string saved; bool had;
+    explicit ScopedCaptureOptions(const char *value) {
+        const char *old = std::getenv("OPENCV_FFMPEG_CAPTURE_OPTIONS");
+        had = old != nullptr;
+        if (had) saved = old;
+        if (value && *value) setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", value, 1);
+        else unsetenv("OPENCV_FFMPEG_CAPTURE_OPTIONS");
+    }
+    ~ScopedCaptureOptions() {
+        if (had) setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", saved.c_str(), 1);
+        else unsetenv("OPENCV_FFMPEG_CAPTURE_OPTIONS");
+    }
+};
+
+long long msSince(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Why a stream operation failed: FFmpeg's last error line, else the timeout if it ran out.
+std::string streamReason(const std::string &ffmpeg, long long elapsed, int timeout, const char *what, const char *fallback) {
+    if (!ffmpeg.empty()) return ffmpeg;
+    if (timeout > 0 && elapsed >= timeout * 9 / 10) return std::string(what) + " within " + std::to_string(timeout) + " ms (timeout)";
+    return fallback;
+}
+
+// OpenCV reports a live stream's frame count as a huge or negative double: only a sane one is kept.
+int frameCount(double n) { return std::isfinite(n) && n > 0 && n < 1e9 ? (int)n : 0; }
+} // namespace
 
 extern "C" cvb_video *cvb_video_open(const char *path, cvb_video_info *info, cvb_error *err) {
     cvb_video *out = nullptr;
@@ -202,7 +281,7 @@ extern "C" cvb_video *cvb_video_open(const char *path, cvb_video_info *info, cvb
         auto *v = new cvb_video();
         if (!v->cap.open(path, cv::CAP_FFMPEG) || !v->cap.isOpened()) { delete v; fail(err, "cannot open as a video (missing, unreadable or not a video)"); return false; }
         info->fps = v->cap.get(cv::CAP_PROP_FPS);
-        info->frame_count = (int)v->cap.get(cv::CAP_PROP_FRAME_COUNT);
+        info->frame_count = frameCount(v->cap.get(cv::CAP_PROP_FRAME_COUNT));
         info->width = (int)v->cap.get(cv::CAP_PROP_FRAME_WIDTH);
         info->height = (int)v->cap.get(cv::CAP_PROP_FRAME_HEIGHT);
         if (info->width <= 0 || info->height <= 0) { delete v; fail(err, "no video stream"); return false; }
@@ -212,16 +291,72 @@ extern "C" cvb_video *cvb_video_open(const char *path, cvb_video_info *info, cvb
     return out;
 }
 
+extern "C" cvb_video *cvb_video_open_stream(const char *url, const cvb_stream_options *o, cvb_video_info *info,
+                                            cvb_error *err) {
+    installFFmpegLog();
+    cvb_video *out = nullptr;
+    guarded(err, [&] {
+        std::unique_ptr<cvb_video> v(new cvb_video());
+        v->stream = true; v->read_timeout_ms = o->read_timeout_ms;
+        FFmpegErrors ff;
+        const auto t0 = std::chrono::steady_clock::now();
+        bool opened;
+        {
+            ScopedCaptureOptions env(o->ffmpeg_options);
+            opened = v->cap.open(url, cv::CAP_FFMPEG, std::vector<int>{cv::CAP_PROP_OPEN_TIMEOUT_MSEC, o->open_timeout_ms,
+                                                                        cv::CAP_PROP_READ_TIMEOUT_MSEC, o->read_timeout_ms});
+        }
+        if (!opened || !v->cap.isOpened()) {
+            const std::string why = streamReason(ff.last, msSince(t0), o->open_timeout_ms, "no answer",
+                                                 "not a video stream, or the server refused it");
+            fail(err, why.c_str());
+            return false;
+        }
+        info->fps = v->cap.get(cv::CAP_PROP_FPS);
+        info->frame_count = frameCount(v->cap.get(cv::CAP_PROP_FRAME_COUNT));
+        info->width = (int)v->cap.get(cv::CAP_PROP_FRAME_WIDTH);
+        info->height = (int)v->cap.get(cv::CAP_PROP_FRAME_HEIGHT);
+        if (info->width <= 0 || info->height <= 0) { fail(err, "no video stream"); return false; }
+        out = v.release();
+        return true;
+    });
+    return out;
+}
+
+namespace {
+// The decoded frame as continuous BGR, borrowed by the caller until the next read.
+void exportFrame(cvb_video *v, cvb_image *frame, double *pos_ms) {
+    if (v->frame.channels() != 3) cv::cvtColor(v->frame, v->frame, v->frame.channels() == 1 ? cv::COLOR_GRAY2BGR : cv::COLOR_BGRA2BGR);
+    if (!v->frame.isContinuous()) v->frame = v->frame.clone();
+    *pos_ms = v->cap.get(cv::CAP_PROP_POS_MSEC);
+    frame->width = v->frame.cols; frame->height = v->frame.rows; frame->channels = 3;
+    frame->stride = (size_t)v->frame.cols * 3; frame->data = v->frame.data;
+}
+
+// A stream's read: 1 with a frame, -1 with the reason when it broke or timed out, 0 when the
+// server ended it cleanly (FFmpeg said nothing and no read ran out of time). When the read timeout
+// interrupts FFmpeg, OpenCV drains the decoder: that read still returns a frame after the full
+// timeout and the next one fails at once (measured: 0 ms), so the previous read's time counts too.
+int readStream(cvb_video *v, cvb_error *err) {
+    FFmpegErrors ff;
+    const auto t0 = std::chrono::steady_clock::now();
+    const bool ok = v->cap.read(v->frame) && !v->frame.empty();
+    const long long took = msSince(t0), before = v->last_read_ms;
+    v->last_read_ms = took;
+    if (ok) return 1;
+    const std::string why = streamReason(ff.last, std::max(took, before), v->read_timeout_ms, "no data", "");
+    if (why.empty()) return 0;
+    fail(err, why.c_str());
+    return -1;
+}
+} // namespace
+
 extern "C" int cvb_video_read(cvb_video *v, cvb_image *frame, double *pos_ms, cvb_error *err) {
     int r = -1;
     guarded(err, [&] {
-        if (!v->cap.read(v->frame) || v->frame.empty()) { r = 0; return true; }
-        if (v->frame.channels() != 3) cv::cvtColor(v->frame, v->frame, v->frame.channels() == 1 ? cv::COLOR_GRAY2BGR : cv::COLOR_BGRA2BGR);
-        if (!v->frame.isContinuous()) v->frame = v->frame.clone();
-        *pos_ms = v->cap.get(cv::CAP_PROP_POS_MSEC);
-        frame->width = v->frame.cols; frame->height = v->frame.rows; frame->channels = 3;
-        frame->stride = (size_t)v->frame.cols * 3; frame->data = v->frame.data;
-        r = 1;
+        if (v->stream) r = readStream(v, err);
+        else r = v->cap.read(v->frame) && !v->frame.empty() ? 1 : 0;
+        if (r == 1) exportFrame(v, frame, pos_ms);
         return true;
     });
     return r;

@@ -2,6 +2,7 @@ import CVBridge
 import EmotionCore
 import Foundation
 import Imaging
+import Settings
 
 /// Anything that yields frames: video files, still images, V4L2 cameras.
 public protocol FrameSource: AnyObject {
@@ -19,15 +20,24 @@ public protocol FrameSource: AnyObject {
     func skip() throws -> Bool
 }
 
-/// A recorded video decoded by OpenCV/FFmpeg, streamed frame by frame (never loaded whole).
-/// Audio streams are ignored.
+/// A recorded video decoded by OpenCV/FFmpeg, streamed frame by frame (never loaded whole), or a
+/// network stream (RTSP, HTTP) through the same backend. Audio streams are ignored.
 public final class VideoFile: FrameSource {
+    /// The path, or the URL with its credentials redacted (this is what logs and outputs show).
     public let name: String
+    /// An rtsp/rtsps/http/https source (`init(url:settings:)`): opening and reads are bounded by
+    /// timeouts, and its loss is something to reconnect from rather than the end of the run.
+    public let isNetwork: Bool
     public let fps: Double
     public let frameCount: Int?
     public let width: Int, height: Int
     private var handle: OpaquePointer?
     private var index = 0
+    /// Frames read so far.
+    public var framesRead: Int { index }
+    /// A network stream with no known length (a camera): it never ends on its own, is not paced
+    /// (frames arrive in real time) and its end means it was lost. An HTTP recording is not live.
+    public var isLive: Bool { isNetwork && frameCount == nil }
 
     /// Latest container timestamp of a frame read or skipped, in seconds. The maximum, because
     /// OpenCV 4.6 reports 0 for the frames the decoder still holds at the end (B-frame delay).
@@ -46,11 +56,49 @@ public final class VideoFile: FrameSource {
         var info = cvb_video_info()
         var err = cvb_error()
         guard let h = cvb_video_open(path, &info, &err) else { throw CVError("cannot open video \(path)", err) }
-        handle = h
-        name = path
-        fps = info.fps.isFinite && info.fps > 0 ? info.fps : 0
-        frameCount = info.frame_count > 0 ? Int(info.frame_count) : nil
-        width = Int(info.width); height = Int(info.height)
+        (handle, name, isNetwork) = (h, path, false)
+        (fps, frameCount, width, height) = Self.describe(info)
+    }
+
+    /// A network stream (rtsp, rtsps, http, https), with `settings`' open/read timeouts and RTSP
+    /// transport. Errors name the URL with its credentials redacted.
+    public init(url: String, settings: CameraSettings) throws {
+        let shown = Credentials.redactURL(url)
+        var info = cvb_video_info(), err = cvb_error()
+        let ffmpeg = "rtsp_transport;\(settings.rtspTransport)"
+        let h = ffmpeg.withCString { opts -> OpaquePointer? in
+            var o = cvb_stream_options(open_timeout_ms: Self.ms(settings.openTimeout),
+                                       read_timeout_ms: Self.ms(settings.readTimeout), ffmpeg_options: opts)
+            return cvb_video_open_stream(url, &o, &info, &err)
+        }
+        guard let h else { throw Self.redacted(CVError("cannot open stream \(shown)", err)) }
+        (handle, name, isNetwork) = (h, shown, true)
+        (fps, frameCount, width, height) = Self.describe(info)
+    }
+
+    /// A file path, `file://` URL or network URL, as `camera.source` and `--source` take it.
+    /// `stream`: FIFOs and character devices are accepted as streams (see `init(path:stream:)`).
+    public static func open(source: String, settings: CameraSettings, stream: Bool = true) throws -> VideoFile {
+        let location: SourceLocation
+        do { location = try SourceLocation.parse(source) } catch {
+            throw CVError(operation: "cannot open video", message: "\(error)")
+        }
+        switch location {
+        case let .path(p): return try VideoFile(path: p, stream: stream)
+        case let .network(u): return try VideoFile(url: u, settings: settings)
+        }
+    }
+
+    static func describe(_ info: cvb_video_info) -> (Double, Int?, Int, Int) {
+        (info.fps.isFinite && info.fps > 0 ? info.fps : 0, info.frame_count > 0 ? Int(info.frame_count) : nil,
+         Int(info.width), Int(info.height))
+    }
+
+    static func ms(_ seconds: Double) -> Int32 { Int32(min(max(seconds * 1000, 1), Double(Int32.max)).rounded()) }
+
+    /// FFmpeg's reasons may quote a URL: they pass through the redaction too.
+    static func redacted(_ e: CVError) -> CVError {
+        CVError(operation: e.operation, message: Credentials.redact(e.message))
     }
 
     /// A FIFO or character device (a URL or regular file is not).
@@ -66,7 +114,10 @@ public final class VideoFile: FrameSource {
         guard let handle else { return nil }
         var img = cvb_image(), pos = 0.0, err = cvb_error()
         let r = cvb_video_read(handle, &img, &pos, &err)
-        if r < 0 { throw CVError("cannot decode frame \(index) of \(name)", err) }
+        if r < 0 {
+            let e = CVError(isNetwork ? "\(name) broke after \(index) frames" : "cannot decode frame \(index) of \(name)", err)
+            throw Self.redacted(e)
+        }
         if r == 0 { return nil }
         let t = fps > 0 ? Double(index) / fps : pos / 1000
         lastPosition = max(lastPosition, pos / 1000)

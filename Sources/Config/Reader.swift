@@ -79,9 +79,11 @@ final class Reader {
         return s
     }
 
-    /// The value as written, shortened for messages (a 70,000-character value stays readable).
-    static func echo(_ s: String) -> String {
-        s.count <= 60 ? "'\(s)'" : "'\(s.prefix(40))…' (\(s.utf8.count) bytes)"
+    /// The value as written, shortened for messages (a 70,000-character value stays readable),
+    /// with the credentials of a URL (a camera's source) redacted.
+    static func echo(_ value: String) -> String {
+        let s = SourceLocation.isURL(value) ? Credentials.redactURL(value) : Credentials.redact(value)
+        return s.count <= 60 ? "'\(s)'" : "'\(s.prefix(40))…' (\(s.utf8.count) bytes)"
     }
 
     func string(_ n: Node, _ key: String, _ form: StringForm) throws -> String {

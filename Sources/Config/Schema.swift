@@ -27,17 +27,27 @@ enum Schema {
                                    + "(127.0.0.1), an IPv6 address in brackets ([::1]) or a hostname (localhost)",
                                    accept: { HostPort(listen: $0) != nil })
 
+    static let source = StringForm(allowed: "a file path or an rtsp, rtsps, http, https or file URL "
+                                   + "(at most 4095 bytes, no control characters)")
+
     static let root: [Field] = [
         Field("camera", .section([
             Field("name", .value { r, n, p, c in c.camera.name = try r.string(n, p, cameraName) }),
             Field("device", .value { r, n, p, c in c.camera.device = try r.optionalString(n, p) ?? EmotiondConfig.Camera.defaultDevice }),
-            Field("source", .value { r, n, p, c in c.camera.source = try r.optionalString(n, p) }),
+            Field("source", .value { r, n, p, c in c.camera.source = try r.optionalString(n, p, source) }),
             Field("width", .value { r, n, p, c in c.camera.width = try r.int(n, p, Limits.width) }),
             Field("height", .value { r, n, p, c in c.camera.height = try r.int(n, p, Limits.height) }),
             Field("fps", .value { r, n, p, c in c.camera.fps = try r.int(n, p, Limits.fps) }),
             Field("format", .value { r, n, p, c in c.camera.format = try r.choice(n, p, EmotiondConfig.Camera.formats) }),
             Field("buffers", .value { r, n, p, c in c.camera.buffers = try r.int(n, p, Limits.buffers) }),
             Field("timeout", .value { r, n, p, c in c.camera.timeout = try r.double(n, p, Limits.cameraTimeout) }),
+            Field("rtsp_transport", .value { r, n, p, c in c.camera.rtspTransport = try r.choice(n, p, Limits.rtspTransports) }),
+            Field("open_timeout", .value { r, n, p, c in c.camera.openTimeout = try r.double(n, p, Limits.streamTimeout) }),
+            Field("read_timeout", .value { r, n, p, c in c.camera.readTimeout = try r.double(n, p, Limits.streamTimeout) }),
+            Field("reconnect_delay", .value { r, n, p, c in c.camera.reconnectDelay = try r.double(n, p, Limits.reconnectDelay) }),
+            Field("reconnect_max_delay", .value { r, n, p, c in
+                c.camera.reconnectMaxDelay = try r.double(n, p, Limits.reconnectDelay)
+            }),
         ])),
         Field("detector", .section([
             Field("kind", .value { r, n, p, c in c.detector.kind = .init(rawValue: try r.choice(n, p, ["haar", "lbp"]))! }),

@@ -20,6 +20,11 @@ public enum StartChecks {
         }
         if let s = c.camera.source { check("camera.source") { try source(s) } }
         else { check("camera.device") { try device(c.camera.device) } }
+        if c.camera.reconnectMaxDelay < c.camera.reconnectDelay {
+            check("camera.reconnect_max_delay") {
+                throw FileProblem("must be at least reconnect_delay (\(Limits.fmt(c.camera.reconnectDelay)))")
+            }
+        }
         if let path = c.log.path { check("outputs.log.path") { try writableFile(path) } }
         if let dir = c.snapshotDir { check("privacy.snapshot_dir") { try writableDirectory(dir) } }
         if c.mqtt.enabled { mqtt(&c, p, env, &errors) }
@@ -30,7 +35,10 @@ public enum StartChecks {
 
     // MARK: camera
 
-    static func source(_ s: String) throws {
+    /// A network URL is checked for its form only: a camera that does not answer at start is not
+    /// fatal (`run` keeps retrying it, as after a loss), and a check here would delay every start.
+    static func source(_ location: String) throws {
+        guard case let .path(s) = try SourceLocation.parse(location) else { return }
         // FIFOs and character devices are streams: opening one here would consume its header.
         if VideoFile.isStream(s) { return }
         var st = stat()

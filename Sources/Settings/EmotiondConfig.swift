@@ -12,7 +12,8 @@ public struct EmotiondConfig: Equatable, Sendable {
         /// The V4L2 device (used when `source` is unset).
         public var device = Camera.defaultDevice
         public static let defaultDevice = "/dev/video0"
-        /// A video file instead of a camera, paced at its native frame rate.
+        /// A video file instead of a camera, paced at its native frame rate, or a network stream
+        /// (rtsp, rtsps, http, https URL: see `SourceLocation`), reopened with backoff when lost.
         public var source: String? = nil
         public var width = 640
         public var height = 480
@@ -21,6 +22,16 @@ public struct EmotiondConfig: Equatable, Sendable {
         public static let formats = ["auto", "yuyv", "mjpeg", "grey"]
         public var buffers = 4
         public var timeout = 5.0     // seconds without a frame before a stall is reported
+        /// Network sources: RTSP transport ("tcp" crosses NAT and loses no packets; "udp").
+        public var rtspTransport = "tcp"
+        /// Network sources: seconds allowed to connect and read the stream's header, and
+        /// seconds without data before the stream counts as lost (OpenCV's FFmpeg timeouts).
+        public var openTimeout = 10.0
+        public var readTimeout = 5.0
+        /// Network sources: the first wait before reopening a lost stream, doubled after each
+        /// failed attempt up to the second.
+        public var reconnectDelay = 1.0
+        public var reconnectMaxDelay = 30.0
         public init() {}
     }
     public struct Model: Equatable, Sendable {

@@ -6,6 +6,10 @@ public enum Limits {
     public static let fps = 1...240
     public static let buffers = 2...32
     public static let cameraTimeout = 0.1...600.0
+    /// Network sources' open and read timeouts (OpenCV takes whole milliseconds).
+    public static let streamTimeout = 0.1...600.0
+    public static let reconnectDelay = 0.1...3600.0
+    public static let rtspTransports = ["tcp", "udp"]
     public static let detectScale = 0.05...1.0
     public static let scaleFactor = 1.01...2.0
     public static let minNeighbors = 0...50

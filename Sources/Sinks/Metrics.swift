@@ -7,6 +7,7 @@ import Prometheus
 public final class DaemonMetrics: @unchecked Sendable {
     public let registry = PrometheusCollectorRegistry()
     let frames: Counter, dropped: Counter, errors: Counter, logErrors: Counter, logDropped: Counter
+    let sourceReconnects: Counter, sourceOpenFailures: Counter, sourceConnected: Gauge
     let fps: Gauge, faces: Gauge, mqttQueue: Gauge, mqttReconnects: Gauge, mqttDropped: Gauge, mqttConnected: Gauge
     let stages: [String: ValueHistogram]
 
@@ -18,6 +19,13 @@ public final class DaemonMetrics: @unchecked Sendable {
                                          help: "Writes to the NDJSON log that failed (disk full, I/O error).")
         logDropped = registry.makeCounter(name: "emotiond_log_lines_dropped_total",
                                           help: "NDJSON log lines lost because their write failed.")
+        sourceReconnects = registry.makeCounter(name: "emotiond_source_reconnects_total",
+                                                help: "Times a lost network source delivered frames again.")
+        sourceOpenFailures = registry.makeCounter(name: "emotiond_source_open_failures_total",
+                                                  help: "Failed attempts to open (or reopen) a network source.")
+        sourceConnected = registry.makeGauge(name: "emotiond_source_connected",
+                                             help: "0 while a network source is lost or not yet reached, else 1.")
+        sourceConnected.set(1.0)
         fps = registry.makeGauge(name: "emotiond_fps", help: "Processed frames per second over the last second.")
         faces = registry.makeGauge(name: "emotiond_faces", help: "Faces in the last processed frame.")
         mqttQueue = registry.makeGauge(name: "emotiond_mqtt_queue_length", help: "MQTT messages waiting for the broker.")
@@ -41,6 +49,10 @@ public final class DaemonMetrics: @unchecked Sendable {
         stages["infer"]?.record(l.infer); stages["track"]?.record(l.track); stages["total"]?.record(l.total)
     }
     public func recordError() { errors.increment() }
+    /// The network source was lost (or not reached yet at start): false; frames again: true.
+    public func setSourceConnected(_ up: Bool) { sourceConnected.set(up ? 1.0 : 0.0) }
+    public func recordSourceReconnect() { sourceReconnects.increment() }
+    public func recordSourceOpenFailure() { sourceOpenFailures.increment() }
     public func recordDropped(_ n: Int) { if n > 0 { dropped.increment(by: Int64(n)) } }
     public func setFPS(_ v: Double) { fps.set(v) }
     /// A failed write of the log that lost `lines` lines.

@@ -26,6 +26,11 @@ struct BatchCommand: ParsableCommand {
     @Argument(help: "Video files.") var videos: [String]
 
     func validate() throws {
+        // Batch reads recorded files (it seeks, skips and checks a file's length); a stream has none of that.
+        if let url = videos.first(where: SourceLocation.isURL) {
+            throw ValidationError("\(Credentials.redactURL(url)) is a URL: batch reads recorded video files; for a network "
+                                  + "camera or stream use `emotiond run --source URL` (or download the file first)")
+        }
         guard every >= 1 else { throw ValidationError("--every must be ≥ 1") }
         if let m = maxFps, let e = Limits.check("--max-fps", m, Limits.maxFPS) { throw ValidationError(e) }
         try OutputPaths.requireName("--annotate", annotate, inputs: videos.count, kind: "videos")

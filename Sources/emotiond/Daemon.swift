@@ -7,22 +7,15 @@ import Pipeline
 import Settings
 import Sinks
 
-/// Holds a result across threads (the semaphore that hands it over orders the accesses).
-final class ResultBox<T>: @unchecked Sendable {
-    var value: Result<T, Error>?
-}
-
 /// Runs `body` on a thread of its own and waits for it in short steps: nil when `stop()` turned
 /// true first, abandoning the call where it blocks. Opening a FIFO waits for a writer, and
 /// FFmpeg's probe then reads from it: neither may keep SIGTERM from stopping the daemon.
 func interruptible<T>(stop: () -> Bool, _ body: @escaping () throws -> T) throws -> T? {
-    let box = ResultBox<T>(), done = DispatchSemaphore(value: 0)
-    Thread.detachNewThread {
-        box.value = Result { try body() }
-        done.signal()
+    let pending = Pending(body)
+    while true {
+        if let r = pending.poll(within: 0.1) { return try r.get() }
+        if stop() { return nil }
     }
-    while done.wait(timeout: .now() + 0.1) == .timedOut { if stop() { return nil } }
-    return try box.value?.get()
 }
 
 /// Reads frames on a thread of its own, one at a time on request (no read-ahead, so a camera's
@@ -82,7 +75,10 @@ final class Daemon {
     let metrics = DaemonMetrics()
     var rt: Runtime
     var metricsServer: MetricsServer?
-    var reader: SourceReader!
+    /// nil while a network source is down (`link` reopens it).
+    var reader: SourceReader?
+    /// A network source's reconnection (nil for files, FIFOs and cameras).
+    var link: SourceLink?
     var camera: String
     // Pacing of a file source at its native rate; restarted when the source changes.
     var start = Date(), offset = 0.0, lastMedia = 0.0
@@ -105,13 +101,35 @@ final class Daemon {
     }
 
     func run() throws {
-        let src: FrameSource
-        do {
-            let open = { [rt, command] in try command.openSource(rt.config) }
-            guard let s = try interruptible(stop: { self.flags.stop }, open) else {
+        let name: String
+        if case let .network(url)? = try? rt.config.camera.source.map(SourceLocation.parse) {
+            // Not opened here: an unreachable camera is retried by the loop, as after a loss.
+            link = SourceLink(url: url, settings: rt.config.camera, metrics: metrics)
+            name = link!.shown
+        } else {
+            guard let src = try openLocalSource() else {
                 logger.notice("emotiond: stopped while opening the source")
                 return
             }
+            reader = SourceReader(src)
+            name = src.name
+        }
+        rt.mqtt?.start()
+        metrics.watch(rt.mqtt)
+        logger.notice("emotiond: running camera '\(camera)' from \(name); \(BLASRuntime.summary)")
+        notifier.ready(status: "starting: \(name)")
+        let exitError = loop()
+        stop()
+        if let e = exitError { throw RunError("\(reader?.source.name ?? name): \(e)") }
+        logger.notice("emotiond: stopped")
+    }
+
+    /// A file, FIFO or V4L2 camera, opened before the loop starts (nil: stopped meanwhile).
+    private func openLocalSource() throws -> FrameSource? {
+        let src: FrameSource
+        do {
+            let open = { [rt, command] in try command.openSource(rt.config) }
+            guard let s = try interruptible(stop: { self.flags.stop }, open) else { return nil }
             src = s
         } catch let e as ConfigError { throw RunError("\(e)") } catch let e as ConfigErrors { throw RunError("\(e)") }
         if let cam = src as? V4L2Camera {
@@ -121,51 +139,84 @@ final class Daemon {
             let mode = "\(cam.width)x\(cam.height) \(cam.formatName) @ \(String(format: "%g", cam.fps)) fps"
             logger.notice("emotiond: camera \(cam.name): \(mode), \(rt.config.camera.buffers) buffers")
         }
-        reader = SourceReader(src)
-        rt.mqtt?.start()
-        metrics.watch(rt.mqtt)
-        logger.notice("emotiond: running camera '\(camera)' from \(src.name); \(BLASRuntime.summary)")
-        notifier.ready(status: "starting: \(src.name)")
-        let exitError = loop()
-        stop()
-        if let e = exitError { throw RunError("\(reader.source.name): \(e)") }
-        logger.notice("emotiond: stopped")
+        return src
     }
 
-    /// Frames until the end of the source, an error (returned), or a stop signal.
+    /// Frames until the end of the source, an error (returned), or a stop signal. A network
+    /// source that breaks or ends is reopened instead (see `SourceLink`).
     private func loop() -> Error? {
         while !flags.stop {
             if flags.takeReload() { reload() }
+            guard let reader else { reconnect(); heartbeat(); continue }
             // Short waits: a stalled source must not hide a signal.
             guard let outcome = reader.next(within: 0.1) else { heartbeat(); continue }
             switch outcome {
-            case let .failed(e): return e
+            case let .failed(e):
+                if link != nil { sourceLost((e as? CVError)?.message ?? "\(e)"); continue }
+                return e
             case .end:
-                if command.loop, let s = rt.config.camera.source,
-                   let again = try? interruptible(stop: { self.flags.stop }, { try VideoFile(path: s, stream: true) }) {
+                if link != nil, !recordingEnded(reader.source) { sourceLost("the stream ended"); continue }
+                if command.loop, let again = reopenForLoop() {
                     offset += lastMedia + (reader.source.fps > 0 ? 1 / reader.source.fps : 0)
-                    reader.close(); reader = SourceReader(again)
+                    reader.close(); self.reader = SourceReader(again)
                     continue
                 }
                 return nil
             case let .frame(frame, decode):
+                link?.frameArrived()
                 pace(frame)
                 process(frame, decodeMs: decode)
                 framesSinceStatus += 1
-                // WATCHDOG=1 from the frame loop: a stuck pipeline stops the pings and systemd restarts us.
-                if let w = notifier.watchdogInterval, Date().timeIntervalSince(lastPing) >= w / 3 {
-                    notifier.watchdog(); lastPing = Date()
-                }
+                pingWatchdog()
                 heartbeat()
             }
         }
         return nil
     }
 
+    /// WATCHDOG=1 from the frame loop: a stuck pipeline stops the pings and systemd restarts us.
+    /// While a network source is being reopened the loop is alive and waiting on purpose: it pings.
+    private func pingWatchdog() {
+        if let w = notifier.watchdogInterval, Date().timeIntervalSince(lastPing) >= w / 3 {
+            notifier.watchdog(); lastPing = Date()
+        }
+    }
+
+    /// The file (or the recording played over HTTP) again, for --loop.
+    private func reopenForLoop() -> FrameSource? {
+        guard let s = rt.config.camera.source else { return nil }
+        let settings = rt.config.camera
+        return try? interruptible(stop: { self.flags.stop }, { try VideoFile.open(source: s, settings: settings) })
+    }
+
+    /// Whether a network source that ended played a recording to its end (an HTTP file: it ends
+    /// as a file does) rather than losing a live stream or being cut short.
+    private func recordingEnded(_ source: FrameSource) -> Bool {
+        guard let v = source as? VideoFile, !v.isLive else { return false }
+        return !v.endedEarly(frames: v.framesRead)
+    }
+
+    /// The network source broke or ended: its tracks end (their `end` events, the emptied MQTT
+    /// state), so that tracks after the reconnection are new ones; the sinks stay.
+    private func sourceLost(_ reason: String) {
+        if link?.isDown == false { endTracks() }   // a reopened stream that broke before a frame has none
+        reader?.close(); reader = nil
+        link?.lost(reason)
+    }
+
+    /// One turn while the network source is down: an attempt to reopen it progresses (≤ 0.1 s).
+    private func reconnect() {
+        pingWatchdog()
+        guard let src = link?.poll() else { return }
+        reader = SourceReader(src)
+        start = Date(); offset = 0; lastMedia = 0
+    }
+
     /// Paces a file source at its native rate (a camera paces itself), in steps that watch for a stop.
     private func pace(_ frame: Frame) {
         lastMedia = frame.mediaTime
-        guard !(reader.source is V4L2Camera) else { return }
+        // A camera paces itself, and so does a live network stream (frames arrive in real time).
+        guard let source = reader?.source, !(source is V4L2Camera), (source as? VideoFile)?.isLive != true else { return }
         let due = start.addingTimeInterval(offset + frame.mediaTime)
         if due.timeIntervalSinceNow < -2 { start = Date().addingTimeInterval(-(offset + frame.mediaTime)); return }
         // One clock read per step: reading it twice could give a negative sleep, and UInt32(-x) traps.
@@ -178,9 +229,9 @@ final class Daemon {
 
     private func process(_ frame: Frame, decodeMs: Double) {
         do {
-            let (r, events) = try rt.processor.process(frame, source: reader.source.name, decodeMs: decodeMs)
+            let (r, events) = try rt.processor.process(frame, source: sourceName, decodeMs: decodeMs)
             faces = r.faces.count
-            if let cam = reader.source as? V4L2Camera {
+            if let cam = reader?.source as? V4L2Camera {
                 metrics.recordDropped(cam.stats.dropped - droppedSeen); droppedSeen = cam.stats.dropped
             }
             try rt.sinks.write(FrameOutput(frame: frame, result: r, events: events))
@@ -190,6 +241,9 @@ final class Daemon {
             logger.warning("emotiond: frame \(frame.index): \(error)")
         }
     }
+
+    /// The name outputs carry: the path or device, or the URL with its credentials redacted.
+    private var sourceName: String { reader?.source.name ?? link?.shown ?? "" }
 
     /// Whether a camera must deliver BGR: only snapshots draw on frames in `run`. Without them the
     /// camera hands over the gray plane alone (YUYV: no BGR conversion per frame; see `bench capture`).
@@ -209,7 +263,8 @@ final class Daemon {
         let mq = rt.mqtt.map {
             $0.isConnected ? "mqtt connected" : "mqtt reconnecting (\($0.queued) queued, \($0.dropped) dropped)"
         } ?? "mqtt off"
-        notifier.status(String(format: "%.1f fps, %d faces, %@", Double(framesSinceStatus) / el, faces, mq))
+        let frames = link?.status ?? String(format: "%.1f fps, %d faces", Double(framesSinceStatus) / el, faces)
+        notifier.status("\(frames), \(mq)")
         metrics.setFPS(Double(framesSinceStatus) / el)
         framesSinceStatus = 0; lastStatus = Date()
     }
@@ -219,10 +274,16 @@ final class Daemon {
     /// with the process.
     private func stop() {
         notifier.stopping()
-        let src = reader.source
+        endTracks()
+        try? rt.sinks.close()
+    }
+
+    /// The `end` events of the open tracks, to the sinks (nothing while a network source is down:
+    /// its tracks ended when it was lost).
+    private func endTracks() {
+        guard let src = reader?.source else { return }
         let ended = rt.processor.finish(mediaTime: lastMedia, source: src.name)
         try? rt.sinks.end(SourceInfo(name: src.name, fps: src.fps, width: src.width, height: src.height), events: ended)
-        try? rt.sinks.close()
     }
 
     // MARK: SIGHUP
@@ -246,26 +307,44 @@ final class Daemon {
                               + "restart the daemon (systemctl restart emotiond)")
             }
             let newRT = try Runtime(c, previous: rt, metrics: metrics)
-            var newSource: FrameSource? = nil
-            if let s = c.camera.source, s != reader.source.name {
-                do {
-                    guard let opened = try interruptible(stop: { self.flags.stop }, { try VideoFile(path: s, stream: true) }) else {
-                        return
-                    }
-                    newSource = opened
-                } catch { throw c.error("camera.source", "\(error)") }
-            }
+            guard let change = try sourceChange(c) else { return }   // stopped while opening
             // Last, as it is the one step that changes something before it can fail (and undoes it).
             let moved = try moveMetrics(to: c)
-            commit(newRT, source: newSource)
+            commit(newRT, source: change)
             var applied: [String] = []
-            if let s = newSource { applied.append("source now \(s.name)") }
+            if case .keep = change {} else { applied.append("source now \(sourceName)") }
             if moved { applied.append("metrics endpoint now \(c.metrics.listen ?? "off")") }
             let what = applied.isEmpty ? "" : " (\(applied.joined(separator: "; ")))"
             logger.notice("emotiond: configuration reloaded\(what)")
         } catch {
             logger.warning("emotiond: configuration reload rejected, keeping the running one: \(error)")
         }
+    }
+
+    /// What a reload does to the source: keeps it, switches to a file opened here, or to a network
+    /// stream the loop connects to (an unreachable camera does not reject a reload, as it does not
+    /// stop a start). nil: stopped while opening.
+    enum SourceChange { case keep, file(FrameSource), network(String) }
+
+    private func sourceChange(_ c: EmotiondConfig) throws -> SourceChange? {
+        guard let s = c.camera.source, Self.sourceChanged(old: rt.config.camera, new: c.camera) else { return .keep }
+        do {
+            if case let .network(url) = try SourceLocation.parse(s) { return .network(url) }
+            let settings = c.camera
+            guard let opened = try interruptible(stop: { self.flags.stop }, { try VideoFile.open(source: s, settings: settings) })
+            else { return nil }
+            return .file(opened)
+        } catch { throw c.error("camera.source", "\(error)") }
+    }
+
+    /// Whether a reload reopens the source: another source, or new settings for a network stream.
+    static func sourceChanged(old: EmotiondConfig.Camera, new: EmotiondConfig.Camera) -> Bool {
+        guard old.source == new.source else { return true }
+        guard let s = new.source, SourceLocation.isURL(s) else { return false }
+        func stream(_ c: EmotiondConfig.Camera) -> [AnyHashable] {
+            [c.rtspTransport, c.openTimeout, c.readTimeout, c.reconnectDelay, c.reconnectMaxDelay]
+        }
+        return stream(old) != stream(new)
     }
 
     /// The first camera key whose change a reload cannot apply: any change involving a V4L2 camera
@@ -304,7 +383,7 @@ final class Daemon {
     /// Puts the new runtime (and source) in charge. A changed MQTT publisher takes over the old
     /// one's queue and counters; the old one says "offline" before the new one says "online"
     /// (same broker and client id: the other order would leave "offline" retained).
-    private func commit(_ newRT: Runtime, source: FrameSource?) {
+    private func commit(_ newRT: Runtime, source: SourceChange) {
         try? rt.logSink?.close()
         withdrawDiscovery(replacedBy: newRT)
         if let old = rt.mqtt, old !== newRT.mqtt {
@@ -315,11 +394,17 @@ final class Daemon {
         if let m = newRT.mqtt, m !== rt.mqtt { m.start() }
         rt = newRT
         camera = newRT.config.camera.name
-        (reader.source as? V4L2Camera)?.colour = Self.needsColour(newRT.config)
+        (reader?.source as? V4L2Camera)?.colour = Self.needsColour(newRT.config)
         metrics.watch(rt.mqtt)
-        if let source {
-            reader.close(); reader = SourceReader(source)
-            start = Date(); offset = 0; lastMedia = 0
+        switch source {
+        case .keep: return
+        case let .file(src):
+            reader?.close(); reader = SourceReader(src); link = nil
+            metrics.setSourceConnected(true)
+        case let .network(url):
+            reader?.close(); reader = nil
+            link = SourceLink(url: url, settings: newRT.config.camera, metrics: metrics)
         }
+        start = Date(); offset = 0; lastMedia = 0
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Settings
 
 /// Diagnostics of every command, through swift-log. Bootstrapped in main.swift before anything
 /// logs; other modules (Sinks) get this logger handed to them.
@@ -26,8 +27,10 @@ struct StderrLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
+    /// Credentials in a source URL never reach the journal: every line is redacted here too, as a
+    /// last guard behind the redaction where messages are made.
     func log(event: LogEvent) {
-        let line = (journal ? "<\(Self.priority(event.level))>" : "") + "\(event.message)\n"
+        let line = (journal ? "<\(Self.priority(event.level))>" : "") + Credentials.redact("\(event.message)") + "\n"
         FileHandle.standardError.write(Data(line.utf8))
     }
 

@@ -22,7 +22,7 @@ struct LiveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "live", abstract: "Live overlay window: boxes, labels, scores, fps (keys: q/Esc quit, space pause, s snapshot, d score bars).")
     @OptionGroup var pipeline: PipelineOptions
     @OptionGroup var camera: CameraOptions
-    @Option(help: "Use this video file instead of the camera (paced at its native frame rate).") var source: String?
+    @Option(help: "Use this video file (paced at its native frame rate) or network stream (rtsp://, http(s):// URL; not reconnected) instead of the camera.") var source: String?
     @Option(help: "Also write the per-frame NDJSON log here.") var log: String?
     @Flag(help: "Start with per-face score bars shown.") var bars = false
 
@@ -36,7 +36,7 @@ struct LiveCommand: ParsableCommand {
         do { try PipelineOptions.configureForCamera(proc) } catch { throw RunError("\(error)") }
         let src: FrameSource
         if let source {
-            do { src = try VideoFile(path: source, stream: true) } catch { throw RunError("\(error)") }
+            do { src = try VideoFile.open(source: source, settings: CameraSettings()) } catch { throw RunError("\(error)") }
         } else {
             do { src = try V4L2Camera(settings: camera.settings) } catch { throw RunError("\(error)") }
         }
@@ -52,7 +52,7 @@ struct LiveCommand: ParsableCommand {
             let start = Date()
             while !stop.stop {
                 guard let f = try? src.next() else { stop.requestStop(); break }
-                if src is VideoFile {
+                if let v = src as? VideoFile, !v.isLive {
                     let wait = start.addingTimeInterval(f.mediaTime).timeIntervalSinceNow
                     if wait > 0 { Thread.sleep(forTimeInterval: wait) }
                 }

@@ -97,7 +97,7 @@ final class Runtime {
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run headless: camera or video source → NDJSON log, MQTT events, sd_notify.")
     @Option(help: "Configuration file (default: /etc/emotiond/emotiond.yaml if present, else built-in defaults).") var config: String?
-    @Option(help: "Use this video file as the camera, paced at its native frame rate.") var source: String?
+    @Option(help: "Use this video file (paced at its native frame rate) or network stream (rtsp://, rtsps://, http(s):// URL; reconnected when lost) as the camera.") var source: String?
     @Flag(help: "Restart the source file when it ends (demos).") var loop = false
 
     static let defaultConfig = "/etc/emotiond/emotiond.yaml"
@@ -129,7 +129,7 @@ struct RunCommand: ParsableCommand {
 
     func openSource(_ c: EmotiondConfig) throws -> FrameSource {
         if let s = c.camera.source {
-            do { return try VideoFile(path: s, stream: true) } catch { throw c.error("camera.source", "\(error)") }
+            do { return try VideoFile.open(source: s, settings: c.camera) } catch { throw c.error("camera.source", "\(error)") }
         }
         let dev = c.camera.device
         guard FileManager.default.fileExists(atPath: dev) else { throw c.error("camera.device", "\(dev) does not exist (no camera connected?)") }

@@ -74,6 +74,14 @@ int cvb_crop_faces(const cvb_image *img, const cvb_rect *boxes, int n, double ma
 typedef struct cvb_video cvb_video;
 typedef struct { double fps; int frame_count; int width, height; } cvb_video_info;
 cvb_video *cvb_video_open(const char *path, cvb_video_info *info, cvb_error *err);
+/// A network stream (rtsp, rtsps, http, https URL) through OpenCV's FFmpeg backend. Opening and
+/// each read are bounded by the timeouts (OpenCV's interrupt callback); `ffmpeg_options` is
+/// OPENCV_FFMPEG_CAPTURE_OPTIONS ("rtsp_transport;tcp"), set only while this open reads it.
+/// FFmpeg's own error lines for this stream are not printed: the last one becomes err's reason.
+/// Reads return -1 (with the reason) when the stream broke or timed out, 0 when it ended.
+typedef struct { int open_timeout_ms, read_timeout_ms; const char *ffmpeg_options; } cvb_stream_options;
+cvb_video *cvb_video_open_stream(const char *url, const cvb_stream_options *options, cvb_video_info *info,
+                                 cvb_error *err);
 /// Reads the next frame as BGR into a bridge-owned buffer valid until the next call.
 /// Returns 1 with a frame, 0 at end of stream, -1 on error. pos_ms: media time of the frame.
 int cvb_video_read(cvb_video *v, cvb_image *frame, double *pos_ms, cvb_error *err);
