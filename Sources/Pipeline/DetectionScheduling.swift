@@ -167,7 +167,11 @@ public final class BackgroundScheduler: DetectionScheduler {
         return found.sorted { $0.x < $1.x }
     }
 
-    public func reset() { clock.forget() }
+    /// Also waits for a full pass still running, so nothing is left inside OpenCV at shutdown.
+    public func reset() {
+        if worker.isBusy { _ = worker.wait() }
+        clock.forget()
+    }
 }
 
 /// Batch with the second core: while faces are tracked, each periodic full-frame pass runs on the

@@ -47,8 +47,13 @@ struct LiveCommand: ParsableCommand {
         let frames = Latest<Frame>()
         let results = Latest<(Frame, FrameResult)>()
         let outputs = try liveSinks(window: results)
+        // Each thread signals when it has left its loop: the exit waits for both, so no thread is
+        // inside OpenCV or writing the log while they are torn down (a detached thread still
+        // decoding at exit crashed the process after `q`: signal 11 in libopencv_imgproc).
+        let threadsDone = DispatchSemaphore(value: 0)
         // Capture thread.
         Thread.detachNewThread {
+            defer { threadsDone.signal() }
             let start = Date()
             while !stop.stop {
                 guard let f = try? src.next() else { stop.requestStop(); break }
@@ -61,6 +66,7 @@ struct LiveCommand: ParsableCommand {
         }
         // Worker thread: always the newest frame.
         Thread.detachNewThread {
+            defer { threadsDone.signal() }
             var seen = 0
             while !stop.stop {
                 let (f, v) = frames.get()
@@ -106,6 +112,9 @@ struct LiveCommand: ParsableCommand {
             }
         }
         window.close()
+        stop.requestStop()
+        for _ in 0..<2 { _ = threadsDone.wait(timeout: .now() + 5) }
+        _ = proc.finish(mediaTime: 0, source: src.name)   // waits for a full-frame pass still running
         try? outputs.close()
         if let cam = src as? V4L2Camera { cam.closeDevice() }
     }
