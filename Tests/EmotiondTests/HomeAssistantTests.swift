@@ -8,7 +8,9 @@ final class HomeAssistantTests: XCTestCase {
     override func setUpWithError() throws { dir = try CLI.tempDir() }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
-    func config(port: Int, extra: String = "") throws -> String {
+    /// Writes the test config (again: a reload rewrites it); `mqttExtra` goes into outputs.mqtt,
+    /// `extra` after it under outputs.
+    func config(port: Int, mqttExtra: String = "", extra: String = "") throws -> String {
         let p = dir.appendingPathComponent("emotiond.yaml").path
         try """
         camera:
@@ -19,6 +21,7 @@ final class HomeAssistantTests: XCTestCase {
             port: \(port)
             topic_prefix: emotiond-test
             state_interval: 1
+        \(mqttExtra)
         \(extra)
         """.write(toFile: p, atomically: true, encoding: .utf8)
         return p
@@ -152,18 +155,7 @@ final class HomeAssistantTests: XCTestCase {
         XCTAssertEqual(sub.messages.filter { $0.topic.hasSuffix("/events") }.count, eventsBefore, "no events while stalled")
 
         // Discovery off by a reload: the three configs are removed (empty retained payloads).
-        try """
-        camera:
-          name: cam1
-        outputs:
-          mqtt:
-            enabled: true
-            port: \(broker.port)
-            topic_prefix: emotiond-test
-            state_interval: 1
-            homeassistant: false
-        \(metrics)
-        """.write(toFile: cfg, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try config(port: broker.port, mqttExtra: "    homeassistant: false", extra: metrics), cfg)
         d.signal(SIGHUP)
         XCTAssertTrue(eventually(20) { d.stderr.contains("configuration reloaded") }, d.stderr)
         XCTAssertTrue(sub.waitFor(5) { m in m.filter { $0.topic.hasPrefix("homeassistant/") && ["", "(null)"].contains($0.payload) }.count == 3 },
