@@ -38,7 +38,11 @@ CACHE_DIR = os.path.join(os.path.dirname(__file__), "cache")  # git-ignored: dec
 
 def load_fer(csv_path, cache_dir=CACHE_DIR, limit=None):
     """Returns {usage: (images uint8 [N,48,48], labels int64 [N])}; caches as .npz (git-ignored).
-    `limit` keeps N evenly spaced rows of each usage (smoke tests; the CSV is sorted by label)."""
+    `limit` keeps N evenly spaced rows of each usage (smoke tests; the CSV is sorted by label).
+    A `.webp.npz` path is the lossless pack made by tools/train/pack_data.py (for a remote machine)."""
+    if csv_path.endswith(".webp.npz"):
+        from pack_data import unpack
+        return subset(unpack(csv_path), limit)
     os.makedirs(cache_dir, exist_ok=True)
     cache = os.path.join(cache_dir, "fer2013.npz")
     if os.path.exists(cache) and os.path.getmtime(cache) >= os.path.getmtime(csv_path):
@@ -82,31 +86,32 @@ def build(arch, width):
 
 def augment(x, gen):
     """x: float [B,1,48,48] in normalised units. Random affine + flip + erasing, all batched."""
-    b = x.shape[0]
-    u = lambda: torch.rand(b, generator=gen) * 2 - 1  # noqa: E731
+    b, dev = x.shape[0], x.device
+    rand = lambda *shape: torch.rand(*shape, generator=gen, device=dev)  # noqa: E731
+    u = lambda: rand(b) * 2 - 1  # noqa: E731
     ang, scale, tx, ty = u() * math.radians(15), 1 + u() * 0.15, u() * 0.24, u() * 0.24
-    flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
+    flip = torch.where(rand(b) < 0.5, -1.0, 1.0)
     cos, sin = torch.cos(ang) / scale, torch.sin(ang) / scale
     theta = torch.stack([torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1)
     x = F.grid_sample(x, F.affine_grid(theta, x.shape, align_corners=False), padding_mode="border", align_corners=False)
     # Random erasing (half the images): a 10-20 px square, as one mask over the batch.
-    s = torch.randint(10, 21, (b, 1, 1), generator=gen)
-    y0 = (torch.rand(b, 1, 1, generator=gen) * (48 - s)).long()
-    x0 = (torch.rand(b, 1, 1, generator=gen) * (48 - s)).long()
-    r = torch.arange(48)
+    s = torch.randint(10, 21, (b, 1, 1), generator=gen, device=dev)
+    y0 = (rand(b, 1, 1) * (48 - s)).long()
+    x0 = (rand(b, 1, 1) * (48 - s)).long()
+    r = torch.arange(48, device=dev)
     rows = (r.view(1, 48, 1) >= y0) & (r.view(1, 48, 1) < y0 + s)
     cols = (r.view(1, 1, 48) >= x0) & (r.view(1, 1, 48) < x0 + s)
-    on = (torch.rand(b, 1, 1, generator=gen) < 0.5)
+    on = (rand(b, 1, 1) < 0.5)
     return x.masked_fill((rows & cols & on).unsqueeze(1), 0.0)
 
 
 def mix(x, y1h, step, gen):
     """CutMix on even steps, mixup on odd ones (alpha 1.0 / 0.2); returns mixed x and soft targets."""
-    perm = torch.randperm(x.shape[0], generator=gen)
+    perm = torch.randperm(x.shape[0], generator=gen, device=x.device)
     if step % 2 == 0:
         lam = float(torch.distributions.Beta(1.0, 1.0).sample())
         cut = int(48 * math.sqrt(1 - lam))
-        cy, cx = (int(v) for v in torch.randint(0, 48, (2,), generator=gen))
+        cy, cx = (int(v) for v in torch.randint(0, 48, (2,), generator=gen, device=x.device))
         ya, yb, xa, xb = max(cy - cut // 2, 0), min(cy + cut // 2, 48), max(cx - cut // 2, 0), min(cx + cut // 2, 48)
         x = x.clone()
         x[:, :, ya:yb, xa:xb] = x[perm, :, ya:yb, xa:xb]
@@ -118,15 +123,18 @@ def mix(x, y1h, step, gen):
 
 
 def to_input(imgs):
-    return (torch.from_numpy(imgs).float().unsqueeze(1) / 255.0 - MEAN) / STD
+    """uint8 [N,48,48] (numpy, or a tensor already on the training device) -> normalised [N,1,48,48]."""
+    t = torch.from_numpy(imgs) if isinstance(imgs, np.ndarray) else imgs
+    return (t.float().unsqueeze(1) / 255.0 - MEAN) / STD
 
 
 def predict(model, x, batch=512, tta=True):
-    """Softmax probabilities [N,7]; with TTA, the mean over the image and its mirror (what the
-    exported metadata's `tta: flip` makes emotiond run)."""
+    """Softmax probabilities [N,7] (on x's device); with TTA, the mean over the image and its mirror
+    (what the exported metadata's `tta: flip` makes emotiond run)."""
     model.eval()
     out = []
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    dev = x.device.type if torch.is_tensor(x) else "cpu"
+    with torch.no_grad(), torch.autocast(dev, dtype=torch.bfloat16):
         for i in range(0, len(x), batch):
             xb = to_input(x[i:i + batch]).contiguous(memory_format=torch.channels_last)
             p = F.softmax(model(xb).float(), 1)
@@ -200,6 +208,12 @@ def parse_args():
     ap.add_argument("--run", required=True, help="run directory (checkpoints, log)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init", help="start from this checkpoint's weights (fresh optimizer and schedule)")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda on a machine with a GPU (the data moves there once)")
+    ap.add_argument("--budget-seconds", type=float,
+                    help="fit the schedule to a wall-clock budget: after two epochs, lower --epochs so the run ends in time")
+    ap.add_argument("--teachers", help="comma-separated best.pt files: distil from their mean prediction on each batch")
+    ap.add_argument("--kd-alpha", type=float, default=0.7, help="weight of the distillation term")
+    ap.add_argument("--kd-temp", type=float, default=2.0, help="softmax temperature of the distillation term")
     ap.add_argument("--export-only", action="store_true")
     ap.add_argument("--out", help="ONNX path to export the best checkpoint to")
     return ap.parse_args()
@@ -223,18 +237,63 @@ def main():
     train(args, model, ckpt_path, best_path)
 
 
+def load_teacher(path, dev):
+    ck = torch.load(path, weights_only=False, map_location="cpu")
+    m = build(ck["arch"], ck["width"])
+    m.load_state_dict(ck["model"])
+    print(f"teacher {path}: {ck['arch']} w{ck['width']}, PublicTest {ck['acc']:.4f}", flush=True)
+    return m.to(dev).to(memory_format=torch.channels_last).eval()
+
+
+def ema_update(ema_f, model_f, ema_i, model_i, d):
+    """One fused multiply-add per tensor list instead of a Python loop over ~60 tensors: on a GPU
+    the per-tensor launches cost more than the model's own step."""
+    torch._foreach_mul_(ema_f, d)
+    torch._foreach_add_(ema_f, model_f, alpha=1 - d)
+    for a, b in zip(ema_i, model_i):
+        a.copy_(b)
+
+
+def distil(loss, logits, teachers, xb, args):
+    """(1 - alpha) * the label loss + alpha * T^2 * cross-entropy to the teachers' mean softened prediction."""
+    t = args.kd_temp
+    with torch.no_grad(), torch.autocast(xb.device.type, dtype=torch.bfloat16):
+        pt = torch.stack([F.softmax(m(xb).float() / t, 1) for m in teachers]).mean(0)
+    kd = -(pt * F.log_softmax(logits.float() / t, 1)).sum(1).mean() * t * t
+    return (1 - args.kd_alpha) * loss + args.kd_alpha * kd
+
+
+def fit_budget(args, t_begin, t_loop, steps_per_epoch, epoch, end):
+    """After two timed epochs (still in the warm-up, whose learning rate does not depend on the
+    length of the schedule), shorten the cosine schedule so that the run ends within the budget."""
+    per_epoch = (time.time() - t_loop) / 2
+    fit = epoch + int((args.budget_seconds - (time.time() - t_begin)) / per_epoch)
+    args.epochs = max(epoch + 1, min(args.epochs, fit))
+    print(f"budget {args.budget_seconds:.0f} s at {per_epoch:.2f} s/epoch: {args.epochs} epochs", flush=True)
+    return args.epochs * steps_per_epoch, min(end, args.epochs)
+
+
 def train(args, model, ckpt_path, best_path):
+    t_begin = time.time()
+    dev = torch.device(args.device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     data = load_fer(args.csv, limit=args.limit)
     xtr, ytr = data["Training"]; xva, yva = data["PublicTest"]
     counts = np.maximum(np.bincount(ytr, minlength=7), 1)
     cw = torch.tensor((counts.sum() / counts) ** 0.5, dtype=torch.float32)
-    cw = cw / cw.mean()
+    cw = (cw / cw.mean()).to(dev)
+    xtr_d, ytr_d, xva_d = (torch.from_numpy(a).to(dev) for a in (xtr, ytr, xva))
+    model.to(dev)
+    teachers = [load_teacher(p, dev) for p in args.teachers.split(",")] if args.teachers else []
     if args.init and not (args.resume and os.path.exists(ckpt_path)):
         model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
         print(f"initialised from {args.init}", flush=True)
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
+    split = lambda m, fl: [v for v in m.state_dict().values() if v.dtype.is_floating_point == fl]  # noqa: E731
+    ema_lists = (split(ema, True), split(model, True), split(ema, False), split(model, False))
     decay, no_decay = [], []
     for n, p in model.named_parameters():
         (no_decay if p.ndim <= 1 else decay).append(p)
@@ -245,47 +304,47 @@ def train(args, model, ckpt_path, best_path):
     warm = min(args.warmup * steps_per_epoch, total // 4)  # short (smoke) runs still reach the cosine part
     start, best = 0, 0.0
     if args.resume and os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path, weights_only=False)
+        ck = torch.load(ckpt_path, weights_only=False, map_location=dev)
         model.load_state_dict(ck["model"]); ema.load_state_dict(ck["ema"]); opt.load_state_dict(expand(ck["opt"]))
         start, best = ck["epoch"] + 1, ck["best"]
         torch.set_rng_state(ck["rng"])
         print(f"resumed at epoch {start}, best {best:.4f}", flush=True)
-    gen = torch.Generator().manual_seed(args.seed * 1000 + start)
+    gen = torch.Generator(device=dev).manual_seed(args.seed * 1000 + start)
     log = open(os.path.join(args.run, "log.ndjson"), "a")
     end = args.epochs if args.max_epochs_now is None else min(args.epochs, start + args.max_epochs_now)
+    t_loop = time.time()
     for epoch in range(start, end):
+        if args.budget_seconds and epoch == start + 2:
+            total, end = fit_budget(args, t_begin, t_loop, steps_per_epoch, epoch, end)
         model.train()
         t0 = time.time()
-        perm = np.random.default_rng(args.seed * 7919 + epoch).permutation(len(xtr))
-        tot, n = 0.0, 0
+        perm = torch.from_numpy(np.random.default_rng(args.seed * 7919 + epoch).permutation(len(xtr))).to(dev)
+        tot, n = torch.zeros((), device=dev), 0
         for i in range(0, len(perm), args.batch):
             step = epoch * steps_per_epoch + i // args.batch
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, warm, args.lr)
             idx = perm[i:i + args.batch]
-            xb = augment(to_input(xtr[idx]), gen)
-            yb = F.one_hot(torch.from_numpy(ytr[idx]), 7).float()
+            xb = augment(to_input(xtr_d[idx]), gen)
+            yb = F.one_hot(ytr_d[idx], 7).float()
             if not args.no_mix:
                 xb, yb = mix(xb, yb, step, gen)
             yb = yb * 0.9 + 0.1 / 7  # label smoothing 0.1
             xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with torch.autocast(dev.type, dtype=torch.bfloat16):
                 logits = model(xb)
             logp = F.log_softmax(logits.float(), 1)
             loss = -((yb * logp) * cw).sum(1).mean()
+            if teachers:
+                loss = distil(loss, logits, teachers, xb, args)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             with torch.no_grad():
-                d = min(args.ema, (1 + step) / (10 + step))
-                for pe, pm in zip(ema.state_dict().values(), model.state_dict().values()):
-                    if pe.dtype.is_floating_point:
-                        pe.mul_(d).add_(pm.detach(), alpha=1 - d)
-                    else:
-                        pe.copy_(pm)
-            tot += float(loss.detach()) * len(idx); n += len(idx)
-        acc = float((predict(ema, xva).argmax(1).numpy() == yva).mean())
-        rec = {"epoch": epoch, "loss": tot / n, "publictest_acc_ema_flip": acc, "lr": opt.param_groups[0]["lr"],
+                ema_update(*ema_lists, min(args.ema, (1 + step) / (10 + step)))
+            tot += loss.detach() * len(idx); n += len(idx)
+        acc = float((predict(ema, xva_d).argmax(1).cpu().numpy() == yva).mean())
+        rec = {"epoch": epoch, "loss": float(tot) / n, "publictest_acc_ema_flip": acc, "lr": opt.param_groups[0]["lr"],
                "seconds": round(time.time() - t0, 1)}
         print(json.dumps(rec), flush=True); log.write(json.dumps(rec) + "\n"); log.flush()
         if acc > best:
