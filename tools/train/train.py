@@ -170,11 +170,14 @@ def lr_at(step, total, warm, base):
 
 def compact(opt_state):
     """Momentum buffers stored as bf16: keeps last.pt of the 1.8 M-parameter fervgg under the 20 MB
-    limit for committed checkpoints (fp32 would be 21 MB); the rounding is far below SGD's noise."""
-    for st in opt_state["state"].values():
-        if "momentum_buffer" in st and st["momentum_buffer"] is not None:
+    limit for committed checkpoints (fp32 would be 21 MB); the rounding is far below SGD's noise.
+    Converts copies: state_dict() shares its per-parameter dicts with the live optimizer, and
+    converting those in place left training with bf16 momentum (and broke the fused GPU step)."""
+    state = {k: dict(st) for k, st in opt_state["state"].items()}
+    for st in state.values():
+        if st.get("momentum_buffer") is not None:
             st["momentum_buffer"] = st["momentum_buffer"].to(torch.bfloat16)
-    return opt_state
+    return {**opt_state, "state": state}
 
 
 def expand(opt_state):
@@ -228,10 +231,11 @@ def main():
     model = build(args.arch, args.width).to(memory_format=torch.channels_last)
     ckpt_path, best_path = os.path.join(args.run, "last.pt"), os.path.join(args.run, "best.pt")
     if args.export_only:
-        ck = torch.load(best_path, weights_only=False)
+        ck = torch.load(best_path, weights_only=False, map_location="cpu")  # saved on a GPU too
+        model = build(ck["arch"], ck["width"]).to(memory_format=torch.channels_last)
         model.load_state_dict(ck["model"])
         assert args.out, "--out required"
-        export(model, args.out, args.arch, {"publictest_accuracy": f"{ck['acc']:.4f}", "epoch": str(ck["epoch"])})
+        export(model, args.out, ck["arch"], {"publictest_accuracy": f"{ck['acc']:.4f}", "epoch": str(ck["epoch"])})
         print(f"exported {best_path} (PublicTest {ck['acc']:.4f}, flip TTA) to {args.out}")
         return
     train(args, model, ckpt_path, best_path)
@@ -264,8 +268,8 @@ def distil(loss, logits, teachers, xb, args):
 
 
 def fit_budget(args, t_begin, t_loop, steps_per_epoch, epoch, end):
-    """After two timed epochs (still in the warm-up, whose learning rate does not depend on the
-    length of the schedule), shorten the cosine schedule so that the run ends within the budget."""
+    """After two timed epochs (epochs 1-2, still in the warm-up, whose learning rate does not depend
+    on the length of the schedule), shorten the cosine schedule so that the run ends within the budget."""
     per_epoch = (time.time() - t_loop) / 2
     fit = epoch + int((args.budget_seconds - (time.time() - t_begin)) / per_epoch)
     args.epochs = max(epoch + 1, min(args.epochs, fit))
@@ -287,7 +291,7 @@ def train(args, model, ckpt_path, best_path):
     model.to(dev)
     teachers = [load_teacher(p, dev) for p in args.teachers.split(",")] if args.teachers else []
     if args.init and not (args.resume and os.path.exists(ckpt_path)):
-        model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
+        model.load_state_dict(torch.load(args.init, weights_only=False, map_location=dev)["model"])
         print(f"initialised from {args.init}", flush=True)
     ema = copy.deepcopy(model).eval()
     for p in ema.parameters():
@@ -313,9 +317,14 @@ def train(args, model, ckpt_path, best_path):
     log = open(os.path.join(args.run, "log.ndjson"), "a")
     end = args.epochs if args.max_epochs_now is None else min(args.epochs, start + args.max_epochs_now)
     t_loop = time.time()
-    for epoch in range(start, end):
-        if args.budget_seconds and epoch == start + 2:
+    epoch = start - 1
+    while (epoch := epoch + 1) < end:  # not range(): fit_budget moves the end
+        if epoch == start + 1:
+            t_loop = time.time()  # the first epoch also pays for cuDNN's algorithm search: not timed
+        if args.budget_seconds and epoch == start + 3:
             total, end = fit_budget(args, t_begin, t_loop, steps_per_epoch, epoch, end)
+            if epoch >= end:
+                break
         model.train()
         t0 = time.time()
         perm = torch.from_numpy(np.random.default_rng(args.seed * 7919 + epoch).permutation(len(xtr))).to(dev)
