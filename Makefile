@@ -40,7 +40,7 @@ install: $(BIN)
 	    chgrp $(CONFIG_GROUP) $(CONF); \
 	  fi; \
 	fi
-	install -D -m 0644 models/emotion-fer4.onnx $(DESTDIR)$(PREFIX)/share/emotiond/models/emotion-fer4.onnx
+	install -D -m 0644 models/emotion-fervgg.onnx $(DESTDIR)$(PREFIX)/share/emotiond/models/emotion-fervgg.onnx
 	install -D -m 0644 models/README.md $(DESTDIR)$(PREFIX)/share/emotiond/models/README.md
 	install -D -m 0644 cascades/README.md $(DESTDIR)$(PREFIX)/share/emotiond/cascades/README.md
 	install -D -m 0644 schemas/frame.schema.json $(DESTDIR)$(PREFIX)/share/emotiond/schemas/frame.schema.json

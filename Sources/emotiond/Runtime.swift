@@ -55,7 +55,7 @@ enum BLASRuntime {
 }
 
 enum Paths {
-    static let defaultModelName = "emotion-fer4.onnx"
+    static let defaultModelName = "emotion-fervgg.onnx"
 
     /// Directories searched for shipped data (models/, cascades/): the working
     /// directory, the repository the binary was built in, and the FHS install prefix.

@@ -9,13 +9,15 @@ final class BatchModeTests: XCTestCase {
 
     func path(_ n: String) -> String { dir.appendingPathComponent(n).path }
 
-    /// Peak RSS with every output: under 150 MiB with the MPEG-4 Part 2 video, under 230 MiB with the
-    /// default H.264 (libx264's lookahead buffers: 201–211 MiB measured on this clip). Guards two
+    /// Peak RSS with every output: under 170 MiB with the MPEG-4 Part 2 video, under 250 MiB with the
+    /// default H.264 (libx264's lookahead buffers: 201–211 MiB measured on this clip with the 0.98 M-
+    /// parameter FER4; the 1.76 M-parameter FERVGG default adds 16 MiB: 138 -> 154 MiB for mpeg4,
+    /// its weights plus their Winograd transforms). Guards two
     /// regressions: the encoder on the frame thread (heap fragmentation took `--annotate` to 314 MiB
     /// on this clip) and libraries paged in that batch mode never needs (highgui/Qt, GDAL's driver
     /// registry, ICU: 162 MiB before they went). GNU time reports the child's peak RSS.
     func testBatchPeakMemoryWithEveryOutput() throws {
-        for (codec, limit) in [("mpeg4", 150), ("h264", 230)] {
+        for (codec, limit) in [("mpeg4", 170), ("h264", 250)] {
             let r = try CLI.run(["-f", "peak_rss_kib=%M", CLI.binary, "batch", CLI.media("WolfgangLanger_Pexels.mp4"),
                                  "--annotate", path("m.mp4"), "--video-codec", codec, "--log", path("m.ndjson"),
                                  "--events", path("e.ndjson"), "--plot", path("m.png"), "--summary", "--quiet"],

@@ -34,7 +34,7 @@ final class SystemdTests: XCTestCase {
         let r = try CLI.run(["install", "DESTDIR=\(dest.path)", "PREFIX=/usr/local"], executable: "/usr/bin/make")
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
         for f in ["usr/local/bin/emotiond", "usr/local/lib/systemd/system/emotiond.service", "etc/emotiond/emotiond.yaml",
-                  "usr/local/share/emotiond/models/emotion-fer4.onnx", "usr/local/share/emotiond/schemas/frame.schema.json"] {
+                  "usr/local/share/emotiond/models/emotion-fervgg.onnx", "usr/local/share/emotiond/schemas/frame.schema.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dest.appendingPathComponent(f).path), f)
         }
         // The installed binary finds its model under ../share/emotiond and validates the installed config
