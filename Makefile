@@ -22,7 +22,9 @@ install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/emotiond
 	install -D -m 0644 $(WINDOWLIB) $(DESTDIR)$(PREFIX)/lib/emotiond/libEmotiondWindow.so
 	install -D -m 0644 systemd/emotiond.service $(DESTDIR)$(UNITDIR)/emotiond.service
-	sed -i 's|/usr/local/bin/emotiond|$(PREFIX)/bin/emotiond|' $(DESTDIR)$(UNITDIR)/emotiond.service
+	install -D -m 0644 systemd/emotiond@.service $(DESTDIR)$(UNITDIR)/emotiond@.service
+	sed -i 's|/usr/local/bin/emotiond|$(PREFIX)/bin/emotiond|' $(DESTDIR)$(UNITDIR)/emotiond.service $(DESTDIR)$(UNITDIR)/emotiond@.service
+	install -D -m 0644 systemd/emotiond-lan.conf $(DESTDIR)$(PREFIX)/share/doc/emotiond/emotiond-lan.conf
 	install -D -m 0644 systemd/emotiond.sysusers $(DESTDIR)$(SYSUSERSDIR)/emotiond.conf
 	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/emotiond
 	# The configuration may hold the MQTT password: 0640, group emotiond (the service's

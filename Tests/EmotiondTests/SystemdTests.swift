@@ -28,12 +28,52 @@ final class SystemdTests: XCTestCase {
         }
     }
 
+    /// The per-camera template is emotiond.service with only the instance lines changed, so the
+    /// hardening cannot drift between the two.
+    func testTemplateDiffersOnlyInInstanceLines() throws {
+        let read = { (n: String) in try String(contentsOfFile: CLI.root.appendingPathComponent("systemd/\(n)").path, encoding: .utf8) }
+        let template = try read("emotiond@.service").split(separator: "\n", omittingEmptySubsequences: false)
+            .drop { $0.hasPrefix("#") }   // the header comment
+            .joined(separator: "\n")
+        let expected = try read("emotiond.service")
+            .replacingOccurrences(of: "detection daemon\n", with: "detection daemon, camera %i\n")
+            .replacingOccurrences(of: "/etc/emotiond/emotiond.yaml", with: "/etc/emotiond/%i.yaml")
+            .replacingOccurrences(of: "LogsDirectory=emotiond\n", with: "LogsDirectory=emotiond/%i\n")
+            .replacingOccurrences(of: "StateDirectory=emotiond\n", with: "StateDirectory=emotiond/%i\n")
+            .replacingOccurrences(of: "systemctl edit emotiond\n", with: "systemctl edit emotiond@NAME\n")
+        XCTAssertEqual(template, expected)
+    }
+
+    /// An instance of the template, with the LAN drop-in beside it, verifies without a warning and keeps
+    /// the exposure bound; a bad address in the drop-in is reported (so the drop-in was read).
+    func testTemplateInstanceWithLANDropIn() throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let unit = try String(contentsOfFile: CLI.root.appendingPathComponent("systemd/emotiond@.service").path, encoding: .utf8)
+            .replacingOccurrences(of: "/usr/local/bin/emotiond", with: CLI.binary)
+        let p = dir.appendingPathComponent("emotiond@front.service").path
+        try unit.write(toFile: p, atomically: true, encoding: .utf8)
+        let dropIn = dir.appendingPathComponent("emotiond@front.service.d")
+        try FileManager.default.createDirectory(at: dropIn, withIntermediateDirectories: true)
+        let lan = dropIn.appendingPathComponent("lan.conf")
+        try FileManager.default.copyItem(at: CLI.root.appendingPathComponent("systemd/emotiond-lan.conf"), to: lan)
+        let ok = try CLI.run(["verify", p], executable: "/usr/bin/systemd-analyze")
+        XCTAssertEqual(ok.status, 0, ok.stdout + ok.stderr)
+        XCTAssertFalse(ok.stderr.contains("lan.conf"), ok.stderr)
+        let s = try CLI.run(["security", "--offline=true", p], executable: "/usr/bin/systemd-analyze")
+        XCTAssertTrue(s.stdout.contains("Overall exposure level for emotiond@front.service: 1."), s.stdout)
+        try (String(contentsOf: lan, encoding: .utf8) + "IPAddressAllow=not-an-address\n").write(to: lan, atomically: true, encoding: .utf8)
+        let bad = try CLI.run(["verify", p], executable: "/usr/bin/systemd-analyze")
+        XCTAssertTrue(bad.stderr.contains("lan.conf") && bad.stderr.contains("not-an-address"), bad.stderr)
+    }
+
     func testMakeInstallLayout() throws {
         let dest = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: dest) }
         let r = try CLI.run(["install", "DESTDIR=\(dest.path)", "PREFIX=/usr/local"], executable: "/usr/bin/make")
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        for f in ["usr/local/bin/emotiond", "usr/local/lib/systemd/system/emotiond.service", "etc/emotiond/emotiond.yaml",
+        for f in ["usr/local/bin/emotiond", "usr/local/lib/systemd/system/emotiond.service",
+                  "usr/local/lib/systemd/system/emotiond@.service", "usr/local/share/doc/emotiond/emotiond-lan.conf", "etc/emotiond/emotiond.yaml",
                   "usr/local/share/emotiond/models/emotion-fervgg.onnx", "usr/local/share/emotiond/schemas/frame.schema.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: dest.appendingPathComponent(f).path), f)
         }
