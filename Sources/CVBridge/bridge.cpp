@@ -146,7 +146,8 @@ extern "C" int cvb_haar_simd_width(void) { return emo::HaarSIMD::lanes(emo::Haar
 extern "C" int cvb_cascade_simd_width(const cvb_cascade *c) { return c->simd ? emo::HaarSIMD::lanes(c->simd->isa()) : 0; }
 
 extern "C" int cvb_cascade_detect(cvb_cascade *c, const cvb_image *img, double scale, double scale_factor,
-                                  int min_neighbors, int min_size, int max_size, cvb_rect *out, int cap, cvb_error *err) {
+                                  int min_neighbors, int min_size, int max_size, int mirror, cvb_rect *out, int cap,
+                                  cvb_error *err) {
     int found = -1;
     guarded(err, [&] {
         if (!(scale > 0 && scale <= 1)) { fail(err, "detection scale must be in (0, 1]"); return false; }
@@ -160,6 +161,8 @@ extern "C" int cvb_cascade_detect(cvb_cascade *c, const cvb_image *img, double s
             src = &c->small;
         }
         cv::equalizeHist(*src, c->small);
+        // A one-sided cascade (profile faces) finds the other side on the mirror image.
+        if (mirror) cv::flip(c->small, c->small, 1);
         std::vector<cv::Rect> faces;
         int mn = (int)std::lround(min_size * scale), mx = (int)std::lround(max_size * scale);
         cv::Size minSize(mn, mn), maxSize = mx > 0 ? cv::Size(mx, mx) : cv::Size();
@@ -170,7 +173,8 @@ extern "C" int cvb_cascade_detect(cvb_cascade *c, const cvb_image *img, double s
         found = (int)faces.size();
         for (int i = 0; i < found && i < cap; i++) {
             const cv::Rect &r = faces[i];
-            out[i] = cvb_rect{(int)std::lround(r.x / scale), (int)std::lround(r.y / scale),
+            const int x = mirror ? c->small.cols - r.x - r.width : r.x;
+            out[i] = cvb_rect{(int)std::lround(x / scale), (int)std::lround(r.y / scale),
                               (int)std::lround(r.width / scale), (int)std::lround(r.height / scale)};
         }
         return true;

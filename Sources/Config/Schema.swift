@@ -57,6 +57,7 @@ enum Schema {
             Field("min_neighbors", .value { r, n, p, c in c.detector.minNeighbors = try r.int(n, p, Limits.minNeighbors) }),
             Field("min_size", .value { r, n, p, c in c.detector.minSize = try r.int(n, p, Limits.minSize) }),
             Field("max_size", .value { r, n, p, c in c.detector.maxSize = try r.int(n, p, Limits.maxSize) }),
+            Field("profile", .value { r, n, p, c in c.detector.profile = try r.bool(n, p) }),
             Field("full_detect_every", .value { r, n, p, c in c.fullDetectEvery = try r.int(n, p, Limits.fullDetectEvery) }),
         ])),
         Field("model", .section([

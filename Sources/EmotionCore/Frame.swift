@@ -12,6 +12,12 @@ public struct FaceBox: Equatable, Codable, Sendable {
         return FaceBox(x: x - pad, y: y - pad, width: width + 2 * pad, height: height + 2 * pad)
     }
 
+    /// Whether the centre of `o` lies inside this box.
+    public func contains(centreOf o: FaceBox) -> Bool {
+        let cx = o.x + o.width / 2, cy = o.y + o.height / 2
+        return cx >= x && cx < x + width && cy >= y && cy < y + height
+    }
+
     /// Intersection over union with another box (0 when disjoint).
     public func iou(_ o: FaceBox) -> Double {
         let ix = max(0, min(x + width, o.x + o.width) - max(x, o.x))

@@ -13,6 +13,8 @@ public struct DetectorConfig: Codable, Equatable, Sendable {
     public var maxSize: Int = 0
     /// Detect on a frame downscaled by this factor (0 < s ≤ 1); boxes are mapped back.
     public var scale: Double = 0.5
+    /// Also run Debian's profile-face cascade, on the image and its mirror (faces turned either way).
+    public var profile: Bool = false
     public init() {}
 
     public var cascadeName: String { kind == .haar ? "haarcascade_frontalface_default" : "lbpcascade_frontalface" }

@@ -19,6 +19,8 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "Cascade scaleFactor.") var scaleFactor = DetectorConfig().scaleFactor
     @Option(help: "Cascade minNeighbors.") var minNeighbors = DetectorConfig().minNeighbors
     @Option(help: "Smallest face side in pixels (default 48 for video, 24 for image).") var minFace: Int?
+    @Flag(help: "Also find faces in profile, turned either way (opencv-data's profile cascade on the image and its mirror; ~3x the detection cost).")
+    var profile = false
     @Option(help: "Full-frame detection every N frames (between them only around tracked faces).") var fullDetectEvery = EmotiondConfig().fullDetectEvery
     @Option(help: "Batch: full-frame passes run on a second thread and join N frames later (0: in the frame loop; default: full-detect-every − 1).") var lookBehind: Int?
     @Option(help: "Crop margin around the detector box (fraction per side; default from the model).") var cropMargin: Double?
@@ -92,6 +94,7 @@ struct PipelineOptions: ParsableArguments {
         var d = DetectorConfig()
         d.kind = detector; d.cascade = cascade; d.scale = detectScale ?? defaults.detectScale
         d.scaleFactor = scaleFactor; d.minNeighbors = minNeighbors; d.minSize = minFace ?? defaults.minFace
+        d.profile = profile
         var t = TrackerConfig()
         t.emaAlpha = smoothing; t.maxAge = maxAge; t.changeMargin = changeMargin; t.changeDwell = changeDwell
         let det: CascadeDetector

@@ -27,6 +27,46 @@ final class StillsTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(still.count, 3, "\(still)")
     }
 
+    /// `--profile`: the half-turned face of 45-m7-di-ph.jpg, which the frontal cascade misses, is found,
+    /// and in the mirrored photo too (the profile cascade knows one side; its mirror pass the other),
+    /// at the mirrored place. Faces the frontal cascade already has are not boxed twice.
+    func testProfileFindsTurnedFacesEitherWayWithoutDuplicates() throws {
+        let photo = CLI.media("45-m7-di-ph.jpg"), mirrored = dir.appendingPathComponent("mirrored.png").path
+        let py = "import cv2,sys; cv2.imwrite(sys.argv[2], cv2.flip(cv2.imread(sys.argv[1]), 1))"
+        let m = try CLI.run(["-c", py, photo, mirrored], executable: CLI.python)
+        XCTAssertEqual(m.status, 0, m.stderr)
+        XCTAssertEqual(try faces(try CLI.run(["image", photo])).count, 0)
+        let left = try faces(try CLI.run(["image", photo, "--profile"]))
+        let right = try faces(try CLI.run(["image", mirrored, "--profile"]))
+        XCTAssertEqual(left.count, 1, "\(left)")
+        XCTAssertEqual(right.count, 1, "\(right)")
+        let a = try XCTUnwrap(left.first?["box"] as? [String: Int]), b = try XCTUnwrap(right.first?["box"] as? [String: Int])
+        XCTAssertEqual(Double(b["x"]!), Double(512 - a["x"]! - a["width"]!), accuracy: 4, "\(a) vs \(b)")
+        XCTAssertEqual(Double(b["y"]!), Double(a["y"]!), accuracy: 4)
+
+        let frontal = try faces(try CLI.run(["image", CLI.media("multi_face.jpg")]))
+        let both = try faces(try CLI.run(["image", CLI.media("multi_face.jpg"), "--profile"]))
+        XCTAssertEqual(both.map { $0["box"] as! [String: Int] }, frontal.map { $0["box"] as! [String: Int] })
+    }
+
+    /// The same switch in the configuration (`detector.profile`), checked like every key, and in batch.
+    func testProfileInConfigAndBatch() throws {
+        let cfg = dir.appendingPathComponent("c.yaml").path
+        try "camera:\n  source: \(CLI.media("single_face.mp4"))\ndetector:\n  profile: yes please\n".write(toFile: cfg, atomically: true, encoding: .utf8)
+        let bad = try CLI.run(["check-config", "--config", cfg])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("detector.profile"), bad.stderr)
+        try "camera:\n  source: \(CLI.media("single_face.mp4"))\ndetector:\n  profile: true\n".write(toFile: cfg, atomically: true, encoding: .utf8)
+        let good = try CLI.run(["check-config", "--config", cfg])
+        XCTAssertEqual(good.status, 0, good.stderr)
+        let log = dir.appendingPathComponent("b.ndjson").path
+        let r = try CLI.run(["batch", CLI.media("single_face.mp4"), "--profile", "--log", log, "--quiet"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let frames = try CLI.lines(log)
+        XCTAssertEqual(frames.count, 72)
+        XCTAssertGreaterThan(frames.filter { !($0["faces"] as! [Any]).isEmpty }.count, 60)
+    }
+
     func testAnnotateDrawsTheBoxesAndNeverOverwritesAnInput() throws {
         let out = dir.appendingPathComponent("a.png").path
         let found = try faces(try CLI.run(["image", CLI.media("multi_face.jpg"), "--annotate", out]))

@@ -59,10 +59,12 @@ int cvb_cascade_simd_width(const cvb_cascade *c);
 int cvb_haar_simd_width(void);
 /// Detects faces in a gray or BGR image. A BGR image is converted to gray; the image is optionally
 /// downscaled by `scale` (0 < scale <= 1) and histogram-equalised; boxes are returned in
-/// full-resolution coordinates. min/max sizes are in full-resolution pixels (0 = none).
+/// full-resolution coordinates. min/max sizes are in full-resolution pixels (0 = none). `mirror`:
+/// search the horizontally mirrored image (boxes still in the image's coordinates).
 /// Writes at most `cap` boxes into out; returns the number found (may exceed cap), -1 on error.
 int cvb_cascade_detect(cvb_cascade *c, const cvb_image *img, double scale, double scale_factor,
-                       int min_neighbors, int min_size, int max_size, cvb_rect *out, int cap, cvb_error *err);
+                       int min_neighbors, int min_size, int max_size, int mirror, cvb_rect *out, int cap,
+                       cvb_error *err);
 
 /// Crops square faces (box enlarged by `margin` of its size per side, clamped to the image) from a
 /// gray image (a BGR one is converted first), resizes them to size×size with INTER_AREA, writing
