@@ -8,14 +8,7 @@
 # The device path is passed as --device; the simulator is built into var/simcam once.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-dir=var/simcam
-mkdir -p "$dir"
-if [ ! -f "$dir/libsimcam.so" ] || [ Tests/simcam/simcam.c -nt "$dir/libsimcam.so" ]; then
-  gcc -shared -fPIC -O2 -o "$dir/libsimcam.so" Tests/simcam/simcam.c -ldl -lpthread
-fi
-[ -f media/WolfgangLanger_Pexels.mp4 ] || bash scripts/fetch-media.sh
-[ -f "$dir/frames.yuyv" ] || ffmpeg -v error -y -i media/WolfgangLanger_Pexels.mp4 -frames:v 60 -vf scale=640:480 -pix_fmt yuyv422 -f rawvideo "$dir/frames.yuyv"
-[ -f "$dir/frames.mjpeg" ] || ffmpeg -v error -y -i media/WolfgangLanger_Pexels.mp4 -frames:v 120 -vf scale=640:480 -q:v 5 -f mjpeg "$dir/frames.mjpeg"
+source tools/bench/simcam-prepare.sh
 dev="$PWD/$dir/video42"
 touch "$dev"   # so stat() finds it; opens are simulated
 bin=${EMOTIOND:-.build/release/emotiond}
