@@ -80,8 +80,11 @@ final class Daemon {
     /// A network source's reconnection (nil for files, FIFOs and cameras).
     var link: SourceLink?
     var camera: String
-    // Pacing of a file source at its native rate; restarted when the source changes.
-    var start = Date(), offset = 0.0, lastMedia = 0.0
+    // Media time runs on across a reopened, looped or replaced source (a reconnection, --loop, a
+    // reload): outputs only ever see it grow, and the tracker's dwell times stay valid. A frame's
+    // own time counts from its source's start; `mediaBase` is added. `start`: the pacing origin
+    // of a file source at its native rate.
+    var start = Date(), mediaBase = 0.0, lastMedia = 0.0, framesSeen = false
     var droppedSeen = 0
     var lastPing = Date.distantPast, lastStatus = Date(), framesSinceStatus = 0, faces = 0
 
@@ -157,12 +160,15 @@ final class Daemon {
             case .end:
                 if link != nil, !recordingEnded(reader.source) { sourceLost("the stream ended"); continue }
                 if command.loop, let again = reopenForLoop() {
-                    offset += lastMedia + (reader.source.fps > 0 ? 1 / reader.source.fps : 0)
+                    continueMedia(after: reader.source.fps > 0 ? 1 / reader.source.fps : 0)
                     reader.close(); self.reader = SourceReader(again)
                     continue
                 }
                 return nil
-            case let .frame(frame, decode):
+            case let .frame(raw, decode):
+                var frame = raw
+                frame.mediaTime += mediaBase
+                framesSeen = true
                 link?.frameArrived()
                 pace(frame)
                 process(frame, decodeMs: decode)
@@ -209,7 +215,14 @@ final class Daemon {
         pingWatchdog()
         guard let src = link?.poll() else { return }
         reader = SourceReader(src)
-        start = Date(); offset = 0; lastMedia = 0
+        // The outage counts: media time resumes as far after the last frame as the wall clock moved.
+        continueMedia(after: Date().timeIntervalSince(link?.downSince ?? Date()))
+    }
+
+    /// The next source's first frame comes `gap` seconds of media time after the last one.
+    private func continueMedia(after gap: Double) {
+        mediaBase = framesSeen ? lastMedia + gap : 0
+        start = Date().addingTimeInterval(-mediaBase)
     }
 
     /// Paces a file source at its native rate (a camera paces itself), in steps that watch for a stop.
@@ -217,8 +230,8 @@ final class Daemon {
         lastMedia = frame.mediaTime
         // A camera paces itself, and so does a live network stream (frames arrive in real time).
         guard let source = reader?.source, !(source is V4L2Camera), (source as? VideoFile)?.isLive != true else { return }
-        let due = start.addingTimeInterval(offset + frame.mediaTime)
-        if due.timeIntervalSinceNow < -2 { start = Date().addingTimeInterval(-(offset + frame.mediaTime)); return }
+        let due = start.addingTimeInterval(frame.mediaTime)
+        if due.timeIntervalSinceNow < -2 { start = Date().addingTimeInterval(-frame.mediaTime); return }
         // One clock read per step: reading it twice could give a negative sleep, and UInt32(-x) traps.
         while !flags.stop {
             let left = due.timeIntervalSinceNow
@@ -405,6 +418,6 @@ final class Daemon {
             reader?.close(); reader = nil
             link = SourceLink(url: url, settings: newRT.config.camera, metrics: metrics)
         }
-        start = Date(); offset = 0; lastMedia = 0
+        continueMedia(after: 0)
     }
 }

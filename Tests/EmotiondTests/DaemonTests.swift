@@ -130,6 +130,28 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(try CLI.validate(log, schema: "frame.schema.json").status, 0)
     }
 
+    /// --loop: media_time runs on from one pass of the file to the next (a new pass used to restart
+    /// it at 0), paced at the file's rate, with one frame period between the passes.
+    func testLoopedFileKeepsMediaTimeGrowing() throws {
+        let log = dir.appendingPathComponent("frames.ndjson").path
+        let cfg = try writeConfig("outputs:\n  log:\n    path: \(log)\n    flush_every: 1\n")
+        let d = try Child(CLI.binary, ["run", "--config", cfg, "--source", CLI.media("single_face.mp4"), "--loop"], dir: dir, name: "daemon")
+        var times: [Double] = []
+        let end = Date().addingTimeInterval(60)
+        while Date() < end, (times.last ?? 0) < 6 {
+            usleep(300_000)
+            guard FileManager.default.fileExists(atPath: log) else { continue }
+            times = try CLI.linesSoFar(log).compactMap { $0["media_time"] as? Double }
+        }
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(5), 0, d.stderr)
+        XCTAssertGreaterThanOrEqual(times.last ?? 0, 6, "the 2.4 s clip looped past 6 s of media time")
+        let back = zip(times, times.dropFirst()).first { $1 < $0 }
+        XCTAssertNil(back, "media_time went back: \(String(describing: back))")
+        let steps = zip(times.dropFirst(), times).map { $0 - $1 }
+        XCTAssertLessThan(steps.max() ?? 1, 0.05, "a gap between passes: \(steps.max() ?? 0) s")
+    }
+
     func testPrometheusMetricsEndpoint() throws {
         let port = Int.random(in: 20000...60000)
         let cfg = try writeConfig("outputs:\n  metrics:\n    listen: 127.0.0.1:\(port)\n")

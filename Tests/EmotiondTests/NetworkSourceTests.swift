@@ -161,6 +161,10 @@ final class NetworkSourceTests: XCTestCase {
         // Credentials appear nowhere: stderr, the log (its `source` is the redacted URL), MQTT.
         let frames = try CLI.linesSoFar(log)
         XCTAssertEqual(Set(frames.compactMap { $0["source"] as? String }), [shown], file: file, line: line)
+        // media_time runs on across the reconnection (it restarted at 0 with the new stream before).
+        let times = frames.compactMap { $0["media_time"] as? Double }
+        let back = zip(times, times.dropFirst()).first { $1 < $0 }
+        XCTAssertNil(back, "media_time went back: \(String(describing: back))", file: file, line: line)
         for (what, text) in [("stderr", d.stderr), ("log", try String(contentsOfFile: log, encoding: .utf8)),
                              ("mqtt", sub.messages.map(\.payload).joined(separator: "\n"))] {
             XCTAssertFalse(text.contains(Self.secret), "\(what) holds the password", file: file, line: line)
