@@ -50,7 +50,7 @@ public struct ModelContract: Sendable {
         guard let color = Color(rawValue: raw) else {
             throw fail("color", "'\(raw)' is not one of \(Color.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard color.channels == c else { throw fail("color", "'\(raw)' needs \(color.channels) input channels; the graph's input has \(c)") }
+        guard color.channels == c else { throw fail("color", "'\(raw)' needs \(color.channels) input channel\(color.channels == 1 ? "" : "s"); the graph's input has \(c)") }
         return color
     }
 
