@@ -137,7 +137,8 @@ final class Daemon {
             cam.shouldStop = { [flags] in flags.stop }
             cam.colour = Self.needsColour(rt)
             let mode = "\(cam.width)x\(cam.height) \(cam.formatName) @ \(String(format: "%g", cam.fps)) fps"
-            logger.notice("emotiond: camera \(cam.name): \(mode), \(rt.config.camera.buffers) buffers")
+            let pixels = cam.colour ? "BGR and gray plane" : "gray plane only"
+            logger.notice("emotiond: camera \(cam.name): \(mode), \(rt.config.camera.buffers) buffers, \(pixels)")
         }
         return src
     }
