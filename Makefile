@@ -47,6 +47,7 @@ install: $(BIN)
 	install -D -m 0644 cascades/README.md $(DESTDIR)$(PREFIX)/share/emotiond/cascades/README.md
 	install -D -m 0644 schemas/frame.schema.json $(DESTDIR)$(PREFIX)/share/emotiond/schemas/frame.schema.json
 	install -D -m 0644 schemas/event.schema.json $(DESTDIR)$(PREFIX)/share/emotiond/schemas/event.schema.json
+	install -D -m 0644 schemas/state.schema.json $(DESTDIR)$(PREFIX)/share/emotiond/schemas/state.schema.json
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/emotiond/README.md
 
 uninstall:

@@ -182,22 +182,28 @@ extern "C" int cvb_cascade_detect(cvb_cascade *c, const cvb_image *img, double s
     return found;
 }
 
-extern "C" int cvb_crop_faces(const cvb_image *img, const cvb_rect *boxes, int n, double margin, int size,
-                              uint8_t *out, cvb_error *err) {
+extern "C" int cvb_crop_faces(const cvb_image *img, const cvb_rect *boxes, int n, double margin, int width, int height,
+                              int channels, uint8_t *out, cvb_error *err) {
     return guarded(err, [&] {
-        cv::Mat m = wrap(img), gray;
-        if (m.channels() == 3) cv::cvtColor(m, gray, cv::COLOR_BGR2GRAY); else gray = m;
-        cv::Rect bounds(0, 0, gray.cols, gray.rows);
+        cv::Mat m = wrap(img), src;
+        if (channels == 1 && m.channels() == 3) cv::cvtColor(m, src, cv::COLOR_BGR2GRAY);
+        else if (channels == 3 && m.channels() == 1) cv::cvtColor(m, src, cv::COLOR_GRAY2BGR);
+        else src = m;
+        cv::Rect bounds(0, 0, src.cols, src.rows);
+        const int type = channels == 3 ? CV_8UC3 : CV_8UC1;
+        const size_t bytes = (size_t)width * height * channels;
         for (int i = 0; i < n; i++) {
             const cvb_rect &b = boxes[i];
-            // Square around the box centre, side = max(w, h) * (1 + 2*margin), clamped to the image.
+            // Square around the box centre, side = max(w, h) * (1 + 2*margin), widened (or made
+            // taller) to the output's aspect so the resize does not stretch the face; clamped.
             double side = std::max(b.width, b.height) * (1 + 2 * margin);
+            double sw = width >= height ? side * width / height : side, sh = width >= height ? side : side * height / width;
             double cx = b.x + b.width / 2.0, cy = b.y + b.height / 2.0;
-            cv::Rect sq((int)std::lround(cx - side / 2), (int)std::lround(cy - side / 2), (int)std::lround(side), (int)std::lround(side));
-            sq &= bounds;
-            cv::Mat dst(size, size, CV_8UC1, out + (size_t)i * size * size);
-            if (sq.width <= 0 || sq.height <= 0) { dst.setTo(0); continue; }
-            cv::resize(gray(sq), dst, cv::Size(size, size), 0, 0, cv::INTER_AREA);
+            cv::Rect r((int)std::lround(cx - sw / 2), (int)std::lround(cy - sh / 2), (int)std::lround(sw), (int)std::lround(sh));
+            r &= bounds;
+            cv::Mat dst(height, width, type, out + (size_t)i * bytes);
+            if (r.width <= 0 || r.height <= 0) { dst.setTo(0); continue; }
+            cv::resize(src(r), dst, cv::Size(width, height), 0, 0, cv::INTER_AREA);
         }
         return true;
     });

@@ -92,15 +92,17 @@ public struct TrackedFace: Codable, Sendable {
         self.track = track
         self.box = box
         let s = smoothed.top, r = raw.top
-        label = s.emotion.name; confidence = s.confidence; rawLabel = r.emotion.name
-        scores = Dictionary(uniqueKeysWithValues: Emotion.allCases.map { ($0.name, raw[$0]) })
-        self.smoothed = Dictionary(uniqueKeysWithValues: Emotion.allCases.map { ($0.name, smoothed[$0]) })
+        label = s.label.name; confidence = s.confidence; rawLabel = r.label.name
+        scores = raw.byName
+        self.smoothed = smoothed.byName
     }
 }
 
 /// One line of the NDJSON log (schema: schemas/frame.schema.json), shared by every mode.
 public struct FrameResult: Codable, Sendable {
-    public var schema = "emotiond.frame/1"
+    public var schema = FrameResult.schemaVersion
+    /// Version 2: labels and score keys are the model's (version 1: always the seven FER2013 ones).
+    public static let schemaVersion = "emotiond.frame/2"
     /// Wall-clock time the frame was processed, ISO 8601 UTC with milliseconds.
     public var timestamp: String
     /// Position in the source, seconds.
@@ -133,7 +135,7 @@ public struct TrackEvent: Codable, Sendable, Equatable {
         /// The track's label (hysteresis applied) and its smoothed probability.
         public var label: String
         public var confidence: Float
-        /// Smoothed scores of the seven classes.
+        /// Smoothed scores of the model's classes.
         public var scores: [String: Float]
         /// The face's last detected box.
         public var box: FaceBox
@@ -156,7 +158,8 @@ public struct TrackEvent: Codable, Sendable, Equatable {
     }
 
     public var schema = TrackEvent.schemaVersion
-    public static let schemaVersion = "emotiond.event/2"
+    /// Version 3: labels and score keys are the model's (version 2: always the seven FER2013 ones).
+    public static let schemaVersion = "emotiond.event/3"
     public var id: String
     public var type: Kind
     public var track: Int

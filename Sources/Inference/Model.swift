@@ -1,35 +1,61 @@
 import Foundation
 
-/// Model-level information read from ONNX `metadata_props` (keys written by tools/train/export.py).
+/// Model-level information read from ONNX `metadata_props` (keys written by tools/train/train.py's
+/// export). Each key is checked on its own here; how the keys fit the graph (label count = output
+/// width, input size and channels = the input shape) is `ModelContract`'s check in Pipeline.
 public struct ModelMetadata: Sendable, Equatable {
     /// All metadata_props as read.
     public var properties: [String: String]
     /// Class labels in output order (`labels`, comma separated).
     public var labels: [String]?
-    /// Normalisation applied to [0,1] pixels: (x - mean) / std (`mean`, `std`).
-    public var mean: Float
-    public var std: Float
+    /// Normalisation applied to [0,1] pixels: (x - mean) / std (`mean`, `std`): one value for
+    /// every channel, or one per channel in the model's channel order ("0.485,0.456,0.406").
+    public var mean: [Float]
+    public var std: [Float]
     /// Expected face crop framing: extra margin around the detector box, as a fraction of its size (`crop_margin`).
     public var cropMargin: Float?
+    /// `input_size`: "WxH" or one number for a square input; nil when absent.
+    public var inputSize: (width: Int, height: Int)?
+    /// `color`: gray, rgb or bgr as written (checked against the graph by the contract).
+    public var color: String?
 
     /// Reads and checks the keys emotiond uses. A value that is present but unusable is an error, not
     /// ignored: a NaN mean or a zero std turns every score into NaN, a huge margin crops the wrong face.
     init(_ props: [String: String]) throws {
         properties = props
-        labels = props["labels"].map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-        mean = try Self.number(props, "mean", in: -1e3...1e3, "a finite number") ?? 0
-        std = try Self.number(props, "std", in: Float.leastNormalMagnitude...1e3, "a finite number > 0") ?? 1
+        labels = props["labels"].map { $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
+        mean = try Self.numbers(props, "mean", in: -1e3...1e3, "a finite number") ?? [0]
+        std = try Self.numbers(props, "std", in: Float.leastNormalMagnitude...1e3, "a finite number > 0") ?? [1]
         // Same range the config's model.crop_margin accepts.
-        cropMargin = try Self.number(props, "crop_margin", in: 0...1, "a fraction in 0...1")
+        cropMargin = try Self.numbers(props, "crop_margin", in: 0...1, "a fraction in 0...1", list: false)?.first
+        inputSize = try Self.size(props)
+        color = props["color"].map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
     }
 
-    private static func number(_ props: [String: String], _ key: String, in range: ClosedRange<Float>,
-                               _ expected: String) throws -> Float? {
+    public static func == (a: ModelMetadata, b: ModelMetadata) -> Bool { a.properties == b.properties }
+
+    /// One number, or (`list`) comma-separated numbers, each in `range`.
+    private static func numbers(_ props: [String: String], _ key: String, in range: ClosedRange<Float>,
+                                _ expected: String, list: Bool = true) throws -> [Float]? {
         guard let text = props[key] else { return nil }
-        guard let v = Float(text.trimmingCharacters(in: .whitespaces)), v.isFinite, range.contains(v) else {
-            throw InferenceError.badModel(detail: "metadata \(key)='\(text)' must be \(expected)")
+        let parts = list ? text.split(separator: ",", omittingEmptySubsequences: false).map(String.init) : [text]
+        return try parts.map { part in
+            guard let v = Float(part.trimmingCharacters(in: .whitespaces)), v.isFinite, range.contains(v) else {
+                throw InferenceError.badModel(detail: "metadata \(key)='\(text)' must be \(expected)\(list ? " (or one per channel, comma separated)" : "")")
+            }
+            return v
         }
-        return v
+    }
+
+    /// "48x48", "299×299" or "64" (square).
+    private static func size(_ props: [String: String]) throws -> (width: Int, height: Int)? {
+        guard let text = props["input_size"] else { return nil }
+        let parts = text.lowercased().split(whereSeparator: { $0 == "x" || $0 == "×" })
+            .map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard (1...2).contains(parts.count), parts.allSatisfy({ ($0 ?? 0) > 0 && ($0 ?? 0) <= 4096 }) else {
+            throw InferenceError.badModel(detail: "metadata input_size='\(text)' must be WIDTHxHEIGHT or one size, 1–4096 px")
+        }
+        return (parts[0]!, parts.last!!)
     }
 }
 

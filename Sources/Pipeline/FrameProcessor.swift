@@ -42,10 +42,11 @@ public final class FrameProcessor {
         scheduler = try PipelinedScheduler(detector: detector, fullEvery: fullDetectEvery, lookBehind: lookBehind)
     }
 
-    /// Gray crops of the boxes in the model's input size (square, margin, clamped at the borders,
+    /// Crops of the boxes in the model's input size and colour (margin, clamped at the borders,
     /// INTER_AREA).
     public func crops(_ frame: Frame, boxes: [FaceBox]) throws -> [[UInt8]] {
-        try frame.faceCrops(boxes, margin: cropMargin, size: classifier.inputWidth)
+        let c = classifier.contract
+        return try frame.faceCrops(boxes, margin: cropMargin, width: c.width, height: c.height, colour: c.color != .gray)
     }
 
     /// Runs one frame through the pipeline.

@@ -47,9 +47,8 @@ public final class TrackEventBuilder {
 extension TrackEvent.Snapshot {
     /// The track as an event reports it: its (hysteresis) label and the smoothed scores.
     init(_ tr: Tracker.Track, mediaTime: Double, timestamp: String) {
-        let s = EmotionScores(tr.smoothed)
-        self.init(label: tr.label.name, confidence: s[tr.label],
-                  scores: Dictionary(uniqueKeysWithValues: Emotion.allCases.map { ($0.name, s[$0]) }),
+        let s = EmotionScores(tr.smoothed, labels: tr.label.labels)
+        self.init(label: tr.label.name, confidence: s[tr.label.index], scores: s.byName,
                   box: tr.box, firstSeen: tr.firstSeen, lastSeen: tr.lastSeen, mediaTime: mediaTime, timestamp: timestamp)
     }
 }

@@ -8,8 +8,8 @@ public final class Tracker {
         public let id: Int
         public var box: FaceBox
         public var smoothed: [Float]
-        public var label: Emotion          // current (debounced) label
-        public var pending: Emotion? = nil // candidate new label
+        public var label: EmotionLabel          // current (debounced) label
+        public var pending: EmotionLabel? = nil // candidate new label
         public var pendingCount = 0
         public var pendingSince = 0.0      // media time the candidate first led by the margin
         public var missed = 0
@@ -20,7 +20,7 @@ public final class Tracker {
     }
 
     /// A track appeared, changed label (from `before`) or ended.
-    public typealias Event = (TrackEvent.Kind, Track, before: Emotion?)
+    public typealias Event = (TrackEvent.Kind, Track, before: EmotionLabel?)
     public let config: TrackerConfig
     public private(set) var tracks: [Track] = []
     private var nextID = 1
@@ -62,8 +62,8 @@ public final class Tracker {
                 // the dwell: the lead must be seen continuously.
                 if tr.missed > 0 || mediaTime < tr.pendingSince { tr.pending = nil; tr.pendingCount = 0 }
                 tr.box = b; tr.missed = 0; tr.hits += 1; tr.lastSeen = mediaTime
-                for k in 0..<7 { tr.smoothed[k] = a * scores[d].values[k] + (1 - a) * tr.smoothed[k] }
-                let top = EmotionScores(tr.smoothed).top.emotion
+                for k in tr.smoothed.indices { tr.smoothed[k] = a * scores[d].values[k] + (1 - a) * tr.smoothed[k] }
+                let top = EmotionScores(tr.smoothed, labels: scores[d].labels).top.label
                 updatePending(&tr, top: top, mediaTime: mediaTime)
                 if !tr.confirmed && tr.hits >= config.minHits {
                     // Confirmed now: the label so far is the smoothed one.
@@ -79,9 +79,9 @@ public final class Tracker {
                 }
                 tracks[t] = tr
                 ids[d] = tr.id
-                smoothedOut.append(EmotionScores(tr.smoothed))
+                smoothedOut.append(EmotionScores(tr.smoothed, labels: scores[d].labels))
             } else {
-                var tr = Track(id: nextID, box: b, smoothed: scores[d].values, label: scores[d].top.emotion,
+                var tr = Track(id: nextID, box: b, smoothed: scores[d].values, label: scores[d].top.label,
                                firstSeen: mediaTime, lastSeen: mediaTime)
                 if config.minHits <= 1 { tr.confirmed = true; events.append((.new, tr, nil)) }
                 nextID += 1
@@ -105,8 +105,8 @@ public final class Tracker {
 
     /// Hysteresis: a candidate label counts only while it leads the current label by
     /// `changeMargin`; losing the lead (or the top place) restarts its dwell clock.
-    private func updatePending(_ tr: inout Track, top: Emotion, mediaTime: Double) {
-        let lead = Double(tr.smoothed[top.rawValue] - tr.smoothed[tr.label.rawValue])
+    private func updatePending(_ tr: inout Track, top: EmotionLabel, mediaTime: Double) {
+        let lead = Double(tr.smoothed[top.index] - tr.smoothed[tr.label.index])
         guard top != tr.label, lead >= config.changeMargin else {
             tr.pending = nil; tr.pendingCount = 0
             return

@@ -5,6 +5,27 @@ import Imaging
 
 /// Colours (BGR) per emotion, shared by the overlay, annotated videos and plots.
 public enum EmotionColors {
+    /// A class of a model: a well-known emotion keeps its colour whatever the model; the others
+    /// get generated ones, distinct within the set (hues spaced by the golden angle).
+    public static func bgr(_ index: Int, in labels: LabelSet) -> (UInt8, UInt8, UInt8) {
+        if let e = labels.known[index] { return bgr(e) }
+        let other = labels.known[..<index].filter { $0 == nil }.count
+        return hsvToBGR(hue: (0.13 + Double(other) * 0.618034).truncatingRemainder(dividingBy: 1), s: 0.8, v: 0.9)
+    }
+
+    /// The colour of a label name as `labels` has it (a name outside the set: neutral's gray).
+    public static func bgr(_ name: String, in labels: LabelSet) -> (UInt8, UInt8, UInt8) {
+        labels.index(of: name).map { bgr($0, in: labels) } ?? bgr(.neutral)
+    }
+
+    static func hsvToBGR(hue: Double, s: Double, v: Double) -> (UInt8, UInt8, UInt8) {
+        let h = hue * 6, i = Int(h) % 6, f = h - Double(Int(h))
+        let p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f))
+        let (r, g, b) = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i]
+        let byte = { (x: Double) in UInt8(max(0, min(255, (x * 255).rounded()))) }
+        return (byte(b), byte(g), byte(r))
+    }
+
     public static func bgr(_ e: Emotion) -> (UInt8, UInt8, UInt8) {
         switch e {
         case .angry: return (40, 40, 230)
@@ -21,7 +42,9 @@ public enum EmotionColors {
 /// Draws face boxes (coloured by emotion), labels and optional score bars onto BGR frames.
 public struct Annotator {
     public var scoreBars = false
-    public init(scoreBars: Bool = false) { self.scoreBars = scoreBars }
+    /// The model's classes: colours and the order of the score bars.
+    public var labels: LabelSet
+    public init(scoreBars: Bool = false, labels: LabelSet = .fer2013) { self.scoreBars = scoreBars; self.labels = labels }
 
     public func draw(_ result: FrameResult, on frame: inout Frame, hud: String? = nil) throws {
         precondition(frame.format == .bgr8)
@@ -29,8 +52,7 @@ public struct Annotator {
         try frame.pixels.withUnsafeMutableBufferPointer { bp in
             var img = cvb_image(width: Int32(w), height: Int32(h), channels: 3, stride: w * 3, data: bp.baseAddress)
             for f in result.faces {
-                let e = Emotion(name: f.label) ?? .neutral
-                let (b, g, r) = EmotionColors.bgr(e)
+                let (b, g, r) = EmotionColors.bgr(f.label, in: labels)
                 let rect = cvb_rect(x: Int32(f.box.x), y: Int32(f.box.y), width: Int32(f.box.width), height: Int32(f.box.height))
                 try cvCall("draw") { cvb_draw_box(&img, rect, b, g, r, Int32(max(2, f.box.width / 60)), $0) }
                 let text = String(format: "#%d %@ %.0f%%", f.track, f.label, f.confidence * 100)
@@ -38,12 +60,12 @@ public struct Annotator {
                 if scoreBars {
                     // One bar per class under the box, length ∝ smoothed probability.
                     let x0 = f.box.x, y0 = f.box.y + f.box.height + 4
-                    for (i, em) in Emotion.allCases.enumerated() {
-                        let p = f.smoothed[em.name] ?? 0
-                        let (cb, cg, cr) = EmotionColors.bgr(em)
+                    for (i, name) in labels.names.enumerated() {
+                        let p = f.smoothed[name] ?? 0
+                        let (cb, cg, cr) = EmotionColors.bgr(i, in: labels)
                         let y = y0 + i * 14
                         try cvCall("draw") { cvb_fill_rect(&img, cvb_rect(x: Int32(x0 + 64), y: Int32(y), width: Int32(max(1, Double(f.box.width) * Double(p))), height: 10), cb, cg, cr, $0) }
-                        try cvCall("draw") { cvb_draw_text(&img, Int32(x0), Int32(y + 10), em.name, cb, cg, cr, 0.4, $0) }
+                        try cvCall("draw") { cvb_draw_text(&img, Int32(x0), Int32(y + 10), name, cb, cg, cr, 0.4, $0) }
                     }
                 }
             }

@@ -10,12 +10,14 @@ import Foundation
 /// except `source`, which gets RFC 4180 quoting; that one function is all a library would add.
 public final class CSVWriter {
     private let out: NDJSONWriter   // the atomic file (temporary until commit) it already wraps
-    private let labels = Emotion.allCases.map(\.name)
+    /// The model's labels, in its output order (the score columns).
+    private let labels: [String]
 
-    public init(path: String) throws {
+    public init(path: String, labels: LabelSet = .fer2013) throws {
         out = try NDJSONWriter(path: path)
+        self.labels = labels.names
         let head = ["source", "frame", "media_time", "track", "x", "y", "width", "height", "label", "confidence",
-                    "raw_label"] + labels.map { "score_\($0)" } + labels.map { "smoothed_\($0)" }
+                    "raw_label"] + self.labels.map { "score_\($0)" } + self.labels.map { "smoothed_\($0)" }
         try out.file.write(Data((head.joined(separator: ",") + "\r\n").utf8))
     }
 

@@ -58,7 +58,7 @@ public final class SnapshotSink: FrameSink {
         do {
             // A camera frame captured before a reload turned snapshots on has no colour: drawn on its gray.
             var snap = try out.frame.withBGRPixels()
-            try Annotator(scoreBars: true).draw(out.result, on: &snap)
+            try Annotator(scoreBars: true, labels: out.labels).draw(out.result, on: &snap)
             try snap.writePNG("\(dir)/\(camera)-\(out.frame.index)-track\(first.track)-\(first.type.rawValue).png")
         } catch { throw SnapshotError(underlying: error) }
     }

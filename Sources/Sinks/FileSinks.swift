@@ -52,7 +52,7 @@ public final class AnnotatedVideoSink: FrameSink {
     public func write(_ out: FrameOutput) throws {
         guard let writer else { return }
         var frame = out.frame
-        try Annotator().draw(out.result, on: &frame)
+        try Annotator(labels: out.labels).draw(out.result, on: &frame)
         try writer.write(frame)
     }
 
@@ -75,7 +75,7 @@ public final class SummarySink: FrameSink {
     public init(plotPath: ((String) -> String)?) { self.plotPath = plotPath }
 
     public func begin(_ source: SourceInfo) throws { current = RunSummary(source: source.name) }
-    public func write(_ out: FrameOutput) throws { current?.add(out.result) }
+    public func write(_ out: FrameOutput) throws { current?.add(out.result, labels: out.labels) }
 
     public func end(_ source: SourceInfo, events: [TrackEvent]) throws {
         guard let sum = current else { return }
@@ -94,7 +94,7 @@ public final class AnnotatedImageSink: FrameSink {
 
     public func write(_ out: FrameOutput) throws {
         var frame = out.frame
-        try Annotator(scoreBars: true).draw(out.result, on: &frame)
+        try Annotator(scoreBars: true, labels: out.labels).draw(out.result, on: &frame)
         try frame.writeImage(path(out.result.source))
     }
 }

@@ -24,8 +24,11 @@ public struct FrameOutput {
     public var frame: Frame
     public var result: FrameResult
     public var events: [TrackEvent]
-    public init(frame: Frame, result: FrameResult, events: [TrackEvent]) {
-        self.frame = frame; self.result = result; self.events = events
+    /// The model's classes in output order: the keys of `result`'s scores, in the order outputs
+    /// list them (CSV columns, score bars, plot legends).
+    public var labels: LabelSet
+    public init(frame: Frame, result: FrameResult, events: [TrackEvent], labels: LabelSet = .fer2013) {
+        self.frame = frame; self.result = result; self.events = events; self.labels = labels
     }
 }
 

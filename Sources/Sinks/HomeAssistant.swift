@@ -18,12 +18,15 @@ public struct HomeAssistantDiscovery: Equatable, Sendable {
     public let prefix: String
     public let topics: MQTTTopics
     public let version: String
+    /// The model's labels: the dominant-emotion sensor's options (a reload with another model
+    /// changes them, and the discovery is published again).
+    public let labels: [String]
 
     /// - Parameters:
     ///   - prefix: Home Assistant's discovery prefix (`outputs.mqtt.discovery_prefix`).
     ///   - version: emotiond's version, shown on the device.
-    public init(prefix: String, topics: MQTTTopics, version: String) {
-        self.prefix = prefix; self.topics = topics; self.version = version
+    public init(prefix: String, topics: MQTTTopics, version: String, labels: LabelSet = .fer2013) {
+        self.prefix = prefix; self.topics = topics; self.version = version; self.labels = labels.names
     }
 
     /// `<topic prefix>_<camera>` with every character outside [A-Za-z0-9_-] made `_`, the only ones
@@ -38,7 +41,6 @@ public struct HomeAssistantDiscovery: Equatable, Sendable {
     }
 
     public var entities: [Entity] {
-        let labels = Emotion.allCases.map(\.name)
         return [
             entity(.sensor, "dominant_emotion", "Dominant emotion", template: "{{ value_json.dominant or 'none' }}") {
                 // An enum sensor: automations offer the labels; "none" while no face is seen.

@@ -31,7 +31,7 @@ public struct CameraState: Codable, Equatable, Sendable {
         }
     }
     public var schema = CameraState.schemaVersion
-    public static let schemaVersion = "emotiond.state/2"
+    public static let schemaVersion = "emotiond.state/3"
     public var camera: String
     public var timestamp: String
     /// Live tracks: faces from their `new` event to their `end`.

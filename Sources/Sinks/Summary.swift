@@ -35,22 +35,25 @@ public final class RunSummary {
         enum CodingKeys: String, CodingKey { case source, frames, processedFrames = "processed_frames", framesWithFaces = "frames_with_faces", mediaSeconds = "media_seconds", wallSeconds = "wall_seconds", tracks }
     }
 
-    private struct Acc { var first: Double; var last: Double; var frames = 0; var counts = [Int](repeating: 0, count: 7); var timeline: [(Double, [Float])] = [] }
+    private struct Acc { var first: Double; var last: Double; var frames = 0; var counts: [Int]; var timeline: [(Double, [Float])] = [] }
     private var acc: [Int: Acc] = [:]
     public private(set) var processed = 0
     public private(set) var withFaces = 0
     public let source: String
+    /// The model's classes (set by the frames added; one model per run).
+    public private(set) var labels = LabelSet.fer2013
 
     public init(source: String) { self.source = source }
 
-    public func add(_ r: FrameResult) {
+    public func add(_ r: FrameResult, labels: LabelSet = .fer2013) {
+        self.labels = labels
         processed += 1
         if !r.faces.isEmpty { withFaces += 1 }
         for f in r.faces {
-            var a = acc[f.track] ?? Acc(first: r.mediaTime, last: r.mediaTime)
+            var a = acc[f.track] ?? Acc(first: r.mediaTime, last: r.mediaTime, counts: [Int](repeating: 0, count: labels.count))
             a.last = r.mediaTime; a.frames += 1
-            if let e = Emotion(name: f.label) { a.counts[e.rawValue] += 1 }
-            a.timeline.append((r.mediaTime, Emotion.allCases.map { f.smoothed[$0.name] ?? 0 }))
+            if let i = labels.index(of: f.label) { a.counts[i] += 1 }
+            a.timeline.append((r.mediaTime, labels.names.map { f.smoothed[$0] ?? 0 }))
             acc[f.track] = a
         }
     }
@@ -59,8 +62,8 @@ public final class RunSummary {
         let tracks = acc.keys.sorted().map { id -> TrackSummary in
             let a = acc[id]!
             var dist: [String: Double] = [:]
-            for e in Emotion.allCases { dist[e.name] = Double(a.counts[e.rawValue]) / Double(max(1, a.frames)) }
-            let dom = Emotion(rawValue: a.counts.indices.max { a.counts[$0] < a.counts[$1] }!)!.name
+            for (i, name) in labels.names.enumerated() { dist[name] = Double(a.counts[i]) / Double(max(1, a.frames)) }
+            let dom = labels[a.counts.indices.max { a.counts[$0] < a.counts[$1] }!]
             return TrackSummary(track: id, firstSeen: a.first, lastSeen: a.last, frames: a.frames, distribution: dist, dominant: dom)
         }
         return Report(source: source, frames: frames, processedFrames: processed, framesWithFaces: withFaces,
@@ -102,15 +105,15 @@ public final class RunSummary {
                 let x = left + Int(Double(pw) * Double(tick) / 4)
                 try cvCall("plot") { cvb_draw_text(&img, Int32(x - 10), Int32(y0 + panelH + 16), String(format: "%.1f", tv), 80, 80, 80, 0.4, $0) }
             }
-            for (k, e) in Emotion.allCases.enumerated() {
+            for (k, name) in labels.names.enumerated() {
                 var pts: [Int32] = []
                 for (t, v) in a.timeline {
                     pts.append(Int32(left + Int(Double(pw) * t / tMax)))
                     pts.append(Int32(y0 + panelH - Int(Double(panelH) * Double(v[k]))))
                 }
-                let (b, g, r) = EmotionColors.bgr(e)
+                let (b, g, r) = EmotionColors.bgr(k, in: labels)
                 if pts.count >= 4 { try cvCall("plot") { cvb_polyline(&img, pts, Int32(pts.count / 2), b, g, r, 2, $0) } }
-                try cvCall("plot") { cvb_draw_text(&img, Int32(width - right + 8), Int32(y0 + 16 + k * 16), e.name, b, g, r, 0.45, $0) }
+                try cvCall("plot") { cvb_draw_text(&img, Int32(width - right + 8), Int32(y0 + 16 + k * 16), name, b, g, r, 0.45, $0) }
             }
         }
         let file = try AtomicFile(path: path, suffix: ".png")

@@ -47,7 +47,7 @@ struct BatchCommand: ParsableCommand {
         TempFiles.removeOnSignals()
         let summaries = SummarySink(plotPath: plot.map { p in { OutputPaths.expand(p, for: $0) } })
         let sinks: SinkDispatcher
-        do { sinks = SinkDispatcher(try makeSinks(summaries)) } catch { throw RunError("\(error)") }
+        do { sinks = SinkDispatcher(try makeSinks(summaries, labels: proc.classifier.labels)) } catch { throw RunError("\(error)") }
         do {
             for video in videos { try process(video, proc: proc, sinks: sinks) }
             try sinks.close()
@@ -60,10 +60,10 @@ struct BatchCommand: ParsableCommand {
     }
 
     /// The outputs asked for, in the order each frame reaches them.
-    func makeSinks(_ summaries: SummarySink) throws -> [FrameSink] {
+    func makeSinks(_ summaries: SummarySink, labels: LabelSet) throws -> [FrameSink] {
         var sinks: [FrameSink] = []
         if let log { sinks.append(try FrameLogSink(path: log)) }
-        if let csv { sinks.append(try CSVWriter(path: csv)) }
+        if let csv { sinks.append(try CSVWriter(path: csv, labels: labels)) }
         if let events { sinks.append(try EventFileSink(path: events)) }
         sinks.append(summaries)
         if let annotate {
@@ -130,7 +130,7 @@ struct BatchCommand: ParsableCommand {
             }
             let decode = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
             let (r, evs) = try proc.process(frame, source: video, decodeMs: decode)
-            try sinks.write(FrameOutput(frame: frame, result: r, events: evs))
+            try sinks.write(FrameOutput(frame: frame, result: r, events: evs, labels: proc.classifier.labels))
             progress.update(index)
         }
         try checkComplete(src, video: video, frames: index)

@@ -15,7 +15,7 @@ struct Classify: ParsableCommand {
     @Option(help: "Test-time augmentation: none or flip (default: what the model's metadata declares).")
     var tta: TTA?
     @Flag(help: "Same as --tta flip.") var flip = false
-    @Argument(help: "Face image files (any size; converted to gray and resized to the model input).") var images: [String]
+    @Argument(help: "Face image files (any size; converted to the model's colour and resized to its input).") var images: [String]
 
     func run() throws {
         let classifier: EmotionClassifier
@@ -26,7 +26,9 @@ struct Classify: ParsableCommand {
         var failures = 0
         for path in images {
             do {
-                let f = try ImageFile.load(path, format: .gray8).resized(width: classifier.inputWidth, height: classifier.inputHeight)
+                let colour = classifier.contract.color != .gray
+                let f = try ImageFile.load(path, format: colour ? .bgr8 : .gray8)
+                    .resized(width: classifier.inputWidth, height: classifier.inputHeight)
                 crops.append(f.pixels); names.append(path)
             } catch {
                 logger.error("emotiond: \(error)")
@@ -38,8 +40,7 @@ struct Classify: ParsableCommand {
         for (name, s) in zip(names, scores) {
             struct Out: Encodable { let file: String; let label: String; let confidence: Float; let scores: [String: Float] }
             let top = s.top
-            let out = Out(file: name, label: top.emotion.name, confidence: top.confidence,
-                          scores: Dictionary(uniqueKeysWithValues: Emotion.allCases.map { ($0.name, s[$0]) }))
+            let out = Out(file: name, label: top.label.name, confidence: top.confidence, scores: s.byName)
             print(String(decoding: try enc.encode(out), as: UTF8.self))
         }
         if failures > 0 { throw ExitCode(1) }

@@ -138,9 +138,10 @@ final class Daemon {
         if let cam = src as? V4L2Camera {
             cam.onEvent = { logger.notice("emotiond: \($0)") }
             cam.shouldStop = { [flags] in flags.stop }
-            cam.colour = Self.needsColour(rt.config)
+            cam.colour = Self.needsColour(rt)
             let mode = "\(cam.width)x\(cam.height) \(cam.formatName) @ \(String(format: "%g", cam.fps)) fps"
-            logger.notice("emotiond: camera \(cam.name): \(mode), \(rt.config.camera.buffers) buffers")
+            let pixels = cam.colour ? "BGR and gray plane" : "gray plane only"
+            logger.notice("emotiond: camera \(cam.name): \(mode), \(rt.config.camera.buffers) buffers, \(pixels)")
         }
         return src
     }
@@ -247,7 +248,7 @@ final class Daemon {
             if let cam = reader?.source as? V4L2Camera {
                 metrics.recordDropped(cam.stats.dropped - droppedSeen); droppedSeen = cam.stats.dropped
             }
-            try rt.sinks.write(FrameOutput(frame: frame, result: r, events: events))
+            try rt.sinks.write(FrameOutput(frame: frame, result: r, events: events, labels: rt.processor.classifier.labels))
         } catch {
             // A frame that cannot be processed is skipped, not fatal.
             metrics.recordError()
@@ -258,9 +259,13 @@ final class Daemon {
     /// The name outputs carry: the path or device, or the URL with its credentials redacted.
     private var sourceName: String { reader?.source.name ?? link?.shown ?? "" }
 
-    /// Whether a camera must deliver BGR: only snapshots draw on frames in `run`. Without them the
-    /// camera hands over the gray plane alone (YUYV: no BGR conversion per frame; see `bench capture`).
-    static func needsColour(_ c: EmotiondConfig) -> Bool { c.snapshotDir != nil }
+    /// Whether a camera must deliver BGR: when snapshots draw on frames, or when the model takes
+    /// colour crops (an RGB/BGR model fed the gray plane would see gray in three channels).
+    /// Otherwise the camera hands over the gray plane alone (YUYV: no BGR conversion per frame;
+    /// see `bench capture`).
+    static func needsColour(_ rt: Runtime) -> Bool {
+        rt.config.snapshotDir != nil || rt.processor.classifier.contract.color != .gray
+    }
 
     /// What runs on a clock, after every frame and every 0.1 s while the source stalls: the sinks'
     /// `tick` (the MQTT state refresh) and the status line.
@@ -407,7 +412,7 @@ final class Daemon {
         if let m = newRT.mqtt, m !== rt.mqtt { m.start() }
         rt = newRT
         camera = newRT.config.camera.name
-        (reader?.source as? V4L2Camera)?.colour = Self.needsColour(newRT.config)
+        (reader?.source as? V4L2Camera)?.colour = Self.needsColour(newRT)
         metrics.watch(rt.mqtt)
         switch source {
         case .keep: return

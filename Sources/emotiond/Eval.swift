@@ -36,13 +36,19 @@ struct Eval: ParsableCommand {
         print("data      \(csv) [\(usage)], \(r.samples) faces in \(String(format: "%.1f", secs)) s")
         print(String(format: "accuracy  %.2f %%", r.accuracy * 100))
         print(String(format: "macro-F1  %.4f", r.macroF1))
+        if !r.unscored.isEmpty {
+            print("unscored  \(r.unscored.joined(separator: ", ")): the model has no such class (\(r.skipped) faces skipped)")
+        }
+        if !r.unmapped.isEmpty {
+            print("unmapped  \(r.unmapped.joined(separator: ", ")): model classes FER2013 has not (a face predicted as one is a miss)")
+        }
         print("\nclass      recall  precision  f1      support")
         for l in r.labels {
             let c = r.perClass[l]!
             print(l.padding(toLength: 10, withPad: " ", startingAt: 0) + String(format: " %.3f   %.3f      %.3f   %d", c.recall, c.precision, c.f1, c.support))
         }
         print("\nconfusion (rows: true, columns: predicted)")
-        print("          " + r.labels.map { String($0.prefix(7)).padding(toLength: 8, withPad: " ", startingAt: 0) }.joined())
+        print("          " + r.predicted.map { String($0.prefix(7)).padding(toLength: 8, withPad: " ", startingAt: 0) }.joined())
         for (i, row) in r.confusion.enumerated() {
             print(r.labels[i].padding(toLength: 10, withPad: " ", startingAt: 0) + row.map { String($0).padding(toLength: 8, withPad: " ", startingAt: 0) }.joined())
         }

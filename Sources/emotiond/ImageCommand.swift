@@ -49,6 +49,6 @@ struct ImageCommand: ParsableCommand {
         tc.minHits = 1
         let still = FrameProcessor(detector: proc.detector, classifier: proc.classifier, tracking: tc, cropMargin: proc.cropMargin)
         let (r, _) = try still.process(frame, source: path, decodeMs: decode)
-        try outputs.write(FrameOutput(frame: frame, result: r, events: []))
+        try outputs.write(FrameOutput(frame: frame, result: r, events: [], labels: proc.classifier.labels))
     }
 }

@@ -73,14 +73,14 @@ struct LiveCommand: ParsableCommand {
                 guard let f, v != seen else { Thread.sleep(forTimeInterval: 0.002); continue }
                 seen = v
                 if let (r, events) = try? proc.process(f, source: src.name) {
-                    try? outputs.write(FrameOutput(frame: f, result: r, events: events))
+                    try? outputs.write(FrameOutput(frame: f, result: r, events: events, labels: proc.classifier.labels))
                 }
             }
         }
         // UI (main thread).
         let title = "emotiond"
         let window = try HighGUIWindow(title: title)
-        var annot = Annotator(scoreBars: bars)
+        var annot = Annotator(scoreBars: bars, labels: proc.classifier.labels)
         var shown = 0, paused = false
         var fpsCount = 0, fpsValue = 0.0, fpsT = Date()
         var last: (Frame, FrameResult)? = nil

@@ -54,7 +54,8 @@ final class Runtime {
         logSink = try Self.logSink(c, metrics: metrics)
         mqtt = try Self.publisher(c, previous: previous?.mqtt, metrics: metrics)
         discovery = mqtt != nil && c.mqtt.homeAssistant
-            ? HomeAssistantDiscovery(prefix: c.mqtt.discoveryPrefix, topics: Self.topics(c), version: Emotiond.version) : nil
+            ? HomeAssistantDiscovery(prefix: c.mqtt.discoveryPrefix, topics: Self.topics(c), version: Emotiond.version,
+                                     labels: classifier.labels) : nil
         sinks = SinkDispatcher(Self.sinks(c, log: logSink, mqtt: mqtt, discovery: discovery, metrics: metrics),
                                policy: .isolate(report: { logger.warning("emotiond: \($0)") }))
     }

@@ -43,6 +43,7 @@ final class CaptureTests: XCTestCase {
         let r = try runCamera(format: "yuyv", seconds: 3)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains(": 640x480 YUYV @ 30 fps"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("buffers, gray plane only"), "no snapshots, a gray model: no BGR conversion. \(r.stderr)")
         XCTAssertGreaterThan(r.frames.count, 20)
         XCTAssertTrue(r.frames.allSatisfy { $0["width"] as? Int == 640 && $0["height"] as? Int == 480 })
         XCTAssertGreaterThan(r.frames.filter { !($0["faces"] as! [Any]).isEmpty }.count, r.frames.count / 2, "the face is found in camera frames")
@@ -55,6 +56,20 @@ final class CaptureTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains(": 640x480 GREY @ 30 fps"), r.stderr)
         XCTAssertGreaterThan(r.frames.count, 20)
         XCTAssertGreaterThan(r.frames.filter { !($0["faces"] as! [Any]).isEmpty }.count, r.frames.count / 2, "the face is found in GREY frames")
+    }
+
+    /// A colour model (RGB crops) makes the camera deliver BGR even without snapshots, and the
+    /// log carries that model's labels.
+    func testColourModelGetsColourFrames() throws {
+        let model = ModelContractTests.models.appendingPathComponent("six_rgb64.onnx").path
+        guard FileManager.default.fileExists(atPath: model) else { return XCTFail("\(model) missing (scripts/test.sh generates it)") }
+        let r = try runCamera(format: "yuyv", seconds: 3, extra: { _ in "model:\n  path: \(model)\n" })
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("buffers, BGR and gray plane"), r.stderr)
+        let faces = r.frames.flatMap { $0["faces"] as! [[String: Any]] }
+        XCTAssertFalse(faces.isEmpty, r.stderr)
+        let six: Set<String> = ["angry", "disgust", "happy", "sad", "surprise", "neutral"]
+        XCTAssertTrue(faces.allSatisfy { Set(($0["scores"] as! [String: Any]).keys) == six })
     }
 
     /// With snapshot_dir the camera delivers colour again: snapshots are colour PNGs (IHDR colour type 2).

@@ -70,10 +70,13 @@ final class ModelFileSafetyTests: XCTestCase {
     /// NaN/inf or out-of-range normalisation and crop metadata used to be accepted silently
     /// (a NaN mean makes every score NaN; std ≤ 0 was replaced by 1 without a word).
     func testBadMetadataRefused() throws {
+        let perChannel = " (or one per channel, comma separated)"
         let cases: [(String, String, String)] = [
-            ("mean", "nan", "a finite number"), ("mean", "inf", "a finite number"), ("mean", "zero", "a finite number"),
-            ("std", "nan", "a finite number > 0"), ("std", "0", "a finite number > 0"), ("std", "-0.25", "a finite number > 0"),
-            ("std", "-inf", "a finite number > 0"), ("crop_margin", "-0.1", "a fraction in 0...1"),
+            ("mean", "nan", "a finite number\(perChannel)"), ("mean", "inf", "a finite number\(perChannel)"),
+            ("mean", "zero", "a finite number\(perChannel)"), ("mean", "0.5,,0.5", "a finite number\(perChannel)"),
+            ("std", "nan", "a finite number > 0\(perChannel)"), ("std", "0", "a finite number > 0\(perChannel)"),
+            ("std", "-0.25", "a finite number > 0\(perChannel)"), ("std", "-inf", "a finite number > 0\(perChannel)"),
+            ("input_size", "48y48", "WIDTHxHEIGHT or one size, 1–4096 px"), ("input_size", "0x48", "WIDTHxHEIGHT or one size, 1–4096 px"), ("crop_margin", "-0.1", "a fraction in 0...1"),
             ("crop_margin", "1e9", "a fraction in 0...1"), ("crop_margin", "nan", "a fraction in 0...1"),
         ]
         for (key, value, expected) in cases {
@@ -85,12 +88,12 @@ final class ModelFileSafetyTests: XCTestCase {
 
     func testGoodMetadataRead() throws {
         let m = try ONNXLoader.load(data: try model(metadata: ["mean": "0.5", "std": " 0.25", "crop_margin": "0.02"]))
-        XCTAssertEqual(m.metadata.mean, 0.5)
-        XCTAssertEqual(m.metadata.std, 0.25)
+        XCTAssertEqual(m.metadata.mean, [0.5])
+        XCTAssertEqual(m.metadata.std, [0.25])
         XCTAssertEqual(m.metadata.cropMargin, 0.02)
         let d = try ONNXLoader.load(data: try model(metadata: [:]))
-        XCTAssertEqual(d.metadata.mean, 0)
-        XCTAssertEqual(d.metadata.std, 1)
+        XCTAssertEqual(d.metadata.mean, [0])
+        XCTAssertEqual(d.metadata.std, [1])
         XCTAssertNil(d.metadata.cropMargin)
     }
 }

@@ -59,7 +59,7 @@ final class MQTTPayloadTests: XCTestCase {
         let end = Self.event(.end, track: 1, "happy", before: change.after)
         try validate([new, change, end].map { try encoder.encode($0) }, schema: "event.schema.json")
         let j = try json(change)
-        XCTAssertEqual(j["schema"] as? String, "emotiond.event/2")
+        XCTAssertEqual(j["schema"] as? String, "emotiond.event/3")
         XCTAssertEqual((j["before"] as? [String: Any])?["label"] as? String, "neutral")
         XCTAssertEqual((j["after"] as? [String: Any])?["label"] as? String, "happy")
         XCTAssertEqual(Set((j["after"] as! [String: Any]).keys),

@@ -66,11 +66,12 @@ int cvb_cascade_detect(cvb_cascade *c, const cvb_image *img, double scale, doubl
                        int min_neighbors, int min_size, int max_size, int mirror, cvb_rect *out, int cap,
                        cvb_error *err);
 
-/// Crops square faces (box enlarged by `margin` of its size per side, clamped to the image) from a
-/// gray image (a BGR one is converted first), resizes them to size×size with INTER_AREA, writing
-/// n*size*size bytes to out.
-int cvb_crop_faces(const cvb_image *img, const cvb_rect *boxes, int n, double margin, int size,
-                   uint8_t *out, cvb_error *err);
+/// Crops faces (a square of the box's longer side enlarged by `margin` per side, widened to the
+/// output's aspect, clamped to the image), resized straight to width×height with INTER_AREA.
+/// channels 1: gray (a BGR image is converted first); 3: BGR (a gray image is expanded).
+/// Writes n*height*width*channels bytes (rows packed, channels interleaved) to out.
+int cvb_crop_faces(const cvb_image *img, const cvb_rect *boxes, int n, double margin, int width, int height,
+                   int channels, uint8_t *out, cvb_error *err);
 
 /* ---- video files (videoio) ---- */
 typedef struct cvb_video cvb_video;
