@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        // The HTTP server (web page, API, /metrics): SwiftNIO's HTTP/1.1 pipeline.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         // Pure-Swift value types shared by every module.
@@ -103,6 +105,14 @@ let package = Package(
                                              .product(name: "Prometheus", package: "swift-prometheus"),
                                              .product(name: "Logging", package: "swift-log")]),
 
+        // Web: the one HTTP server (SwiftNIO): /metrics, the JSON API, MJPEG and SSE streams, the
+        // static web page. Fed by sinks on the frame stream; does no per-frame work without a client.
+        .target(name: "Web", dependencies: ["EmotionCore", "Settings", "Sinks", "Imaging", "CVBridge",
+                                           .product(name: "NIOCore", package: "swift-nio"),
+                                           .product(name: "NIOPosix", package: "swift-nio"),
+                                           .product(name: "NIOHTTP1", package: "swift-nio"),
+                                           .product(name: "Logging", package: "swift-log")]),
+
         // Pipeline: the frame loop's pieces: detection scheduling, face crops (Imaging), emotion
         // classification, tracking.
         .target(name: "Pipeline", dependencies: ["EmotionCore", "Settings", "Inference", "Imaging", "Detection", "CZlib"]),
@@ -113,7 +123,7 @@ let package = Package(
         .executableTarget(
             name: "emotiond",
             dependencies: [
-                "EmotionCore", "Settings", "Inference", "Imaging", "Capture", "Detection", "Pipeline", "Sinks", "Config",
+                "EmotionCore", "Settings", "Inference", "Imaging", "Capture", "Detection", "Pipeline", "Sinks", "Config", "Web",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

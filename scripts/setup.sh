@@ -18,6 +18,8 @@ APT_PACKAGES=(
   # network-source tests: GStreamer's RTSP server from system Python (tools/bench/rtsp_server.py):
   # qtdemux/rtph264pay/udpsink (good), h264parse (bad), appsink for RTP over TCP (base)
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  # the web page's browser test: headless Chromium takes a screenshot
+  chromium fonts-dejavu-core
 )
 
 need_apt=0

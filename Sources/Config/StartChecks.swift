@@ -29,6 +29,12 @@ public enum StartChecks {
         if let dir = c.snapshotDir { check("privacy.snapshot_dir") { try writableDirectory(dir) } }
         if c.mqtt.enabled { mqtt(&c, p, env, &errors) }
         if let l = c.metrics.listen { check("outputs.metrics.listen") { c.metrics.listen = try resolveListen(l) } }
+        if let l = c.http.listen { check("http.listen") { c.http.listen = try resolveListen(l) } }
+        if let l = c.http.listen, l == c.metrics.listen {
+            check("http.listen") {
+                throw FileProblem("is also outputs.metrics.listen; the HTTP server serves /metrics too: set http.listen alone")
+            }
+        }
         p.config = c
         p.errors += errors
     }

@@ -87,6 +87,20 @@ public struct EmotiondConfig: Equatable, Sendable {
         /// "HOST:PORT" as written; the start checks resolve it to a numeric "IPv4:PORT".
         public var listen: String? = nil
     }
+    /// The HTTP server (web page, JSON API, live view, events; /metrics too). Off unless `listen`
+    /// is set: no frame leaves the process otherwise.
+    public struct HTTP: Equatable, Sendable {
+        /// "HOST:PORT" as written; the start checks resolve it to a numeric "IPv4:PORT".
+        public var listen: String? = nil
+        /// When set, every request must carry it: `Authorization: Bearer TOKEN`, or basic auth
+        /// with TOKEN as the password (what a browser's login prompt sends).
+        public var token: String? = nil
+        /// Frame-rate cap of the MJPEG live view (frames encoded per second while someone watches).
+        public var mjpegFPS = 5
+        /// JPEG quality of the live view and snapshots.
+        public var jpegQuality = 80
+    }
+    public var http = HTTP()
     public var camera = Camera()
     public var detector = DetectorConfig()
     public var fullDetectEvery = 25

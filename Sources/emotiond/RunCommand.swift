@@ -8,6 +8,7 @@ import Inference
 import Pipeline
 import Settings
 import Sinks
+import Web
 
 /// Flags set from signal handlers (dispatch sources), read by the frame loop.
 final class SignalFlags: @unchecked Sendable {
@@ -45,7 +46,8 @@ final class Runtime {
 
     /// On a reload `previous` is the running runtime: its MQTT publisher is kept when the settings
     /// did not change, so its queue and connection carry on untouched.
-    init(_ c: EmotiondConfig, previous: Runtime? = nil, metrics: DaemonMetrics? = nil) throws {
+    /// `web`: the HTTP server's view of the camera (nil: the server is off, no web sink).
+    init(_ c: EmotiondConfig, previous: Runtime? = nil, metrics: DaemonMetrics? = nil, web: WebHub? = nil) throws {
         config = c
         let (classifier, det) = try RunCommand.loadModelAndDetector(c)
         processor = FrameProcessor(detector: det, classifier: classifier, tracking: c.tracking,
@@ -55,14 +57,14 @@ final class Runtime {
         mqtt = try Self.publisher(c, previous: previous?.mqtt, metrics: metrics)
         discovery = mqtt != nil && c.mqtt.homeAssistant
             ? HomeAssistantDiscovery(prefix: c.mqtt.discoveryPrefix, topics: Self.topics(c), version: Emotiond.version) : nil
-        sinks = SinkDispatcher(Self.sinks(c, log: logSink, mqtt: mqtt, discovery: discovery, metrics: metrics),
+        sinks = SinkDispatcher(Self.sinks(c, log: logSink, mqtt: mqtt, discovery: discovery, metrics: metrics, web: web),
                                policy: .isolate(report: { logger.warning("emotiond: \($0)") }))
     }
 
     static func topics(_ c: EmotiondConfig) -> MQTTTopics { MQTTTopics(prefix: c.mqtt.topicPrefix, camera: c.camera.name) }
 
     static func sinks(_ c: EmotiondConfig, log: RotatingLogSink?, mqtt: MQTTPublisher?, discovery: HomeAssistantDiscovery?,
-                      metrics: DaemonMetrics?) -> [FrameSink] {
+                      metrics: DaemonMetrics?, web: WebHub? = nil) -> [FrameSink] {
         var sinks: [FrameSink] = []
         if let metrics { sinks.append(MetricsSink(metrics)) }
         if let log { sinks.append(log) }
@@ -70,6 +72,10 @@ final class Runtime {
         if let mqtt {
             sinks.append(MQTTSink(publisher: mqtt, topics: topics(c), minConfidence: c.minConfidence,
                                   stateInterval: c.mqtt.stateInterval, discovery: discovery, log: logger))
+        }
+        if let web {
+            sinks.append(WebStateSink(hub: web))
+            sinks.append(LiveViewSink(hub: web, fps: c.http.mjpegFPS, quality: c.http.jpegQuality))
         }
         return sinks
     }
