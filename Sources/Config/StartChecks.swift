@@ -176,6 +176,7 @@ public enum StartChecks {
         switch hp.kind {
         case .ipv4: return listen
         case .ipv6:
+            // (The wording predates the HTTP server; tests and scripts match it.)
             throw FileProblem("IPv6 addresses are not supported by the metrics endpoint yet; use an IPv4 address "
                               + "(127.0.0.1:\(hp.port)) or a hostname with an IPv4 address")
         case .hostname:
