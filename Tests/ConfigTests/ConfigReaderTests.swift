@@ -119,6 +119,28 @@ final class ConfigReaderTests: XCTestCase {
         }
     }
 
+    /// The HTTP server's section (issue #18): off by default, every key ranged, the address
+    /// resolved and checked like the metrics one, and not the metrics address as well.
+    func testHTTPKeys() throws {
+        let d = EmotiondConfig().http
+        XCTAssertNil(d.listen); XCTAssertNil(d.token); XCTAssertEqual(d.mjpegFPS, 5); XCTAssertEqual(d.jpegQuality, 80)
+        let c = try ConfigLoader.parse("http: {listen: \"127.0.0.1:8080\", token: abc-DEF_123, mjpeg_fps: 12, jpeg_quality: 60}\n",
+                                       file: "t.yaml").http
+        XCTAssertEqual(c.listen, "127.0.0.1:8080"); XCTAssertEqual(c.token, "abc-DEF_123")
+        XCTAssertEqual(c.mjpegFPS, 12); XCTAssertEqual(c.jpegQuality, 60)
+        XCTAssertEqual(messages("http:\n  mjpeg_fps: 0\n"), ["t.yaml:2: http.mjpeg_fps: must be an integer in 1...30, got '0'"])
+        XCTAssertEqual(messages("http:\n  jpeg_quality: 101\n"), ["t.yaml:2: http.jpeg_quality: must be an integer in 10...100, got '101'"])
+        for bad in ["short", "with space inside", "user:password"] {
+            XCTAssertEqual(messages("http:\n  token: '\(bad)'\n"),
+                           ["t.yaml:2: http.token: must be 8-256 printable ASCII characters without spaces or ':', got '\(bad)'"], bad)
+        }
+        XCTAssertEqual(messages("http:\n  listen: 127.0.0.1:0\n").count, 1)
+        XCTAssertTrue(messages("http:\n  port: 8080\n").first?.contains("http.port: unknown key") ?? false)
+        XCTAssertEqual(try startErrors("http:\n  listen: localhost:8080\n"), [])
+        XCTAssertEqual(try startErrors("http:\n  listen: localhost:9464\noutputs:\n  metrics:\n    listen: 127.0.0.1:9464\n"),
+                       ["4: http.listen: is also outputs.metrics.listen; the HTTP server serves /metrics too: set http.listen alone"])
+    }
+
     func testListenHostnameIsResolvedToIPv4() throws {
         XCTAssertEqual(try StartChecks.resolveListen("localhost:9464"), "127.0.0.1:9464")
         XCTAssertEqual(try StartChecks.resolveListen("10.1.2.3:80"), "10.1.2.3:80")
