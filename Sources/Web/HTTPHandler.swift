@@ -116,13 +116,21 @@ final class HTTPHandler: ChannelInboundHandler {
                               promise: nil)
     }
 
+    /// What a stream does with a client that stopped reading (its send buffer is full): a live
+    /// view skips frames (the next one replaces them anyway); an event stream is closed, since a
+    /// silently lost event is worse (EventSource reconnects by itself).
+    enum WhenBusy { case skip, close }
+
     /// A sender the frame loop may call from its thread: hops to this connection's event loop.
-    /// `dropWhenBusy`: a viewer that does not keep up skips frames instead of queueing them.
-    private func sender(_ context: ChannelHandlerContext, dropWhenBusy: Bool) -> @Sendable ([UInt8]) -> Void {
+    private func sender(_ context: ChannelHandlerContext, whenBusy: WhenBusy) -> @Sendable ([UInt8]) -> Void {
         let ch = context.channel
         return { bytes in
             ch.eventLoop.execute {
-                guard ch.isActive, !dropWhenBusy || ch.isWritable else { return }
+                guard ch.isActive else { return }
+                if !ch.isWritable {
+                    if whenBusy == .close { ch.close(promise: nil) }
+                    return
+                }
                 var buf = ch.allocator.buffer(capacity: bytes.count)
                 buf.writeBytes(bytes)
                 ch.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buf)), promise: nil)
@@ -134,7 +142,7 @@ final class HTTPHandler: ChannelInboundHandler {
 
     private func stream(_ context: ChannelHandlerContext, _ hub: WebHub) {
         beginStream(context, "multipart/x-mixed-replace; boundary=\(Self.boundary)")
-        let send = sender(context, dropWhenBusy: true)
+        let send = sender(context, whenBusy: .skip)
         subscription = hub.subscribeFrames { jpeg in
             send(Array("--\(Self.boundary)\r\nContent-Type: image/jpeg\r\nContent-Length: \(jpeg.count)\r\n\r\n".utf8)
                  + jpeg + Array("\r\n".utf8))
@@ -143,7 +151,7 @@ final class HTTPHandler: ChannelInboundHandler {
 
     private func events(_ context: ChannelHandlerContext, _ hub: WebHub) {
         beginStream(context, "text/event-stream; charset=utf-8")
-        let send = sender(context, dropWhenBusy: false)
+        let send = sender(context, whenBusy: .close)
         send(Array(": emotiond events of camera \(hub.camera)\nretry: 2000\n\n".utf8))
         subscription = hub.subscribeEvents(send)
         // A comment now and then: proxies keep the stream open, a vanished client is noticed.
