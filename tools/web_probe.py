@@ -11,6 +11,8 @@
   web_probe.py sse URL [TOKEN]             the first `track` event of the SSE stream (printed as JSON)
   web_probe.py status URL [TOKEN [METHOD]] prints the status code (no exception for 4xx/5xx)
 TOKEN: sent as a bearer token; basic:TOKEN as basic auth with TOKEN as the password.
+  web_probe.py load BASE CAMERA N SECONDS  N live views and N event streams at once, /metrics scraped meanwhile
+  web_probe.py metric BASE NAME            one sample of /metrics
   web_probe.py screenshot PNG              the page rendered (not blank, has the live view's picture)
 Exit 0 on success; 1 with the reason on stderr."""
 import base64, json, sys, time, urllib.error, urllib.request
@@ -177,6 +179,65 @@ def status(url, token=None, method="GET"):
         print(e.code, e.headers.get_all("WWW-Authenticate"))
 
 
+def metric(base, name):
+    with request(base + "/metrics") as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return None
+
+
+def load(base, camera, n, seconds):
+    """N live views and N event streams at once for SECONDS (bounded, loopback), /metrics scraped
+    every 0.2 s meanwhile. Prints parts per viewer, scrape times, frames encoded, gauges, fps."""
+    import threading
+    n, seconds = int(n), float(seconds)
+    end = time.time() + seconds
+    counts = [0] * n
+    errors = []
+
+    def viewer(i):
+        try:
+            r = request(f"{base}/api/cameras/{camera}/stream.mjpeg")
+            while time.time() < end:
+                if r.readline().startswith(b"Content-Type: image/jpeg"):
+                    counts[i] += 1
+            r.close()
+        except Exception as e:  # reported, not raised: the summary says which failed
+            errors.append(f"viewer {i}: {e}")
+
+    def events(i):
+        try:
+            r = request(f"{base}/api/events/live")
+            r.readline()
+            while time.time() < end:
+                time.sleep(0.1)
+            r.close()
+        except Exception as e:
+            errors.append(f"events {i}: {e}")
+
+    encoded0 = metric(base, "emotiond_http_frames_encoded_total")
+    threads = [threading.Thread(target=f, args=(i,)) for i in range(n) for f in (viewer, events)]
+    for t in threads:
+        t.start()
+    scrapes, gauges = [], []
+    time.sleep(0.5)
+    while time.time() < end - 0.3:
+        t0 = time.perf_counter()
+        gauges.append((metric(base, "emotiond_http_viewers"), metric(base, "emotiond_http_event_clients")))
+        scrapes.append((time.perf_counter() - t0) * 1000)
+        time.sleep(0.2)
+    encoded = metric(base, "emotiond_http_frames_encoded_total") - encoded0
+    with request(f"{base}/api/state") as r:
+        fps = json.load(r)["cameras"][0]["fps"]
+    for t in threads:
+        t.join()
+    scrapes.sort()
+    print(json.dumps({"parts": counts, "encoded": encoded, "fps": fps, "errors": errors,
+                      "max_gauges": [max(g[0] for g in gauges), max(g[1] for g in gauges)],
+                      "scrape_ms": {"median": round(scrapes[len(scrapes) // 2], 1), "max": round(scrapes[-1], 1), "n": len(scrapes)}}))
+
+
 def check_screenshot(png):
     img = cv2.imread(png, cv2.IMREAD_COLOR)
     if img is None:
@@ -190,5 +251,5 @@ def check_screenshot(png):
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"get": get, "jpeg": check_jpeg, "openapi": check_openapi, "json": check_json, "mjpeg": lambda b, c, n, o: check_mjpeg(b, c, int(n), o), "sse": check_sse,
+    {"load": load, "metric": lambda b, n: print(metric(b, n)), "get": get, "jpeg": check_jpeg, "openapi": check_openapi, "json": check_json, "mjpeg": lambda b, c, n, o: check_mjpeg(b, c, int(n), o), "sse": check_sse,
      "status": status, "screenshot": check_screenshot}[cmd](*args)

@@ -8,6 +8,7 @@ public final class DaemonMetrics: @unchecked Sendable {
     let frames: Counter, dropped: Counter, errors: Counter, logErrors: Counter, logDropped: Counter
     let sourceReconnects: Counter, sourceOpenFailures: Counter, sourceConnected: Gauge
     let fps: Gauge, faces: Gauge, mqttQueue: Gauge, mqttReconnects: Gauge, mqttDropped: Gauge, mqttConnected: Gauge
+    let httpFramesEncoded: Counter, httpViewers: Gauge, httpEventClients: Gauge
     let stages: [String: ValueHistogram]
 
     public init() {
@@ -31,6 +32,10 @@ public final class DaemonMetrics: @unchecked Sendable {
         mqttReconnects = registry.makeGauge(name: "emotiond_mqtt_reconnects", help: "MQTT reconnections since start.")
         mqttDropped = registry.makeGauge(name: "emotiond_mqtt_dropped", help: "MQTT messages dropped from the full queue (oldest first).")
         mqttConnected = registry.makeGauge(name: "emotiond_mqtt_connected", help: "1 when connected to the broker.")
+        httpFramesEncoded = registry.makeCounter(name: "emotiond_http_frames_encoded_total",
+                                                 help: "Annotated frames JPEG-encoded for live views and snapshots (none without a viewer).")
+        httpViewers = registry.makeGauge(name: "emotiond_http_viewers", help: "Open MJPEG live views.")
+        httpEventClients = registry.makeGauge(name: "emotiond_http_event_clients", help: "Open Server-Sent Events streams.")
         let buckets: [Double] = [0.5, 1, 2, 5, 10, 20, 33, 50, 100, 250, 1000]
         var st: [String: ValueHistogram] = [:]
         for s in ["decode", "detect", "preprocess", "infer", "track", "total"] {
@@ -69,12 +74,17 @@ public final class DaemonMetrics: @unchecked Sendable {
     /// The publisher whose state the MQTT gauges show, read at each scrape (so they stay current
     /// even while the frame loop waits for a stalled source); replaced on reload.
     public func watch(_ publisher: MQTTPublisher?) { lock.lock(); watched = publisher; lock.unlock() }
+    /// The HTTP server's clients (live views, event streams), read at each scrape.
+    public func watchHTTP(_ clients: @escaping () -> (viewers: Int, events: Int)) { lock.lock(); httpClients = clients; lock.unlock() }
+    private var httpClients: (() -> (viewers: Int, events: Int))?
+    public func recordEncodedFrame() { httpFramesEncoded.increment() }
     private let lock = NSLock()
     private var watched: MQTTPublisher?
 
     /// The exposition text, with the MQTT gauges refreshed.
     public func render() -> [UInt8] {
-        lock.lock(); let p = watched; lock.unlock()
+        lock.lock(); let p = watched, http = httpClients; lock.unlock()
+        if let http { let c = http(); httpViewers.set(Double(c.viewers)); httpEventClients.set(Double(c.events)) }
         if let p { mqtt(queue: p.queued, reconnects: p.reconnects, dropped: p.dropped, connected: p.isConnected) }
         return registry.emitToBuffer()
     }

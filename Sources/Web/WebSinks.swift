@@ -20,10 +20,11 @@ public final class LiveViewSink: FrameSink {
     let hub: WebHub
     let interval: Double
     let quality: Int
+    let metrics: DaemonMetrics?
     private var last = Date.distantPast
 
-    public init(hub: WebHub, fps: Int, quality: Int) {
-        self.hub = hub; interval = 1 / Double(max(fps, 1)); self.quality = quality
+    public init(hub: WebHub, fps: Int, quality: Int, metrics: DaemonMetrics? = nil) {
+        self.hub = hub; interval = 1 / Double(max(fps, 1)); self.quality = quality; self.metrics = metrics
     }
 
     public func write(_ out: FrameOutput) throws {
@@ -34,6 +35,7 @@ public final class LiveViewSink: FrameSink {
         var frame = try out.frame.withBGRPixels()
         try Annotator(scoreBars: true).draw(out.result, on: &frame)
         hub.publish(jpeg: try frame.jpeg(quality: quality))
+        metrics?.recordEncodedFrame()
     }
 }
 

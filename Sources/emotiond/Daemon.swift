@@ -104,6 +104,7 @@ final class Daemon {
             }
         }
         if let listen = rt.config.http.listen {
+            if let web { metrics.watchHTTP { [web] in let s = web.subscribers; return (s.frames, s.events) } }
             let routes = WebRoutes(metrics: { [metrics] in metrics.render() }, hub: web, token: rt.config.http.token)
             do { httpServer = try WebServer(listen: listen, routes: routes) } catch {
                 throw RunError("\(rt.config.error("http.listen", "\(error)"))")

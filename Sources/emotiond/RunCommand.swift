@@ -75,7 +75,7 @@ final class Runtime {
         }
         if let web {
             sinks.append(WebStateSink(hub: web))
-            sinks.append(LiveViewSink(hub: web, fps: c.http.mjpegFPS, quality: c.http.jpegQuality))
+            sinks.append(LiveViewSink(hub: web, fps: c.http.mjpegFPS, quality: c.http.jpegQuality, metrics: metrics))
         }
         return sinks
     }

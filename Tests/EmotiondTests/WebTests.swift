@@ -116,6 +116,35 @@ final class WebTests: XCTestCase {
         XCTAssertEqual(d.wait(5), 0, "graceful stop with a stream open: \(d.stderr)")
     }
 
+    /// No viewer, no encoding; then a bounded load on loopback (16 live views and 16 event streams
+    /// for 6 s): each frame is encoded once for all viewers at the rate cap, every viewer gets
+    /// frames, scrapes stay fast and the frame loop keeps its rate. The clients gone, the gauges drop.
+    func testEncodingOnlyWhileWatchedAndManyClients() throws {
+        let (d, port) = try daemon("WolfgangLanger_Pexels.mp4")
+        let base = "http://127.0.0.1:\(port)"
+        XCTAssertTrue(eventually(20) { (Metrics.scrape(port)?["emotiond_frames_processed_total"] ?? 0) > 48 }, d.stderr)
+        XCTAssertEqual(Metrics.scrape(port)?["emotiond_http_frames_encoded_total"], 0, "frames encoded with no viewer")
+
+        let r = try probe(["load", base, "cam1", "16", "6"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let m = try json(r.stdout)
+        let parts = try XCTUnwrap(m["parts"] as? [Int]), encoded = try XCTUnwrap(m["encoded"] as? Double)
+        XCTAssertEqual(m["errors"] as? [String], [])
+        XCTAssertEqual(m["max_gauges"] as? [Double], [16, 16])
+        // The cap is 5 a second: about 30 frames in 6 s, once for all 16 viewers.
+        XCTAssertLessThanOrEqual(encoded, 6 * 5 + 3, r.stdout)
+        XCTAssertGreaterThan(parts.min() ?? 0, 10, r.stdout)
+        XCTAssertLessThan((m["scrape_ms"] as? [String: Double])?["max"] ?? 1e9, 1000, r.stdout)
+        XCTAssertGreaterThan(m["fps"] as? Double ?? 0, 12, r.stdout)
+        XCTAssertTrue(eventually(5) { Metrics.scrape(port)?["emotiond_http_viewers"] == 0 && Metrics.scrape(port)?["emotiond_http_event_clients"] == 0 })
+        let after = Metrics.scrape(port)?["emotiond_http_frames_encoded_total"] ?? -1
+        sleep(1)
+        XCTAssertEqual(Metrics.scrape(port)?["emotiond_http_frames_encoded_total"], after, "encoding stopped with the last viewer")
+        print("web load: \(r.stdout)")
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(5), 0, d.stderr)
+    }
+
     /// A real browser loads the page: the screenshot shows it rendered with the live view.
     func testBrowserRendersThePageWithTheLiveView() throws {
         let chromium = "/usr/bin/chromium"
