@@ -13,6 +13,7 @@ APT_PACKAGES=(
   libv4l-dev v4l-utils
   libopenblas-dev zlib1g-dev
   libsystemd-dev systemd
+  libsqlite3-dev         # the event history (GRDB links the system SQLite)
   libmosquitto-dev mosquitto mosquitto-clients
   ffmpeg xvfb x11-apps x11-utils xdotool imagemagick time
   # network-source tests: GStreamer's RTSP server from system Python (tools/bench/rtsp_server.py):

@@ -57,7 +57,6 @@ def check_jpeg(url):
 
 def check_openapi(base, path, component):
     """The answer at PATH validates against the served OpenAPI document's components.schemas[COMPONENT]."""
-    import jsonschema
     with request(base + "/api/openapi.json") as r:
         doc = json.load(r)
     if doc.get("openapi", "").split(".")[0] != "3" or path not in doc["paths"]:
@@ -65,19 +64,31 @@ def check_openapi(base, path, component):
     with request(base + path) as r:
         body = json.load(r)
     schema = doc["components"]["schemas"][component]
-    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(body))
+    errors = list(validator(schema, doc["components"]["schemas"].values()).iter_errors(body))
     if errors:
         fail(f"{path}: {errors[0].message}")
 
 
-def check_json(url, schema_path, token=None):
+def validator(schema, others):
+    """A validator for SCHEMA that resolves $refs to OTHERS (schemas with an $id) offline."""
     import jsonschema
+    from referencing import Registry, Resource
+    registry = Registry().with_resources([(s["$id"], Resource.from_contents(s)) for s in others if "$id" in s])
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def repo_schemas(schema_path):
+    import glob, os
+    return [json.load(open(p)) for p in glob.glob(os.path.join(os.path.dirname(schema_path), "*.schema.json"))]
+
+
+def check_json(url, schema_path, token=None):
     with request(url, token) as r:
         if r.status != 200:
             fail(f"{url}: status {r.status}")
         doc = json.load(r)
     schema = json.load(open(schema_path))
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
+    errors = sorted(validator(schema, repo_schemas(schema_path)).iter_errors(doc), key=lambda e: list(e.path))
     if errors:
         fail(f"{url}: {errors[0].message} at {list(errors[0].absolute_path)}")
     print(json.dumps(doc))

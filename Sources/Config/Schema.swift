@@ -102,6 +102,10 @@ enum Schema {
             Field("mjpeg_fps", .value { r, n, p, c in c.http.mjpegFPS = try r.int(n, p, Limits.mjpegFPS) }),
             Field("jpeg_quality", .value { r, n, p, c in c.http.jpegQuality = try r.int(n, p, Limits.jpegQuality) }),
         ])),
+        Field("history", .section([
+            Field("path", .value { r, n, p, c in c.history.path = try r.optionalString(n, p) }),
+            Field("keep_days", .value { r, n, p, c in c.history.keepDays = try r.int(n, p, Limits.historyKeepDays) }),
+        ])),
         Field("privacy", .section([
             Field("snapshot_dir", .value { r, n, p, c in c.snapshotDir = try r.optionalString(n, p) }),
         ])),

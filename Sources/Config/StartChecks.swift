@@ -26,6 +26,7 @@ public enum StartChecks {
             }
         }
         if let path = c.log.path { check("outputs.log.path") { try writableFile(path) } }
+        if let path = c.history.path { check("history.path") { try writableFile(path) } }
         if let dir = c.snapshotDir { check("privacy.snapshot_dir") { try writableDirectory(dir) } }
         if c.mqtt.enabled { mqtt(&c, p, env, &errors) }
         if let l = c.metrics.listen { check("outputs.metrics.listen") { c.metrics.listen = try resolveListen(l) } }

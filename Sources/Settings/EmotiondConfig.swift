@@ -101,6 +101,13 @@ public struct EmotiondConfig: Equatable, Sendable {
         public var jpegQuality = 80
     }
     public var http = HTTP()
+    /// Track events kept in SQLite for GET /api/events; off unless `path` is set.
+    public struct History: Equatable, Sendable {
+        public var path: String? = nil
+        /// Events older than this are deleted (at start and once an hour).
+        public var keepDays = 30
+    }
+    public var history = History()
     public var camera = Camera()
     public var detector = DetectorConfig()
     public var fullDetectEvery = 25

@@ -1,4 +1,5 @@
 import Foundation
+import History
 import NIOCore
 import NIOHTTP1
 import Sinks
@@ -14,6 +15,7 @@ final class HTTPHandler: ChannelInboundHandler {
     private var answered = false
     private var subscription: Int?
     private var keepalive: RepeatedTask?
+    private var query = ""
 
     init(_ routes: WebRoutes) { self.routes = routes }
 
@@ -48,7 +50,9 @@ final class HTTPHandler: ChannelInboundHandler {
             return send(context, .unauthorized, "application/json", Self.error("authorization required"),
                         extra: [("WWW-Authenticate", "Basic realm=\"emotiond\", charset=\"UTF-8\""), ("WWW-Authenticate", "Bearer")])
         }
-        let path = String(h.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+        let uri = h.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let path = uri.first ?? ""
+        query = uri.count > 1 ? uri[1] : ""
         if path == "/metrics", let m = routes.metrics {
             return send(context, .ok, "text/plain; version=0.0.4; charset=utf-8", m())
         }
@@ -64,6 +68,7 @@ final class HTTPHandler: ChannelInboundHandler {
         case "/api/cameras": json(context, CamerasReply(cameras: [.init(hub)]))
         case "/api/state": json(context, StateReply(cameras: [hub.view()]))
         case "/api/events/live": events(context, hub)
+        case "/api/events": history(context)
         default:
             // /api/cameras/{name}/stream.mjpeg and /api/cameras/{name}/snapshot.jpg
             guard parts.count == 5, parts[1] == "api", parts[2] == "cameras",
@@ -171,6 +176,24 @@ final class HTTPHandler: ChannelInboundHandler {
                                  Self.error("no frame within 3 s (source stalled or ended)"))
                 }
             }
+        }
+    }
+
+    /// GET /api/events?camera=&type=&label=&since=&until=&limit= (schemas/api-events.schema.json).
+    private func history(_ context: ChannelHandlerContext) {
+        guard let store = routes.history else {
+            return send(context, .notFound, "application/json", Self.error("the event history is off: set history.path"))
+        }
+        let q: EventHistory.Query
+        do { q = try EventsQuery.parse(query) } catch {
+            return send(context, .badRequest, "application/json", Self.error("\(error)"))
+        }
+        do {
+            let events = try store.events(q)
+            let body = "{\"events\":[" + events.joined(separator: ",") + "],\"schema\":\"emotiond.api.events/1\"}"
+            send(context, .ok, "application/json", Array(body.utf8))
+        } catch {
+            send(context, .internalServerError, "application/json", Self.error("event history: \(error)"))
         }
     }
 

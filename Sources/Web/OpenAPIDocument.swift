@@ -4,6 +4,16 @@ enum OpenAPIDocument {
 {
  "components": {
   "responses": {
+   "BadRequest": {
+    "content": {
+     "application/json": {
+      "schema": {
+       "$ref": "#/components/schemas/Error"
+      }
+     }
+    },
+    "description": "A malformed or unknown query parameter (named in the error)."
+   },
    "NotFound": {
     "content": {
      "application/json": {
@@ -341,6 +351,29 @@ enum OpenAPIDocument {
      "source"
     ],
     "title": "emotiond track event, version 2",
+    "type": "object"
+   },
+   "Events": {
+    "$id": "https://emotiond.invalid/schemas/api-events.schema.json",
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "additionalProperties": false,
+    "description": "Track events from the event history (history.path), newest first, at most `limit` of them; each exactly as MQTT and the SSE stream carried it.",
+    "properties": {
+     "events": {
+      "items": {
+       "$ref": "event.schema.json"
+      },
+      "type": "array"
+     },
+     "schema": {
+      "const": "emotiond.api.events/1"
+     }
+    },
+    "required": [
+     "schema",
+     "events"
+    ],
+    "title": "emotiond GET /api/events, version 1",
     "type": "object"
    },
    "State": {
@@ -725,6 +758,112 @@ enum OpenAPIDocument {
      }
     },
     "summary": "The annotated live view (boxes, labels, score bars) as multipart/x-mixed-replace JPEG parts, at most http.mjpeg_fps a second. Frames are drawn and encoded only while someone watches; a client that does not keep up skips frames."
+   }
+  },
+  "/api/events": {
+   "get": {
+    "parameters": [
+     {
+      "description": "Only this camera's events.",
+      "in": "query",
+      "name": "camera",
+      "required": false,
+      "schema": {
+       "pattern": "^[A-Za-z0-9_-]{1,64}$",
+       "type": "string"
+      }
+     },
+     {
+      "description": "Only events of this type.",
+      "in": "query",
+      "name": "type",
+      "required": false,
+      "schema": {
+       "enum": [
+        "new",
+        "change",
+        "end"
+       ]
+      }
+     },
+     {
+      "description": "Only events with this label.",
+      "in": "query",
+      "name": "label",
+      "required": false,
+      "schema": {
+       "enum": [
+        "angry",
+        "disgust",
+        "fear",
+        "happy",
+        "sad",
+        "surprise",
+        "neutral"
+       ]
+      }
+     },
+     {
+      "description": "Events at or after this UTC time.",
+      "in": "query",
+      "name": "since",
+      "required": false,
+      "schema": {
+       "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$",
+       "type": "string"
+      }
+     },
+     {
+      "description": "Events before this UTC time.",
+      "in": "query",
+      "name": "until",
+      "required": false,
+      "schema": {
+       "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$",
+       "type": "string"
+      }
+     },
+     {
+      "description": "At most this many (default 100).",
+      "in": "query",
+      "name": "limit",
+      "required": false,
+      "schema": {
+       "maximum": 1000,
+       "minimum": 1,
+       "type": "integer"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Events"
+        }
+       }
+      },
+      "description": "Events"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "404": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      },
+      "description": "The event history is off (history.path not set)."
+     }
+    },
+    "summary": "Track events from the event history (history.path), newest first."
    }
   },
   "/api/events/live": {

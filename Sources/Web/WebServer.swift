@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import History
 import NIOPosix
 import Sinks
 
@@ -11,8 +12,10 @@ public struct WebRoutes: @unchecked Sendable {
     public var hub: WebHub?
     /// Required on every request when set (bearer, or basic auth with it as the password).
     public var token: String?
-    public init(metrics: (() -> [UInt8])?, hub: WebHub? = nil, token: String? = nil) {
-        self.metrics = metrics; self.hub = hub; self.token = token
+    /// GET /api/events (nil: `history.path` is not set).
+    public var history: EventHistory?
+    public init(metrics: (() -> [UInt8])?, hub: WebHub? = nil, token: String? = nil, history: EventHistory? = nil) {
+        self.metrics = metrics; self.hub = hub; self.token = token; self.history = history
     }
 }
 

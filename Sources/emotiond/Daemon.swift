@@ -5,6 +5,7 @@ import Foundation
 import Imaging
 import Pipeline
 import Settings
+import History
 import Sinks
 import Web
 
@@ -79,6 +80,8 @@ final class Daemon {
     /// The HTTP server (`http.listen`) and its view of the camera; nil when off.
     var httpServer: WebServer?
     var web: WebHub?
+    /// The event store (`history.path`), kept across reloads; nil when off.
+    var history: EventHistory?
     /// nil while a network source is down (`link` reopens it).
     var reader: SourceReader?
     /// A network source's reconnection (nil for files, FIFOs and cameras).
@@ -95,7 +98,10 @@ final class Daemon {
         do {
             let c = try command.loadConfig()
             if c.http.listen != nil { web = WebHub(camera: c.camera.name) }
-            rt = try Runtime(c, metrics: metrics, web: web)
+            if let p = c.history.path {
+                do { history = try EventHistory(path: p, keepDays: c.history.keepDays) } catch { throw c.error("history.path", "\(error)") }
+            }
+            rt = try Runtime(c, metrics: metrics, web: web, history: history)
         } catch let e as ConfigError { throw RunError("\(e)") } catch let e as ConfigErrors { throw RunError("\(e)") }
         camera = rt.config.camera.name
         if let listen = rt.config.metrics.listen {
@@ -105,7 +111,8 @@ final class Daemon {
         }
         if let listen = rt.config.http.listen {
             if let web { metrics.watchHTTP { [web] in let s = web.subscribers; return (s.frames, s.events) } }
-            let routes = WebRoutes(metrics: { [metrics] in metrics.render() }, hub: web, token: rt.config.http.token)
+            let routes = WebRoutes(metrics: { [metrics] in metrics.render() }, hub: web, token: rt.config.http.token,
+                                   history: history)
             do { httpServer = try WebServer(listen: listen, routes: routes) } catch {
                 throw RunError("\(rt.config.error("http.listen", "\(error)"))")
             }
@@ -329,11 +336,10 @@ final class Daemon {
                 throw c.error(key, "a V4L2 camera cannot be changed by a reload; "
                               + "restart the daemon (systemctl restart emotiond)")
             }
-            if c.http != rt.config.http {
-                throw c.error("http", "the HTTP server's settings cannot be changed by a reload; "
-                              + "restart the daemon (systemctl restart emotiond)")
+            for (key, changed) in [("http", c.http != rt.config.http), ("history", c.history != rt.config.history)] where changed {
+                throw c.error(key, "these settings cannot be changed by a reload; restart the daemon (systemctl restart emotiond)")
             }
-            let newRT = try Runtime(c, previous: rt, metrics: metrics, web: web)
+            let newRT = try Runtime(c, previous: rt, metrics: metrics, web: web, history: history)
             guard let change = try sourceChange(c) else { return }   // stopped while opening
             // Last, as it is the one step that changes something before it can fail (and undoes it).
             let moved = try moveMetrics(to: c)

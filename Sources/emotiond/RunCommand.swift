@@ -7,6 +7,7 @@ import Foundation
 import Inference
 import Pipeline
 import Settings
+import History
 import Sinks
 import Web
 
@@ -47,7 +48,9 @@ final class Runtime {
     /// On a reload `previous` is the running runtime: its MQTT publisher is kept when the settings
     /// did not change, so its queue and connection carry on untouched.
     /// `web`: the HTTP server's view of the camera (nil: the server is off, no web sink).
-    init(_ c: EmotiondConfig, previous: Runtime? = nil, metrics: DaemonMetrics? = nil, web: WebHub? = nil) throws {
+    /// `history`: the event store (nil: `history.path` is not set).
+    init(_ c: EmotiondConfig, previous: Runtime? = nil, metrics: DaemonMetrics? = nil, web: WebHub? = nil,
+         history: EventHistory? = nil) throws {
         config = c
         let (classifier, det) = try RunCommand.loadModelAndDetector(c)
         processor = FrameProcessor(detector: det, classifier: classifier, tracking: c.tracking,
@@ -57,14 +60,14 @@ final class Runtime {
         mqtt = try Self.publisher(c, previous: previous?.mqtt, metrics: metrics)
         discovery = mqtt != nil && c.mqtt.homeAssistant
             ? HomeAssistantDiscovery(prefix: c.mqtt.discoveryPrefix, topics: Self.topics(c), version: Emotiond.version) : nil
-        sinks = SinkDispatcher(Self.sinks(c, log: logSink, mqtt: mqtt, discovery: discovery, metrics: metrics, web: web),
+        sinks = SinkDispatcher(Self.sinks(c, log: logSink, mqtt: mqtt, discovery: discovery, metrics: metrics, web: web, history: history),
                                policy: .isolate(report: { logger.warning("emotiond: \($0)") }))
     }
 
     static func topics(_ c: EmotiondConfig) -> MQTTTopics { MQTTTopics(prefix: c.mqtt.topicPrefix, camera: c.camera.name) }
 
     static func sinks(_ c: EmotiondConfig, log: RotatingLogSink?, mqtt: MQTTPublisher?, discovery: HomeAssistantDiscovery?,
-                      metrics: DaemonMetrics?, web: WebHub? = nil) -> [FrameSink] {
+                      metrics: DaemonMetrics?, web: WebHub? = nil, history: EventHistory? = nil) -> [FrameSink] {
         var sinks: [FrameSink] = []
         if let metrics { sinks.append(MetricsSink(metrics)) }
         if let log { sinks.append(log) }
@@ -73,6 +76,7 @@ final class Runtime {
             sinks.append(MQTTSink(publisher: mqtt, topics: topics(c), minConfidence: c.minConfidence,
                                   stateInterval: c.mqtt.stateInterval, discovery: discovery, log: logger))
         }
+        if let history { sinks.append(EventHistorySink(history: history, camera: c.camera.name)) }
         if let web {
             sinks.append(WebStateSink(hub: web))
             sinks.append(LiveViewSink(hub: web, fps: c.http.mjpegFPS, quality: c.http.jpegQuality, metrics: metrics))

@@ -141,6 +141,16 @@ final class ConfigReaderTests: XCTestCase {
                        ["4: http.listen: is also outputs.metrics.listen; the HTTP server serves /metrics too: set http.listen alone"])
     }
 
+    func testHistoryKeys() throws {
+        XCTAssertNil(EmotiondConfig().history.path); XCTAssertEqual(EmotiondConfig().history.keepDays, 30)
+        let c = try ConfigLoader.parse("history: {path: /var/lib/emotiond/events.sqlite, keep_days: 7}\n", file: "t.yaml").history
+        XCTAssertEqual(c.path, "/var/lib/emotiond/events.sqlite"); XCTAssertEqual(c.keepDays, 7)
+        XCTAssertEqual(messages("history:\n  keep_days: 0\n"), ["t.yaml:2: history.keep_days: must be an integer in 1...3650, got '0'"])
+        XCTAssertEqual(try startErrors("history:\n  path: \(dir.path)/none/e.sqlite\n"),
+                       ["4: history.path: cannot create \(dir.path)/none/e.sqlite: directory \(dir.path)/none does not exist (create it first)"])
+        XCTAssertEqual(try startErrors("history:\n  path: \(dir.path)/e.sqlite\n"), [])
+    }
+
     func testListenHostnameIsResolvedToIPv4() throws {
         XCTAssertEqual(try StartChecks.resolveListen("localhost:9464"), "127.0.0.1:9464")
         XCTAssertEqual(try StartChecks.resolveListen("10.1.2.3:80"), "10.1.2.3:80")

@@ -145,6 +145,54 @@ final class WebTests: XCTestCase {
         XCTAssertEqual(d.wait(5), 0, d.stderr)
     }
 
+    /// The event history: events land in SQLite as they happen, GET /api/events filters them
+    /// (valid against schemas/ and the OpenAPI document), refuses bad parameters naming them, and
+    /// the history outlives a restart. Without history.path the endpoint says it is off.
+    func testEventHistoryQueriesAndSurvivesARestart() throws {
+        let db = dir.appendingPathComponent("events.sqlite").path
+        let (d, port) = try daemon("noface_face.mov", http: "history:\n  path: \(db)\n")
+        let base = "http://127.0.0.1:\(port)", schema = CLI.root.appendingPathComponent("schemas/api-events.schema.json").path
+        func events(_ query: String) throws -> [[String: Any]] {
+            let r = try probe(["json", "\(base)/api/events\(query)", schema])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try XCTUnwrap(try json(r.stdout)["events"] as? [[String: Any]])
+        }
+        XCTAssertTrue(try eventually(20) { try probe(["status", "\(base)/api/state"]).stdout == "200\n" }, d.stderr)
+        XCTAssertTrue(try eventually(30) { try events("").count >= 1 }, d.stderr)
+        let all = try events("?limit=1000")
+        let first = try XCTUnwrap(all.last)
+        XCTAssertEqual(first["type"] as? String, "new", "oldest last")
+        XCTAssertTrue(try events("?type=new").allSatisfy { $0["type"] as? String == "new" })
+        let label = try XCTUnwrap(first["label"] as? String)
+        XCTAssertTrue(try events("?label=\(label)&camera=cam1").allSatisfy { $0["label"] as? String == label })
+        XCTAssertEqual(try events("?limit=1").count, 1)
+        XCTAssertEqual(try events("?since=2999-01-01T00:00:00Z").count, 0)
+        XCTAssertEqual(try events("?camera=other").count, 0)
+        let stamp = try XCTUnwrap(first["timestamp"] as? String)
+        XCTAssertTrue(try events("?since=\(stamp)&limit=1000").contains { $0["id"] as? String == first["id"] as? String })
+        XCTAssertFalse(try events("?until=\(stamp)&limit=1000").contains { $0["id"] as? String == first["id"] as? String })
+        XCTAssertEqual(try probe(["openapi", base, "/api/events", "Events"]).status, 0)
+        for bad in ["limit=0", "label=joy", "type=start", "since=yesterday", "foo=1"] {
+            let r = try probe(["status", "\(base)/api/events?\(bad)"])
+            XCTAssertTrue(r.stdout.hasPrefix("400"), "\(bad): \(r.stdout)")
+        }
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(5), 0, d.stderr)
+
+        // Restarted on the same file: the earlier events are there from the start.
+        let again = try Child(CLI.binary, ["run", "--config", dir.appendingPathComponent("emotiond.yaml").path,
+                                           "--source", CLI.media("no_face.mp4"), "--loop"], dir: dir, name: "again")
+        XCTAssertTrue(try eventually(20) { try probe(["status", "\(base)/api/state"]).stdout == "200\n" }, again.stderr)
+        XCTAssertTrue(try events("?limit=1000").contains { $0["id"] as? String == first["id"] as? String })
+        again.signal(SIGTERM)
+        XCTAssertEqual(again.wait(5), 0, again.stderr)
+
+        let (off, offPort) = try daemon("no_face.mp4")
+        XCTAssertTrue(try eventually(20) { try probe(["status", "http://127.0.0.1:\(offPort)/api/events"]).stdout.hasPrefix("404") }, off.stderr)
+        off.signal(SIGTERM)
+        XCTAssertEqual(off.wait(5), 0, off.stderr)
+    }
+
     /// A real browser loads the page: the screenshot shows it rendered with the live view.
     func testBrowserRendersThePageWithTheLiveView() throws {
         let chromium = "/usr/bin/chromium"
