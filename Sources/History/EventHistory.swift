@@ -17,14 +17,15 @@ public final class EventHistory: @unchecked Sendable {
         let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]; return e
     }()
 
-    public init(path: String, keepDays: Int) throws {
+    /// `prune`: false for readers (`emotiond report`), which must not delete anything.
+    public init(path: String, keepDays: Int, prune: Bool = true) throws {
         self.path = path; self.keepDays = keepDays
         var config = Configuration()
         // Events are not worth an fsync each: NORMAL in WAL mode loses at most the last ones on power loss.
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         pool = try DatabasePool(path: path, configuration: config)
         try Self.migrator.migrate(pool)
-        try prune(now: Date())
+        if prune { try self.prune(now: Date()) }
     }
 
     static var migrator: DatabaseMigrator {

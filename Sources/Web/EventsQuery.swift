@@ -3,7 +3,7 @@ import History
 
 /// The query string of GET /api/events, checked: an unknown parameter or a malformed value is a
 /// 400 naming it, never an empty answer that looks like "no events".
-enum EventsQuery {
+public enum EventsQuery {
     struct Problem: Error, CustomStringConvertible { let description: String }
 
     static let labels: Set = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -11,11 +11,17 @@ enum EventsQuery {
     static let stamp = try! NSRegularExpression(pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$")
     static let camera = try! NSRegularExpression(pattern: "^[A-Za-z0-9_-]{1,64}$")
 
-    static func parse(_ query: String) throws -> EventHistory.Query {
+    public static let all = ["camera", "type", "label", "since", "until", "limit"]
+
+    /// `allowed`: the parameters this endpoint takes (the report takes no type, label or limit).
+    public static func parse(_ query: String, allowed: [String] = all) throws -> EventHistory.Query {
         var q = EventHistory.Query()
         for pair in query.split(separator: "&") where !pair.isEmpty {
             let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let key = kv[0], value = (kv.count > 1 ? kv[1] : "").removingPercentEncoding ?? ""
+            guard allowed.contains(key) else {
+                throw Problem(description: "unknown parameter '\(key)' (known: \(allowed.joined(separator: ", ")))")
+            }
             switch key {
             case "camera": q.camera = try check(value, key, matches(camera, value), "a camera name")
             case "type": q.type = try check(value, key, types.contains(value), "new, change or end")
@@ -25,8 +31,7 @@ enum EventsQuery {
             case "limit":
                 guard let n = Int(value), (1...1000).contains(n) else { throw Problem(description: "limit: must be 1-1000, got '\(value)'") }
                 q.limit = n
-            default:
-                throw Problem(description: "unknown parameter '\(key)' (known: camera, type, label, since, until, limit)")
+            default: break
             }
         }
         return q

@@ -69,6 +69,7 @@ final class HTTPHandler: ChannelInboundHandler {
         case "/api/state": json(context, StateReply(cameras: [hub.view()]))
         case "/api/events/live": events(context, hub)
         case "/api/events": history(context)
+        case "/api/report": report(context)
         default:
             // /api/cameras/{name}/stream.mjpeg and /api/cameras/{name}/snapshot.jpg
             guard parts.count == 5, parts[1] == "api", parts[2] == "cameras",
@@ -193,6 +194,20 @@ final class HTTPHandler: ChannelInboundHandler {
             let body = "{\"events\":[" + events.joined(separator: ",") + "],\"schema\":\"emotiond.api.events/1\"}"
             send(context, .ok, "application/json", Array(body.utf8))
         } catch {
+            send(context, .internalServerError, "application/json", Self.error("event history: \(error)"))
+        }
+    }
+
+    /// GET /api/report?camera=&since=&until= (schemas/api-report.schema.json).
+    private func report(_ context: ChannelHandlerContext) {
+        guard let store = routes.history else {
+            return send(context, .notFound, "application/json", Self.error("the event history is off: set history.path"))
+        }
+        let q: EventHistory.Query
+        do { q = try EventsQuery.parse(query, allowed: ["camera", "since", "until"]) } catch {
+            return send(context, .badRequest, "application/json", Self.error("\(error)"))
+        }
+        do { json(context, try store.report(q)) } catch {
             send(context, .internalServerError, "application/json", Self.error("event history: \(error)"))
         }
     }

@@ -376,6 +376,111 @@ enum OpenAPIDocument {
     "title": "emotiond GET /api/events, version 1",
     "type": "object"
    },
+   "Report": {
+    "$defs": {
+     "time": {
+      "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$",
+      "type": "string"
+     }
+    },
+    "$id": "https://emotiond.invalid/schemas/api-report.schema.json",
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "additionalProperties": false,
+    "description": "The event history over a time range: faces (tracks with an event in the range) and seconds per emotion. A track shows its event's label from that event until its next event (or its end); a track still open counts until `until` (or now).",
+    "properties": {
+     "camera": {
+      "anyOf": [
+       {
+        "pattern": "^[A-Za-z0-9_-]{1,64}$",
+        "type": "string"
+       },
+       {
+        "type": "null"
+       }
+      ]
+     },
+     "dominant": {
+      "anyOf": [
+       {
+        "enum": [
+         "angry",
+         "disgust",
+         "fear",
+         "happy",
+         "sad",
+         "surprise",
+         "neutral"
+        ]
+       },
+       {
+        "type": "null"
+       }
+      ]
+     },
+     "events": {
+      "minimum": 0,
+      "type": "integer"
+     },
+     "faces": {
+      "minimum": 0,
+      "type": "integer"
+     },
+     "schema": {
+      "const": "emotiond.api.report/1"
+     },
+     "seconds": {
+      "additionalProperties": false,
+      "patternProperties": {
+       "^(angry|disgust|fear|happy|sad|surprise|neutral)$": {
+        "minimum": 0,
+        "type": "number"
+       }
+      },
+      "required": [
+       "angry",
+       "disgust",
+       "fear",
+       "happy",
+       "sad",
+       "surprise",
+       "neutral"
+      ],
+      "type": "object"
+     },
+     "since": {
+      "anyOf": [
+       {
+        "$ref": "#/$defs/time"
+       },
+       {
+        "type": "null"
+       }
+      ]
+     },
+     "until": {
+      "anyOf": [
+       {
+        "$ref": "#/$defs/time"
+       },
+       {
+        "type": "null"
+       }
+      ]
+     }
+    },
+    "required": [
+     "schema",
+     "camera",
+     "since",
+     "until",
+     "events",
+     "faces",
+     "seconds",
+     "dominant"
+    ],
+    "title": "emotiond GET /api/report and `emotiond report --json`, version 1",
+    "type": "object"
+   },
    "State": {
     "$defs": {
      "camera": {
@@ -897,6 +1002,71 @@ enum OpenAPIDocument {
      }
     },
     "summary": "This document."
+   }
+  },
+  "/api/report": {
+   "get": {
+    "parameters": [
+     {
+      "description": "Only this camera's events.",
+      "in": "query",
+      "name": "camera",
+      "required": false,
+      "schema": {
+       "pattern": "^[A-Za-z0-9_-]{1,64}$",
+       "type": "string"
+      }
+     },
+     {
+      "description": "Events at or after this UTC time.",
+      "in": "query",
+      "name": "since",
+      "required": false,
+      "schema": {
+       "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$",
+       "type": "string"
+      }
+     },
+     {
+      "description": "Events before this UTC time.",
+      "in": "query",
+      "name": "until",
+      "required": false,
+      "schema": {
+       "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$",
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Report"
+        }
+       }
+      },
+      "description": "Report"
+     },
+     "400": {
+      "$ref": "#/components/responses/BadRequest"
+     },
+     "401": {
+      "$ref": "#/components/responses/Unauthorized"
+     },
+     "404": {
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Error"
+        }
+       }
+      },
+      "description": "The event history is off (history.path not set)."
+     }
+    },
+    "summary": "The event history summarised over a range: faces and seconds per emotion (also `emotiond report`)."
    }
   },
   "/api/state": {

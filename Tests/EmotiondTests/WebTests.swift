@@ -176,6 +176,7 @@ final class WebTests: XCTestCase {
             let r = try probe(["status", "\(base)/api/events?\(bad)"])
             XCTAssertTrue(r.stdout.hasPrefix("400"), "\(bad): \(r.stdout)")
         }
+        try checkReport(base, db: db)
         d.signal(SIGTERM)
         XCTAssertEqual(d.wait(5), 0, d.stderr)
 
@@ -191,6 +192,33 @@ final class WebTests: XCTestCase {
         XCTAssertTrue(try eventually(20) { try probe(["status", "http://127.0.0.1:\(offPort)/api/events"]).stdout.hasPrefix("404") }, off.stderr)
         off.signal(SIGTERM)
         XCTAssertEqual(off.wait(5), 0, off.stderr)
+    }
+
+    /// GET /api/report and `emotiond report --json` (valid against schemas/api-report.schema.json
+    /// and the OpenAPI document): the face seen, time per emotion; a parameter the report does
+    /// not take is refused.
+    func checkReport(_ base: String, db: String) throws {
+        let schema = CLI.root.appendingPathComponent("schemas/api-report.schema.json").path
+        let r = try probe(["json", "\(base)/api/report?camera=cam1&since=2000-01-01T00:00:00Z", schema])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = try json(r.stdout)
+        XCTAssertGreaterThanOrEqual(report["faces"] as? Int ?? 0, 1, r.stdout)
+        XCTAssertGreaterThan((report["seconds"] as? [String: Double])?.values.reduce(0, +) ?? 0, 0, r.stdout)
+        XCTAssertNotNil(report["dominant"] as? String, r.stdout)
+        XCTAssertEqual(try probe(["openapi", base, "/api/report", "Report"]).status, 0)
+        XCTAssertTrue(try probe(["status", "\(base)/api/report?type=new"]).stdout.hasPrefix("400"))
+
+        let cli = try CLI.run(["report", "--history", db, "--json", "--camera", "cam1"])
+        XCTAssertEqual(cli.status, 0, cli.stderr)
+        let out = dir.appendingPathComponent("report.json")
+        try cli.stdout.write(to: out, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try CLI.validate(out.path, schema: "api-report.schema.json", whole: true).status, 0, cli.stdout)
+        XCTAssertGreaterThanOrEqual(try json(cli.stdout)["faces"] as? Int ?? 0, 1)
+        let text = try CLI.run(["report", "--history", db])
+        XCTAssertTrue(text.stdout.contains("dominant: "), text.stdout + text.stderr)
+        let bad = try CLI.run(["report", "--history", db, "--since", "yesterday"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("since: must be a UTC time"), bad.stderr)
     }
 
     /// A real browser loads the page: the screenshot shows it rendered with the live view.
