@@ -8,7 +8,7 @@
   web_probe.py get URL                     prints the body
   web_probe.py jpeg URL                    one JPEG that OpenCV decodes
   web_probe.py openapi BASE PATH NAME      PATH's answer valid against the served OpenAPI document's schema NAME
-  web_probe.py sse URL [TOKEN]             the first `track` event of the SSE stream (printed as JSON)
+  web_probe.py sse URL [TOKEN [EVENT]]     the first EVENT (default track) of the SSE stream (printed as JSON)
   web_probe.py status URL [TOKEN [METHOD]] prints the status code (no exception for 4xx/5xx)
 TOKEN: sent as a bearer token; basic:TOKEN as basic auth with TOKEN as the password.
   web_probe.py load BASE CAMERA N SECONDS  N live views and N event streams at once, /metrics scraped meanwhile
@@ -162,7 +162,7 @@ def check_mjpeg(base, camera, n, outdir):
     print(json.dumps({"parts": len(parts), "boxed": boxed, "shape": list(img.shape), "bytes": [len(p) for p in parts]}))
 
 
-def check_sse(url, token=None):
+def check_sse(url, token=None, want="track"):
     r = request(url, token)
     if not r.headers.get("Content-Type", "").startswith("text/event-stream"):
         fail(f"{url}: Content-Type {r.headers.get('Content-Type')!r}")
@@ -175,11 +175,11 @@ def check_sse(url, token=None):
         elif line.startswith("data:"):
             data.append(line[5:].strip())
         elif line == "" and data:
-            if event == "track":
+            if event == want:
                 print("\n".join(data))
                 return
             event, data = None, []
-    fail("no track event within 20 s")
+    fail(f"no {want} event within 20 s")
 
 
 def status(url, token=None, method="GET"):

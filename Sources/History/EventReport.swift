@@ -47,14 +47,16 @@ public struct EventReport: Codable, Sendable, Equatable {
                            dominant: dominant)
     }
 
-    /// A fixed-format UTC timestamp (milliseconds, as events carry them, or whole seconds).
+    /// A fixed-format UTC timestamp (milliseconds, as events carry them), parsed by hand: no
+    /// DateFormatter, whose ICU data would cost the daemon ~4.7 MiB resident.
     static func date(_ s: String) -> Date? {
-        for format in ["yyyy-MM-dd'T'HH:mm:ss.SSS'Z'", "yyyy-MM-dd'T'HH:mm:ss'Z'"] {
-            let f = DateFormatter()
-            f.locale = Locale(identifier: "en_US_POSIX"); f.timeZone = TimeZone(identifier: "UTC"); f.dateFormat = format
-            if let d = f.date(from: s) { return d }
-        }
-        return nil
+        let f = s.split(whereSeparator: { "-T:.Z".contains($0) }).compactMap { Int($0) }
+        guard f.count >= 6, s.hasSuffix("Z") else { return nil }
+        var t = tm()
+        t.tm_year = Int32(f[0] - 1900); t.tm_mon = Int32(f[1] - 1); t.tm_mday = Int32(f[2])
+        t.tm_hour = Int32(f[3]); t.tm_min = Int32(f[4]); t.tm_sec = Int32(f[5])
+        let ms = f.count > 6 ? Double(f[6]) / 1000 : 0
+        return Date(timeIntervalSince1970: Double(timegm(&t)) + ms)
     }
 }
 

@@ -108,6 +108,13 @@ public struct EmotiondConfig: Equatable, Sendable {
         public var keepDays = 30
     }
     public var history = History()
+    /// A notice when a face has shown one of `labels` for `sustainedSeconds` (0: off), once per
+    /// stretch: to SSE subscribers (`event: notice`) and MQTT (`<prefix>/<camera>/notices`).
+    public struct Notices: Equatable, Sendable {
+        public var sustainedSeconds = 0.0
+        public var labels = ["angry", "fear", "sad"]
+    }
+    public var notices = Notices()
     public var camera = Camera()
     public var detector = DetectorConfig()
     public var fullDetectEvery = 25

@@ -376,6 +376,72 @@ enum OpenAPIDocument {
     "title": "emotiond GET /api/events, version 1",
     "type": "object"
    },
+   "Notice": {
+    "$defs": {
+     "time": {
+      "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$",
+      "type": "string"
+     }
+    },
+    "$id": "https://emotiond.invalid/schemas/notice.schema.json",
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "additionalProperties": false,
+    "description": "A face has shown one of notices.labels for notices.sustained_seconds: sent once per stretch (a stretch starts at the track's new or change event and ends at the next one or its end).",
+    "properties": {
+     "camera": {
+      "minLength": 1,
+      "type": "string"
+     },
+     "id": {
+      "description": "The id of the track's events.",
+      "minLength": 1,
+      "type": "string"
+     },
+     "label": {
+      "enum": [
+       "angry",
+       "disgust",
+       "fear",
+       "happy",
+       "sad",
+       "surprise",
+       "neutral"
+      ]
+     },
+     "schema": {
+      "const": "emotiond.notice/1"
+     },
+     "seconds": {
+      "description": "How long the label had held when the notice was sent.",
+      "minimum": 0,
+      "type": "number"
+     },
+     "since": {
+      "$ref": "#/$defs/time",
+      "description": "Timestamp of the event that started the stretch."
+     },
+     "timestamp": {
+      "$ref": "#/$defs/time",
+      "description": "When the notice was sent."
+     },
+     "track": {
+      "minimum": 1,
+      "type": "integer"
+     }
+    },
+    "required": [
+     "schema",
+     "camera",
+     "id",
+     "track",
+     "label",
+     "seconds",
+     "since",
+     "timestamp"
+    ],
+    "title": "emotiond sustained-emotion notice, version 1 (SSE `event: notice`, MQTT <prefix>/<camera>/notices)",
+    "type": "object"
+   },
    "Report": {
     "$defs": {
      "time": {
@@ -988,7 +1054,7 @@ enum OpenAPIDocument {
       "$ref": "#/components/responses/Unauthorized"
      }
     },
-    "summary": "Server-Sent Events: each track event (new, change, end) as it happens, `event: track`, data one JSON object (Event); a comment every 15 s keeps the stream open."
+    "summary": "Server-Sent Events: each track event (new, change, end) as it happens, `event: track`, data one JSON object (Event); each sustained-emotion notice (notices.sustained_seconds) as `event: notice` (Notice); a comment every 15 s keeps the stream open."
    }
   },
   "/api/openapi.json": {

@@ -58,6 +58,15 @@ public final class WebHub: @unchecked Sendable {
         record(out.events)
     }
 
+    /// A sustained-emotion notice to the SSE subscribers (`event: notice`).
+    public func notice(_ n: Notice) {
+        let subs = locked { Array(eventSubscribers.values) }
+        guard !subs.isEmpty, let json = try? encoder.encode(n) else { return }
+        let id = locked { eventSeq += 1; return eventSeq }
+        let text = Array("id: \(id)\nevent: notice\ndata: ".utf8) + Array(json) + Array("\n\n".utf8)
+        for s in subs { s(text) }
+    }
+
     private func record(_ events: [TrackEvent]) {
         guard !events.isEmpty else { return }
         let subs: [@Sendable ([UInt8]) -> Void] = locked {

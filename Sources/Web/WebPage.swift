@@ -43,6 +43,7 @@ enum WebPage {
   .events li { padding: 3px 0; border-bottom: 1px solid #2a3038; }
   .events .t { color: var(--muted); margin-right: 6px; font-variant-numeric: tabular-nums; }
   .empty { color: var(--muted); font-size: 13px; }
+  .events li.notice { font-weight: 600; border-left: 3px solid var(--accent); padding-left: 6px; }
   .angry { --accent: #ef5350; } .disgust { --accent: #66bb6a; } .fear { --accent: #ab47bc; } .happy { --accent: #ffca28; }
   .sad { --accent: #42a5f5; } .surprise { --accent: #ffa726; } .neutral { --accent: #bdbdbd; }
 </style>
@@ -99,6 +100,15 @@ function addEvent(ev) {
   while (ol.children.length > 100) ol.lastChild.remove();
 }
 
+function addNotice(n) {
+  const card = document.getElementById("cam-" + n.camera); if (!card) return;
+  const ol = card.querySelector(".events ol"); card.querySelector(".events .empty")?.remove();
+  const li = el("li", "notice " + n.label);
+  li.appendChild(el("span", "t", (n.timestamp || "").slice(11, 19)));
+  li.appendChild(document.createTextNode(`#${n.track} has looked ${n.label} for ${n.seconds.toFixed(0)} s`));
+  ol.prepend(li);
+}
+
 async function poll() {
   try {
     const r = await fetch("api/state", { cache: "no-store" });
@@ -120,6 +130,7 @@ function start() {
     setInterval(poll, 1000);
     const es = new EventSource("api/events/live");
     es.addEventListener("track", m => addEvent(JSON.parse(m.data)));
+    es.addEventListener("notice", m => addNotice(JSON.parse(m.data)));
   }, 0));
 }
 start();

@@ -77,6 +77,15 @@ final class Runtime {
                                   stateInterval: c.mqtt.stateInterval, discovery: discovery, log: logger))
         }
         if let history { sinks.append(EventHistorySink(history: history, camera: c.camera.name)) }
+        if c.notices.sustainedSeconds > 0 {
+            let topic = topics(c).notices
+            let encoder = JSONEncoder(); encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            sinks.append(NoticeSink(seconds: c.notices.sustainedSeconds, labels: c.notices.labels, camera: c.camera.name) { n in
+                logger.notice("emotiond: track \(n.track) has looked \(n.label) for \(n.seconds) s")
+                web?.notice(n)
+                if let mqtt, let data = try? encoder.encode(n) { mqtt.publish(topic, data) }
+            })
+        }
         if let web {
             sinks.append(WebStateSink(hub: web))
             sinks.append(LiveViewSink(hub: web, fps: c.http.mjpegFPS, quality: c.http.jpegQuality, metrics: metrics))

@@ -151,6 +151,16 @@ final class ConfigReaderTests: XCTestCase {
         XCTAssertEqual(try startErrors("history:\n  path: \(dir.path)/e.sqlite\n"), [])
     }
 
+    func testNoticeKeys() throws {
+        XCTAssertEqual(EmotiondConfig().notices.sustainedSeconds, 0); XCTAssertEqual(EmotiondConfig().notices.labels, ["angry", "fear", "sad"])
+        let c = try ConfigLoader.parse("notices: {sustained_seconds: 60, labels: \"sad,happy\"}\n", file: "t.yaml").notices
+        XCTAssertEqual(c.sustainedSeconds, 60); XCTAssertEqual(c.labels, ["sad", "happy"])
+        XCTAssertEqual(messages("notices:\n  labels: sad, happy\n").count, 1)
+        XCTAssertEqual(messages("notices:\n  labels: joy\n").first?.hasPrefix("t.yaml:2: notices.labels: must be comma-separated labels"), true)
+        XCTAssertEqual(messages("notices:\n  sustained_seconds: -1\n"),
+                       ["t.yaml:2: notices.sustained_seconds: must be a number in 0...86400, got '-1'"])
+    }
+
     func testListenHostnameIsResolvedToIPv4() throws {
         XCTAssertEqual(try StartChecks.resolveListen("localhost:9464"), "127.0.0.1:9464")
         XCTAssertEqual(try StartChecks.resolveListen("10.1.2.3:80"), "10.1.2.3:80")

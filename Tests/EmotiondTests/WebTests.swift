@@ -221,6 +221,23 @@ final class WebTests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("since: must be a UTC time"), bad.stderr)
     }
 
+    /// A face that keeps its label past notices.sustained_seconds gets one notice on the SSE stream.
+    func testSustainedEmotionNoticeOnTheEventStream() throws {
+        let (d, port) = try daemon("WolfgangLanger_Pexels.mp4",
+                                   http: "notices:\n  sustained_seconds: 1\n  labels: angry,disgust,fear,happy,sad,surprise,neutral\n")
+        let base = "http://127.0.0.1:\(port)"
+        XCTAssertTrue(try eventually(20) { try probe(["status", "\(base)/api/state"]).stdout == "200\n" }, d.stderr)
+        let sse = try probe(["sse", "\(base)/api/events/live", "", "notice"])
+        XCTAssertEqual(sse.status, 0, sse.stderr + d.stderr)
+        let file = dir.appendingPathComponent("notice.json")
+        try sse.stdout.write(to: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try CLI.validate(file.path, schema: "notice.schema.json", whole: true).status, 0, sse.stdout)
+        XCTAssertGreaterThanOrEqual(try json(sse.stdout)["seconds"] as? Double ?? 0, 1)
+        XCTAssertTrue(d.stderr.contains("has looked"), d.stderr)
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(5), 0, d.stderr)
+    }
+
     /// A real browser loads the page: the screenshot shows it rendered with the live view.
     func testBrowserRendersThePageWithTheLiveView() throws {
         let chromium = "/usr/bin/chromium"
