@@ -24,6 +24,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        // The HTTP server (web page, API, /metrics): SwiftNIO's HTTP/1.1 pipeline.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        // The event history (SQLite, system libsqlite3).
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // Pure-Swift value types shared by every module.
@@ -103,6 +107,17 @@ let package = Package(
                                              .product(name: "Prometheus", package: "swift-prometheus"),
                                              .product(name: "Logging", package: "swift-log")]),
 
+        // Web: the one HTTP server (SwiftNIO): /metrics, the JSON API, MJPEG and SSE streams, the
+        // static web page. Fed by sinks on the frame stream; does no per-frame work without a client.
+        // History: track events kept in SQLite (GRDB) for GET /api/events; a sink on the frame stream.
+        .target(name: "History", dependencies: ["EmotionCore", "Sinks", .product(name: "GRDB", package: "GRDB.swift")]),
+
+        .target(name: "Web", dependencies: ["EmotionCore", "Settings", "Sinks", "Imaging", "CVBridge", "History",
+                                           .product(name: "NIOCore", package: "swift-nio"),
+                                           .product(name: "NIOPosix", package: "swift-nio"),
+                                           .product(name: "NIOHTTP1", package: "swift-nio"),
+                                           .product(name: "Logging", package: "swift-log")]),
+
         // Pipeline: the frame loop's pieces: detection scheduling, face crops (Imaging), emotion
         // classification, tracking.
         .target(name: "Pipeline", dependencies: ["EmotionCore", "Settings", "Inference", "Imaging", "Detection", "CZlib"]),
@@ -113,7 +128,7 @@ let package = Package(
         .executableTarget(
             name: "emotiond",
             dependencies: [
-                "EmotionCore", "Settings", "Inference", "Imaging", "Capture", "Detection", "Pipeline", "Sinks", "Config",
+                "EmotionCore", "Settings", "Inference", "Imaging", "Capture", "Detection", "Pipeline", "Sinks", "Config", "Web", "History",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -13,11 +13,14 @@ APT_PACKAGES=(
   libv4l-dev v4l-utils
   libopenblas-dev zlib1g-dev
   libsystemd-dev systemd
+  libsqlite3-dev         # the event history (GRDB links the system SQLite)
   libmosquitto-dev mosquitto mosquitto-clients
   ffmpeg xvfb x11-apps x11-utils xdotool imagemagick time
   # network-source tests: GStreamer's RTSP server from system Python (tools/bench/rtsp_server.py):
   # qtdemux/rtph264pay/udpsink (good), h264parse (bad), appsink for RTP over TCP (base)
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  # the web page's browser test: headless Chromium takes a screenshot
+  chromium fonts-dejavu-core
 )
 
 need_apt=0

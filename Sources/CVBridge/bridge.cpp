@@ -4,6 +4,7 @@
 #include <opencv2/imgproc.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 
@@ -483,6 +484,18 @@ extern "C" int cvb_image_new(int width, int height, uint8_t b, uint8_t g, uint8_
 extern "C" int cvb_imwrite(const char *path, const cvb_image *img, cvb_error *err) {
     return guarded(err, [&] {
         if (!cv::imwrite(path, wrap(img))) { fail(err, "cannot write image"); return false; }
+        return true;
+    });
+}
+
+extern "C" int cvb_encode_jpeg(const cvb_image *img, int quality, uint8_t **out, size_t *len, cvb_error *err) {
+    return guarded(err, [&] {
+        std::vector<uchar> buf;
+        if (!cv::imencode(".jpg", wrap(img), buf, {cv::IMWRITE_JPEG_QUALITY, quality})) { fail(err, "cannot encode JPEG"); return false; }
+        *out = static_cast<uint8_t *>(malloc(buf.size()));
+        if (!*out) { fail(err, "out of memory"); return false; }
+        memcpy(*out, buf.data(), buf.size());
+        *len = buf.size();
         return true;
     });
 }

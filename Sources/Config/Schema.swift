@@ -27,6 +27,14 @@ enum Schema {
                                    + "(127.0.0.1), an IPv6 address in brackets ([::1]) or a hostname (localhost)",
                                    accept: { HostPort(listen: $0) != nil })
 
+    /// Sent in an Authorization header: printable ASCII without spaces or ':' (basic auth splits on it).
+    static let httpToken = StringForm(pattern: "^[!-9;-~]{8,256}$", maxBytes: 256,
+                                      allowed: "8-256 printable ASCII characters without spaces or ':'")
+
+    static let labelList = StringForm(
+        pattern: "^(angry|disgust|fear|happy|sad|surprise|neutral)(,(angry|disgust|fear|happy|sad|surprise|neutral))*$",
+        maxBytes: 200, allowed: "comma-separated labels (angry, disgust, fear, happy, sad, surprise, neutral), no spaces")
+
     static let source = StringForm(allowed: "a file path or an rtsp, rtsps, http, https or file URL "
                                    + "(at most 4095 bytes, no control characters)")
 
@@ -92,6 +100,22 @@ enum Schema {
             Field("metrics", .section([
                 Field("listen", .value { r, n, p, c in c.metrics.listen = try r.optionalString(n, p, listen) }),
             ])),
+        ])),
+        Field("http", .section([
+            Field("listen", .value { r, n, p, c in c.http.listen = try r.optionalString(n, p, listen) }),
+            Field("token", .value { r, n, p, c in c.http.token = try r.optionalString(n, p, httpToken) }),
+            Field("mjpeg_fps", .value { r, n, p, c in c.http.mjpegFPS = try r.int(n, p, Limits.mjpegFPS) }),
+            Field("jpeg_quality", .value { r, n, p, c in c.http.jpegQuality = try r.int(n, p, Limits.jpegQuality) }),
+        ])),
+        Field("history", .section([
+            Field("path", .value { r, n, p, c in c.history.path = try r.optionalString(n, p) }),
+            Field("keep_days", .value { r, n, p, c in c.history.keepDays = try r.int(n, p, Limits.historyKeepDays) }),
+        ])),
+        Field("notices", .section([
+            Field("sustained_seconds", .value { r, n, p, c in c.notices.sustainedSeconds = try r.double(n, p, Limits.sustainedSeconds) }),
+            Field("labels", .value { r, n, p, c in
+                c.notices.labels = try r.string(n, p, labelList).split(separator: ",").map(String.init)
+            }),
         ])),
         Field("privacy", .section([
             Field("snapshot_dir", .value { r, n, p, c in c.snapshotDir = try r.optionalString(n, p) }),

@@ -87,6 +87,34 @@ public struct EmotiondConfig: Equatable, Sendable {
         /// "HOST:PORT" as written; the start checks resolve it to a numeric "IPv4:PORT".
         public var listen: String? = nil
     }
+    /// The HTTP server (web page, JSON API, live view, events; /metrics too). Off unless `listen`
+    /// is set: no frame leaves the process otherwise.
+    public struct HTTP: Equatable, Sendable {
+        /// "HOST:PORT" as written; the start checks resolve it to a numeric "IPv4:PORT".
+        public var listen: String? = nil
+        /// When set, every request must carry it: `Authorization: Bearer TOKEN`, or basic auth
+        /// with TOKEN as the password (what a browser's login prompt sends).
+        public var token: String? = nil
+        /// Frame-rate cap of the MJPEG live view (frames encoded per second while someone watches).
+        public var mjpegFPS = 5
+        /// JPEG quality of the live view and snapshots.
+        public var jpegQuality = 80
+    }
+    public var http = HTTP()
+    /// Track events kept in SQLite for GET /api/events; off unless `path` is set.
+    public struct History: Equatable, Sendable {
+        public var path: String? = nil
+        /// Events older than this are deleted (at start and once an hour).
+        public var keepDays = 30
+    }
+    public var history = History()
+    /// A notice when a face has shown one of `labels` for `sustainedSeconds` (0: off), once per
+    /// stretch: to SSE subscribers (`event: notice`) and MQTT (`<prefix>/<camera>/notices`).
+    public struct Notices: Equatable, Sendable {
+        public var sustainedSeconds = 0.0
+        public var labels = ["angry", "fear", "sad"]
+    }
+    public var notices = Notices()
     public var camera = Camera()
     public var detector = DetectorConfig()
     public var fullDetectEvery = 25

@@ -33,6 +33,10 @@ public enum Limits {
     public static let flushEvery = 1...100_000
     public static let port = 1...65535
     public static let qos = 0...2
+    public static let mjpegFPS = 1...30
+    public static let historyKeepDays = 1...3650
+    public static let sustainedSeconds = 0.0...86400.0
+    public static let jpegQuality = 10...100
     public static let keepalive = 5...3600
     public static let queueSize = 1...1_000_000
     /// Seconds between refreshes of the retained MQTT state (0: only when it changes).

@@ -14,6 +14,8 @@ public struct MQTTTopics: Equatable, Sendable {
     public var events: String { "\(prefix)/\(camera)/events" }
     /// The camera's current faces (schemas/state.schema.json), retained.
     public var state: String { "\(prefix)/\(camera)/state" }
+    /// Sustained-emotion notices (schemas/notice.schema.json), not retained.
+    public var notices: String { "\(prefix)/\(camera)/notices" }
 }
 
 /// The retained state payload (schemas/state.schema.json).

@@ -12,7 +12,7 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         let c: EmotiondConfig
         do { c = try Preflight.load(path: config, source: nil) } catch let e as ConfigErrors { throw RunError("\(e)") }
-        print("\(config): OK (camera '\(c.camera.name)', source \(c.camera.source.map(Credentials.redactURL) ?? c.camera.device), detector \(c.detector.kind.rawValue), mqtt \(c.mqtt.enabled ? "\(c.mqtt.host):\(c.mqtt.port)" : "off"), log \(c.log.path ?? "off"))")
+        print("\(config): OK (camera '\(c.camera.name)', source \(c.camera.source.map(Credentials.redactURL) ?? c.camera.device), detector \(c.detector.kind.rawValue), mqtt \(c.mqtt.enabled ? "\(c.mqtt.host):\(c.mqtt.port)" : "off"), log \(c.log.path ?? "off"), http \(c.http.listen.map { "\($0)\(c.http.token == nil ? "" : " with token")" } ?? "off"))")
     }
 }
 

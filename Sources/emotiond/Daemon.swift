@@ -5,7 +5,9 @@ import Foundation
 import Imaging
 import Pipeline
 import Settings
+import History
 import Sinks
+import Web
 
 /// Runs `body` on a thread of its own and waits for it in short steps: nil when `stop()` turned
 /// true first, abandoning the call where it blocks. Opening a FIFO waits for a writer, and
@@ -74,7 +76,12 @@ final class Daemon {
     let notifier = SystemdNotifier()
     let metrics = DaemonMetrics()
     var rt: Runtime
-    var metricsServer: MetricsServer?
+    var metricsServer: WebServer?
+    /// The HTTP server (`http.listen`) and its view of the camera; nil when off.
+    var httpServer: WebServer?
+    var web: WebHub?
+    /// The event store (`history.path`), kept across reloads; nil when off.
+    var history: EventHistory?
     /// nil while a network source is down (`link` reopens it).
     var reader: SourceReader?
     /// A network source's reconnection (nil for files, FIFOs and cameras).
@@ -93,14 +100,32 @@ final class Daemon {
         self.flags = flags
         do {
             let c = try command.loadConfig()
-            rt = try Runtime(c, metrics: metrics)
+            if c.http.listen != nil { web = WebHub(camera: c.camera.name) }
+            if let p = c.history.path {
+                do { history = try EventHistory(path: p, keepDays: c.history.keepDays) } catch { throw c.error("history.path", "\(error)") }
+            }
+            rt = try Runtime(c, metrics: metrics, web: web, history: history)
         } catch let e as ConfigError { throw RunError("\(e)") } catch let e as ConfigErrors { throw RunError("\(e)") }
         camera = rt.config.camera.name
         if let listen = rt.config.metrics.listen {
-            do { metricsServer = try MetricsServer(listen: listen, metrics: metrics) } catch {
+            do { metricsServer = try Self.metricsServer(listen, metrics) } catch {
                 throw RunError("\(rt.config.error("outputs.metrics.listen", "\(error)"))")
             }
         }
+        if let listen = rt.config.http.listen {
+            if let web { metrics.watchHTTP { [web] in let s = web.subscribers; return (s.frames, s.events) } }
+            let routes = WebRoutes(metrics: { [metrics] in metrics.render() }, hub: web, token: rt.config.http.token,
+                                   history: history)
+            do { httpServer = try WebServer(listen: listen, routes: routes) } catch {
+                throw RunError("\(rt.config.error("http.listen", "\(error)"))")
+            }
+            logger.notice("emotiond: web page and HTTP API on http://\(listen)/\(rt.config.http.token == nil ? "" : " (token required)")")
+        }
+    }
+
+    /// `outputs.metrics.listen`: /metrics alone (no page, API or frames).
+    static func metricsServer(_ listen: String, _ metrics: DaemonMetrics) throws -> WebServer {
+        try WebServer(listen: listen, routes: WebRoutes(metrics: { [metrics] in metrics.render() }), what: "metrics endpoint")
     }
 
     func run() throws {
@@ -271,6 +296,8 @@ final class Daemon {
     /// `tick` (the MQTT state refresh) and the status line.
     private func heartbeat() {
         try? rt.sinks.tick()
+        // A camera delivers colour only while it is drawn on: snapshots, or someone watching the live view.
+        (reader?.source as? V4L2Camera)?.colour = Self.needsColour(rt) || web?.wantsFrame == true
         status()
     }
 
@@ -294,6 +321,9 @@ final class Daemon {
         notifier.stopping()
         endTracks()
         try? rt.sinks.close()
+        // After the sinks: SSE clients got the `end` events; then every stream is closed.
+        httpServer?.stop()
+        metricsServer?.stop()
     }
 
     /// The `end` events of the open tracks, to the sinks (nothing while a network source is down:
@@ -324,7 +354,10 @@ final class Daemon {
                 throw c.error(key, "a V4L2 camera cannot be changed by a reload; "
                               + "restart the daemon (systemctl restart emotiond)")
             }
-            let newRT = try Runtime(c, previous: rt, metrics: metrics)
+            for (key, changed) in [("http", c.http != rt.config.http), ("history", c.history != rt.config.history)] where changed {
+                throw c.error(key, "these settings cannot be changed by a reload; restart the daemon (systemctl restart emotiond)")
+            }
+            let newRT = try Runtime(c, previous: rt, metrics: metrics, web: web, history: history)
             guard let change = try sourceChange(c) else { return }   // stopped while opening
             // Last, as it is the one step that changes something before it can fail (and undoes it).
             let moved = try moveMetrics(to: c)
@@ -385,13 +418,13 @@ final class Daemon {
         let old = metricsServer
         guard c.metrics.listen != old?.address else { return false }
         guard let want = c.metrics.listen else { old?.stop(); metricsServer = nil; return true }
-        if let s = try? MetricsServer(listen: want, metrics: metrics) {
+        if let s = try? Self.metricsServer(want, metrics) {
             old?.stop(); metricsServer = s; return true
         }
         old?.stop()
-        do { metricsServer = try MetricsServer(listen: want, metrics: metrics); return true } catch {
+        do { metricsServer = try Self.metricsServer(want, metrics); return true } catch {
             if let old {
-                metricsServer = try? MetricsServer(listen: old.address, metrics: metrics)
+                metricsServer = try? Self.metricsServer(old.address, metrics)
                 if metricsServer == nil { logger.warning("emotiond: metrics endpoint \(old.address) could not be reopened") }
             }
             throw c.error("outputs.metrics.listen", "\(error)")
@@ -412,6 +445,7 @@ final class Daemon {
         if let m = newRT.mqtt, m !== rt.mqtt { m.start() }
         rt = newRT
         camera = newRT.config.camera.name
+        web?.rename(camera)
         (reader?.source as? V4L2Camera)?.colour = Self.needsColour(newRT)
         metrics.watch(rt.mqtt)
         switch source {

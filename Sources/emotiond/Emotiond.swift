@@ -9,7 +9,7 @@ struct Emotiond: ParsableCommand {
             commandName: "emotiond",
             abstract: "Real-time facial emotion detection: cascade face detector + our own CNN engine.",
             version: versionText,
-            subcommands: [LiveCommand.self, RunCommand.self, DevicesCommand.self, ImageCommand.self, BatchCommand.self, CheckConfig.self, Classify.self, Eval.self, SchemasCommand.self, Bench.self]
+            subcommands: [LiveCommand.self, RunCommand.self, DevicesCommand.self, ImageCommand.self, BatchCommand.self, CheckConfig.self, ReportCommand.self, Classify.self, Eval.self, SchemasCommand.self, Bench.self]
         )
     }
 

@@ -7,7 +7,9 @@ import Foundation
 import Inference
 import Pipeline
 import Settings
+import History
 import Sinks
+import Web
 
 /// Flags set from signal handlers (dispatch sources), read by the frame loop.
 final class SignalFlags: @unchecked Sendable {
@@ -45,7 +47,10 @@ final class Runtime {
 
     /// On a reload `previous` is the running runtime: its MQTT publisher is kept when the settings
     /// did not change, so its queue and connection carry on untouched.
-    init(_ c: EmotiondConfig, previous: Runtime? = nil, metrics: DaemonMetrics? = nil) throws {
+    /// `web`: the HTTP server's view of the camera (nil: the server is off, no web sink).
+    /// `history`: the event store (nil: `history.path` is not set).
+    init(_ c: EmotiondConfig, previous: Runtime? = nil, metrics: DaemonMetrics? = nil, web: WebHub? = nil,
+         history: EventHistory? = nil) throws {
         config = c
         let (classifier, det) = try RunCommand.loadModelAndDetector(c)
         processor = FrameProcessor(detector: det, classifier: classifier, tracking: c.tracking,
@@ -56,14 +61,14 @@ final class Runtime {
         discovery = mqtt != nil && c.mqtt.homeAssistant
             ? HomeAssistantDiscovery(prefix: c.mqtt.discoveryPrefix, topics: Self.topics(c), version: Emotiond.version,
                                      labels: classifier.labels) : nil
-        sinks = SinkDispatcher(Self.sinks(c, log: logSink, mqtt: mqtt, discovery: discovery, metrics: metrics),
+        sinks = SinkDispatcher(Self.sinks(c, log: logSink, mqtt: mqtt, discovery: discovery, metrics: metrics, web: web, history: history),
                                policy: .isolate(report: { logger.warning("emotiond: \($0)") }))
     }
 
     static func topics(_ c: EmotiondConfig) -> MQTTTopics { MQTTTopics(prefix: c.mqtt.topicPrefix, camera: c.camera.name) }
 
     static func sinks(_ c: EmotiondConfig, log: RotatingLogSink?, mqtt: MQTTPublisher?, discovery: HomeAssistantDiscovery?,
-                      metrics: DaemonMetrics?) -> [FrameSink] {
+                      metrics: DaemonMetrics?, web: WebHub? = nil, history: EventHistory? = nil) -> [FrameSink] {
         var sinks: [FrameSink] = []
         if let metrics { sinks.append(MetricsSink(metrics)) }
         if let log { sinks.append(log) }
@@ -71,6 +76,20 @@ final class Runtime {
         if let mqtt {
             sinks.append(MQTTSink(publisher: mqtt, topics: topics(c), minConfidence: c.minConfidence,
                                   stateInterval: c.mqtt.stateInterval, discovery: discovery, log: logger))
+        }
+        if let history { sinks.append(EventHistorySink(history: history, camera: c.camera.name)) }
+        if c.notices.sustainedSeconds > 0 {
+            let topic = topics(c).notices
+            let encoder = JSONEncoder(); encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            sinks.append(NoticeSink(seconds: c.notices.sustainedSeconds, labels: c.notices.labels, camera: c.camera.name) { n in
+                logger.notice("emotiond: track \(n.track) has looked \(n.label) for \(n.seconds) s")
+                web?.notice(n)
+                if let mqtt, let data = try? encoder.encode(n) { mqtt.publish(topic, data) }
+            })
+        }
+        if let web {
+            sinks.append(WebStateSink(hub: web))
+            sinks.append(LiveViewSink(hub: web, fps: c.http.mjpegFPS, quality: c.http.jpegQuality, metrics: metrics))
         }
         return sinks
     }

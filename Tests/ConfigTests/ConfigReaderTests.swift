@@ -119,6 +119,48 @@ final class ConfigReaderTests: XCTestCase {
         }
     }
 
+    /// The HTTP server's section (issue #18): off by default, every key ranged, the address
+    /// resolved and checked like the metrics one, and not the metrics address as well.
+    func testHTTPKeys() throws {
+        let d = EmotiondConfig().http
+        XCTAssertNil(d.listen); XCTAssertNil(d.token); XCTAssertEqual(d.mjpegFPS, 5); XCTAssertEqual(d.jpegQuality, 80)
+        let c = try ConfigLoader.parse("http: {listen: \"127.0.0.1:8080\", token: abc-DEF_123, mjpeg_fps: 12, jpeg_quality: 60}\n",
+                                       file: "t.yaml").http
+        XCTAssertEqual(c.listen, "127.0.0.1:8080"); XCTAssertEqual(c.token, "abc-DEF_123")
+        XCTAssertEqual(c.mjpegFPS, 12); XCTAssertEqual(c.jpegQuality, 60)
+        XCTAssertEqual(messages("http:\n  mjpeg_fps: 0\n"), ["t.yaml:2: http.mjpeg_fps: must be an integer in 1...30, got '0'"])
+        XCTAssertEqual(messages("http:\n  jpeg_quality: 101\n"), ["t.yaml:2: http.jpeg_quality: must be an integer in 10...100, got '101'"])
+        for bad in ["short", "with space inside", "user:password"] {
+            XCTAssertEqual(messages("http:\n  token: '\(bad)'\n"),
+                           ["t.yaml:2: http.token: must be 8-256 printable ASCII characters without spaces or ':', got '\(bad)'"], bad)
+        }
+        XCTAssertEqual(messages("http:\n  listen: 127.0.0.1:0\n").count, 1)
+        XCTAssertTrue(messages("http:\n  port: 8080\n").first?.contains("http.port: unknown key") ?? false)
+        XCTAssertEqual(try startErrors("http:\n  listen: localhost:8080\n"), [])
+        XCTAssertEqual(try startErrors("http:\n  listen: localhost:9464\noutputs:\n  metrics:\n    listen: 127.0.0.1:9464\n"),
+                       ["4: http.listen: is also outputs.metrics.listen; the HTTP server serves /metrics too: set http.listen alone"])
+    }
+
+    func testHistoryKeys() throws {
+        XCTAssertNil(EmotiondConfig().history.path); XCTAssertEqual(EmotiondConfig().history.keepDays, 30)
+        let c = try ConfigLoader.parse("history: {path: /var/lib/emotiond/events.sqlite, keep_days: 7}\n", file: "t.yaml").history
+        XCTAssertEqual(c.path, "/var/lib/emotiond/events.sqlite"); XCTAssertEqual(c.keepDays, 7)
+        XCTAssertEqual(messages("history:\n  keep_days: 0\n"), ["t.yaml:2: history.keep_days: must be an integer in 1...3650, got '0'"])
+        XCTAssertEqual(try startErrors("history:\n  path: \(dir.path)/none/e.sqlite\n"),
+                       ["4: history.path: cannot create \(dir.path)/none/e.sqlite: directory \(dir.path)/none does not exist (create it first)"])
+        XCTAssertEqual(try startErrors("history:\n  path: \(dir.path)/e.sqlite\n"), [])
+    }
+
+    func testNoticeKeys() throws {
+        XCTAssertEqual(EmotiondConfig().notices.sustainedSeconds, 0); XCTAssertEqual(EmotiondConfig().notices.labels, ["angry", "fear", "sad"])
+        let c = try ConfigLoader.parse("notices: {sustained_seconds: 60, labels: \"sad,happy\"}\n", file: "t.yaml").notices
+        XCTAssertEqual(c.sustainedSeconds, 60); XCTAssertEqual(c.labels, ["sad", "happy"])
+        XCTAssertEqual(messages("notices:\n  labels: sad, happy\n").count, 1)
+        XCTAssertEqual(messages("notices:\n  labels: joy\n").first?.hasPrefix("t.yaml:2: notices.labels: must be comma-separated labels"), true)
+        XCTAssertEqual(messages("notices:\n  sustained_seconds: -1\n"),
+                       ["t.yaml:2: notices.sustained_seconds: must be a number in 0...86400, got '-1'"])
+    }
+
     func testListenHostnameIsResolvedToIPv4() throws {
         XCTAssertEqual(try StartChecks.resolveListen("localhost:9464"), "127.0.0.1:9464")
         XCTAssertEqual(try StartChecks.resolveListen("10.1.2.3:80"), "10.1.2.3:80")

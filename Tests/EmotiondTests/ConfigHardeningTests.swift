@@ -55,6 +55,12 @@ final class ConfigHardeningTests: XCTestCase {
             (src + "outputs:\n  mqtt:\n    enabled: true\n    topic_prefix: \(String(repeating: "t", count: 70000))\n",
              "FILE:6: outputs.mqtt.topic_prefix: must be 1-65000 bytes without '#', '+' or control characters, got '"
              + String(repeating: "t", count: 40) + "…' (70000 bytes)"),
+            (src + "http:\n  listen: 127.0.0.1:0\n", "FILE:4: http.listen: \(listen) '127.0.0.1:0'"),
+            (src + "http:\n  listen: \"[::1]:8080\"\n", "FILE:4: http.listen: IPv6 addresses are not supported by the metrics "
+             + "endpoint yet; use an IPv4 address (127.0.0.1:8080) or a hostname with an IPv4 address"),
+            (src + "http:\n  listen: 127.0.0.1:9464\noutputs:\n  metrics:\n    listen: localhost:9464\n",
+             "FILE:4: http.listen: is also outputs.metrics.listen; the HTTP server serves /metrics too: set http.listen alone"),
+            (src + "http:\n  mjpeg_fps: 60\n", "FILE:4: http.mjpeg_fps: must be an integer in 1...30, got '60'"),
         ]
         for (yaml, expected) in cases { try assertBothRefuse(yaml, expected) }
     }

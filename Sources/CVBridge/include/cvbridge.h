@@ -111,6 +111,8 @@ int cvb_polyline(cvb_image *img, const int *xy, int npoints, uint8_t b, uint8_t 
 /// Allocates a w×h BGR image filled with one colour.
 int cvb_image_new(int width, int height, uint8_t b, uint8_t g, uint8_t red, cvb_image *out, cvb_error *err);
 int cvb_imwrite(const char *path, const cvb_image *img, cvb_error *err);
+/// Encodes img as JPEG (quality 1–100) into a malloc'ed buffer the caller frees with free(3).
+int cvb_encode_jpeg(const cvb_image *img, int quality, uint8_t **out, size_t *len, cvb_error *err);
 
 #ifdef __cplusplus
 }

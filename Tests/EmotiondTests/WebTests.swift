@@ -1,0 +1,267 @@
+import Foundation
+import XCTest
+
+/// The HTTP server of `emotiond run` (issue #18) on real clips, checked as clients see it:
+/// JSON against the schemas in schemas/, the MJPEG parts decoded by OpenCV, SSE, auth, and the
+/// page rendered by headless Chromium. The clients are Python's (tools/web_probe.py) and Chromium.
+final class WebTests: XCTestCase {
+    var dir: URL!
+    override func setUpWithError() throws { dir = try CLI.tempDir() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func write(_ text: String, _ name: String = "emotiond.yaml") throws -> String {
+        let p = dir.appendingPathComponent(name).path
+        try text.write(toFile: p, atomically: true, encoding: .utf8)
+        return p
+    }
+
+    func eventually(_ timeout: Double, _ pred: () throws -> Bool) rethrows -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end { if try pred() { return true }; usleep(100_000) }
+        return try pred()
+    }
+
+    /// The daemon on `clip` with the HTTP server on a free loopback port.
+    func daemon(_ clip: String, http extra: String = "", loop: Bool = true) throws -> (Child, Int) {
+        let port = Metrics.freePort()
+        let cfg = try write("camera:\n  name: cam1\nhttp:\n  listen: 127.0.0.1:\(port)\n\(extra)")
+        let d = try Child(CLI.binary, ["run", "--config", cfg, "--source", CLI.media(clip)] + (loop ? ["--loop"] : []),
+                          dir: dir, name: "daemon")
+        return (d, port)
+    }
+
+    func probe(_ args: [String]) throws -> CLI.Result {
+        try CLI.run([CLI.root.appendingPathComponent("tools/web_probe.py").path] + args, executable: CLI.python)
+    }
+
+    func json(_ text: String) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    func testEveryEndpointOnARealClip() throws {
+        let (d, port) = try daemon("WolfgangLanger_Pexels.mp4")
+        let base = "http://127.0.0.1:\(port)"
+        let schemas = CLI.root.appendingPathComponent("schemas").path
+        XCTAssertTrue(try eventually(20) {
+            let r = try probe(["json", "\(base)/api/state", "\(schemas)/api-state.schema.json"])
+            return r.status == 0 && ((try? json(r.stdout))?["cameras"] as? [[String: Any]])?.first?["frame"] is Int
+        }, d.stderr)
+
+        // /metrics as before (the same plain-socket scrape the metrics tests use).
+        XCTAssertGreaterThan(Metrics.scrape(port)?["emotiond_frames_processed_total"] ?? 0, 0)
+
+        let cams = try probe(["json", "\(base)/api/cameras", "\(schemas)/api-cameras.schema.json"])
+        XCTAssertEqual(cams.status, 0, cams.stderr)
+        let cam = try XCTUnwrap((try json(cams.stdout)["cameras"] as? [[String: Any]])?.first)
+        XCTAssertEqual(cam["name"] as? String, "cam1")
+        XCTAssertEqual(cam["stream"] as? String, "/api/cameras/cam1/stream.mjpeg")
+
+        // A face in view: it is in the state, with scores, tracks and fps.
+        XCTAssertTrue(try eventually(10) {
+            let r = try probe(["json", "\(base)/api/state", "\(schemas)/api-state.schema.json"])
+            guard r.status == 0, let c = (try json(r.stdout)["cameras"] as? [[String: Any]])?.first else { return false }
+            return (c["faces"] as? [Any])?.count == 1 && (c["fps"] as? Double ?? 0) > 5
+                && (c["source"] as? [String: Any])?["status"] as? String == "running"
+        }, d.stderr)
+
+        // The live view: decodable JPEG parts showing the box over the face.
+        let parts = try probe(["mjpeg", base, "cam1", "4", dir.path])
+        XCTAssertEqual(parts.status, 0, parts.stderr + parts.stdout)
+        let snap = try probe(["jpeg", "\(base)/api/cameras/cam1/snapshot.jpg"])
+        XCTAssertEqual(snap.status, 0, snap.stderr)
+
+        try checkOpenAPI(base)
+        for (path, code) in [("/api/cameras/nope/stream.mjpeg", "404"), ("/api/nothing", "404"), ("/api/cameras/cam1/snapshot.png", "404")] {
+            XCTAssertEqual(try probe(["status", base + path]).stdout.split(separator: " ").first, Substring(code), path)
+        }
+        XCTAssertEqual(try probe(["status", base + "/api/state", "", "POST"]).stdout.split(separator: " ").first, "405")
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(5), 0, d.stderr)
+    }
+
+    /// The served document is the repo's schemas/openapi.json with its schemas bundled, and the
+    /// state validates against the schema it names.
+    func checkOpenAPI(_ base: String) throws {
+        let bundled = try CLI.run([CLI.root.appendingPathComponent("tools/gen-openapi.py").path, "--print"], executable: CLI.python)
+        XCTAssertEqual(bundled.status, 0, bundled.stderr)
+        let served = try probe(["get", "\(base)/api/openapi.json"])
+        XCTAssertEqual(served.status, 0, served.stderr)
+        XCTAssertEqual(try json(served.stdout) as NSDictionary, try json(bundled.stdout) as NSDictionary,
+                       "Sources/Web/OpenAPIDocument.swift is stale: run tools/gen-openapi.py")
+        let v = try probe(["openapi", base, "/api/state", "State"])
+        XCTAssertEqual(v.status, 0, v.stderr)
+    }
+
+    /// SSE delivers a track event as it happens (the face enters mid-clip), and with a token set
+    /// nothing is served without it.
+    func testEventsLiveAndTokenAuth() throws {
+        let token = "s3cret-token-42"
+        let (d, port) = try daemon("noface_face.mov", http: "  token: \(token)\n")
+        let base = "http://127.0.0.1:\(port)"
+        XCTAssertTrue(try eventually(20) { try probe(["status", base + "/api/state"]).stdout.hasPrefix("401") }, d.stderr)
+        for path in ["/", "/api/state", "/api/cameras", "/metrics", "/api/cameras/cam1/snapshot.jpg", "/api/events/live"] {
+            let r = try probe(["status", base + path])
+            XCTAssertTrue(r.stdout.hasPrefix("401") && r.stdout.contains("Basic realm"), "\(path): \(r.stdout)")
+            XCTAssertTrue(try probe(["status", base + path, "wrong-token-00"]).stdout.hasPrefix("401"), path)
+        }
+        XCTAssertEqual(try probe(["status", base + "/api/state", token]).stdout, "200\n")
+        XCTAssertEqual(try probe(["status", base + "/api/state", "basic:" + token]).stdout, "200\n")
+
+        let sse = try probe(["sse", base + "/api/events/live", token])
+        XCTAssertEqual(sse.status, 0, sse.stderr + d.stderr)
+        let ev = try dir.appendingPathComponent("event.json")
+        try sse.stdout.write(to: ev, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try CLI.validate(ev.path, schema: "event.schema.json", whole: true).status, 0, sse.stdout)
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(5), 0, "graceful stop with a stream open: \(d.stderr)")
+    }
+
+    /// No viewer, no encoding; then a bounded load on loopback (16 live views and 16 event streams
+    /// for 6 s): each frame is encoded once for all viewers at the rate cap, every viewer gets
+    /// frames, scrapes stay fast and the frame loop keeps its rate. The clients gone, the gauges drop.
+    func testEncodingOnlyWhileWatchedAndManyClients() throws {
+        let (d, port) = try daemon("WolfgangLanger_Pexels.mp4")
+        let base = "http://127.0.0.1:\(port)"
+        XCTAssertTrue(eventually(20) { (Metrics.scrape(port)?["emotiond_frames_processed_total"] ?? 0) > 48 }, d.stderr)
+        XCTAssertEqual(Metrics.scrape(port)?["emotiond_http_frames_encoded_total"], 0, "frames encoded with no viewer")
+
+        let r = try probe(["load", base, "cam1", "16", "6"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let m = try json(r.stdout)
+        let parts = try XCTUnwrap(m["parts"] as? [Int]), encoded = try XCTUnwrap(m["encoded"] as? Double)
+        XCTAssertEqual(m["errors"] as? [String], [])
+        XCTAssertEqual(m["max_gauges"] as? [Double], [16, 16])
+        // The cap is 5 a second: about 30 frames in 6 s, once for all 16 viewers.
+        XCTAssertLessThanOrEqual(encoded, 6 * 5 + 3, r.stdout)
+        XCTAssertGreaterThan(parts.min() ?? 0, 10, r.stdout)
+        XCTAssertLessThan((m["scrape_ms"] as? [String: Double])?["max"] ?? 1e9, 1000, r.stdout)
+        XCTAssertGreaterThan(m["fps"] as? Double ?? 0, 12, r.stdout)
+        XCTAssertTrue(eventually(5) { Metrics.scrape(port)?["emotiond_http_viewers"] == 0 && Metrics.scrape(port)?["emotiond_http_event_clients"] == 0 })
+        let after = Metrics.scrape(port)?["emotiond_http_frames_encoded_total"] ?? -1
+        sleep(1)
+        XCTAssertEqual(Metrics.scrape(port)?["emotiond_http_frames_encoded_total"], after, "encoding stopped with the last viewer")
+        print("web load: \(r.stdout)")
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(5), 0, d.stderr)
+    }
+
+    /// The event history: events land in SQLite as they happen, GET /api/events filters them
+    /// (valid against schemas/ and the OpenAPI document), refuses bad parameters naming them, and
+    /// the history outlives a restart. Without history.path the endpoint says it is off.
+    func testEventHistoryQueriesAndSurvivesARestart() throws {
+        let db = dir.appendingPathComponent("events.sqlite").path
+        let (d, port) = try daemon("noface_face.mov", http: "history:\n  path: \(db)\n")
+        let base = "http://127.0.0.1:\(port)", schema = CLI.root.appendingPathComponent("schemas/api-events.schema.json").path
+        func events(_ query: String) throws -> [[String: Any]] {
+            let r = try probe(["json", "\(base)/api/events\(query)", schema])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try XCTUnwrap(try json(r.stdout)["events"] as? [[String: Any]])
+        }
+        XCTAssertTrue(try eventually(20) { try probe(["status", "\(base)/api/state"]).stdout == "200\n" }, d.stderr)
+        XCTAssertTrue(try eventually(30) { try events("").count >= 1 }, d.stderr)
+        let all = try events("?limit=1000")
+        let first = try XCTUnwrap(all.last)
+        XCTAssertEqual(first["type"] as? String, "new", "oldest last")
+        XCTAssertTrue(try events("?type=new").allSatisfy { $0["type"] as? String == "new" })
+        let label = try XCTUnwrap(first["label"] as? String)
+        XCTAssertTrue(try events("?label=\(label)&camera=cam1").allSatisfy { $0["label"] as? String == label })
+        XCTAssertEqual(try events("?limit=1").count, 1)
+        XCTAssertEqual(try events("?since=2999-01-01T00:00:00Z").count, 0)
+        XCTAssertEqual(try events("?camera=other").count, 0)
+        let stamp = try XCTUnwrap(first["timestamp"] as? String)
+        XCTAssertTrue(try events("?since=\(stamp)&limit=1000").contains { $0["id"] as? String == first["id"] as? String })
+        XCTAssertFalse(try events("?until=\(stamp)&limit=1000").contains { $0["id"] as? String == first["id"] as? String })
+        XCTAssertEqual(try probe(["openapi", base, "/api/events", "Events"]).status, 0)
+        for bad in ["limit=0", "label=joy", "type=start", "since=yesterday", "foo=1"] {
+            let r = try probe(["status", "\(base)/api/events?\(bad)"])
+            XCTAssertTrue(r.stdout.hasPrefix("400"), "\(bad): \(r.stdout)")
+        }
+        try checkReport(base, db: db)
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(5), 0, d.stderr)
+
+        // Restarted on the same file: the earlier events are there from the start.
+        let again = try Child(CLI.binary, ["run", "--config", dir.appendingPathComponent("emotiond.yaml").path,
+                                           "--source", CLI.media("no_face.mp4"), "--loop"], dir: dir, name: "again")
+        XCTAssertTrue(try eventually(20) { try probe(["status", "\(base)/api/state"]).stdout == "200\n" }, again.stderr)
+        XCTAssertTrue(try events("?limit=1000").contains { $0["id"] as? String == first["id"] as? String })
+        again.signal(SIGTERM)
+        XCTAssertEqual(again.wait(5), 0, again.stderr)
+
+        let (off, offPort) = try daemon("no_face.mp4")
+        XCTAssertTrue(try eventually(20) { try probe(["status", "http://127.0.0.1:\(offPort)/api/events"]).stdout.hasPrefix("404") }, off.stderr)
+        off.signal(SIGTERM)
+        XCTAssertEqual(off.wait(5), 0, off.stderr)
+    }
+
+    /// GET /api/report and `emotiond report --json` (valid against schemas/api-report.schema.json
+    /// and the OpenAPI document): the face seen, time per emotion; a parameter the report does
+    /// not take is refused.
+    func checkReport(_ base: String, db: String) throws {
+        let schema = CLI.root.appendingPathComponent("schemas/api-report.schema.json").path
+        let r = try probe(["json", "\(base)/api/report?camera=cam1&since=2000-01-01T00:00:00Z", schema])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = try json(r.stdout)
+        XCTAssertGreaterThanOrEqual(report["faces"] as? Int ?? 0, 1, r.stdout)
+        XCTAssertGreaterThan((report["seconds"] as? [String: Double])?.values.reduce(0, +) ?? 0, 0, r.stdout)
+        XCTAssertNotNil(report["dominant"] as? String, r.stdout)
+        XCTAssertEqual(try probe(["openapi", base, "/api/report", "Report"]).status, 0)
+        XCTAssertTrue(try probe(["status", "\(base)/api/report?type=new"]).stdout.hasPrefix("400"))
+
+        let cli = try CLI.run(["report", "--history", db, "--json", "--camera", "cam1"])
+        XCTAssertEqual(cli.status, 0, cli.stderr)
+        let out = dir.appendingPathComponent("report.json")
+        try cli.stdout.write(to: out, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try CLI.validate(out.path, schema: "api-report.schema.json", whole: true).status, 0, cli.stdout)
+        XCTAssertGreaterThanOrEqual(try json(cli.stdout)["faces"] as? Int ?? 0, 1)
+        let text = try CLI.run(["report", "--history", db])
+        XCTAssertTrue(text.stdout.contains("dominant: "), text.stdout + text.stderr)
+        let bad = try CLI.run(["report", "--history", db, "--since", "yesterday"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("since: must be a UTC time"), bad.stderr)
+    }
+
+    /// A face that keeps its label past notices.sustained_seconds gets one notice on the SSE stream.
+    func testSustainedEmotionNoticeOnTheEventStream() throws {
+        let (d, port) = try daemon("WolfgangLanger_Pexels.mp4",
+                                   http: "notices:\n  sustained_seconds: 1\n  labels: angry,disgust,fear,happy,sad,surprise,neutral\n")
+        let base = "http://127.0.0.1:\(port)"
+        XCTAssertTrue(try eventually(20) { try probe(["status", "\(base)/api/state"]).stdout == "200\n" }, d.stderr)
+        let sse = try probe(["sse", "\(base)/api/events/live", "", "notice"])
+        XCTAssertEqual(sse.status, 0, sse.stderr + d.stderr)
+        let file = dir.appendingPathComponent("notice.json")
+        try sse.stdout.write(to: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try CLI.validate(file.path, schema: "notice.schema.json", whole: true).status, 0, sse.stdout)
+        XCTAssertGreaterThanOrEqual(try json(sse.stdout)["seconds"] as? Double ?? 0, 1)
+        XCTAssertTrue(d.stderr.contains("has looked"), d.stderr)
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(5), 0, d.stderr)
+    }
+
+    /// A real browser loads the page: the screenshot shows it rendered with the live view.
+    func testBrowserRendersThePageWithTheLiveView() throws {
+        let chromium = "/usr/bin/chromium"
+        guard FileManager.default.isExecutableFile(atPath: chromium) else {
+            throw XCTSkip("chromium is not installed (scripts/setup.sh installs it)")
+        }
+        let (d, port) = try daemon("WolfgangLanger_Pexels.mp4")
+        XCTAssertTrue(try eventually(20) { try probe(["status", "http://127.0.0.1:\(port)/api/state"]).stdout == "200\n" }, d.stderr)
+        let png = dir.appendingPathComponent("page.png").path
+        // The screenshot is taken at the load event, which waits for the first picture (the page
+        // starts its endless MJPEG and SSE requests after it). --virtual-time-budget is not used:
+        // virtual time stands still while a request is open, so an endless stream would hang it.
+        let r = try CLI.run(["60", chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                             "--user-data-dir=\(dir.appendingPathComponent("chromium").path)",
+                             "--screenshot=\(png)", "--window-size=1280,800", "--timeout=10000",
+                             "http://127.0.0.1:\(port)/"], executable: "/usr/bin/timeout")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let check = try probe(["screenshot", png])
+        XCTAssertEqual(check.status, 0, check.stderr)
+        if let keep = ProcessInfo.processInfo.environment["EMOTIOND_KEEP_SCREENSHOT"] {
+            try? FileManager.default.removeItem(atPath: keep)
+            try FileManager.default.copyItem(atPath: png, toPath: keep)
+        }
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(5), 0, d.stderr)
+    }
+}
