@@ -104,6 +104,7 @@ enum Schema {
         Field("http", .section([
             Field("listen", .value { r, n, p, c in c.http.listen = try r.optionalString(n, p, listen) }),
             Field("token", .value { r, n, p, c in c.http.token = try r.optionalString(n, p, httpToken) }),
+            Field("token_file", .value { r, n, p, c in c.http.tokenFile = try r.optionalString(n, p) }),
             Field("mjpeg_fps", .value { r, n, p, c in c.http.mjpegFPS = try r.int(n, p, Limits.mjpegFPS) }),
             Field("jpeg_quality", .value { r, n, p, c in c.http.jpegQuality = try r.int(n, p, Limits.jpegQuality) }),
         ])),

@@ -31,6 +31,7 @@ public enum StartChecks {
         if c.mqtt.enabled { mqtt(&c, p, env, &errors) }
         if let l = c.metrics.listen { check("outputs.metrics.listen") { c.metrics.listen = try resolveListen(l) } }
         if let l = c.http.listen { check("http.listen") { c.http.listen = try resolveListen(l) } }
+        if let tf = c.http.tokenFile { check("http.token_file") { c.http.token = try httpToken(tf, inline: c.http.token, env: env) } }
         if let l = c.http.listen, l == c.metrics.listen {
             check("http.listen") {
                 throw FileProblem("is also outputs.metrics.listen; the HTTP server serves /metrics too: set http.listen alone")
@@ -166,6 +167,18 @@ public enum StartChecks {
             throw FileProblem("\(resolved) must hold the password on one line (no NUL or inner newline)")
         }
         return s
+    }
+
+    // MARK: http
+
+    /// The token from `http.token_file`, in the form `http.token` takes (it goes into a header).
+    static func httpToken(_ path: String, inline: String?, env: [String: String]) throws -> String {
+        guard inline == nil else { throw FileProblem("set either token or token_file, not both") }
+        let t = try readPassword(path, env: env)
+        guard (8...256).contains(t.utf8.count), t.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 && $0 != ":" }) else {
+            throw FileProblem("\(path): the token must be 8-256 printable ASCII characters without spaces or ':'")
+        }
+        return t
     }
 
     // MARK: metrics

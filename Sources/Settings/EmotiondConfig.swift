@@ -95,6 +95,8 @@ public struct EmotiondConfig: Equatable, Sendable {
         /// When set, every request must carry it: `Authorization: Bearer TOKEN`, or basic auth
         /// with TOKEN as the password (what a browser's login prompt sends).
         public var token: String? = nil
+        /// File holding the token (read at start; `$CREDENTIALS_DIRECTORY` as for the MQTT password).
+        public var tokenFile: String? = nil
         /// Frame-rate cap of the MJPEG live view (frames encoded per second while someone watches).
         public var mjpegFPS = 5
         /// JPEG quality of the live view and snapshots.

@@ -15,7 +15,7 @@ final class HTTPHandler: ChannelInboundHandler {
     private var answered = false
     private var subscription: Int?
     private var keepalive: RepeatedTask?
-    private var query = ""
+    private var queryString = ""
 
     init(_ routes: WebRoutes) { self.routes = routes }
 
@@ -52,7 +52,7 @@ final class HTTPHandler: ChannelInboundHandler {
         }
         let uri = h.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         let path = uri.first ?? ""
-        query = uri.count > 1 ? uri[1] : ""
+        queryString = uri.count > 1 ? uri[1] : ""
         if path == "/metrics", let m = routes.metrics {
             return send(context, .ok, "text/plain; version=0.0.4; charset=utf-8", m())
         }
@@ -182,33 +182,42 @@ final class HTTPHandler: ChannelInboundHandler {
 
     /// GET /api/events?camera=&type=&label=&since=&until=&limit= (schemas/api-events.schema.json).
     private func history(_ context: ChannelHandlerContext) {
-        guard let store = routes.history else {
-            return send(context, .notFound, "application/json", Self.error("the event history is off: set history.path"))
-        }
-        let q: EventHistory.Query
-        do { q = try EventsQuery.parse(query) } catch {
-            return send(context, .badRequest, "application/json", Self.error("\(error)"))
-        }
-        do {
+        runQuery(context, allowed: EventsQuery.all) { store, q in
             let events = try store.events(q)
-            let body = "{\"events\":[" + events.joined(separator: ",") + "],\"schema\":\"emotiond.api.events/1\"}"
-            send(context, .ok, "application/json", Array(body.utf8))
-        } catch {
-            send(context, .internalServerError, "application/json", Self.error("event history: \(error)"))
+            return Array(("{\"events\":[" + events.joined(separator: ",") + "],\"schema\":\"emotiond.api.events/1\"}").utf8)
         }
     }
 
     /// GET /api/report?camera=&since=&until= (schemas/api-report.schema.json).
     private func report(_ context: ChannelHandlerContext) {
+        runQuery(context, allowed: ["camera", "since", "until"]) { store, q in
+            let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return Array(try e.encode(try store.report(q)))
+        }
+    }
+
+    /// A history query, run off the event loop (SQLite reads block, and the loop serves every
+    /// connection), answered back on it.
+    private func runQuery(_ context: ChannelHandlerContext, allowed: [String],
+                       _ body: @escaping @Sendable (EventHistory, EventHistory.Query) throws -> [UInt8]) {
         guard let store = routes.history else {
             return send(context, .notFound, "application/json", Self.error("the event history is off: set history.path"))
         }
         let q: EventHistory.Query
-        do { q = try EventsQuery.parse(query, allowed: ["camera", "since", "until"]) } catch {
+        do { q = try EventsQuery.parse(queryString, allowed: allowed) } catch {
             return send(context, .badRequest, "application/json", Self.error("\(error)"))
         }
-        do { json(context, try store.report(q)) } catch {
-            send(context, .internalServerError, "application/json", Self.error("event history: \(error)"))
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        DispatchQueue.global().async {
+            let result = Result { try body(store, q) }
+            loop.execute {
+                let (handler, context) = bound.value
+                switch result {
+                case let .success(bytes): handler.send(context, .ok, "application/json", bytes)
+                case let .failure(e): handler.send(context, .internalServerError, "application/json", Self.error("event history: \(e)"))
+                }
+            }
         }
     }
 

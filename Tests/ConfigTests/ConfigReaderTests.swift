@@ -141,6 +141,20 @@ final class ConfigReaderTests: XCTestCase {
                        ["4: http.listen: is also outputs.metrics.listen; the HTTP server serves /metrics too: set http.listen alone"])
     }
 
+    func testHTTPTokenFile() throws {
+        let tf = try write("tok-12345678\n", "token")
+        let fifo = dir.appendingPathComponent("src-t").path
+        mkfifo(fifo, 0o600)
+        var p = ConfigLoader.read(path: try write("camera:\n  source: \(fifo)\nhttp:\n  token_file: \(tf)\n", "t.yaml"))
+        StartChecks.run(&p, env: [:])
+        XCTAssertEqual(p.errors, []); XCTAssertEqual(p.config.http.token, "tok-12345678")
+        XCTAssertEqual(try startErrors("http:\n  token: abcdefgh1\n  token_file: \(tf)\n"),
+                       ["5: http.token_file: set either token or token_file, not both"])
+        let short = try write("short\n", "short")
+        XCTAssertEqual(try startErrors("http:\n  token_file: \(short)\n"),
+                       ["4: http.token_file: \(short): the token must be 8-256 printable ASCII characters without spaces or ':'"])
+    }
+
     func testHistoryKeys() throws {
         XCTAssertNil(EmotiondConfig().history.path); XCTAssertEqual(EmotiondConfig().history.keepDays, 30)
         let c = try ConfigLoader.parse("history: {path: /var/lib/emotiond/events.sqlite, keep_days: 7}\n", file: "t.yaml").history
