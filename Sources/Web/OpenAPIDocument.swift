@@ -148,8 +148,26 @@ enum OpenAPIDocument {
      },
      "scores": {
       "additionalProperties": false,
-      "patternProperties": {
-       "^(angry|disgust|fear|happy|sad|surprise|neutral)$": {
+      "properties": {
+       "angry": {
+        "$ref": "#/$defs/probability"
+       },
+       "disgust": {
+        "$ref": "#/$defs/probability"
+       },
+       "fear": {
+        "$ref": "#/$defs/probability"
+       },
+       "happy": {
+        "$ref": "#/$defs/probability"
+       },
+       "neutral": {
+        "$ref": "#/$defs/probability"
+       },
+       "sad": {
+        "$ref": "#/$defs/probability"
+       },
+       "surprise": {
         "$ref": "#/$defs/probability"
        }
       },
@@ -282,7 +300,7 @@ enum OpenAPIDocument {
       }
      }
     ],
-    "description": "Per-track emotion event, Frigate style (batch --events NDJSON lines; MQTT payloads on <prefix>/<camera>/events). new: a face is confirmed; change: its label changed (lead held for tracking.change_dwell); end: the face left or the source ended. Every event of one track carries the same id. after: the track now; before: the track as its previous event reported it (absent on new). label, confidence and scores repeat after's (where version 1 had them). Version 1 (no schema, id or objects; before/after were bare labels) is gone.",
+    "description": "Per-track emotion event, Frigate style (batch --events NDJSON lines; MQTT payloads on <prefix>/<camera>/events). new: a face is confirmed; change: its label changed (lead held for tracking.change_dwell); end: the face left or the source ended. Every event of one track carries the same id. after: the track now; before: the track as its previous event reported it (absent on new). label, confidence and scores repeat after's (where version 1 had them). Version 3: labels and score keys are the model's (version 2 had the same fields with the seven FER2013 classes only). Version 1 (no schema, id or objects; before/after were bare labels) is gone. The labels (and score keys) are the emotion model's: this file lists the shipped model's (FER2013's seven); `emotiond schemas --model FILE` writes the exact schemas for another model.",
     "properties": {
      "after": {
       "$ref": "#/$defs/snapshot",
@@ -311,7 +329,7 @@ enum OpenAPIDocument {
       "type": "number"
      },
      "schema": {
-      "const": "emotiond.event/2"
+      "const": "emotiond.event/3"
      },
      "scores": {
       "$ref": "#/$defs/scores",
@@ -350,7 +368,7 @@ enum OpenAPIDocument {
      "timestamp",
      "source"
     ],
-    "title": "emotiond track event, version 2",
+    "title": "emotiond track event, version 3",
     "type": "object"
    },
    "Events": {
