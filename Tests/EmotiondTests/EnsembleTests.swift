@@ -55,6 +55,38 @@ final class EnsembleTests: XCTestCase {
         }
     }
 
+    /// The default with its own outputs in another order (labels permuted alike): mapped by name, the
+    /// pair's scores are the default's alone.
+    func testLabelsInAnotherOrderAreMappedByName() throws {
+        let permuted = dir.appendingPathComponent("permuted.onnx").path
+        let py = """
+        import onnx, sys, numpy as np
+        from onnx import helper, numpy_helper
+        m = onnx.load(sys.argv[1])
+        names = "angry,disgust,fear,happy,sad,surprise,neutral".split(",")
+        perm = [6, 3, 0, 5, 1, 4, 2]
+        out = m.graph.output[0]
+        P = np.zeros((7, 7), dtype=np.float32)  # MatMul by a permutation (our engine has no Gather)
+        for j, i in enumerate(perm): P[i, j] = 1
+        m.graph.initializer.append(numpy_helper.from_array(P, "perm_matrix"))
+        m.graph.node.append(helper.make_node("MatMul", [out.name, "perm_matrix"], ["permuted"]))
+        out.name = "permuted"
+        props = [p for p in m.metadata_props if p.key != "labels"]
+        del m.metadata_props[:]
+        m.metadata_props.extend(props)
+        p = m.metadata_props.add(); p.key = "labels"; p.value = ",".join(names[i] for i in perm)
+        onnx.save(m, sys.argv[2])
+        """
+        let gen = try CLI.run(["-c", py, Self.vgg, permuted], executable: CLI.python)
+        XCTAssertEqual(gen.status, 0, gen.stderr)
+        let pair = try faces(["--model", Self.vgg, "--model", permuted]), alone = try faces(["--model", Self.vgg])
+        XCTAssertEqual(pair.count, alone.count)
+        for (f, g) in zip(pair, alone) {
+            let s = f["scores"] as! [String: Double], t = g["scores"] as! [String: Double]
+            for (k, v) in t { XCTAssertEqual(s[k]!, v, accuracy: 1e-5, k) }
+        }
+    }
+
     /// Six labels against seven: refused at load, naming both files.
     func testLabelMismatchIsRefusedNamingBothFiles() throws {
         let six = CLI.root.appendingPathComponent("Tests/fixtures/generated/contract/six_rgb64.onnx").path
