@@ -99,6 +99,16 @@ final class Reader {
         isNull(n) ? nil : try string(n, key, form)
     }
 
+    /// One path, or a non-empty YAML list of them; a bad entry is located at its own line.
+    func pathList(_ n: Node, _ key: String) throws -> [String] {
+        guard case let .sequence(seq) = n else { return try optionalString(n, key).map { [$0] } ?? [] }
+        guard !seq.isEmpty else { throw err(n, key, "must not be an empty list (give one or more model files)") }
+        return try seq.map { e in
+            guard case .scalar = e else { throw err(e, key, "each list entry must be a file path, got a list or mapping") }
+            return try string(e, key, .path)
+        }
+    }
+
     func int(_ n: Node, _ key: String, _ range: ClosedRange<Int>) throws -> Int {
         let allowed = "an integer in \(range.lowerBound)...\(range.upperBound)"
         let s = try scalar(n, key, allowed)

@@ -69,7 +69,8 @@ enum Schema {
             Field("full_detect_every", .value { r, n, p, c in c.fullDetectEvery = try r.int(n, p, Limits.fullDetectEvery) }),
         ])),
         Field("model", .section([
-            Field("path", .value { r, n, p, c in c.model.path = try r.optionalString(n, p) }),
+            // A string, or a list of paths: an ensemble.
+            Field("path", .value { r, n, p, c in c.model.paths = try r.pathList(n, p) }),
             Field("tta", .value { r, n, p, c in
                 let v = try r.choice(n, p, ["model", "none", "flip"])
                 c.model.flipTTA = v == "model" ? nil : v == "flip"

@@ -14,14 +14,33 @@ public final class EmotionClassifier: @unchecked Sendable {
     /// For each tensor channel, which byte of an interleaved crop pixel feeds it (crops are gray,
     /// or BGR as OpenCV frames are; an RGB model takes byte 2 first).
     private let sourceByte: [Int]
+    /// Further ensemble members (`model.path` as a list): each runs on the same crops with its
+    /// own normalisation and TTA; `order[j]` is where the member's score for this model's label j is.
+    public let others: [(member: EmotionClassifier, order: [Int])]
+    /// Every member's file, this model first: what `eval`, `--version` and `run` report.
+    public var paths: [String] { [model.path] + others.map(\.member.model.path) }
+    public var name: String { paths.joined(separator: " + ") }
 
     /// `flipTTA` nil: what the model declares in its `tta` metadata (`none` when absent), so
     /// eval, image, batch, live and run all run the same views by default.
-    public init(model: Model, flipTTA: Bool? = nil) throws {
+    public convenience init(model: Model, flipTTA: Bool? = nil) throws {
+        try self.init(models: [model], flipTTA: flipTTA)
+    }
+
+    /// An ensemble: the models' probabilities are averaged per face. Crops are cut for the first
+    /// model's contract, so the others must take the same input size and colour (mean/std may
+    /// differ) and have the same labels (in any order: mapped by name).
+    public init(models: [Model], flipTTA: Bool? = nil) throws {
+        guard let model = models.first else { throw InferenceError.badModel(detail: "an ensemble needs at least one model") }
         self.model = model
         self.flipTTA = try flipTTA ?? TTA.declared(by: model).flips
-        contract = try ModelContract(model: model)
-        sourceByte = contract.color == .rgb ? [2, 1, 0] : Array(0..<contract.channels)
+        let first = try ModelContract(model: model)
+        contract = first
+        sourceByte = first.color == .rgb ? [2, 1, 0] : Array(0..<first.channels)
+        others = try models.dropFirst().map { m in
+            let member = try EmotionClassifier(model: m, flipTTA: flipTTA)
+            return (member, try Self.memberOrder(first, model.path, member))
+        }
         // One run on a mid-gray crop at load, so a model that yields NaN for everything (broken
         // weights) is refused before any output file exists rather than at the first face.
         let probe = try model.run(tensor(for: [[UInt8](repeating: 128, count: contract.cropBytes)]))
@@ -29,6 +48,23 @@ public final class EmotionClassifier: @unchecked Sendable {
             throw InferenceError.badModel(
                 detail: "the model produces a non-finite score (\(bad)) even for a uniform gray face")
         }
+    }
+
+    /// Where each of our labels sits in the member's output; a different label set, input size or
+    /// colour is an error naming both files (averaging them would mix unrelated scores).
+    private static func memberOrder(_ first: ModelContract, _ firstPath: String, _ m: EmotionClassifier) throws -> [Int] {
+        let c = m.contract, pair = "\(firstPath) and \(m.model.path)"
+        guard Set(c.labels.names) == Set(first.labels.names), c.labels.count == first.labels.count else {
+            throw InferenceError.badModel(detail: "ensemble members have different labels: \(pair) (\(first.labels.names.joined(separator: ",")) vs \(c.labels.names.joined(separator: ",")))")
+        }
+        guard c.width == first.width, c.height == first.height, c.color == first.color else {
+            throw InferenceError.badModel(detail: "ensemble members take different inputs: \(pair) (\(first.width)x\(first.height) \(first.color.rawValue) vs \(c.width)x\(c.height) \(c.color.rawValue))")
+        }
+        return first.labels.names.map { c.labels.names.firstIndex(of: $0)! }
+    }
+
+    public convenience init(paths: [String], flipTTA: Bool? = nil) throws {
+        try self.init(models: try paths.map { try ONNXLoader.load(path: $0) }, flipTTA: flipTTA)
     }
 
     public convenience init(path: String, flipTTA: Bool? = nil) throws {
@@ -52,8 +88,20 @@ public final class EmotionClassifier: @unchecked Sendable {
     }
 
     /// Scores for each crop (see `tensor(for:)`), in one batched call.
+    /// With several members, the mean of their (TTA-averaged) scores.
     public func classify(_ crops: [[UInt8]]) throws -> [EmotionScores] {
         if crops.isEmpty { return [] }
+        var sums = try rawScores(crops)
+        for (member, order) in others {
+            let theirs = try member.rawScores(crops)
+            for i in sums.indices { for j in order.indices { sums[i][j] += theirs[i][order[j]] } }
+        }
+        let n = Float(1 + others.count)
+        return sums.map { EmotionScores(others.isEmpty ? $0 : $0.map { $0 / n }, labels: labels) }
+    }
+
+    /// This model's own scores per crop, in its label order.
+    private func rawScores(_ crops: [[UInt8]]) throws -> [[Float]] {
         var x = tensor(for: crops)
         if flipTTA { x = Tensor(shape: [2 * crops.count] + x.shape.dropFirst(), data: x.data + mirrored(x.data)) }
         let y = try model.run(x)
@@ -67,7 +115,7 @@ public final class EmotionClassifier: @unchecked Sendable {
         return (0..<crops.count).map { i in
             var v = Array(y.data[(i * k)..<((i + 1) * k)])
             if flipTTA { for j in 0..<k { v[j] = (v[j] + y.data[(crops.count + i) * k + j]) / 2 } }
-            return EmotionScores(v, labels: labels)
+            return v
         }
     }
 

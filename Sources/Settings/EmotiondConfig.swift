@@ -35,7 +35,8 @@ public struct EmotiondConfig: Equatable, Sendable {
         public init() {}
     }
     public struct Model: Equatable, Sendable {
-        public var path: String? = nil
+        /// Empty: the default model; several: an ensemble (probabilities averaged per face).
+        public var paths: [String] = []
         /// Flip TTA on or off; nil: what the model declares (`tta` metadata).
         public var flipTTA: Bool? = nil
         public var cropMargin: Double? = nil

@@ -100,7 +100,7 @@ struct BatchCommand: ParsableCommand {
     /// another output, and outputs that are directories.
     func checkOutputs() throws {
         var inputs: [(what: String, path: String)] = videos.map { ("input video", $0) }
-        if let m = try? Paths.model(pipeline.model) { inputs.append(("model", m)) }
+        for m in (try? Paths.models(pipeline.model)) ?? [] { inputs.append(("model", m)) }
         if let c = pipeline.cascade { inputs.append(("cascade", c)) }
         try OutputPaths.check(outputs(), inputs: inputs)
     }

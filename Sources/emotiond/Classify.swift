@@ -11,7 +11,7 @@ import Pipeline
 struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Classify pre-cropped face images (one JSON line per image).")
 
-    @Option(help: "ONNX emotion model (default: models/\(Paths.defaultModelName)).") var model: String?
+    @Option(help: "ONNX emotion model (default: models/\(Paths.defaultModelName)); repeat for an ensemble (probabilities averaged).") var model: [String] = []
     @Option(help: "Test-time augmentation: none or flip (default: what the model's metadata declares).")
     var tta: TTA?
     @Flag(help: "Same as --tta flip.") var flip = false
@@ -19,7 +19,7 @@ struct Classify: ParsableCommand {
 
     func run() throws {
         let classifier: EmotionClassifier
-        do { classifier = try EmotionClassifier(path: try Paths.model(model), flipTTA: flip ? true : tta.map(\.flips)) } catch let e as InferenceError {
+        do { classifier = try EmotionClassifier(paths: try Paths.models(model), flipTTA: flip ? true : tta.map(\.flips)) } catch let e as InferenceError {
             throw RunError("model: \(e)")
         }
         var crops: [[UInt8]] = [], names: [String] = []

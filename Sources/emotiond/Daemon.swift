@@ -144,7 +144,7 @@ final class Daemon {
         }
         rt.mqtt?.start()
         metrics.watch(rt.mqtt)
-        logger.notice("emotiond: running camera '\(camera)' from \(name); \(BLASRuntime.summary)")
+        logger.notice("emotiond: running camera '\(camera)' from \(name); model \(rt.processor.classifier.name); \(BLASRuntime.summary)")
         notifier.ready(status: "starting: \(name)")
         let exitError = loop()
         stop()

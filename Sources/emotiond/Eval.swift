@@ -9,7 +9,7 @@ struct Eval: ParsableCommand {
 
     @Option(name: .customLong("fer2013"), help: "FER2013 CSV (emotion,pixels,Usage), plain or gzipped.") var csv: String
     @Option(help: "Rows to use (Usage column): Training, PublicTest, PrivateTest, or 'all'.") var usage = "PublicTest"
-    @Option(help: "ONNX emotion model (default: the shipped model).") var model: String?
+    @Option(help: "ONNX emotion model (default: the shipped model); repeat for an ensemble (probabilities averaged).") var model: [String] = []
     @Option(help: "Test-time augmentation: none or flip (default: what the model's metadata declares).")
     var tta: TTA?
     @Flag(help: "Same as --tta flip.") var flip = false
@@ -17,9 +17,8 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() throws {
-        let modelPath = try Paths.model(model)
         let classifier: EmotionClassifier
-        do { classifier = try EmotionClassifier(path: modelPath, flipTTA: flip ? true : tta.map(\.flips)) } catch let e as InferenceError { throw RunError("model: \(e)") }
+        do { classifier = try EmotionClassifier(paths: try Paths.models(model), flipTTA: flip ? true : tta.map(\.flips)) } catch let e as InferenceError { throw RunError("model: \(e)") }
         let t0 = Date()
         let r: FER2013.Report
         do { r = try FER2013.evaluate(csv, usage: usage == "all" ? nil : usage, classifier: classifier, batch: max(1, batch)) } catch let e as FER2013.Error {
@@ -32,7 +31,7 @@ struct Eval: ParsableCommand {
             print(String(decoding: try enc.encode(r), as: UTF8.self))
             return
         }
-        print("model     \(modelPath) (TTA: \(classifier.flipTTA ? "flip" : "none"))")
+        print("model     \(Self.describe(classifier))")
         print("data      \(csv) [\(usage)], \(r.samples) faces in \(String(format: "%.1f", secs)) s")
         print(String(format: "accuracy  %.2f %%", r.accuracy * 100))
         print(String(format: "macro-F1  %.4f", r.macroF1))
@@ -52,5 +51,12 @@ struct Eval: ParsableCommand {
         for (i, row) in r.confusion.enumerated() {
             print(r.labels[i].padding(toLength: 10, withPad: " ", startingAt: 0) + row.map { String($0).padding(toLength: 8, withPad: " ", startingAt: 0) }.joined())
         }
+    }
+}
+
+extension Eval {
+    /// Each member with its TTA (members keep the TTA they declare unless --tta overrides).
+    static func describe(_ c: EmotionClassifier) -> String {
+        ([c] + c.others.map(\.member)).map { "\($0.model.path) (TTA: \($0.flipTTA ? "flip" : "none"))" }.joined(separator: " + ")
     }
 }

@@ -11,7 +11,7 @@ import Settings
 /// Options shared by every command that runs the vision pipeline. Their defaults and ranges are
 /// the configuration model's (`DetectorConfig`, `TrackerConfig`, `Limits`): one definition each.
 struct PipelineOptions: ParsableArguments {
-    @Option(help: "ONNX emotion model (default: models/\(Paths.defaultModelName)).") var model: String?
+    @Option(help: "ONNX emotion model (default: models/\(Paths.defaultModelName)); repeat for an ensemble (probabilities averaged per face).") var model: [String] = []
     @Option(help: "Face detector: haar or lbp.") var detector = DetectorConfig().kind
     @Option(help: "Cascade XML (default: the detector's frontal-face cascade from opencv-data).") var cascade: String?
     @Option(help: "Detect on the frame downscaled by this factor (0 < s ≤ 1; default 0.5 for video, 1 for image).")
@@ -99,9 +99,11 @@ struct PipelineOptions: ParsableArguments {
         t.emaAlpha = smoothing; t.maxAge = maxAge; t.changeMargin = changeMargin; t.changeDwell = changeDwell
         let det: CascadeDetector
         do { det = try CascadeDetector(config: d, searchRoots: Paths.dataRoots) } catch let e as DetectorError { throw RunError("\(e)") }
-        let path = try Paths.model(model)
+        let paths = try Paths.models(model)
         let cls: EmotionClassifier
-        do { cls = try EmotionClassifier(path: path, flipTTA: flipTTA) } catch let e as InferenceError { throw RunError("model \(path): \(e)") }
+        do { cls = try EmotionClassifier(paths: paths, flipTTA: flipTTA) } catch let e as InferenceError {
+            throw RunError("model \(paths.joined(separator: " + ")): \(e)")
+        }
         return FrameProcessor(detector: det, classifier: cls, tracking: t, cropMargin: cropMargin, fullDetectEvery: fullDetectEvery)
     }
 }

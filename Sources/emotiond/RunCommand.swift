@@ -136,9 +136,9 @@ struct RunCommand: ParsableCommand {
     }
 
     static func loadModel(_ c: EmotiondConfig) throws -> EmotionClassifier {
-        let modelPath: String
-        do { modelPath = try Paths.model(c.model.path) } catch { throw c.error("model.path", "\(error)") }
-        do { return try EmotionClassifier(path: modelPath, flipTTA: c.model.flipTTA) } catch { throw c.error("model.path", "\(error)") }
+        let paths: [String]
+        do { paths = try Paths.models(c.model.paths) } catch { throw c.error("model.path", "\(error)") }
+        do { return try EmotionClassifier(paths: paths, flipTTA: c.model.flipTTA) } catch { throw c.error("model.path", "\(error)") }
     }
 
     static func loadDetector(_ c: EmotiondConfig) throws -> CascadeDetector {

@@ -70,6 +70,11 @@ enum Paths {
         return roots
     }
 
+    /// Resolves the ensemble's members: the given paths, or the one default model when none.
+    static func models(_ explicit: [String]) throws -> [String] {
+        explicit.isEmpty ? [try model(nil)] : explicit
+    }
+
     /// Resolves the model: explicit path, $EMOTIOND_MODEL, then models/<default> under each data root.
     static func model(_ explicit: String?) throws -> String {
         if let p = explicit ?? ProcessInfo.processInfo.environment["EMOTIOND_MODEL"] { return p }

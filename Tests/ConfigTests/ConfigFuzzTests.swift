@@ -122,8 +122,8 @@ final class ConfigFuzzTests: XCTestCase {
     static func invalidValue(_ c: EmotiondConfig) -> String? {
         func out<T: Comparable>(_ name: String, _ v: T, _ r: ClosedRange<T>) -> String? { r.contains(v) ? nil : "\(name) = \(v)" }
         let strings = [c.camera.name, c.mqtt.host, c.mqtt.topicPrefix, c.mqtt.clientID, c.mqtt.discoveryPrefix] + [c.camera.device, c.camera.source,
-            c.model.path, c.detector.cascade, c.log.path, c.mqtt.username, c.mqtt.password, c.mqtt.passwordFile, c.mqtt.caFile,
-            c.mqtt.certFile, c.mqtt.keyFile, c.metrics.listen, c.snapshotDir].compactMap { $0 }
+            c.detector.cascade, c.log.path, c.mqtt.username, c.mqtt.password, c.mqtt.passwordFile, c.mqtt.caFile,
+            c.mqtt.certFile, c.mqtt.keyFile, c.metrics.listen, c.snapshotDir].compactMap { $0 } + c.model.paths
         if let s = strings.first(where: { $0.isEmpty || $0.unicodeScalars.contains { $0.properties.generalCategory == .control } }) {
             return "accepted string \(s.debugDescription)"
         }
