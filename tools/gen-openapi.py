@@ -7,10 +7,30 @@ import json, pathlib, sys
 
 root = pathlib.Path(__file__).resolve().parent.parent
 doc = json.loads((root / "schemas/openapi.json").read_text())
-for name, s in doc["components"]["schemas"].items():
-    ref = s.get("$ref", "")
-    if ref.endswith(".schema.json"):
-        doc["components"]["schemas"][name] = json.loads((root / "schemas" / ref).read_text())
+bundled = {s["$ref"]: name for name, s in doc["components"]["schemas"].items() if s.get("$ref", "").endswith(".schema.json")}
+
+
+def local(node, name):
+    """Every $ref made a JSON pointer into this document: "#/$defs/x" inside component NAME becomes
+    "#/components/schemas/NAME/$defs/x", "event.schema.json" the component it is bundled as. The
+    $id and $schema go: OpenAPI tools (schemathesis) resolve refs against the document, and an
+    $id's https address made them try to fetch it."""
+    if isinstance(node, dict):
+        node = {k: local(v, name) for k, v in node.items() if k not in ("$id", "$schema")}
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            node["$ref"] = f"#/components/schemas/{name}{ref[1:]}"
+        elif ref.split("#")[0] in bundled:
+            file, _, frag = ref.partition("#")
+            node["$ref"] = f"#/components/schemas/{bundled[file]}{frag}"
+        return node
+    if isinstance(node, list):
+        return [local(v, name) for v in node]
+    return node
+
+
+for file, name in bundled.items():
+    doc["components"]["schemas"][name] = local(json.loads((root / "schemas" / file).read_text()), name)
 text = json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False)
 if "--print" in sys.argv:
     print(text)

@@ -63,8 +63,7 @@ def check_openapi(base, path, component):
         fail(f"openapi.json: version {doc.get('openapi')!r}, paths {sorted(doc['paths'])}")
     with request(base + path) as r:
         body = json.load(r)
-    schema = doc["components"]["schemas"][component]
-    errors = list(validator(schema, doc["components"]["schemas"].values()).iter_errors(body))
+    errors = list(document_validator(doc, component).iter_errors(body))
     if errors:
         fail(f"{path}: {errors[0].message}")
 
@@ -75,6 +74,17 @@ def validator(schema, others):
     from referencing import Registry, Resource
     registry = Registry().with_resources([(s["$id"], Resource.from_contents(s)) for s in others if "$id" in s])
     return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def document_validator(doc, component):
+    """A validator for the OpenAPI document's components.schemas[COMPONENT], its $refs resolved
+    in the document (they are JSON pointers into it: tools/gen-openapi.py)."""
+    import jsonschema
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+    uri = "urn:emotiond:openapi"
+    registry = Registry().with_resource(uri, Resource.from_contents(doc, default_specification=DRAFT202012))
+    return jsonschema.Draft202012Validator({"$ref": f"{uri}#/components/schemas/{component}"}, registry=registry)
 
 
 def repo_schemas(schema_path):

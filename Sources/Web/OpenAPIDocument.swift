@@ -71,8 +71,6 @@ enum OpenAPIDocument {
       "type": "object"
      }
     },
-    "$id": "https://emotiond.invalid/schemas/api-cameras.schema.json",
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "additionalProperties": false,
     "properties": {
      "cameras": {
@@ -88,7 +86,7 @@ enum OpenAPIDocument {
          "type": "string"
         },
         "source": {
-         "$ref": "#/$defs/source"
+         "$ref": "#/components/schemas/Cameras/$defs/source"
         },
         "stream": {
          "description": "Path of the annotated MJPEG live view.",
@@ -150,25 +148,25 @@ enum OpenAPIDocument {
       "additionalProperties": false,
       "properties": {
        "angry": {
-        "$ref": "#/$defs/probability"
+        "$ref": "#/components/schemas/Event/$defs/probability"
        },
        "disgust": {
-        "$ref": "#/$defs/probability"
+        "$ref": "#/components/schemas/Event/$defs/probability"
        },
        "fear": {
-        "$ref": "#/$defs/probability"
+        "$ref": "#/components/schemas/Event/$defs/probability"
        },
        "happy": {
-        "$ref": "#/$defs/probability"
+        "$ref": "#/components/schemas/Event/$defs/probability"
        },
        "neutral": {
-        "$ref": "#/$defs/probability"
+        "$ref": "#/components/schemas/Event/$defs/probability"
        },
        "sad": {
-        "$ref": "#/$defs/probability"
+        "$ref": "#/components/schemas/Event/$defs/probability"
        },
        "surprise": {
-        "$ref": "#/$defs/probability"
+        "$ref": "#/components/schemas/Event/$defs/probability"
        }
       },
       "required": [
@@ -213,7 +211,7 @@ enum OpenAPIDocument {
         "type": "object"
        },
        "confidence": {
-        "$ref": "#/$defs/probability",
+        "$ref": "#/components/schemas/Event/$defs/probability",
         "description": "Smoothed probability of label."
        },
        "first_seen": {
@@ -222,7 +220,7 @@ enum OpenAPIDocument {
         "type": "number"
        },
        "label": {
-        "$ref": "#/$defs/label",
+        "$ref": "#/components/schemas/Event/$defs/label",
         "description": "The track's label (hysteresis applied)."
        },
        "last_seen": {
@@ -236,11 +234,11 @@ enum OpenAPIDocument {
         "type": "number"
        },
        "scores": {
-        "$ref": "#/$defs/scores",
+        "$ref": "#/components/schemas/Event/$defs/scores",
         "description": "Smoothed scores (per-track moving average)."
        },
        "timestamp": {
-        "$ref": "#/$defs/timestamp",
+        "$ref": "#/components/schemas/Event/$defs/timestamp",
         "description": "Wall-clock time of the event that reported this snapshot."
        }
       },
@@ -262,8 +260,6 @@ enum OpenAPIDocument {
       "type": "string"
      }
     },
-    "$id": "https://emotiond.invalid/schemas/event.schema.json",
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "additionalProperties": false,
     "allOf": [
      {
@@ -303,15 +299,15 @@ enum OpenAPIDocument {
     "description": "Per-track emotion event, Frigate style (batch --events NDJSON lines; MQTT payloads on <prefix>/<camera>/events). new: a face is confirmed; change: its label changed (lead held for tracking.change_dwell); end: the face left or the source ended. Every event of one track carries the same id. after: the track now; before: the track as its previous event reported it (absent on new). label, confidence and scores repeat after's (where version 1 had them). Version 3: labels and score keys are the model's (version 2 had the same fields with the seven FER2013 classes only). Version 1 (no schema, id or objects; before/after were bare labels) is gone. The labels (and score keys) are the emotion model's: this file lists the shipped model's (FER2013's seven); `emotiond schemas --model FILE` writes the exact schemas for another model.",
     "properties": {
      "after": {
-      "$ref": "#/$defs/snapshot",
+      "$ref": "#/components/schemas/Event/$defs/snapshot",
       "description": "The track as of this event (on end: as last seen)."
      },
      "before": {
-      "$ref": "#/$defs/snapshot",
+      "$ref": "#/components/schemas/Event/$defs/snapshot",
       "description": "The track as its previous event reported it (change, end)."
      },
      "confidence": {
-      "$ref": "#/$defs/probability",
+      "$ref": "#/components/schemas/Event/$defs/probability",
       "description": "after.confidence."
      },
      "id": {
@@ -320,7 +316,7 @@ enum OpenAPIDocument {
       "type": "string"
      },
      "label": {
-      "$ref": "#/$defs/label",
+      "$ref": "#/components/schemas/Event/$defs/label",
       "description": "after.label."
      },
      "media_time": {
@@ -332,7 +328,7 @@ enum OpenAPIDocument {
       "const": "emotiond.event/3"
      },
      "scores": {
-      "$ref": "#/$defs/scores",
+      "$ref": "#/components/schemas/Event/$defs/scores",
       "description": "after.scores."
      },
      "source": {
@@ -340,7 +336,7 @@ enum OpenAPIDocument {
       "type": "string"
      },
      "timestamp": {
-      "$ref": "#/$defs/timestamp"
+      "$ref": "#/components/schemas/Event/$defs/timestamp"
      },
      "track": {
       "description": "The track number in this run (the frame log's faces[].track).",
@@ -372,14 +368,12 @@ enum OpenAPIDocument {
     "type": "object"
    },
    "Events": {
-    "$id": "https://emotiond.invalid/schemas/api-events.schema.json",
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "additionalProperties": false,
     "description": "Track events from the event history (history.path), newest first, at most `limit` of them; each exactly as MQTT and the SSE stream carried it.",
     "properties": {
      "events": {
       "items": {
-       "$ref": "event.schema.json"
+       "$ref": "#/components/schemas/Event"
       },
       "type": "array"
      },
@@ -401,8 +395,6 @@ enum OpenAPIDocument {
       "type": "string"
      }
     },
-    "$id": "https://emotiond.invalid/schemas/notice.schema.json",
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "additionalProperties": false,
     "description": "A face has shown one of notices.labels for notices.sustained_seconds: sent once per stretch (a stretch starts at the track's new or change event and ends at the next one or its end).",
     "properties": {
@@ -435,11 +427,11 @@ enum OpenAPIDocument {
       "type": "number"
      },
      "since": {
-      "$ref": "#/$defs/time",
+      "$ref": "#/components/schemas/Notice/$defs/time",
       "description": "Timestamp of the event that started the stretch."
      },
      "timestamp": {
-      "$ref": "#/$defs/time",
+      "$ref": "#/components/schemas/Notice/$defs/time",
       "description": "When the notice was sent."
      },
      "track": {
@@ -467,8 +459,6 @@ enum OpenAPIDocument {
       "type": "string"
      }
     },
-    "$id": "https://emotiond.invalid/schemas/api-report.schema.json",
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "additionalProperties": false,
     "description": "The event history over a time range: faces (tracks with an event in the range) and seconds per emotion. A track shows its event's label from that event until its next event (or its end); a track still open counts until `until` (or now).",
     "properties": {
@@ -534,7 +524,7 @@ enum OpenAPIDocument {
      "since": {
       "anyOf": [
        {
-        "$ref": "#/$defs/time"
+        "$ref": "#/components/schemas/Report/$defs/time"
        },
        {
         "type": "null"
@@ -544,7 +534,7 @@ enum OpenAPIDocument {
      "until": {
       "anyOf": [
        {
-        "$ref": "#/$defs/time"
+        "$ref": "#/components/schemas/Report/$defs/time"
        },
        {
         "type": "null"
@@ -577,7 +567,7 @@ enum OpenAPIDocument {
        "dominant": {
         "anyOf": [
          {
-          "$ref": "#/$defs/label"
+          "$ref": "#/components/schemas/State/$defs/label"
          },
          {
           "type": "null"
@@ -587,7 +577,7 @@ enum OpenAPIDocument {
        "faces": {
         "description": "The last frame's faces (schemas/frame.schema.json).",
         "items": {
-         "$ref": "#/$defs/face"
+         "$ref": "#/components/schemas/State/$defs/face"
         },
         "type": "array"
        },
@@ -609,7 +599,7 @@ enum OpenAPIDocument {
         "description": "Index of the last processed frame; null before the first."
        },
        "source": {
-        "$ref": "#/$defs/source"
+        "$ref": "#/components/schemas/State/$defs/source"
        },
        "timestamp": {
         "anyOf": [
@@ -626,7 +616,7 @@ enum OpenAPIDocument {
        "tracks": {
         "description": "Live tracks, as in the MQTT state (schemas/state.schema.json).",
         "items": {
-         "$ref": "#/$defs/track"
+         "$ref": "#/components/schemas/State/$defs/track"
         },
         "type": "array"
        }
@@ -679,19 +669,19 @@ enum OpenAPIDocument {
         "type": "number"
        },
        "label": {
-        "$ref": "#/$defs/label",
+        "$ref": "#/components/schemas/State/$defs/label",
         "description": "Top class of the smoothed scores."
        },
        "raw_label": {
-        "$ref": "#/$defs/label",
+        "$ref": "#/components/schemas/State/$defs/label",
         "description": "Top class of this frame's raw scores."
        },
        "scores": {
-        "$ref": "#/$defs/scores",
+        "$ref": "#/components/schemas/State/$defs/scores",
         "description": "This frame's model output (softmax)."
        },
        "smoothed": {
-        "$ref": "#/$defs/scores",
+        "$ref": "#/components/schemas/State/$defs/scores",
         "description": "Per-track exponential moving average of scores."
        },
        "track": {
@@ -787,7 +777,7 @@ enum OpenAPIDocument {
         "type": "string"
        },
        "label": {
-        "$ref": "#/$defs/label"
+        "$ref": "#/components/schemas/State/$defs/label"
        },
        "track": {
         "minimum": 1,
@@ -803,14 +793,12 @@ enum OpenAPIDocument {
       "type": "object"
      }
     },
-    "$id": "https://emotiond.invalid/schemas/api-state.schema.json",
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "additionalProperties": false,
     "description": "Per camera: the faces of the last processed frame (with raw and smoothed scores), the live tracks with their labels as the events report them, the processed frame rate over the last second and the source's status.",
     "properties": {
      "cameras": {
       "items": {
-       "$ref": "#/$defs/camera"
+       "$ref": "#/components/schemas/State/$defs/camera"
       },
       "type": "array"
      },
