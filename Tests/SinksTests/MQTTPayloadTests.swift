@@ -27,10 +27,13 @@ final class MQTTPayloadTests: XCTestCase {
         try JSONSerialization.jsonObject(with: encoder.encode(v)) as! [String: Any]
     }
 
-    /// Runs Python from the repository's venv (jsonschema, jinja2) on `stdin`; skips without it.
+    /// Runs Python from the repository's venv (jsonschema, jinja2) on `stdin`; fails without it.
     func python(_ args: [String], stdin: Data = Data()) throws -> String {
         let py = Self.root.appendingPathComponent(".venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: py) else { throw XCTSkip("no .venv (jsonschema, jinja2)") }
+        guard FileManager.default.isExecutableFile(atPath: py) else {
+            XCTFail("no .venv at \(py): scripts/setup.sh makes it (jsonschema, jinja2)")
+            throw XCTSkip("no .venv")
+        }
         let p = Process(), out = Pipe(), err = Pipe(), inp = Pipe()
         p.executableURL = URL(fileURLWithPath: py)
         p.arguments = args
