@@ -186,9 +186,9 @@ final class WebTests: XCTestCase {
     /// The event history: events land in SQLite as they happen, GET /api/events filters them
     /// (valid against schemas/ and the OpenAPI document), refuses bad parameters naming them, and
     /// the history outlives a restart. Without history.path the endpoint says it is off.
-    func testEventHistoryQueriesAndSurvivesARestart() throws {
+    func testEventHistoryQueriesSurvivesKill9AndDropsTheOldest() throws {
         let db = dir.appendingPathComponent("events.sqlite").path
-        let (d, port) = try daemon("noface_face.mov", http: "history:\n  path: \(db)\n")
+        let (d, port) = try daemon("noface_face.mov", http: "history:\n  path: \(db)\n  keep_days: 30\n")
         let base = "http://127.0.0.1:\(port)", schema = CLI.root.appendingPathComponent("schemas/api-events.schema.json").path
         func events(_ query: String) throws -> [[String: Any]] {
             let r = try probe(["json", "\(base)/api/events\(query)", schema])
@@ -215,14 +215,25 @@ final class WebTests: XCTestCase {
             XCTAssertTrue(r.stdout.hasPrefix("400"), "\(bad): \(r.stdout)")
         }
         try checkReport(base, db: db)
-        d.signal(SIGTERM)
-        XCTAssertEqual(d.wait(5), 0, d.stderr)
-
-        // Restarted on the same file: the earlier events are there from the start.
+        // kill -9 mid-run: every event the API had served is still there after a restart, except the one
+        // aged past `keep_days` while the daemon was down (retention drops the oldest at start).
+        let served = try events("?limit=1000")
+        d.signal(SIGKILL)
+        _ = d.wait(5)
+        let aged = try XCTUnwrap(served.last?["id"] as? String)
+        let age = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); " +
+            "c.execute(\"UPDATE event SET timestamp = '2000-01-01T00:00:00.000Z' WHERE id = ? AND type = 'new'\", (sys.argv[2],)); c.commit()"
+        let r = try CLI.run(["-c", age, db, aged], executable: CLI.python)
+        XCTAssertEqual(r.status, 0, r.stderr)
         let again = try Child(CLI.binary, ["run", "--config", dir.appendingPathComponent("emotiond.yaml").path,
                                            "--source", CLI.media("no_face.mp4"), "--loop"], dir: dir, name: "again")
         XCTAssertTrue(try eventually(20) { try probe(["status", "\(base)/api/state"]).stdout == "200\n" }, again.stderr)
-        XCTAssertTrue(try events("?limit=1000").contains { $0["id"] as? String == first["id"] as? String })
+        let kept = try events("?limit=1000")
+        let keptKeys = Set(kept.map { "\($0["id"] ?? "") \($0["type"] ?? "")" })
+        for e in served where !(e["id"] as? String == aged && e["type"] as? String == "new") {
+            XCTAssertTrue(keptKeys.contains("\(e["id"] ?? "") \(e["type"] ?? "")"), "lost after kill -9: \(e)")
+        }
+        XCTAssertFalse(kept.contains { $0["id"] as? String == aged && $0["type"] as? String == "new" }, "the aged event was kept")
         again.signal(SIGTERM)
         XCTAssertEqual(again.wait(5), 0, again.stderr)
 
