@@ -69,3 +69,24 @@ enum CLI {
         try text.split(separator: 0x0A).map { try JSONSerialization.jsonObject(with: Data($0)) as! [String: Any] }
     }
 }
+
+/// A test with a temporary directory of its own (removed after it), the configuration files it
+/// writes there, and polling for a condition: what the daemon tests share.
+class TempDirTestCase: XCTestCase {
+    var dir: URL!
+    override func setUpWithError() throws { dir = try CLI.tempDir() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func write(_ text: String, _ name: String = "emotiond.yaml") throws -> String {
+        let p = dir.appendingPathComponent(name).path
+        try text.write(toFile: p, atomically: true, encoding: .utf8)
+        return p
+    }
+
+    /// Waits until `pred` holds (polling every 0.1 s), up to `timeout` seconds.
+    func eventually(_ timeout: Double, _ pred: () throws -> Bool) rethrows -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end { if try pred() { return true }; usleep(100_000) }
+        return try pred()
+    }
+}

@@ -3,26 +3,10 @@ import XCTest
 
 /// `emotiond run` under adverse conditions (issue #15): a stalled source, reloads that change
 /// what was fixed at start, a broker that refuses us, a full disk, idle clients on the metrics port.
-final class DaemonHardeningTests: XCTestCase {
-    var dir: URL!
-    override func setUpWithError() throws { dir = try CLI.tempDir() }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    func write(_ text: String, _ name: String = "emotiond.yaml") throws -> String {
-        let p = dir.appendingPathComponent(name).path
-        try text.write(toFile: p, atomically: true, encoding: .utf8)
-        return p
-    }
+final class DaemonHardeningTests: TempDirTestCase {
 
     func daemon(_ cfg: String, source: String? = CLI.media("WolfgangLanger_Pexels.mp4"), name: String = "daemon") throws -> Child {
         try Child(CLI.binary, ["run", "--config", cfg] + (source.map { ["--source", $0] } ?? []), dir: dir, name: name)
-    }
-
-    /// Waits until `pred` holds (polling), up to `timeout` seconds.
-    func eventually(_ timeout: Double, _ pred: () throws -> Bool) rethrows -> Bool {
-        let end = Date().addingTimeInterval(timeout)
-        while Date() < end { if try pred() { return true }; usleep(100_000) }
-        return try pred()
     }
 
     // MARK: row 2: SIGTERM while the source blocks

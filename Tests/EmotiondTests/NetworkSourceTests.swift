@@ -6,26 +6,10 @@ import XCTest
 /// (tools/bench/rtsp_server.py). Each server is killed mid-stream and started again: the daemon
 /// must report the loss once, end the open tracks, reconnect by itself and publish new events,
 /// without being restarted; the URL's credentials must never appear in what it writes.
-final class NetworkSourceTests: XCTestCase {
-    var dir: URL!
-    override func setUpWithError() throws { dir = try CLI.tempDir() }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+final class NetworkSourceTests: TempDirTestCase {
 
     static let clip = CLI.media("WolfgangLanger_Pexels.mp4")
     static let secret = "Secr3tPw"
-
-    func write(_ text: String, _ name: String = "emotiond.yaml") throws -> String {
-        let p = dir.appendingPathComponent(name).path
-        try text.write(toFile: p, atomically: true, encoding: .utf8)
-        return p
-    }
-
-    /// Waits until `pred` holds (polling), up to `timeout` seconds.
-    func eventually(_ timeout: Double, _ pred: () throws -> Bool) rethrows -> Bool {
-        let end = Date().addingTimeInterval(timeout)
-        while Date() < end { if try pred() { return true }; usleep(200_000) }
-        return try pred()
-    }
 
     /// Short reconnection waits keep the test quick; generous timeouts keep it steady on a loaded host.
     func config(broker: Int, metrics: Int, log: String, transport: String = "tcp") throws -> String {

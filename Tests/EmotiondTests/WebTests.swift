@@ -4,22 +4,7 @@ import XCTest
 /// The HTTP server of `emotiond run` (issue #18) on real clips, checked as clients see it:
 /// JSON against the schemas in schemas/, the MJPEG parts decoded by OpenCV, SSE, auth, and the
 /// page rendered by headless Chromium. The clients are Python's (tools/web_probe.py) and Chromium.
-final class WebTests: XCTestCase {
-    var dir: URL!
-    override func setUpWithError() throws { dir = try CLI.tempDir() }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    func write(_ text: String, _ name: String = "emotiond.yaml") throws -> String {
-        let p = dir.appendingPathComponent(name).path
-        try text.write(toFile: p, atomically: true, encoding: .utf8)
-        return p
-    }
-
-    func eventually(_ timeout: Double, _ pred: () throws -> Bool) rethrows -> Bool {
-        let end = Date().addingTimeInterval(timeout)
-        while Date() < end { if try pred() { return true }; usleep(100_000) }
-        return try pred()
-    }
+final class WebTests: TempDirTestCase {
 
     /// The daemon on `clip` with the HTTP server on a free loopback port.
     func daemon(_ clip: String, http extra: String = "", loop: Bool = true) throws -> (Child, Int) {
