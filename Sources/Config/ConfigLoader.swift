@@ -88,6 +88,7 @@ public enum ConfigLoader {
         let r = Reader(file: file)
         r.walk(root, "", Schema.root, &p.config)
         p.config.origin = r.lines
+        CameraMap.read(root, r, &p.config)
         p.errors = r.errors
         p.invalid = r.invalid
         return p

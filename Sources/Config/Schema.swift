@@ -41,33 +41,10 @@ enum Schema {
     static let root: [Field] = [
         Field("camera", .section([
             Field("name", .value { r, n, p, c in c.camera.name = try r.string(n, p, cameraName) }),
-            Field("device", .value { r, n, p, c in c.camera.device = try r.optionalString(n, p) ?? EmotiondConfig.Camera.defaultDevice }),
-            Field("source", .value { r, n, p, c in c.camera.source = try r.optionalString(n, p, source) }),
-            Field("width", .value { r, n, p, c in c.camera.width = try r.int(n, p, Limits.width) }),
-            Field("height", .value { r, n, p, c in c.camera.height = try r.int(n, p, Limits.height) }),
-            Field("fps", .value { r, n, p, c in c.camera.fps = try r.int(n, p, Limits.fps) }),
-            Field("format", .value { r, n, p, c in c.camera.format = try r.choice(n, p, EmotiondConfig.Camera.formats) }),
-            Field("buffers", .value { r, n, p, c in c.camera.buffers = try r.int(n, p, Limits.buffers) }),
-            Field("timeout", .value { r, n, p, c in c.camera.timeout = try r.double(n, p, Limits.cameraTimeout) }),
-            Field("rtsp_transport", .value { r, n, p, c in c.camera.rtspTransport = try r.choice(n, p, Limits.rtspTransports) }),
-            Field("open_timeout", .value { r, n, p, c in c.camera.openTimeout = try r.double(n, p, Limits.streamTimeout) }),
-            Field("read_timeout", .value { r, n, p, c in c.camera.readTimeout = try r.double(n, p, Limits.streamTimeout) }),
-            Field("reconnect_delay", .value { r, n, p, c in c.camera.reconnectDelay = try r.double(n, p, Limits.reconnectDelay) }),
-            Field("reconnect_max_delay", .value { r, n, p, c in
-                c.camera.reconnectMaxDelay = try r.double(n, p, Limits.reconnectDelay)
-            }),
-        ])),
-        Field("detector", .section([
-            Field("kind", .value { r, n, p, c in c.detector.kind = .init(rawValue: try r.choice(n, p, ["haar", "lbp"]))! }),
-            Field("cascade", .value { r, n, p, c in c.detector.cascade = try r.optionalString(n, p) }),
-            Field("scale", .value { r, n, p, c in c.detector.scale = try r.double(n, p, Limits.detectScale) }),
-            Field("scale_factor", .value { r, n, p, c in c.detector.scaleFactor = try r.double(n, p, Limits.scaleFactor) }),
-            Field("min_neighbors", .value { r, n, p, c in c.detector.minNeighbors = try r.int(n, p, Limits.minNeighbors) }),
-            Field("min_size", .value { r, n, p, c in c.detector.minSize = try r.int(n, p, Limits.minSize) }),
-            Field("max_size", .value { r, n, p, c in c.detector.maxSize = try r.int(n, p, Limits.maxSize) }),
-            Field("profile", .value { r, n, p, c in c.detector.profile = try r.bool(n, p) }),
-            Field("full_detect_every", .value { r, n, p, c in c.fullDetectEvery = try r.int(n, p, Limits.fullDetectEvery) }),
-        ])),
+        ] + cameraFields)),
+        // Read by ConfigLoader.cameras after the rest (each entry starts from the top level's values).
+        Field("cameras", .value { _, _, _, _ in }),
+        Field("detector", .section(detectorFields)),
         Field("model", .section([
             // A string, or a list of paths: an ensemble.
             Field("path", .value { r, n, p, c in c.model.paths = try r.pathList(n, p) }),
@@ -81,20 +58,8 @@ enum Schema {
                 c.model.cropMargin = r.isNull(n) ? nil : try r.double(n, p, Limits.cropMargin)
             }),
         ])),
-        Field("tracking", .section([
-            Field("iou_threshold", .value { r, n, p, c in
-                c.tracking.iouThreshold = try r.double(n, p, Limits.iouThreshold)
-            }),
-            Field("max_age", .value { r, n, p, c in c.tracking.maxAge = try r.int(n, p, Limits.maxAge) }),
-            Field("ema_alpha", .value { r, n, p, c in c.tracking.emaAlpha = try r.double(n, p, Limits.emaAlpha) }),
-            Field("change_margin", .value { r, n, p, c in c.tracking.changeMargin = try r.double(n, p, Limits.changeMargin) }),
-            Field("change_dwell", .value { r, n, p, c in c.tracking.changeDwell = try r.double(n, p, Limits.changeDwell) }),
-            Field("debounce", .value { r, n, p, c in c.tracking.debounce = try r.int(n, p, Limits.debounce) }),
-            Field("min_hits", .value { r, n, p, c in c.tracking.minHits = try r.int(n, p, Limits.minHits) }),
-        ])),
-        Field("thresholds", .section([
-            Field("min_confidence", .value { r, n, p, c in c.minConfidence = try r.double(n, p, Limits.minConfidence) }),
-        ])),
+        Field("tracking", .section(trackingFields)),
+        Field("thresholds", .section(thresholdFields)),
         Field("outputs", .section([
             Field("log", .section(log)),
             Field("mqtt", .section(mqtt)),
@@ -122,6 +87,62 @@ enum Schema {
         Field("privacy", .section([
             Field("snapshot_dir", .value { r, n, p, c in c.snapshotDir = try r.optionalString(n, p) }),
         ])),
+    ]
+
+    /// The `camera` keys a camera of the `cameras:` map sets directly (its name is its key).
+    static let cameraFields: [Field] = [
+        Field("device", .value { r, n, p, c in c.camera.device = try r.optionalString(n, p) ?? EmotiondConfig.Camera.defaultDevice }),
+        Field("source", .value { r, n, p, c in c.camera.source = try r.optionalString(n, p, source) }),
+        Field("width", .value { r, n, p, c in c.camera.width = try r.int(n, p, Limits.width) }),
+        Field("height", .value { r, n, p, c in c.camera.height = try r.int(n, p, Limits.height) }),
+        Field("fps", .value { r, n, p, c in c.camera.fps = try r.int(n, p, Limits.fps) }),
+        Field("format", .value { r, n, p, c in c.camera.format = try r.choice(n, p, EmotiondConfig.Camera.formats) }),
+        Field("buffers", .value { r, n, p, c in c.camera.buffers = try r.int(n, p, Limits.buffers) }),
+        Field("timeout", .value { r, n, p, c in c.camera.timeout = try r.double(n, p, Limits.cameraTimeout) }),
+        Field("rtsp_transport", .value { r, n, p, c in c.camera.rtspTransport = try r.choice(n, p, Limits.rtspTransports) }),
+        Field("open_timeout", .value { r, n, p, c in c.camera.openTimeout = try r.double(n, p, Limits.streamTimeout) }),
+        Field("read_timeout", .value { r, n, p, c in c.camera.readTimeout = try r.double(n, p, Limits.streamTimeout) }),
+        Field("reconnect_delay", .value { r, n, p, c in c.camera.reconnectDelay = try r.double(n, p, Limits.reconnectDelay) }),
+        Field("reconnect_max_delay", .value { r, n, p, c in
+            c.camera.reconnectMaxDelay = try r.double(n, p, Limits.reconnectDelay)
+        }),
+    ]
+
+    static let detectorFields: [Field] = [
+        Field("kind", .value { r, n, p, c in c.detector.kind = .init(rawValue: try r.choice(n, p, ["haar", "lbp"]))! }),
+        Field("cascade", .value { r, n, p, c in c.detector.cascade = try r.optionalString(n, p) }),
+        Field("scale", .value { r, n, p, c in c.detector.scale = try r.double(n, p, Limits.detectScale) }),
+        Field("scale_factor", .value { r, n, p, c in c.detector.scaleFactor = try r.double(n, p, Limits.scaleFactor) }),
+        Field("min_neighbors", .value { r, n, p, c in c.detector.minNeighbors = try r.int(n, p, Limits.minNeighbors) }),
+        Field("min_size", .value { r, n, p, c in c.detector.minSize = try r.int(n, p, Limits.minSize) }),
+        Field("max_size", .value { r, n, p, c in c.detector.maxSize = try r.int(n, p, Limits.maxSize) }),
+        Field("profile", .value { r, n, p, c in c.detector.profile = try r.bool(n, p) }),
+        Field("full_detect_every", .value { r, n, p, c in c.fullDetectEvery = try r.int(n, p, Limits.fullDetectEvery) }),
+    ]
+
+    static let trackingFields: [Field] = [
+        Field("iou_threshold", .value { r, n, p, c in
+            c.tracking.iouThreshold = try r.double(n, p, Limits.iouThreshold)
+        }),
+        Field("max_age", .value { r, n, p, c in c.tracking.maxAge = try r.int(n, p, Limits.maxAge) }),
+        Field("ema_alpha", .value { r, n, p, c in c.tracking.emaAlpha = try r.double(n, p, Limits.emaAlpha) }),
+        Field("change_margin", .value { r, n, p, c in c.tracking.changeMargin = try r.double(n, p, Limits.changeMargin) }),
+        Field("change_dwell", .value { r, n, p, c in c.tracking.changeDwell = try r.double(n, p, Limits.changeDwell) }),
+        Field("debounce", .value { r, n, p, c in c.tracking.debounce = try r.int(n, p, Limits.debounce) }),
+        Field("min_hits", .value { r, n, p, c in c.tracking.minHits = try r.int(n, p, Limits.minHits) }),
+    ]
+
+    static let thresholdFields: [Field] = [
+        Field("min_confidence", .value { r, n, p, c in c.minConfidence = try r.double(n, p, Limits.minConfidence) }),
+    ]
+
+    /// One camera of the `cameras:` map: its source or device and the settings a camera may
+    /// have of its own (detector, tracking, thresholds, its NDJSON log).
+    static let cameraEntry: [Field] = cameraFields + [
+        Field("detector", .section(detectorFields)),
+        Field("tracking", .section(trackingFields)),
+        Field("thresholds", .section(thresholdFields)),
+        Field("outputs", .section([Field("log", .section(log))])),
     ]
 
     static let log: [Field] = [

@@ -18,14 +18,7 @@ public enum StartChecks {
                 errors.append(c.error(key, "\(error)"))
             }
         }
-        if let s = c.camera.source { check("camera.source") { try source(s) } }
-        else { check("camera.device") { try device(c.camera.device) } }
-        if c.camera.reconnectMaxDelay < c.camera.reconnectDelay {
-            check("camera.reconnect_max_delay") {
-                throw FileProblem("must be at least reconnect_delay (\(Limits.fmt(c.camera.reconnectDelay)))")
-            }
-        }
-        if let path = c.log.path { check("outputs.log.path") { try writableFile(path) } }
+        for cc in c.cameraConfigs { errors += camera(cc, p) }
         if let path = c.history.path { check("history.path") { try writableFile(path) } }
         if let dir = c.snapshotDir { check("privacy.snapshot_dir") { try writableDirectory(dir) } }
         if c.mqtt.enabled { mqtt(&c, p, env, &errors) }
@@ -42,6 +35,26 @@ public enum StartChecks {
     }
 
     // MARK: camera
+
+    /// One camera's checks (each camera of a `cameras:` map): its source or device, its log file.
+    static func camera(_ c: EmotiondConfig, _ p: ParsedConfig) -> [ConfigError] {
+        var errors: [ConfigError] = []
+        func check(_ key: String, _ body: () throws -> Void) {
+            guard !p.isInvalid(c.writtenKeys[key] ?? key) else { return }
+            do { try body() } catch let e as ConfigError { errors.append(e) } catch {
+                errors.append(c.error(key, "\(error)"))
+            }
+        }
+        if let s = c.camera.source { check("camera.source") { try source(s) } }
+        else { check("camera.device") { try device(c.camera.device) } }
+        if c.camera.reconnectMaxDelay < c.camera.reconnectDelay {
+            check("camera.reconnect_max_delay") {
+                throw FileProblem("must be at least reconnect_delay (\(Limits.fmt(c.camera.reconnectDelay)))")
+            }
+        }
+        if let path = c.log.path { check("outputs.log.path") { try writableFile(path) } }
+        return errors
+    }
 
     /// A network URL is checked for its form only: a camera that does not answer at start is not
     /// fatal (`run` keeps retrying it, as after a loss), and a check here would delay every start.

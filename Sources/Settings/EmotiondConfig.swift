@@ -133,11 +133,69 @@ public struct EmotiondConfig: Equatable, Sendable {
     public var snapshotDir: String? = nil
     /// Where each key was set: dotted key → line, for semantic errors found later.
     public var origin: [String: Int] = [:]
+    /// Keys as the file wrote them, where they differ from this model's (a camera of the
+    /// `cameras:` map: `camera.source` → `cameras.door.source`), so errors name the line to edit.
+    public var writtenKeys: [String: String] = [:]
     public var file = ""
 
     /// A located error for a key of this configuration.
     public func error(_ key: String, _ message: String) -> ConfigError {
-        ConfigError(file: file, key: key, line: origin[key] ?? 0, message: message)
+        ConfigError(file: file, key: writtenKeys[key] ?? key, line: origin[key] ?? 0, message: message)
+    }
+
+    /// The `cameras:` map (name → its settings), in file order; empty: the one `camera`.
+    public var cameras: [CameraEntry] = []
+
+    /// What one camera of a daemon may set for itself; the rest (model, MQTT connection, HTTP
+    /// server, history) is shared by all. Each field starts as the top level's value.
+    public struct CameraEntry: Equatable, Sendable {
+        public var camera: Camera
+        public var detector: DetectorConfig
+        public var fullDetectEvery: Int
+        public var tracking: TrackerConfig
+        public var minConfidence: Double
+        public var log: Log
+        /// This entry's keys in the model's names (`camera.source`) → line, and → key as written.
+        public var origin: [String: Int] = [:]
+        public var writtenKeys: [String: String] = [:]
+
+        public init(of c: EmotiondConfig) {
+            camera = c.camera; detector = c.detector; fullDetectEvery = c.fullDetectEvery
+            tracking = c.tracking; minConfidence = c.minConfidence; log = c.log
+        }
+    }
+
+    /// One configuration per camera the daemon runs: the top level with each camera's own
+    /// settings in place (`{camera}` in `outputs.log.path` replaced by its name). Without a
+    /// `cameras:` map, the top level alone.
+    public var cameraConfigs: [EmotiondConfig] {
+        (cameras.isEmpty ? [CameraEntry(of: self)] : cameras).map(resolved)
+    }
+
+    /// `log.path` may name each camera's file: `/var/log/emotiond/{camera}.ndjson`.
+    public static let cameraPlaceholder = "{camera}"
+
+    func resolved(_ e: CameraEntry) -> EmotiondConfig {
+        var c = self
+        c.cameras = []
+        c.camera = e.camera; c.detector = e.detector; c.fullDetectEvery = e.fullDetectEvery
+        c.tracking = e.tracking; c.minConfidence = e.minConfidence; c.log = e.log
+        c.log.path = e.log.path?.replacingOccurrences(of: Self.cameraPlaceholder, with: e.camera.name)
+        c.origin.merge(e.origin) { $1 }
+        c.writtenKeys.merge(e.writtenKeys) { $1 }
+        return c
+    }
+
+    /// Equal settings, wherever they were written (line numbers and key spellings aside): a
+    /// reload leaves a camera whose settings did not change alone.
+    public func sameSettings(as other: EmotiondConfig) -> Bool {
+        func bare(_ c: EmotiondConfig) -> EmotiondConfig {
+            var c = c
+            c.origin = [:]; c.writtenKeys = [:]; c.file = ""
+            c.cameras = c.cameras.map { var e = $0; e.origin = [:]; e.writtenKeys = [:]; return e }
+            return c
+        }
+        return bare(self) == bare(other)
     }
 
     public init() {}

@@ -8,11 +8,11 @@ import Logging
 /// it recovers, not per line.
 public final class RotatingLogSink: FrameSink {
     public let log: RotatingLog
-    let metrics: DaemonMetrics?
+    let metrics: CameraMetrics?
     let logger: Logger
     private var failing = false, lostWhileFailing = 0
 
-    public init(log: RotatingLog, metrics: DaemonMetrics?, logger: Logger) {
+    public init(log: RotatingLog, metrics: CameraMetrics?, logger: Logger) {
         self.log = log; self.metrics = metrics; self.logger = logger
     }
 
@@ -42,8 +42,8 @@ public final class RotatingLogSink: FrameSink {
 
 /// Frame counts, faces and stage latencies into the Prometheus registry.
 public final class MetricsSink: FrameSink {
-    let metrics: DaemonMetrics
-    public init(_ metrics: DaemonMetrics) { self.metrics = metrics }
+    let metrics: CameraMetrics
+    public init(_ metrics: CameraMetrics) { self.metrics = metrics }
     public func write(_ out: FrameOutput) throws { metrics.record(out.result) }
 }
 

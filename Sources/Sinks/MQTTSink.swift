@@ -101,8 +101,8 @@ public struct LiveTracks: Equatable, Sendable {
 /// * The retained state is published when it changes (a track appears or ends, a label changes),
 ///   refreshed every `stateInterval` seconds while connected (from `tick`, so also while the source
 ///   stalls; not while disconnected, where copies would only push events out of the bounded queue),
-///   and emptied when the source ends, before `offline`, so a late subscriber never sees a face
-///   that is gone.
+///   and emptied when the source ends (before the daemon's `offline`), so a late subscriber never
+///   sees a face that is gone.
 /// * Discovery is published (retained) once per connection of the publisher: a broker restarted
 ///   without persistence gets it back.
 public final class MQTTSink: FrameSink {
@@ -152,11 +152,9 @@ public final class MQTTSink: FrameSink {
         try publishState(stamp: events.first?.timestamp ?? WallClock.rfc3339())
     }
 
-    /// Says "offline" and disconnects; what never reached the broker is reported.
-    public func close() throws {
-        let unsent = publisher.shutdown()
-        if unsent > 0 { log.warning("emotiond: mqtt: \(unsent) queued messages were never delivered (broker unreachable)") }
-    }
+    /// Nothing to close: the publisher is the daemon's, shared by its cameras; the daemon says
+    /// "offline" and disconnects once every camera's sink has ended.
+    public func close() throws {}
 
     private func publishState(stamp: String, at now: Date = Date()) throws {
         publisher.publish(topics.state, try encoder.encode(live.state(camera: topics.camera, timestamp: stamp)), retain: true)

@@ -2,47 +2,49 @@ import EmotionCore
 import Foundation
 import Prometheus
 
-/// Daemon metrics in the Prometheus text format (swift-prometheus registry).
-public final class DaemonMetrics: @unchecked Sendable {
-    public let registry = PrometheusCollectorRegistry()
+/// One camera's metrics, each labelled `camera="<name>"` in the daemon's registry: a daemon with
+/// a `cameras:` map reports every camera apart, and one scrape shows them all.
+public final class CameraMetrics: @unchecked Sendable {
+    public let camera: String
+    let registry: PrometheusCollectorRegistry
     let frames: Counter, dropped: Counter, errors: Counter, logErrors: Counter, logDropped: Counter
     let sourceReconnects: Counter, sourceOpenFailures: Counter, sourceConnected: Gauge
-    let fps: Gauge, faces: Gauge, mqttQueue: Gauge, mqttReconnects: Gauge, mqttDropped: Gauge, mqttConnected: Gauge
-    let httpFramesEncoded: Counter, httpViewers: Gauge, httpEventClients: Gauge
+    let fps: Gauge, faces: Gauge
     let stages: [String: ValueHistogram]
 
-    public init() {
-        frames = registry.makeCounter(name: "emotiond_frames_processed_total", help: "Frames run through the pipeline.")
-        dropped = registry.makeCounter(name: "emotiond_frames_dropped_total", help: "Frames the source delivered that were not processed (capture overrun or skipped).")
-        errors = registry.makeCounter(name: "emotiond_frame_errors_total", help: "Frames skipped because processing failed.")
-        logErrors = registry.makeCounter(name: "emotiond_log_write_errors_total",
-                                         help: "Writes to the NDJSON log that failed (disk full, I/O error).")
-        logDropped = registry.makeCounter(name: "emotiond_log_lines_dropped_total",
-                                          help: "NDJSON log lines lost because their write failed.")
-        sourceReconnects = registry.makeCounter(name: "emotiond_source_reconnects_total",
-                                                help: "Times a lost network source delivered frames again.")
-        sourceOpenFailures = registry.makeCounter(name: "emotiond_source_open_failures_total",
-                                                  help: "Failed attempts to open (or reopen) a network source.")
-        sourceConnected = registry.makeGauge(name: "emotiond_source_connected",
-                                             help: "0 while a network source is lost or not yet reached, else 1.")
+    /// Registering the same camera again (a reload) returns its existing series: counters go on.
+    public init(camera: String, in daemon: DaemonMetrics) {
+        self.camera = camera
+        let registry = daemon.registry
+        self.registry = registry
+        let l = [("camera", camera)]
+        func counter(_ name: String, _ help: String) -> Counter { registry.makeCounter(name: name, labels: l, help: help) }
+        func gauge(_ name: String, _ help: String) -> Gauge { registry.makeGauge(name: name, labels: l, help: help) }
+        frames = counter("emotiond_frames_processed_total", "Frames run through the pipeline.")
+        dropped = counter("emotiond_frames_dropped_total", "Frames the source delivered that were not processed (capture overrun or skipped).")
+        errors = counter("emotiond_frame_errors_total", "Frames skipped because processing failed.")
+        logErrors = counter("emotiond_log_write_errors_total", "Writes to the NDJSON log that failed (disk full, I/O error).")
+        logDropped = counter("emotiond_log_lines_dropped_total", "NDJSON log lines lost because their write failed.")
+        sourceReconnects = counter("emotiond_source_reconnects_total", "Times a lost network source delivered frames again.")
+        sourceOpenFailures = counter("emotiond_source_open_failures_total", "Failed attempts to open (or reopen) a network source.")
+        sourceConnected = gauge("emotiond_source_connected", "0 while a network source is lost or not yet reached, else 1.")
         sourceConnected.set(1.0)
-        fps = registry.makeGauge(name: "emotiond_fps", help: "Processed frames per second over the last second.")
-        faces = registry.makeGauge(name: "emotiond_faces", help: "Faces in the last processed frame.")
-        mqttQueue = registry.makeGauge(name: "emotiond_mqtt_queue_length", help: "MQTT messages waiting for the broker.")
-        mqttReconnects = registry.makeGauge(name: "emotiond_mqtt_reconnects", help: "MQTT reconnections since start.")
-        mqttDropped = registry.makeGauge(name: "emotiond_mqtt_dropped", help: "MQTT messages dropped from the full queue (oldest first).")
-        mqttConnected = registry.makeGauge(name: "emotiond_mqtt_connected", help: "1 when connected to the broker.")
-        httpFramesEncoded = registry.makeCounter(name: "emotiond_http_frames_encoded_total",
-                                                 help: "Annotated frames JPEG-encoded for live views and snapshots (none without a viewer).")
-        httpViewers = registry.makeGauge(name: "emotiond_http_viewers", help: "Open MJPEG live views.")
-        httpEventClients = registry.makeGauge(name: "emotiond_http_event_clients", help: "Open Server-Sent Events streams.")
+        fps = gauge("emotiond_fps", "Processed frames per second over the last second.")
+        faces = gauge("emotiond_faces", "Faces in the last processed frame.")
         let buckets: [Double] = [0.5, 1, 2, 5, 10, 20, 33, 50, 100, 250, 1000]
         var st: [String: ValueHistogram] = [:]
         for s in ["decode", "detect", "preprocess", "infer", "track", "total"] {
-            st[s] = registry.makeValueHistogram(name: "emotiond_stage_latency_ms", labels: [("stage", s)], buckets: buckets,
+            st[s] = registry.makeValueHistogram(name: "emotiond_stage_latency_ms", labels: [("stage", s)] + l, buckets: buckets,
                                                 help: "Per-frame latency of each pipeline stage, milliseconds.")
         }
         stages = st
+    }
+
+    /// A camera removed by a reload: its series leave the scrape (a stale fps would mislead).
+    public func unregister() {
+        for c in [frames, dropped, errors, logErrors, logDropped, sourceReconnects, sourceOpenFailures] { registry.unregisterCounter(c) }
+        for g in [sourceConnected, fps, faces] { registry.unregisterGauge(g) }
+        for h in stages.values { registry.unregisterValueHistogram(h) }
     }
 
     public func record(_ r: FrameResult) {
@@ -63,6 +65,25 @@ public final class DaemonMetrics: @unchecked Sendable {
     public func recordLogWriteFailure(lines: Int) {
         logErrors.increment()
         if lines > 0 { logDropped.increment(by: Int64(lines)) }
+    }
+}
+
+/// The daemon's Prometheus registry (swift-prometheus) and what all its cameras share: the MQTT
+/// connection and the HTTP server. Per-camera series: `CameraMetrics`.
+public final class DaemonMetrics: @unchecked Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    let mqttQueue: Gauge, mqttReconnects: Gauge, mqttDropped: Gauge, mqttConnected: Gauge
+    let httpFramesEncoded: Counter, httpViewers: Gauge, httpEventClients: Gauge
+
+    public init() {
+        mqttQueue = registry.makeGauge(name: "emotiond_mqtt_queue_length", help: "MQTT messages waiting for the broker.")
+        mqttReconnects = registry.makeGauge(name: "emotiond_mqtt_reconnects", help: "MQTT reconnections since start.")
+        mqttDropped = registry.makeGauge(name: "emotiond_mqtt_dropped", help: "MQTT messages dropped from the full queue (oldest first).")
+        mqttConnected = registry.makeGauge(name: "emotiond_mqtt_connected", help: "1 when connected to the broker.")
+        httpFramesEncoded = registry.makeCounter(name: "emotiond_http_frames_encoded_total",
+                                                 help: "Annotated frames JPEG-encoded for live views and snapshots (none without a viewer).")
+        httpViewers = registry.makeGauge(name: "emotiond_http_viewers", help: "Open MJPEG live views.")
+        httpEventClients = registry.makeGauge(name: "emotiond_http_event_clients", help: "Open Server-Sent Events streams.")
     }
 
     /// One failed MQTT connection attempt; `reason` is one of a few fixed words (see MQTTFailure).

@@ -12,7 +12,8 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         let c: EmotiondConfig
         do { c = try Preflight.load(path: config, source: nil) } catch let e as ConfigErrors { throw RunError("\(e)") }
-        print("\(config): OK (camera '\(c.camera.name)', source \(c.camera.source.map(Credentials.redactURL) ?? c.camera.device), detector \(c.detector.kind.rawValue), mqtt \(c.mqtt.enabled ? "\(c.mqtt.host):\(c.mqtt.port)" : "off"), log \(c.log.path ?? "off"), http \(c.http.listen.map { "\($0)\(c.http.token == nil ? "" : " with token")" } ?? "off"))")
+        let cams = c.cameraConfigs.map { "camera '\($0.camera.name)', source \($0.camera.source.map(Credentials.redactURL) ?? $0.camera.device)" }
+        print("\(config): OK (\(cams.joined(separator: "; ")), detector \(c.detector.kind.rawValue), mqtt \(c.mqtt.enabled ? "\(c.mqtt.host):\(c.mqtt.port)" : "off"), log \(c.log.path ?? "off"), http \(c.http.listen.map { "\($0)\(c.http.token == nil ? "" : " with token")" } ?? "off"))")
     }
 }
 
@@ -24,7 +25,13 @@ enum Preflight {
     static func load(path: String?, source: String?) throws -> EmotiondConfig {
         var p: ParsedConfig
         if let path { p = ConfigLoader.read(path: path) } else { p = ParsedConfig(file: "<defaults>") }
-        if let source { p.config.camera.source = source; p.invalid.remove("camera.source") }
+        if let source {
+            if !p.config.cameras.isEmpty {
+                throw RunError("--source replaces the one camera's source; \(p.config.file) has a cameras: map "
+                               + "(set each camera's source there)")
+            }
+            p.config.camera.source = source; p.invalid.remove("camera.source")
+        }
         for w in p.warnings { logger.warning("emotiond: \(w)") }
         StartChecks.run(&p)
         if p.readable { p.errors += modelAndDetectorErrors(p) }
@@ -48,25 +55,43 @@ enum Preflight {
             }
         }
         if let model, let detector { Preloaded.shared.put(p.config, model, detector) }
-        return errors
+        return errors + cameraDetectorErrors(p)
+    }
+
+    /// Each camera of a `cameras:` map with a detector of its own: its cascade loads.
+    static func cameraDetectorErrors(_ p: ParsedConfig) -> [ConfigError] {
+        p.config.cameras.isEmpty ? [] : p.config.cameraConfigs.compactMap { c in
+            guard c.detector != p.config.detector, !p.isInvalid(c.writtenKeys["detector.kind"] ?? "detector") else { return nil }
+            do { _ = try RunCommand.loadDetector(c); return nil } catch let e as ConfigError { return e } catch {
+                return c.error("detector.kind", "\(error)")
+            }
+        }
     }
 }
 
 /// The model and cascade the last start check loaded, taken by the runtime built right after
-/// it from the same settings.
+/// it from the same settings (one load at start, not two).
 final class Preloaded: @unchecked Sendable {
     static let shared = Preloaded()
     private let lock = NSLock()
-    private var entry: (model: EmotiondConfig.Model, detector: DetectorConfig, EmotionClassifier, CascadeDetector)?
+    private var model: (EmotiondConfig.Model, EmotionClassifier)?
+    private var detector: (DetectorConfig, CascadeDetector)?
 
     func put(_ c: EmotiondConfig, _ m: EmotionClassifier, _ d: CascadeDetector) {
-        lock.lock(); entry = (c.model, c.detector, m, d); lock.unlock()
+        lock.lock(); model = (c.model, m); detector = (c.detector, d); lock.unlock()
     }
 
-    /// The loaded pair if it was loaded for `c`'s model and detector settings; taken once.
-    func take(for c: EmotiondConfig) -> (EmotionClassifier, CascadeDetector)? {
-        lock.lock(); defer { entry = nil; lock.unlock() }
-        guard let e = entry, e.model == c.model, e.detector == c.detector else { return nil }
-        return (e.2, e.3)
+    /// The loaded model if it was loaded for these settings; taken once.
+    func takeModel(for m: EmotiondConfig.Model) -> EmotionClassifier? {
+        lock.lock(); defer { model = nil; lock.unlock() }
+        return model?.0 == m ? model?.1 : nil
+    }
+
+    /// The loaded cascade if it was loaded for these settings; taken once (a cascade has one camera).
+    func takeDetector(for d: DetectorConfig) -> CascadeDetector? {
+        lock.lock(); defer { lock.unlock() }
+        guard let e = detector, e.0 == d else { return nil }
+        detector = nil
+        return e.1
     }
 }

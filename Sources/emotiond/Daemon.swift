@@ -68,59 +68,81 @@ final class SourceReader: @unchecked Sendable {
     }
 }
 
-/// The `run` loop: frames from the source through the pipeline to the log, MQTT and metrics;
-/// SIGTERM/SIGINT stop it gracefully, SIGHUP reloads the configuration.
+/// The `run` daemon: one `CameraLoop` per configured camera (the `cameras:` map, or the one
+/// `camera`), each on a thread of its own, sharing one model instance, one MQTT connection, the
+/// metrics registry, the HTTP server and the event history. This thread answers signals: SIGTERM
+/// and SIGINT stop every camera gracefully, SIGHUP reloads the configuration (cameras added,
+/// removed or changed; the unchanged ones keep running untouched). It also pings the systemd
+/// watchdog while every camera's loop is alive, and sets the status line.
 final class Daemon {
     let command: RunCommand
     let flags: SignalFlags
     let notifier = SystemdNotifier()
     let metrics = DaemonMetrics()
-    var rt: Runtime
+    let gate = CommitGate()
+    var config: EmotiondConfig
+    var shared: SharedParts
+    var cameras: [CameraLoop] = []
     var metricsServer: WebServer?
-    /// The HTTP server (`http.listen`) and its view of the camera; nil when off.
+    /// The HTTP server (`http.listen`) and its view of each camera; nil when off.
     var httpServer: WebServer?
     var web: WebHub?
-    /// The event store (`history.path`), kept across reloads; nil when off.
-    var history: EventHistory?
-    /// nil while a network source is down (`link` reopens it).
-    var reader: SourceReader?
-    /// A network source's reconnection (nil for files, FIFOs and cameras).
-    var link: SourceLink?
-    var camera: String
-    // Media time runs on across a reopened, looped or replaced source (a reconnection, --loop, a
-    // reload): outputs only ever see it grow, and the tracker's dwell times stay valid. A frame's
-    // own time counts from its source's start; `mediaBase` is added. `start`: the pacing origin
-    // of a file source at its native rate.
-    var start = Date(), mediaBase = 0.0, lastMedia = 0.0, framesSeen = false
-    var droppedSeen = 0
-    var lastPing = Date.distantPast, lastStatus = Date(), framesSinceStatus = 0, faces = 0
+    /// The camera the HTTP server shows (the first one).
+    var webCamera: String?
+    var lastPing = Date.distantPast, lastStatus = Date()
 
     init(command: RunCommand, flags: SignalFlags) throws {
         self.command = command
         self.flags = flags
         do {
             let c = try command.loadConfig()
-            if c.http.listen != nil { web = WebHub(camera: c.camera.name) }
-            if let p = c.history.path {
-                do { history = try EventHistory(path: p, keepDays: c.history.keepDays) } catch { throw c.error("history.path", "\(error)") }
+            config = c
+            shared = try Self.sharedParts(c, previous: nil, metrics: metrics, history: Self.openHistory(c))
+            if c.http.listen != nil {
+                webCamera = c.cameraConfigs[0].camera.name
+                web = WebHub(camera: webCamera!)
             }
-            rt = try Runtime(c, metrics: metrics, web: web, history: history)
+            cameras = try c.cameraConfigs.map { try makeCamera($0) }
         } catch let e as ConfigError { throw RunError("\(e)") } catch let e as ConfigErrors { throw RunError("\(e)") }
-        camera = rt.config.camera.name
-        if let listen = rt.config.metrics.listen {
+        try startServers()
+    }
+
+    static func openHistory(_ c: EmotiondConfig) throws -> EventHistory? {
+        guard let p = c.history.path else { return nil }
+        do { return try EventHistory(path: p, keepDays: c.history.keepDays) } catch { throw c.error("history.path", "\(error)") }
+    }
+
+    /// The parts for `c`: those of `previous` where their settings did not change (the model, the
+    /// MQTT connection with its queue), new ones otherwise (a new publisher is created unstarted).
+    static func sharedParts(_ c: EmotiondConfig, previous: (EmotiondConfig, SharedParts)?, metrics: DaemonMetrics,
+                            history: EventHistory?) throws -> SharedParts {
+        let model = previous.flatMap { $0.0.model == c.model ? $0.1.classifier : nil }
+        return SharedParts(classifier: try model ?? RunCommand.sharedModel(c),
+                           mqtt: try Runtime.publisher(c, previous: previous?.1.mqtt, metrics: metrics),
+                           metrics: metrics, history: history)
+    }
+
+    func makeCamera(_ c: EmotiondConfig) throws -> CameraLoop {
+        let m = CameraMetrics(camera: c.camera.name, in: metrics)
+        let hub = c.camera.name == webCamera ? web : nil
+        let rt = try Runtime(c, shared: shared, cameraMetrics: m, web: hub)
+        return CameraLoop(rt: rt, metrics: m, web: hub, flags: flags, gate: gate, loopFiles: command.loop)
+    }
+
+    private func startServers() throws {
+        if let listen = config.metrics.listen {
             do { metricsServer = try Self.metricsServer(listen, metrics) } catch {
-                throw RunError("\(rt.config.error("outputs.metrics.listen", "\(error)"))")
+                throw RunError("\(config.error("outputs.metrics.listen", "\(error)"))")
             }
         }
-        if let listen = rt.config.http.listen {
-            if let web { metrics.watchHTTP { [web] in let s = web.subscribers; return (s.frames, s.events) } }
-            let routes = WebRoutes(metrics: { [metrics] in metrics.render() }, hub: web, token: rt.config.http.token,
-                                   history: history)
-            do { httpServer = try WebServer(listen: listen, routes: routes) } catch {
-                throw RunError("\(rt.config.error("http.listen", "\(error)"))")
-            }
-            logger.notice("emotiond: web page and HTTP API on http://\(listen)/\(rt.config.http.token == nil ? "" : " (token required)")")
+        guard let listen = config.http.listen else { return }
+        if let web { metrics.watchHTTP { [web] in let s = web.subscribers; return (s.frames, s.events) } }
+        let routes = WebRoutes(metrics: { [metrics] in metrics.render() }, hub: web, token: config.http.token,
+                               history: shared.history)
+        do { httpServer = try WebServer(listen: listen, routes: routes) } catch {
+            throw RunError("\(config.error("http.listen", "\(error)"))")
         }
+        logger.notice("emotiond: web page and HTTP API on http://\(listen)/\(config.http.token == nil ? "" : " (token required)")")
     }
 
     /// `outputs.metrics.listen`: /metrics alone (no page, API or frames).
@@ -129,286 +151,169 @@ final class Daemon {
     }
 
     func run() throws {
-        let name: String
-        if case let .network(url)? = try? rt.config.camera.source.map(SourceLocation.parse) {
-            // Not opened here: an unreachable camera is retried by the loop, as after a loss.
-            link = SourceLink(url: url, settings: rt.config.camera, metrics: metrics)
-            name = link!.shown
-        } else {
-            guard let src = try openLocalSource() else {
-                logger.notice("emotiond: stopped while opening the source")
-                return
-            }
-            reader = SourceReader(src)
-            name = src.name
+        for cam in cameras {
+            guard try cam.open() else { logger.notice("emotiond: stopped while opening the source"); return }
         }
-        rt.mqtt?.start()
-        metrics.watch(rt.mqtt)
-        logger.notice("emotiond: running camera '\(camera)' from \(name); model \(rt.processor.classifier.name); \(BLASRuntime.summary)")
-        notifier.ready(status: "starting: \(name)")
-        let exitError = loop()
+        shared.mqtt?.start()
+        metrics.watch(shared.mqtt)
+        notifier.ready(status: "starting: \(cameras.count) camera\(cameras.count == 1 ? "" : "s")")
+        for cam in cameras { cam.startThread() }
+        let failure = supervise()
         stop()
-        if let e = exitError { throw RunError("\(reader?.source.name ?? name): \(e)") }
+        if let failure { throw failure }
         logger.notice("emotiond: stopped")
     }
 
-    /// A file, FIFO or V4L2 camera, opened before the loop starts (nil: stopped meanwhile).
-    private func openLocalSource() throws -> FrameSource? {
-        let src: FrameSource
-        do {
-            let open = { [rt, command] in try command.openSource(rt.config) }
-            guard let s = try interruptible(stop: { self.flags.stop }, open) else { return nil }
-            src = s
-        } catch let e as ConfigError { throw RunError("\(e)") } catch let e as ConfigErrors { throw RunError("\(e)") }
-        if let cam = src as? V4L2Camera {
-            cam.onEvent = { logger.notice("emotiond: \($0)") }
-            cam.shouldStop = { [flags] in flags.stop }
-            cam.colour = Self.needsColour(rt)
-            let mode = "\(cam.width)x\(cam.height) \(cam.formatName) @ \(String(format: "%g", cam.fps)) fps"
-            let pixels = cam.colour ? "BGR and gray plane" : "gray plane only"
-            logger.notice("emotiond: camera \(cam.name): \(mode), \(rt.config.camera.buffers) buffers, \(pixels)")
-        }
-        return src
-    }
-
-    /// Frames until the end of the source, an error (returned), or a stop signal. A network
-    /// source that breaks or ends is reopened instead (see `SourceLink`).
-    private func loop() -> Error? {
+    /// Until a stop signal, every camera's end, or a camera's error (which stops them all: systemd
+    /// restarts the service, as for a single camera).
+    private func supervise() -> Error? {
         while !flags.stop {
             if flags.takeReload() { reload() }
-            guard let reader else { reconnect(); heartbeat(); continue }
-            // Short waits: a stalled source must not hide a signal.
-            guard let outcome = reader.next(within: 0.1) else { heartbeat(); continue }
-            switch outcome {
-            case let .failed(e):
-                if link != nil { sourceLost((e as? CVError)?.message ?? "\(e)"); continue }
-                return e
-            case .end:
-                if link != nil, !recordingEnded(reader.source) { sourceLost("the stream ended"); continue }
-                if command.loop, let again = reopenForLoop() {
-                    continueMedia(after: reader.source.fps > 0 ? 1 / reader.source.fps : 0)
-                    reader.close(); self.reader = SourceReader(again)
-                    continue
-                }
-                return nil
-            case let .frame(raw, decode):
-                var frame = raw
-                frame.mediaTime += mediaBase
-                framesSeen = true
-                link?.frameArrived()
-                pace(frame)
-                process(frame, decodeMs: decode)
-                framesSinceStatus += 1
-                pingWatchdog()
-                heartbeat()
-            }
+            let ended = cameras.filter { $0.hasEnded() }
+            if let failed = ended.first(where: { $0.failure != nil }) { return failed.failure }
+            if !ended.isEmpty { forget(ended) }
+            if cameras.isEmpty { return nil }
+            pingWatchdog()
+            status()
+            usleep(50_000)
         }
         return nil
     }
 
-    /// WATCHDOG=1 from the frame loop: a stuck pipeline stops the pings and systemd restarts us.
-    /// While a network source is being reopened the loop is alive and waiting on purpose: it pings.
+    /// Cameras whose source ended (not looped): their series and live view leave.
+    private func forget(_ ended: [CameraLoop]) {
+        for cam in ended { cam.metrics.unregister() }
+        cameras.removeAll { cam in ended.contains { $0 === cam } }
+    }
+
+    /// WATCHDOG=1 while every camera's loop turns: one stuck pipeline stops the pings and systemd
+    /// restarts us. A loop waiting for a network source to come back turns (every 0.1 s).
     private func pingWatchdog() {
-        if let w = notifier.watchdogInterval, Date().timeIntervalSince(lastPing) >= w / 3 {
-            notifier.watchdog(); lastPing = Date()
-        }
+        guard let w = notifier.watchdogInterval, Date().timeIntervalSince(lastPing) >= w / 3 else { return }
+        guard cameras.allSatisfy({ Date().timeIntervalSince($0.alive) < w / 2 }) else { return }
+        notifier.watchdog(); lastPing = Date()
     }
 
-    /// The file (or the recording played over HTTP) again, for --loop.
-    private func reopenForLoop() -> FrameSource? {
-        guard let s = rt.config.camera.source else { return nil }
-        let settings = rt.config.camera
-        return try? interruptible(stop: { self.flags.stop }, { try VideoFile.open(source: s, settings: settings) })
-    }
-
-    /// Whether a network source that ended played a recording to its end (an HTTP file: it ends
-    /// as a file does) rather than losing a live stream or being cut short.
-    private func recordingEnded(_ source: FrameSource) -> Bool {
-        guard let v = source as? VideoFile, !v.isLive else { return false }
-        return !v.endedEarly(frames: v.framesRead)
-    }
-
-    /// The network source broke or ended: its tracks end (their `end` events, the emptied MQTT
-    /// state), so that tracks after the reconnection are new ones; the sinks stay.
-    private func sourceLost(_ reason: String) {
-        if link?.isDown == false { endTracks() }   // a reopened stream that broke before a frame has none
-        reader?.close(); reader = nil
-        link?.lost(reason)
-    }
-
-    /// One turn while the network source is down: an attempt to reopen it progresses (≤ 0.1 s).
-    private func reconnect() {
-        pingWatchdog()
-        guard let src = link?.poll() else { return }
-        reader = SourceReader(src)
-        // The outage counts: media time resumes as far after the last frame as the wall clock moved.
-        continueMedia(after: Date().timeIntervalSince(link?.downSince ?? Date()))
-    }
-
-    /// The next source's first frame comes `gap` seconds of media time after the last one.
-    private func continueMedia(after gap: Double) {
-        mediaBase = framesSeen ? lastMedia + gap : 0
-        start = Date().addingTimeInterval(-mediaBase)
-    }
-
-    /// Paces a file source at its native rate (a camera paces itself), in steps that watch for a stop.
-    private func pace(_ frame: Frame) {
-        lastMedia = frame.mediaTime
-        // A camera paces itself, and so does a live network stream (frames arrive in real time).
-        guard let source = reader?.source, !(source is V4L2Camera), (source as? VideoFile)?.isLive != true else { return }
-        let due = start.addingTimeInterval(frame.mediaTime)
-        if due.timeIntervalSinceNow < -2 { start = Date().addingTimeInterval(-frame.mediaTime); return }
-        // One clock read per step: reading it twice could give a negative sleep, and UInt32(-x) traps.
-        while !flags.stop {
-            let left = due.timeIntervalSinceNow
-            if left <= 0 { break }
-            usleep(UInt32(min(left, 0.05) * 1e6))
-        }
-    }
-
-    private func process(_ frame: Frame, decodeMs: Double) {
-        do {
-            let (r, events) = try rt.processor.process(frame, source: sourceName, decodeMs: decodeMs)
-            faces = r.faces.count
-            if let cam = reader?.source as? V4L2Camera {
-                metrics.recordDropped(cam.stats.dropped - droppedSeen); droppedSeen = cam.stats.dropped
-            }
-            try rt.sinks.write(FrameOutput(frame: frame, result: r, events: events, labels: rt.processor.classifier.labels))
-        } catch {
-            // A frame that cannot be processed is skipped, not fatal.
-            metrics.recordError()
-            logger.warning("emotiond: frame \(frame.index): \(error)")
-        }
-    }
-
-    /// The name outputs carry: the path or device, or the URL with its credentials redacted.
-    private var sourceName: String { reader?.source.name ?? link?.shown ?? "" }
-
-    /// Whether a camera must deliver BGR: when snapshots draw on frames, or when the model takes
-    /// colour crops (an RGB/BGR model fed the gray plane would see gray in three channels).
-    /// Otherwise the camera hands over the gray plane alone (YUYV: no BGR conversion per frame;
-    /// see `bench capture`).
-    static func needsColour(_ rt: Runtime) -> Bool {
-        rt.config.snapshotDir != nil || rt.processor.classifier.contract.color != .gray
-    }
-
-    /// What runs on a clock, after every frame and every 0.1 s while the source stalls: the sinks'
-    /// `tick` (the MQTT state refresh) and the status line.
-    private func heartbeat() {
-        try? rt.sinks.tick()
-        // A camera delivers colour only while it is drawn on: snapshots, or someone watching the live view.
-        (reader?.source as? V4L2Camera)?.colour = Self.needsColour(rt) || web?.wantsFrame == true
-        status()
-    }
-
-    /// systemd status line and fps, once a second (also while the source stalls: fps drops to 0).
+    /// systemd status line, once a second: each camera's fps and faces (or its network state), MQTT.
     private func status() {
-        let el = Date().timeIntervalSince(lastStatus)
-        guard el >= 1 else { return }
-        let mq = rt.mqtt.map {
+        guard Date().timeIntervalSince(lastStatus) >= 1 else { return }
+        lastStatus = Date()
+        let mq = shared.mqtt.map {
             $0.isConnected ? "mqtt connected" : "mqtt reconnecting (\($0.queued) queued, \($0.dropped) dropped)"
         } ?? "mqtt off"
-        let frames = link?.status ?? String(format: "%.1f fps, %d faces", Double(framesSinceStatus) / el, faces)
-        notifier.status("\(frames), \(mq)")
-        metrics.setFPS(Double(framesSinceStatus) / el)
-        framesSinceStatus = 0; lastStatus = Date()
+        let cams = config.cameras.isEmpty ? cameras.map(\.status) : cameras.map { "\($0.name): \($0.status)" }
+        notifier.status((cams + [mq]).joined(separator: cameras.count > 1 ? "; " : ", "))
     }
 
-    /// Graceful stop: end tracks (their `end` events, the emptied MQTT state), publish offline,
-    /// flush the log. The source is not waited for: a read blocked in a stalled FIFO is abandoned
-    /// with the process.
+    /// Graceful stop: every camera ends its tracks (their `end` events, the emptied MQTT state) and
+    /// flushes its log; then the MQTT connection says offline, and the servers close. A source read
+    /// blocked in a stalled FIFO is abandoned with the process.
     private func stop() {
         notifier.stopping()
-        endTracks()
-        try? rt.sinks.close()
+        flags.requestStop()
+        for cam in cameras { cam.wait() }
+        shutdownMQTT(shared.mqtt, why: "the daemon stops")
         // After the sinks: SSE clients got the `end` events; then every stream is closed.
         httpServer?.stop()
         metricsServer?.stop()
     }
 
-    /// The `end` events of the open tracks, to the sinks (nothing while a network source is down:
-    /// its tracks ended when it was lost).
-    private func endTracks() {
-        guard let src = reader?.source else { return }
-        let ended = rt.processor.finish(mediaTime: lastMedia, source: src.name)
-        try? rt.sinks.end(SourceInfo(name: src.name, fps: src.fps, width: src.width, height: src.height), events: ended)
+    private func shutdownMQTT(_ p: MQTTPublisher?, why: String) {
+        let unsent = p?.shutdown() ?? 0
+        if unsent > 0 { logger.warning("emotiond: mqtt: \(unsent) queued messages were never delivered (\(why); broker unreachable)") }
     }
 
     // MARK: SIGHUP
 
-    /// Removes from Home Assistant the entities the new configuration no longer announces
-    /// (discovery turned off, camera renamed, a prefix changed): an empty retained payload on a
-    /// config topic deletes the entity. Sent before the old publisher (if replaced) goes.
-    private func withdrawDiscovery(replacedBy newRT: Runtime) {
-        guard let old = rt.discovery, let via = rt.mqtt else { return }
-        let kept = Set(newRT.discovery?.configTopics ?? [])
-        for t in old.configTopics where !kept.contains(t) { via.publish(t, Data(), retain: true) }
+    /// What a reload does to one camera.
+    enum Step {
+        case keep(CameraLoop)
+        case change(CameraLoop, Runtime, CameraLoop.SourceChange)
+        case add(CameraLoop)
     }
 
-    /// A new configuration replaces the running one only if all of it can be applied; otherwise
-    /// the reload is rejected with the key at fault and everything keeps running as it was.
+    /// A new configuration replaces the running one only if all of it can be applied: every new
+    /// runtime is built and every new source opened first; otherwise the reload is rejected with
+    /// the key at fault and everything keeps running as it was.
     private func reload() {
         do {
             let c = try command.loadConfig()
-            if let key = Self.restartOnlyKey(old: rt.config.camera, new: c.camera) {
-                throw c.error(key, "a V4L2 camera cannot be changed by a reload; "
-                              + "restart the daemon (systemctl restart emotiond)")
-            }
-            for (key, changed) in [("http", c.http != rt.config.http), ("history", c.history != rt.config.history)] where changed {
+            for (key, changed) in [("http", c.http != config.http), ("history", c.history != config.history)] where changed {
                 throw c.error(key, "these settings cannot be changed by a reload; restart the daemon (systemctl restart emotiond)")
             }
-            let newRT = try Runtime(c, previous: rt, metrics: metrics, web: web, history: history)
-            guard let change = try sourceChange(c) else { return }   // stopped while opening
-            // Last, as it is the one step that changes something before it can fail (and undoes it).
+            let parts = try Self.sharedParts(c, previous: (config, shared), metrics: metrics, history: shared.history)
+            guard let steps = try plan(c, parts) else { return }   // stopped while opening a source
             let moved = try moveMetrics(to: c)
-            commit(newRT, source: change)
-            var applied: [String] = []
-            if case .keep = change {} else { applied.append("source now \(sourceName)") }
-            if moved { applied.append("metrics endpoint now \(c.metrics.listen ?? "off")") }
-            let what = applied.isEmpty ? "" : " (\(applied.joined(separator: "; ")))"
-            logger.notice("emotiond: configuration reloaded\(what)")
+            let removed = cameras.filter { cam in !steps.contains { $0.camera === cam } }
+            let applied = commit(c, parts, steps, removed: removed)
+            var what = applied
+            if moved { what.append("metrics endpoint now \(c.metrics.listen ?? "off")") }
+            logger.notice("emotiond: configuration reloaded\(what.isEmpty ? "" : " (\(what.joined(separator: "; ")))")")
         } catch {
             logger.warning("emotiond: configuration reload rejected, keeping the running one: \(error)")
         }
     }
 
-    /// What a reload does to the source: keeps it, switches to a file opened here, or to a network
-    /// stream the loop connects to (an unreachable camera does not reject a reload, as it does not
-    /// stop a start). nil: stopped while opening.
-    enum SourceChange { case keep, file(FrameSource), network(String) }
-
-    private func sourceChange(_ c: EmotiondConfig) throws -> SourceChange? {
-        guard let s = c.camera.source, Self.sourceChanged(old: rt.config.camera, new: c.camera) else { return .keep }
-        do {
-            if case let .network(url) = try SourceLocation.parse(s) { return .network(url) }
-            let settings = c.camera
-            guard let opened = try interruptible(stop: { self.flags.stop }, { try VideoFile.open(source: s, settings: settings) })
-            else { return nil }
-            return .file(opened)
-        } catch { throw c.error("camera.source", "\(error)") }
-    }
-
-    /// Whether a reload reopens the source: another source, or new settings for a network stream.
-    static func sourceChanged(old: EmotiondConfig.Camera, new: EmotiondConfig.Camera) -> Bool {
-        guard old.source == new.source else { return true }
-        guard let s = new.source, SourceLocation.isURL(s) else { return false }
-        func stream(_ c: EmotiondConfig.Camera) -> [AnyHashable] {
-            [c.rtspTransport, c.openTimeout, c.readTimeout, c.reconnectDelay, c.reconnectMaxDelay]
+    /// One step per camera of `c`; a camera is rebuilt only when its settings or a shared part changed.
+    private func plan(_ c: EmotiondConfig, _ parts: SharedParts) throws -> [Step]? {
+        let sharedSame = parts.classifier === shared.classifier && parts.mqtt === shared.mqtt
+        var steps: [Step] = []
+        for cc in c.cameraConfigs {
+            guard let cam = cameras.first(where: { $0.name == cc.camera.name }) ?? renamedSingle(c) else {
+                let m = CameraMetrics(camera: cc.camera.name, in: metrics)
+                let rt = try Runtime(cc, shared: parts, cameraMetrics: m, web: nil)
+                let new = CameraLoop(rt: rt, metrics: m, web: nil, flags: flags, gate: gate, loopFiles: command.loop)
+                guard try new.open() else { return nil }
+                steps.append(.add(new)); continue
+            }
+            if sharedSame, cc.sameSettings(as: cam.rt.config) { steps.append(.keep(cam)); continue }
+            guard let change = try cam.sourceChange(cc) else { return nil }
+            steps.append(.change(cam, try Runtime(cc, shared: parts, cameraMetrics: cam.metrics, web: cam.web), change))
         }
-        return stream(old) != stream(new)
+        return steps
     }
 
-    /// The first camera key whose change a reload cannot apply: any change involving a V4L2 camera
-    /// (the running loop holds the device; reopening it with other settings could leave us with
-    /// none). Between video files only `camera.source` matters, and it is applied.
-    static func restartOnlyKey(old: EmotiondConfig.Camera, new: EmotiondConfig.Camera) -> String? {
-        if old.source != nil && new.source != nil { return nil }
-        let keys: [(String, (EmotiondConfig.Camera) -> AnyHashable?)] = [
-            ("camera.source", { $0.source }), ("camera.device", { $0.device }), ("camera.width", { $0.width }),
-            ("camera.height", { $0.height }), ("camera.fps", { $0.fps }), ("camera.format", { $0.format }),
-            ("camera.buffers", { $0.buffers }), ("camera.timeout", { $0.timeout }),
-        ]
-        return keys.first { $0.1(old) != $0.1(new) }?.0
+    /// Without a `cameras:` map before and after, the one camera stays the same loop when renamed.
+    private func renamedSingle(_ c: EmotiondConfig) -> CameraLoop? {
+        config.cameras.isEmpty && c.cameras.isEmpty ? cameras.first : nil
+    }
+
+    /// Under the gate (no camera inside a frame): removed cameras end, changed ones take their new
+    /// runtime, the shared parts are swapped; new cameras start after it.
+    private func commit(_ c: EmotiondConfig, _ parts: SharedParts, _ steps: [Step], removed: [CameraLoop]) -> [String] {
+        var applied: [String] = []
+        gate.exclusive {
+            for cam in removed { cam.remove(); applied.append("camera '\(cam.name)' removed") }
+            withdrawDiscovery(old: cameras.map(\.rt), new: steps.map(\.runtime))
+            if let old = shared.mqtt, old !== parts.mqtt {
+                parts.mqtt?.adopt(old)
+                shutdownMQTT(old, why: "replaced by the reload")
+            }
+            for step in steps {
+                guard case let .change(cam, rt, change) = step else { continue }
+                let what = cam.apply(rt, source: change)
+                if cam.web != nil { web?.rename(rt.config.camera.name) }
+                if !what.isEmpty { applied.append(c.cameras.isEmpty ? what : "camera '\(cam.name)': \(what)") }
+            }
+            if parts.mqtt !== shared.mqtt { parts.mqtt?.start() }
+            shared = parts; config = c
+            cameras = steps.map(\.camera)
+        }
+        for cam in removed { cam.metrics.unregister() }
+        for case let .add(cam) in steps { cam.startThread(); applied.append("camera '\(cam.name)' added") }
+        metrics.watch(shared.mqtt)
+        return applied
+    }
+
+    /// Removes from Home Assistant the entities the new configuration no longer announces
+    /// (discovery turned off, a camera removed or renamed, a prefix changed): an empty retained
+    /// payload on a config topic deletes the entity. Sent before the old publisher (if replaced) goes.
+    private func withdrawDiscovery(old: [Runtime], new: [Runtime]) {
+        guard let via = shared.mqtt else { return }
+        let kept = Set(new.flatMap { $0.discovery?.configTopics ?? [] })
+        for t in old.flatMap({ $0.discovery?.configTopics ?? [] }) where !kept.contains(t) {
+            via.publish(t, Data(), retain: true)
+        }
     }
 
     /// Moves the metrics endpoint to the new address (true when it moved). The old endpoint is
@@ -430,33 +335,14 @@ final class Daemon {
             throw c.error("outputs.metrics.listen", "\(error)")
         }
     }
+}
 
-    /// Puts the new runtime (and source) in charge. A changed MQTT publisher takes over the old
-    /// one's queue and counters; the old one says "offline" before the new one says "online"
-    /// (same broker and client id: the other order would leave "offline" retained).
-    private func commit(_ newRT: Runtime, source: SourceChange) {
-        try? rt.logSink?.close()
-        withdrawDiscovery(replacedBy: newRT)
-        if let old = rt.mqtt, old !== newRT.mqtt {
-            newRT.mqtt?.adopt(old)
-            let unsent = old.shutdown()
-            if unsent > 0 { logger.warning("emotiond: mqtt disabled by the reload: \(unsent) queued messages discarded") }
-        }
-        if let m = newRT.mqtt, m !== rt.mqtt { m.start() }
-        rt = newRT
-        camera = newRT.config.camera.name
-        web?.rename(camera)
-        (reader?.source as? V4L2Camera)?.colour = Self.needsColour(newRT)
-        metrics.watch(rt.mqtt)
-        switch source {
-        case .keep: return
-        case let .file(src):
-            reader?.close(); reader = SourceReader(src); link = nil
-            metrics.setSourceConnected(true)
-        case let .network(url):
-            reader?.close(); reader = nil
-            link = SourceLink(url: url, settings: newRT.config.camera, metrics: metrics)
-        }
-        continueMedia(after: 0)
+extension Daemon.Step {
+    var camera: CameraLoop {
+        switch self { case let .keep(c), let .change(c, _, _), let .add(c): return c }
+    }
+    /// The runtime the camera runs after the reload.
+    var runtime: Runtime {
+        switch self { case let .keep(c), let .add(c): return c.rt; case let .change(_, rt, _): return rt }
     }
 }

@@ -32,12 +32,22 @@ final class SignalFlags: @unchecked Sendable {
     }
 }
 
-/// Everything built from one configuration; rebuilt on SIGHUP.
+/// What every camera of the daemon shares: one model instance, one MQTT connection, the metrics
+/// registry, the event history. Replaced as a whole by a reload that changes one of them.
+struct SharedParts {
+    let classifier: EmotionClassifier
+    /// Created unstarted: it connects once the runtimes using it are put in charge (Daemon.commit).
+    let mqtt: MQTTPublisher?
+    let metrics: DaemonMetrics?
+    let history: EventHistory?
+}
+
+/// Everything one camera runs, built from its configuration; rebuilt on SIGHUP when it changed.
 final class Runtime {
     let config: EmotiondConfig
     let processor: FrameProcessor
     let logSink: RotatingLogSink?
-    /// Created unstarted: it connects once this runtime is put in charge (see Daemon.commit).
+    /// The daemon's one publisher (shared by its cameras); nil: MQTT off.
     let mqtt: MQTTPublisher?
     /// Home Assistant discovery of the camera (nil: MQTT or discovery off); a reload compares it.
     let discovery: HomeAssistantDiscovery?
@@ -45,30 +55,30 @@ final class Runtime {
     /// reported and never keeps the frame from the others.
     let sinks: SinkDispatcher
 
-    /// On a reload `previous` is the running runtime: its MQTT publisher is kept when the settings
-    /// did not change, so its queue and connection carry on untouched.
     /// `web`: the HTTP server's view of the camera (nil: the server is off, no web sink).
-    /// `history`: the event store (nil: `history.path` is not set).
-    init(_ c: EmotiondConfig, previous: Runtime? = nil, metrics: DaemonMetrics? = nil, web: WebHub? = nil,
-         history: EventHistory? = nil) throws {
+    /// `cameraMetrics`: this camera's series (nil in tests without a registry).
+    init(_ c: EmotiondConfig, shared: SharedParts, cameraMetrics: CameraMetrics? = nil, web: WebHub? = nil) throws {
         config = c
-        let (classifier, det) = try RunCommand.loadModelAndDetector(c)
+        let classifier = shared.classifier
+        let det = try Preloaded.shared.takeDetector(for: c.detector) ?? RunCommand.loadDetector(c)
         processor = FrameProcessor(detector: det, classifier: classifier, tracking: c.tracking,
                                    cropMargin: c.model.cropMargin, fullDetectEvery: c.fullDetectEvery)
         do { try PipelineOptions.configureForCamera(processor) } catch { throw c.error("detector", "\(error)") }
-        logSink = try Self.logSink(c, metrics: metrics)
-        mqtt = try Self.publisher(c, previous: previous?.mqtt, metrics: metrics)
+        logSink = try Self.logSink(c, metrics: cameraMetrics)
+        mqtt = shared.mqtt
         discovery = mqtt != nil && c.mqtt.homeAssistant
             ? HomeAssistantDiscovery(prefix: c.mqtt.discoveryPrefix, topics: Self.topics(c), version: Emotiond.version,
                                      labels: classifier.labels) : nil
-        sinks = SinkDispatcher(Self.sinks(c, log: logSink, mqtt: mqtt, discovery: discovery, metrics: metrics, web: web, history: history),
-                               policy: .isolate(report: { logger.warning("emotiond: \($0)") }))
+        let parts = Self.sinks(c, log: logSink, mqtt: mqtt, discovery: discovery, metrics: cameraMetrics, daemonMetrics: shared.metrics,
+                               web: web, history: shared.history)
+        sinks = SinkDispatcher(parts, policy: .isolate(report: { logger.warning("emotiond: \($0)") }))
     }
 
     static func topics(_ c: EmotiondConfig) -> MQTTTopics { MQTTTopics(prefix: c.mqtt.topicPrefix, camera: c.camera.name) }
 
     static func sinks(_ c: EmotiondConfig, log: RotatingLogSink?, mqtt: MQTTPublisher?, discovery: HomeAssistantDiscovery?,
-                      metrics: DaemonMetrics?, web: WebHub? = nil, history: EventHistory? = nil) -> [FrameSink] {
+                      metrics: CameraMetrics?, daemonMetrics: DaemonMetrics?, web: WebHub? = nil,
+                      history: EventHistory? = nil) -> [FrameSink] {
         var sinks: [FrameSink] = []
         if let metrics { sinks.append(MetricsSink(metrics)) }
         if let log { sinks.append(log) }
@@ -89,12 +99,12 @@ final class Runtime {
         }
         if let web {
             sinks.append(WebStateSink(hub: web))
-            sinks.append(LiveViewSink(hub: web, fps: c.http.mjpegFPS, quality: c.http.jpegQuality, metrics: metrics))
+            sinks.append(LiveViewSink(hub: web, fps: c.http.mjpegFPS, quality: c.http.jpegQuality, metrics: daemonMetrics))
         }
         return sinks
     }
 
-    static func logSink(_ c: EmotiondConfig, metrics: DaemonMetrics?) throws -> RotatingLogSink? {
+    static func logSink(_ c: EmotiondConfig, metrics: CameraMetrics?) throws -> RotatingLogSink? {
         guard let p = c.log.path else { return nil }
         do {
             let log = try RotatingLog(path: p, maxBytes: c.log.maxBytes, keep: c.log.keep, flushEvery: c.log.flushEvery)
@@ -128,11 +138,10 @@ struct RunCommand: ParsableCommand {
         return try Preflight.load(path: path, source: source)
     }
 
-    /// Loads the model and the cascade (or takes those the start check just loaded for `c`);
-    /// errors are reported against the key that set them.
-    static func loadModelAndDetector(_ c: EmotiondConfig) throws -> (EmotionClassifier, CascadeDetector) {
-        if let loaded = Preloaded.shared.take(for: c) { return loaded }
-        return (try loadModel(c), try loadDetector(c))
+    /// The model for `c` (the one the start check just loaded, if it was for these settings);
+    /// errors are reported against the key that set it.
+    static func sharedModel(_ c: EmotiondConfig) throws -> EmotionClassifier {
+        try Preloaded.shared.takeModel(for: c.model) ?? loadModel(c)
     }
 
     static func loadModel(_ c: EmotiondConfig) throws -> EmotionClassifier {
@@ -147,7 +156,7 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    func openSource(_ c: EmotiondConfig) throws -> FrameSource {
+    static func openSource(_ c: EmotiondConfig) throws -> FrameSource {
         if let s = c.camera.source {
             do { return try VideoFile.open(source: s, settings: c.camera) } catch { throw c.error("camera.source", "\(error)") }
         }

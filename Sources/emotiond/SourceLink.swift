@@ -46,7 +46,7 @@ struct Backoff {
 final class SourceLink {
     let shown: String
     private let open: () throws -> FrameSource
-    private let metrics: DaemonMetrics
+    private let metrics: CameraMetrics
     private var backoff: Backoff
     private var attempt: Pending<FrameSource>?
     private var retryAt = Date()
@@ -59,7 +59,7 @@ final class SourceLink {
     private var reasons: Set<String> = []
     private var lastReason: String?
 
-    init(url: String, settings: CameraSettings, metrics: DaemonMetrics) {
+    init(url: String, settings: CameraSettings, metrics: CameraMetrics) {
         shown = Credentials.redactURL(url)
         open = { try VideoFile(url: url, settings: settings) }
         self.metrics = metrics

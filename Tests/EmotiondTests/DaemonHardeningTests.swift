@@ -313,6 +313,7 @@ enum Metrics {
     }
 
     /// GET /metrics; the samples by "name{labels}", nil when nothing answered within `timeout`.
+    /// Every series of /metrics, keyed by name and labels as exposed.
     static func scrape(_ port: Int, timeout: Int = 5) -> [String: Double]? {
         let fd = connect(port)
         guard fd >= 0 else { return nil }
@@ -330,12 +331,16 @@ enum Metrics {
         }
         let text = String(decoding: data, as: UTF8.self)
         guard text.hasPrefix("HTTP/1.1 200"), let body = text.range(of: "\r\n\r\n") else { return nil }
-        var out: [String: Double] = [:]
+        var out: [String: Double] = [:], sums: [String: Double] = [:]
         for l in text[body.upperBound...].split(separator: "\n") where !l.hasPrefix("#") {
             guard let sp = l.lastIndex(of: " "), let v = Double(l[l.index(after: sp)...]) else { continue }
-            out[String(l[..<sp])] = v
+            let key = String(l[..<sp])
+            out[key] = v
+            if let brace = key.firstIndex(of: "{") { sums[String(key[..<brace]), default: 0] += v }
         }
-        return out
+        // A labelled series under its bare name too: the sum over its label sets (per-camera
+        // series of a one-camera daemon: that camera's value).
+        return out.merging(sums) { own, _ in own }
     }
 
     /// A loopback port nothing listens on now (the kernel's choice, so other tests' ports are avoided).

@@ -162,11 +162,13 @@ final class DaemonTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr + d.stderr)
         let lines = r.stdout.split(separator: "\n")
         func value(_ name: String) -> Double? { lines.first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) } }
-        XCTAssertGreaterThan(value("emotiond_frames_processed_total") ?? 0, 20)
-        XCTAssertGreaterThan(value("emotiond_fps") ?? 0, 5)
-        XCTAssertEqual(value("emotiond_faces"), 1)
-        XCTAssertTrue(lines.contains { $0.hasPrefix("emotiond_stage_latency_ms_bucket{stage=\"detect\"") })
-        XCTAssertNotNil(value("emotiond_frames_dropped_total"))
+        // Per-camera series carry the camera's name (one daemon may run several).
+        XCTAssertGreaterThan(value("emotiond_frames_processed_total{camera=\"default\"}") ?? 0, 20)
+        XCTAssertGreaterThan(value("emotiond_fps{camera=\"default\"}") ?? 0, 5)
+        XCTAssertEqual(value("emotiond_faces{camera=\"default\"}"), 1)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("emotiond_stage_latency_ms_bucket{stage=\"detect\",camera=\"default\"") })
+        XCTAssertNotNil(value("emotiond_frames_dropped_total{camera=\"default\"}"))
+        XCTAssertNotNil(value("emotiond_mqtt_connected"), "daemon-wide series have no camera label")
         d.signal(SIGTERM)
         XCTAssertEqual(d.wait(2), 0)
     }

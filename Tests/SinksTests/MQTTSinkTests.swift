@@ -125,6 +125,7 @@ final class MQTTSinkTests: XCTestCase {
                      events: [ev(.end, 1, "happy", 0.7, MQTTPayloadTests.snapshot("happy", 0.7)),
                               ev(.end, 2, "sad", 0.3, MQTTPayloadTests.snapshot("sad", 0.3))])
         try sink.close()
+        _ = pub.shutdown()   // the daemon's part: after every camera's sink has ended
         XCTAssertTrue(eventually(3) { ended().last?.payload == "offline" }, "\(ended())")
         let tail = ended().filter { $0.topic != "st/available" || $0.payload == "offline" }.suffix(4)
         XCTAssertEqual(tail.map(\.topic), ["st/door/events", "st/door/events", "st/door/state", "st/available"])

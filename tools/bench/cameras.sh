@@ -41,9 +41,10 @@ declare -A f0 d0 c0 s0 k0
 for i in $(seq 1 "$n"); do
   p=${pids[$((i - 1))]}
   kill -0 "$p" 2>/dev/null || { echo "cam$i exited:"; cat "$tmp/cam$i.err"; exit 1; }
-  f0[$i]=$(metric "$i" emotiond_frames_processed_total); d0[$i]=$(metric "$i" emotiond_frames_dropped_total)
-  for st in $stages; do s0[$i$st]=$(metric "$i" "emotiond_stage_latency_ms_sum{stage=\"$st\"}"); done
-  k0[$i]=$(metric "$i" 'emotiond_stage_latency_ms_count{stage="total"}')
+  f0[$i]=$(metric "$i" "emotiond_frames_processed_total{camera=\"cam$i\"}")
+  d0[$i]=$(metric "$i" "emotiond_frames_dropped_total{camera=\"cam$i\"}")
+  for st in $stages; do s0[$i$st]=$(metric "$i" "emotiond_stage_latency_ms_sum{stage=\"$st\",camera=\"cam$i\"}"); done
+  k0[$i]=$(metric "$i" "emotiond_stage_latency_ms_count{stage=\"total\",camera=\"cam$i\"}")
   c0[$i]=$(cpu "$p")
 done
 idle0=$(awk '/^cpu / { print $5 + $6 }' /proc/stat); all0=$(awk '/^cpu / { s = 0; for (i = 2; i <= NF; i++) s += $i; print s }' /proc/stat)
@@ -53,11 +54,12 @@ idle1=$(awk '/^cpu / { print $5 + $6 }' /proc/stat); all1=$(awk '/^cpu / { s = 0
 echo "$n cameras, 640x480@30 YUYV (simulated), ${secs} s, $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 for i in $(seq 1 "$n"); do
   p=${pids[$((i - 1))]}
-  f1=$(metric "$i" emotiond_frames_processed_total); d1=$(metric "$i" emotiond_frames_dropped_total)
-  k=$(( $(metric "$i" 'emotiond_stage_latency_ms_count{stage="total"}') - ${k0[$i]} ))
+  f1=$(metric "$i" "emotiond_frames_processed_total{camera=\"cam$i\"}")
+  d1=$(metric "$i" "emotiond_frames_dropped_total{camera=\"cam$i\"}")
+  k=$(( $(metric "$i" "emotiond_stage_latency_ms_count{stage=\"total\",camera=\"cam$i\"}") - ${k0[$i]} ))
   lat=""
   for st in $stages; do
-    s1=$(metric "$i" "emotiond_stage_latency_ms_sum{stage=\"$st\"}")
+    s1=$(metric "$i" "emotiond_stage_latency_ms_sum{stage=\"$st\",camera=\"cam$i\"}")
     lat+=$(awk -v a="$s1" -v b="${s0[$i$st]}" -v k="$k" -v st="$st" 'BEGIN { printf " %s %.2f", st, (a - b) / (k > 0 ? k : 1) }')
   done
   c1=$(cpu "$p"); rss=$(awk '/VmHWM/ { print $2 }' "/proc/$p/status")
