@@ -161,7 +161,7 @@ final class CameraLoop: @unchecked Sendable {
             if link != nil { sourceLost((e as? CVError)?.message ?? "\(e)"); return .next }
             return .failed(e)
         case .end:
-            if link != nil, !recordingEnded(reader.source) { sourceLost("the stream ended"); return .next }
+            if link != nil, !Self.recordingEnded(reader.source) { sourceLost("the stream ended"); return .next }
             if loopFiles, let again = reopenForLoop() {
                 continueMedia(after: reader.source.fps > 0 ? 1 / reader.source.fps : 0)
                 reader.close(); self.reader = SourceReader(again)
@@ -195,7 +195,7 @@ final class CameraLoop: @unchecked Sendable {
 
     /// Whether a network source that ended played a recording to its end (an HTTP file: it ends
     /// as a file does) rather than losing a live stream or being cut short.
-    private func recordingEnded(_ source: FrameSource) -> Bool {
+    static func recordingEnded(_ source: FrameSource) -> Bool {
         guard let v = source as? VideoFile, !v.isLive else { return false }
         return !v.endedEarly(frames: v.framesRead)
     }

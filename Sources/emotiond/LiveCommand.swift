@@ -2,6 +2,7 @@ import ArgumentParser
 import Capture
 import EmotionCore
 import Foundation
+import Imaging
 import Pipeline
 import Settings
 import Sinks
@@ -22,7 +23,7 @@ struct LiveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "live", abstract: "Live overlay window: boxes, labels, scores, fps (keys: q/Esc quit, space pause, s snapshot, d score bars).")
     @OptionGroup var pipeline: PipelineOptions
     @OptionGroup var camera: CameraOptions
-    @Option(help: "Use this video file (paced at its native frame rate) or network stream (rtsp://, http(s):// URL; not reconnected) instead of the camera.") var source: String?
+    @Option(help: "Use this video file (paced at its native frame rate) or network stream (rtsp://, http(s):// URL; reopened with backoff when lost) instead of the camera.") var source: String?
     @Option(help: "Also write the per-frame NDJSON log here.") var log: String?
     @Flag(help: "Start with per-face score bars shown.") var bars = false
 
@@ -34,12 +35,14 @@ struct LiveCommand: ParsableCommand {
         }
         let proc = try pipeline.makeProcessor()
         do { try PipelineOptions.configureForCamera(proc) } catch { throw RunError("\(error)") }
-        let src: FrameSource
-        if let source {
-            do { src = try VideoFile.open(source: source, settings: CameraSettings()) } catch { throw RunError("\(error)") }
-        } else {
-            do { src = try V4L2Camera(settings: camera.settings) } catch { throw RunError("\(error)") }
-        }
+        // A network stream is connected to by the capture thread, retried until it answers.
+        let link = try networkLink()
+        let src: FrameSource?
+        do {
+            if let source { src = link == nil ? try VideoFile.open(source: source, settings: CameraSettings()) : nil }
+            else { src = try V4L2Camera(settings: camera.settings) }
+        } catch { throw RunError("\(error)") }
+        let name = src?.name ?? link?.shown ?? ""
         let stop = SignalFlags()
         stop.install()
         if let cam = src as? V4L2Camera { cam.onEvent = { logger.notice("emotiond: \($0)") }; cam.shouldStop = { stop.stop } }
@@ -54,15 +57,7 @@ struct LiveCommand: ParsableCommand {
         // Capture thread.
         Thread.detachNewThread {
             defer { threadsDone.signal() }
-            let start = Date()
-            while !stop.stop {
-                guard let f = try? src.next() else { stop.requestStop(); break }
-                if let v = src as? VideoFile, !v.isLive {
-                    let wait = start.addingTimeInterval(f.mediaTime).timeIntervalSinceNow
-                    if wait > 0 { Thread.sleep(forTimeInterval: wait) }
-                }
-                frames.put(f)
-            }
+            Self.capture(src, link: link, stop: stop, into: frames)
         }
         // Worker thread: always the newest frame.
         Thread.detachNewThread {
@@ -72,7 +67,7 @@ struct LiveCommand: ParsableCommand {
                 let (f, v) = frames.get()
                 guard let f, v != seen else { Thread.sleep(forTimeInterval: 0.002); continue }
                 seen = v
-                if let (r, events) = try? proc.process(f, source: src.name) {
+                if let (r, events) = try? proc.process(f, source: name) {
                     try? outputs.write(FrameOutput(frame: f, result: r, events: events, labels: proc.classifier.labels))
                 }
             }
@@ -114,9 +109,45 @@ struct LiveCommand: ParsableCommand {
         window.close()
         stop.requestStop()
         for _ in 0..<2 { _ = threadsDone.wait(timeout: .now() + 5) }
-        _ = proc.finish(mediaTime: 0, source: src.name)   // waits for a full-frame pass still running
+        _ = proc.finish(mediaTime: 0, source: name)   // waits for a full-frame pass still running
         try? outputs.close()
         if let cam = src as? V4L2Camera { cam.closeDevice() }
+    }
+
+    /// A network `--source`: its reconnection when the stream is lost (nil for files and cameras).
+    func networkLink() throws -> SourceLink? {
+        guard let source, case let .network(url) = try SourceLocation.parse(source) else { return nil }
+        return SourceLink(url: url, settings: CameraSettings(), metrics: CameraMetrics(camera: "live", in: DaemonMetrics()))
+    }
+
+    /// Frames into `frames` until the source ends (or a stop). A network stream that breaks or
+    /// ends is reopened with backoff, as `run` does; the window keeps its last frame meanwhile.
+    static func capture(_ first: FrameSource?, link: SourceLink?, stop: SignalFlags, into frames: Latest<Frame>) {
+        var src: FrameSource? = first
+        let start = Date()
+        while !stop.stop {
+            guard let current = src else {
+                guard let link else { break }
+                src = link.poll()   // waits ≤ 0.1 s
+                continue
+            }
+            let f: Frame?
+            do { f = try current.next() } catch {
+                guard let link else { logger.error("emotiond: \(current.name): \(error)"); break }
+                link.lost((error as? CVError)?.message ?? "\(error)"); src = nil; continue
+            }
+            guard let f else {
+                guard let link, !CameraLoop.recordingEnded(current) else { break }
+                link.lost("the stream ended"); src = nil; continue
+            }
+            link?.frameArrived()
+            if let v = current as? VideoFile, !v.isLive {
+                let wait = start.addingTimeInterval(f.mediaTime).timeIntervalSinceNow
+                if wait > 0 { Thread.sleep(forTimeInterval: wait) }
+            }
+            frames.put(f)
+        }
+        stop.requestStop()
     }
 
     /// The window (fed the newest result) and, with --log, the NDJSON log.

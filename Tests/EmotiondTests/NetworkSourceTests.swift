@@ -226,6 +226,65 @@ final class NetworkSourceTests: TempDirTestCase {
     }
 }
 
+/// The same servers for `live` (in Xvfb) and over TLS.
+final class NetworkSourceMoreTests: TempDirTestCase {
+    /// `live --source URL`: the window's capture survives the server's death and return, as
+    /// `run` does (one "source lost", one "source back", frames again), and q still quits.
+    func testLiveWindowReconnectsToHTTPStream() throws {
+        let display = ":\(Int.random(in: 50...250))"
+        let xvfb = try Child("/usr/bin/Xvfb", [display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"], dir: dir, name: "xvfb")
+        defer { xvfb.signal(SIGTERM) }
+        usleep(800_000)
+        let port = Metrics.freePort()
+        var server = try httpServer(port: port, name: "http1")
+        let log = dir.appendingPathComponent("live.ndjson").path, url = "http://127.0.0.1:\(port)/cam.ts"
+        let live = try Child(CLI.binary, ["live", "--source", url, "--log", log], env: ["DISPLAY": display, "QT_X11_NO_MITSHM": "1"],
+                             dir: dir, name: "live")
+        defer { live.signal(SIGKILL) }
+        func lines() -> Int { (try? CLI.linesSoFar(log))?.count ?? 0 }
+        XCTAssertTrue(eventually(60) { lines() > 20 }, live.stderr)
+        server.signal(SIGKILL); _ = server.wait(5)
+        XCTAssertTrue(eventually(30) { live.stderr.contains("source lost: \(url)") }, live.stderr)
+        XCTAssertNil(live.wait(0), "live exited when the server died: \(live.stderr)")
+        let before = lines()
+        server = try httpServer(port: port, name: "http2")
+        defer { server.signal(SIGKILL) }
+        XCTAssertTrue(eventually(60) { live.stderr.contains("source back: \(url)") }, live.stderr)
+        XCTAssertTrue(eventually(30) { lines() > before + 20 }, "no frames after the reconnection: \(live.stderr)")
+        let win = try CLI.run(["search", "--name", "^emotiond$"], executable: "/usr/bin/xdotool", env: ["DISPLAY": display])
+        let wid = try XCTUnwrap(win.stdout.split(separator: "\n").first.map(String.init), "no emotiond window: \(win.stderr)")
+        XCTAssertEqual(try CLI.run(["key", "--window", wid, "q"], executable: "/usr/bin/xdotool", env: ["DISPLAY": display]).status, 0)
+        XCTAssertEqual(live.wait(10), 0, live.stderr)
+    }
+
+    /// An https:// source: ffmpeg serving the clip over TLS (a self-signed certificate made here).
+    func testHTTPSStream() throws {
+        let key = dir.appendingPathComponent("key.pem").path, cert = dir.appendingPathComponent("cert.pem").path
+        let mk = try CLI.run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+                              "-subj", "/CN=127.0.0.1"], executable: "/usr/bin/openssl")
+        XCTAssertEqual(mk.status, 0, mk.stderr)
+        let port = Metrics.freePort()
+        let server = try Child("/usr/bin/ffmpeg", ["-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i", NetworkSourceTests.clip,
+                                                   "-an", "-c", "copy", "-f", "mpegts", "-listen", "1", "-cert_file", cert,
+                                                   "-key_file", key, "https://127.0.0.1:\(port)/cam.ts"], dir: dir, name: "https")
+        defer { server.signal(SIGKILL) }
+        let log = dir.appendingPathComponent("frames.ndjson").path
+        let cfg = try write("outputs:\n  log:\n    path: \(log)\n")
+        let d = try Child(CLI.binary, ["run", "--config", cfg, "--source", "https://127.0.0.1:\(port)/cam.ts"], dir: dir, name: "daemon")
+        defer { d.signal(SIGKILL) }
+        XCTAssertTrue(eventually(60) { ((try? CLI.linesSoFar(log)) ?? []).filter { !($0["faces"] as? [Any] ?? []).isEmpty }.count > 20 },
+                      "no faces over TLS: \(d.stderr) \(server.stderr)")
+        XCTAssertTrue(d.stderr.contains("source connected: https://127.0.0.1:\(port)/cam.ts"), d.stderr)
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(10), 0, d.stderr)
+    }
+
+    func httpServer(port: Int, name: String) throws -> Child {
+        try Child("/usr/bin/ffmpeg", ["-nostdin", "-v", "error", "-re", "-stream_loop", "-1", "-i", NetworkSourceTests.clip, "-an", "-c", "copy",
+                                      "-f", "mpegts", "-listen", "1", "http://127.0.0.1:\(port)/cam.ts"], dir: dir, name: name)
+    }
+}
+
 /// UDP sockets a process holds: its descriptors' socket inodes found in /proc/net/udp and udp6.
 func udpSockets(of pid: Int32) -> Int {
     let fdDir = "/proc/\(pid)/fd"
