@@ -11,6 +11,7 @@
 #   tools/bench/cameras-daemon.sh [N=4] [SECONDS=60] [daemon|processes]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source tools/bench/machine.sh
 n=${1:-4} secs=${2:-60} mode=${3:-daemon}
 bin=${EMOTIOND:-.build/release/emotiond}
 tmp=$(mktemp -d); pids=()
@@ -35,22 +36,21 @@ else
 fi
 portof() { if [ "$mode" = daemon ]; then echo "$port"; else echo "$((port + $1))"; fi; }
 metric() { curl -s "http://127.0.0.1:$(portof "$1")/metrics" | awk -v k="$2" '$1 == k { print $2 }'; }
-cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 lab() { echo "{$1camera=\"cam$2\"}"; }   # labels: extra ("stage=\"x\",") and the camera
 stages="decode detect infer total"
 sleep 5
 declare -A f0 s0 k0 c0
-for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { cat "$tmp"/*.err; exit 1; }; c0[$p]=$(cpu "$p"); done
+for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { cat "$tmp"/*.err; exit 1; }; c0[$p]=$(proc_cpu "$p"); done
 for i in $(seq 1 "$n"); do
   f0[$i]=$(metric "$i" "emotiond_frames_processed_total$(lab "" "$i")")
   for st in $stages; do s0[$i$st]=$(metric "$i" "emotiond_stage_latency_ms_sum$(lab "stage=\"$st\"," "$i")"); done
   k0[$i]=$(metric "$i" "emotiond_stage_latency_ms_count$(lab 'stage="total",' "$i")")
 done
-idle0=$(awk '/^cpu / { print $5 + $6 }' /proc/stat); all0=$(awk '/^cpu / { s = 0; for (i = 2; i <= NF; i++) s += $i; print s }' /proc/stat)
+machine_mark
 sleep "$secs"
 hz=$(getconf CLK_TCK)
-idle1=$(awk '/^cpu / { print $5 + $6 }' /proc/stat); all1=$(awk '/^cpu / { s = 0; for (i = 2; i <= NF; i++) s += $i; print s }' /proc/stat)
-echo "$n cameras, 640x480@30 H.264 files, $mode, ${secs} s, $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+busy=$(machine_busy)
+echo "$n cameras, 640x480@30 H.264 files, $mode, ${secs} s, $(machine_name)"
 for i in $(seq 1 "$n"); do
   f1=$(metric "$i" "emotiond_frames_processed_total$(lab "" "$i")")
   k=$(( $(metric "$i" "emotiond_stage_latency_ms_count$(lab 'stage="total",' "$i")") - ${k0[$i]} ))
@@ -63,8 +63,8 @@ for i in $(seq 1 "$n"); do
     'BEGIN { printf "cam%d: %.1f fps, %d frames, mean ms per frame:%s\n", i, f / t, f, lat }'
 done
 for p in "${pids[@]}"; do
-  c1=$(cpu "$p"); rss=$(awk '/VmHWM/ { print $2 }' "/proc/$p/status")
+  c1=$(proc_cpu "$p"); rss=$(awk '/VmHWM/ { print $2 }' "/proc/$p/status")
   awk -v p="$p" -v c="$((c1 - ${c0[$p]}))" -v hz="$hz" -v t="$secs" -v rss="$rss" \
     'BEGIN { printf "process %d: CPU %.0f %% of a core, peak RSS %.1f MiB\n", p, 100 * c / hz / t, rss / 1024 }'
 done
-awk -v i="$((idle1 - idle0))" -v a="$((all1 - all0))" 'BEGIN { printf "machine: %.0f %% busy (all cores)\n", 100 * (1 - i / a) }'
+echo "machine: $busy % busy (all cores)"

@@ -7,6 +7,7 @@
 #   tools/bench/cameras.sh [N=4] [SECONDS=60]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source tools/bench/machine.sh
 n=${1:-4} secs=${2:-60}
 bin=${EMOTIOND:-.build/release/emotiond}
 source tools/bench/simcam-prepare.sh
@@ -34,7 +35,6 @@ YAML
   pids+=($!)
 done
 metric() { curl -s "http://127.0.0.1:$((19470 + $1))/metrics" | awk -v k="$2" '$1 == k { print $2 }'; }
-cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 stages="decode detect infer total"
 sleep 5
 declare -A f0 d0 c0 s0 k0
@@ -45,13 +45,13 @@ for i in $(seq 1 "$n"); do
   d0[$i]=$(metric "$i" "emotiond_frames_dropped_total{camera=\"cam$i\"}")
   for st in $stages; do s0[$i$st]=$(metric "$i" "emotiond_stage_latency_ms_sum{stage=\"$st\",camera=\"cam$i\"}"); done
   k0[$i]=$(metric "$i" "emotiond_stage_latency_ms_count{stage=\"total\",camera=\"cam$i\"}")
-  c0[$i]=$(cpu "$p")
+  c0[$i]=$(proc_cpu "$p")
 done
-idle0=$(awk '/^cpu / { print $5 + $6 }' /proc/stat); all0=$(awk '/^cpu / { s = 0; for (i = 2; i <= NF; i++) s += $i; print s }' /proc/stat)
+machine_mark
 sleep "$secs"
 hz=$(getconf CLK_TCK)
-idle1=$(awk '/^cpu / { print $5 + $6 }' /proc/stat); all1=$(awk '/^cpu / { s = 0; for (i = 2; i <= NF; i++) s += $i; print s }' /proc/stat)
-echo "$n cameras, 640x480@30 YUYV (simulated), ${secs} s, $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+busy=$(machine_busy)
+echo "$n cameras, 640x480@30 YUYV (simulated), ${secs} s, $(machine_name)"
 for i in $(seq 1 "$n"); do
   p=${pids[$((i - 1))]}
   f1=$(metric "$i" "emotiond_frames_processed_total{camera=\"cam$i\"}")
@@ -62,10 +62,10 @@ for i in $(seq 1 "$n"); do
     s1=$(metric "$i" "emotiond_stage_latency_ms_sum{stage=\"$st\",camera=\"cam$i\"}")
     lat+=$(awk -v a="$s1" -v b="${s0[$i$st]}" -v k="$k" -v st="$st" 'BEGIN { printf " %s %.2f", st, (a - b) / (k > 0 ? k : 1) }')
   done
-  c1=$(cpu "$p"); rss=$(awk '/VmHWM/ { print $2 }' "/proc/$p/status")
+  c1=$(proc_cpu "$p"); rss=$(awk '/VmHWM/ { print $2 }' "/proc/$p/status")
   awk -v i="$i" -v f="$((f1 - ${f0[$i]}))" -v d="$((d1 - ${d0[$i]}))" -v c="$((c1 - ${c0[$i]}))" -v hz="$hz" -v t="$secs" \
       -v rss="$rss" -v lat="$lat" 'BEGIN {
     printf "cam%d: %.1f fps, %d frames, %d dropped, CPU %.0f %% of a core, peak RSS %.1f MiB, mean ms per frame:%s\n",
       i, f / t, f, d, 100 * c / hz / t, rss / 1024, lat }'
 done
-awk -v i="$((idle1 - idle0))" -v a="$((all1 - all0))" 'BEGIN { printf "machine: %.0f %% busy (all cores)\n", 100 * (1 - i / a) }'
+echo "machine: $busy % busy (all cores)"
