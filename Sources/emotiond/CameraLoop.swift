@@ -104,6 +104,10 @@ final class CameraLoop: @unchecked Sendable {
         finish()
     }
 
+    /// A camera a rejected reload had opened: its reader thread ends and lets the source go
+    /// (a V4L2 device is free for the next try); nothing was published.
+    func discard() { reader?.close(); reader = nil; link = nil }
+
     private var finished = false
     /// The `end` events of the open tracks, the emptied state; the sinks closed, the source let go.
     private func finish() {

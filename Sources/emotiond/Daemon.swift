@@ -242,8 +242,12 @@ final class Daemon {
                 throw c.error(key, "these settings cannot be changed by a reload; restart the daemon (systemctl restart emotiond)")
             }
             let parts = try Self.sharedParts(c, previous: (config, shared), metrics: metrics, history: shared.history)
-            guard let steps = try plan(c, parts) else { return }   // stopped while opening a source
-            let moved = try moveMetrics(to: c)
+            var steps: [Step] = []
+            let moved: Bool
+            do {
+                guard try plan(c, parts, into: &steps) else { discard(steps); return }   // stopped while opening
+                moved = try moveMetrics(to: c)
+            } catch { discard(steps); throw error }
             let removed = cameras.filter { cam in !steps.contains { $0.camera === cam } }
             let applied = commit(c, parts, steps, removed: removed)
             var what = applied
@@ -254,23 +258,29 @@ final class Daemon {
         }
     }
 
-    /// One step per camera of `c`; a camera is rebuilt only when its settings or a shared part changed.
-    private func plan(_ c: EmotiondConfig, _ parts: SharedParts) throws -> [Step]? {
+    /// One step per camera of `c` into `steps`; a camera is rebuilt only when its settings or a
+    /// shared part changed. False: stopped while opening a source.
+    private func plan(_ c: EmotiondConfig, _ parts: SharedParts, into steps: inout [Step]) throws -> Bool {
         let sharedSame = parts.classifier === shared.classifier && parts.mqtt === shared.mqtt
-        var steps: [Step] = []
         for cc in c.cameraConfigs {
             guard let cam = cameras.first(where: { $0.name == cc.camera.name }) ?? renamedSingle(c) else {
                 let m = CameraMetrics(camera: cc.camera.name, in: metrics)
                 let rt = try Runtime(cc, shared: parts, cameraMetrics: m, web: nil)
                 let new = CameraLoop(rt: rt, metrics: m, web: nil, flags: flags, gate: gate, loopFiles: command.loop)
-                guard try new.open() else { return nil }
+                guard try new.open() else { return false }
                 steps.append(.add(new)); continue
             }
             if sharedSame, cc.sameSettings(as: cam.rt.config) { steps.append(.keep(cam)); continue }
-            guard let change = try cam.sourceChange(cc) else { return nil }
+            guard let change = try cam.sourceChange(cc) else { return false }
             steps.append(.change(cam, try Runtime(cc, shared: parts, cameraMetrics: cam.metrics, web: cam.web), change))
         }
-        return steps
+        return true
+    }
+
+    /// A rejected reload lets go of the new cameras' sources it opened (the files a change would
+    /// have switched to close with their last reference, here).
+    private func discard(_ steps: [Step]) {
+        for case let .add(cam) in steps { cam.discard() }
     }
 
     /// Without a `cameras:` map before and after, the one camera stays the same loop when renamed.

@@ -84,6 +84,34 @@ final class MultiCameraTests: TempDirTestCase {
         XCTAssertEqual(times, times.sorted(), "door's media time never went back")
     }
 
+    /// A reload that fails after it opened a new camera's source (the metrics endpoint cannot move
+    /// to a port in use) is rejected whole: the new camera never publishes, the old one runs on;
+    /// the same camera is added by the next, valid reload.
+    func testRejectedReloadAddsNothing() throws {
+        let broker = try Broker(dir: dir)
+        let sub = try Subscriber(port: broker.port, topic: "mc/#", dir: dir)
+        let port = Metrics.freePort()
+        let cfg = try config(broker: broker.port, metrics: port, cameras: [("door", "WolfgangLanger_Pexels.mp4")])
+        let d = try Child(CLI.binary, ["run", "--config", cfg, "--loop"], dir: dir, name: "daemon")
+        XCTAssertTrue(eventually(60) { sub.messages.contains { $0.topic == "mc/door/events" } }, d.stderr)
+        let busy = try Metrics.listener()
+        defer { close(busy.fd) }
+        _ = try config(broker: broker.port, metrics: busy.port,
+                       cameras: [("door", "WolfgangLanger_Pexels.mp4"), ("yard", "single_face.mp4")])
+        d.signal(SIGHUP)
+        XCTAssertTrue(eventually(20) { d.stderr.contains("configuration reload rejected, keeping the running one: \(cfg):") }, d.stderr)
+        XCTAssertTrue(d.stderr.contains("outputs.metrics.listen"), d.stderr)
+        sleep(2)
+        XCTAssertFalse(sub.messages.contains { $0.topic.hasPrefix("mc/yard/") }, "a rejected camera published")
+        XCTAssertNotNil(Metrics.scrape(port)?["emotiond_fps{camera=\"door\"}"], "the old endpoint still serves")
+        _ = try config(broker: broker.port, metrics: port,
+                       cameras: [("door", "WolfgangLanger_Pexels.mp4"), ("yard", "single_face.mp4")])
+        d.signal(SIGHUP)
+        XCTAssertTrue(eventually(60) { sub.messages.contains { $0.topic == "mc/yard/events" } }, d.stderr)
+        d.signal(SIGTERM)
+        XCTAssertEqual(d.wait(20), 0, d.stderr)
+    }
+
     /// NDJSON of `payloads` validated against schemas/<schema>.schema.json.
     func validate(_ payloads: [String], _ schema: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let p = try write(payloads.joined(separator: "\n"), "\(schema).ndjson")
