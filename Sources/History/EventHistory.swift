@@ -66,7 +66,7 @@ public final class EventHistory: @unchecked Sendable {
     }
 
     /// WallClock's format (no DateFormatter: ICU's data would cost the daemon ~4.7 MiB resident).
-    static func stamp(_ d: Date) -> String {
+    public static func stamp(_ d: Date) -> String {
         let ms = Int((d.timeIntervalSince1970 * 1000).rounded(.down))
         return WallClock.rfc3339(seconds: time_t(ms / 1000), milliseconds: ms % 1000)
     }
@@ -75,6 +75,8 @@ public final class EventHistory: @unchecked Sendable {
     public struct Query: Sendable {
         public var camera: String?, type: String?, label: String?, since: String?, until: String?
         public var limit = 100
+        /// GET /api/report's timeline: bucket size in seconds (nil: no timeline).
+        public var bucket: Int?
         public init() {}
     }
 

@@ -85,13 +85,35 @@ final class HTTPHandler: ChannelInboundHandler {
 
     // MARK: answers
 
-    /// The page with the cameras and their state inside. JSONEncoder's default escapes '/', so
-    /// no "</script>" can close the block early.
+    /// The page with the cameras, their state and (with the history on) their last hour's timeline
+    /// inside. JSONEncoder's default escapes '/', so no "</script>" can close the block early. The
+    /// timeline is read off the event loop (SQLite blocks), like every history query.
     private func page(_ context: ChannelHandlerContext, _ hub: WebHub) {
-        struct Initial: Encodable { var cameras: CamerasReply; var state: StateReply }
-        let data = (try? JSONEncoder().encode(Initial(cameras: CamerasReply(cameras: [.init(hub)]),
-                                                        state: StateReply(cameras: [hub.view()])))) ?? Data("null".utf8)
-        send(context, .ok, "text/html; charset=utf-8", Array(WebPage.render(initial: String(decoding: data, as: UTF8.self)).utf8))
+        struct Initial: Encodable { var cameras: CamerasReply; var state: StateReply; var timeline: [String: EventReport]? }
+        let cameras = CamerasReply(cameras: [.init(hub)]), state = StateReply(cameras: [hub.view()])
+        let history = routes.history, names = cameras.cameras.map(\.name)
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        DispatchQueue.global().async {
+            let timeline = history.map { Self.lastHour(names, $0) }
+            let data = (try? JSONEncoder().encode(Initial(cameras: cameras, state: state, timeline: timeline))) ?? Data("null".utf8)
+            loop.execute {
+                let (handler, context) = bound.value
+                handler.send(context, .ok, "text/html; charset=utf-8", Array(WebPage.render(initial: String(decoding: data, as: UTF8.self)).utf8))
+            }
+        }
+    }
+
+    /// Each camera's report over the last hour in 1 min buckets (what the page's "Last hour" shows).
+    static func lastHour(_ names: [String], _ history: EventHistory) -> [String: EventReport] {
+        var q = EventHistory.Query()
+        q.since = EventHistory.stamp(Date().addingTimeInterval(-3600)); q.bucket = 60
+        var out: [String: EventReport] = [:]
+        for name in names {
+            q.camera = name
+            out[name] = try? history.report(q)
+        }
+        return out
     }
 
     private func json<T: Encodable>(_ context: ChannelHandlerContext, _ value: T) {
@@ -188,9 +210,9 @@ final class HTTPHandler: ChannelInboundHandler {
         }
     }
 
-    /// GET /api/report?camera=&since=&until= (schemas/api-report.schema.json).
+    /// GET /api/report?camera=&since=&until=&bucket= (schemas/api-report.schema.json).
     private func report(_ context: ChannelHandlerContext) {
-        runQuery(context, allowed: ["camera", "since", "until"]) { store, q in
+        runQuery(context, allowed: EventsQuery.report) { store, q in
             let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             return Array(try e.encode(try store.report(q)))
         }
@@ -215,6 +237,7 @@ final class HTTPHandler: ChannelInboundHandler {
                 let (handler, context) = bound.value
                 switch result {
                 case let .success(bytes): handler.send(context, .ok, "application/json", bytes)
+                case let .failure(e as EventReport.RangeError): handler.send(context, .badRequest, "application/json", Self.error("\(e)"))
                 case let .failure(e): handler.send(context, .internalServerError, "application/json", Self.error("event history: \(e)"))
                 }
             }
