@@ -144,6 +144,9 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Settings", .product(name: "Yams", package: "Yams")],
                     swiftSettings: [.unsafeFlags(["-O"])]),
 
+        // The event history in-process: retention by size, report timelines.
+        .testTarget(name: "HistoryTests", dependencies: ["History", "EmotionCore", .product(name: "GRDB", package: "GRDB.swift")]),
+
         // End-to-end tests of the built binary on real media.
         .testTarget(name: "EmotiondTests"),
 

@@ -102,7 +102,7 @@ final class Daemon {
             let c = try command.loadConfig()
             if c.http.listen != nil { web = WebHub(camera: c.camera.name) }
             if let p = c.history.path {
-                do { history = try EventHistory(path: p, keepDays: c.history.keepDays) } catch { throw c.error("history.path", "\(error)") }
+                do { history = try EventHistory(path: p, keepDays: c.history.keepDays, maxBytes: c.history.maxMB.map { $0 << 20 }) } catch { throw c.error("history.path", "\(error)") }
             }
             rt = try Runtime(c, metrics: metrics, web: web, history: history)
         } catch let e as ConfigError { throw RunError("\(e)") } catch let e as ConfigErrors { throw RunError("\(e)") }
