@@ -147,6 +147,12 @@ let package = Package(
         // The event history in-process: retention by size, report timelines.
         .testTarget(name: "HistoryTests", dependencies: ["History", "EmotionCore", .product(name: "GRDB", package: "GRDB.swift")]),
 
+        // The web server's routing by camera name, on NIO's EmbeddedChannel (no sockets).
+        .testTarget(name: "WebRoutingTests", dependencies: ["Web", "EmotionCore",
+                                                             .product(name: "NIOCore", package: "swift-nio"),
+                                                             .product(name: "NIOEmbedded", package: "swift-nio"),
+                                                             .product(name: "NIOHTTP1", package: "swift-nio")]),
+
         // End-to-end tests of the built binary on real media.
         .testTarget(name: "EmotiondTests"),
 

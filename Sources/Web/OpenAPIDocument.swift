@@ -306,6 +306,11 @@ enum OpenAPIDocument {
       "$ref": "#/components/schemas/Event/$defs/snapshot",
       "description": "The track as its previous event reported it (change, end)."
      },
+     "camera": {
+      "description": "The camera's name: on GET /api/events/live only, whose one stream carries every camera's events (MQTT names the camera in the topic, GET /api/events filters by it).",
+      "pattern": "^[A-Za-z0-9_-]{1,64}$",
+      "type": "string"
+     },
      "confidence": {
       "$ref": "#/components/schemas/Event/$defs/probability",
       "description": "after.confidence."
@@ -930,7 +935,7 @@ enum OpenAPIDocument {
       "$ref": "#/components/responses/Unauthorized"
      }
     },
-    "summary": "The cameras and where their live view and snapshot are."
+    "summary": "Every camera (by name) and where its live view and snapshot are."
    }
   },
   "/api/cameras/{name}/snapshot.jpg": {
@@ -1124,7 +1129,7 @@ enum OpenAPIDocument {
       "$ref": "#/components/responses/Unauthorized"
      }
     },
-    "summary": "Server-Sent Events: each track event (new, change, end) as it happens, `event: track`, data one JSON object (Event); each sustained-emotion notice (notices.sustained_seconds) as `event: notice` (Notice); a comment every 15 s keeps the stream open."
+    "summary": "Server-Sent Events, every camera's on one stream: each track event (new, change, end) as it happens, `event: track`, data one JSON object (Event, with its `camera`); each sustained-emotion notice (notices.sustained_seconds) as `event: notice` (Notice); a comment every 15 s keeps the stream open."
    }
   },
   "/api/openapi.json": {

@@ -168,7 +168,7 @@ function showFaces(card, cam) {
 }
 
 function addEvent(ev) {
-  const card = document.getElementById("cam-" + ev.camera) || document.querySelector(".camera"); if (!card) return;
+  const card = document.getElementById("cam-" + ev.camera); if (!card) return;
   const ol = card.querySelector(".events ol"); card.querySelector(".events .empty")?.remove();
   const li = el("li", ev.label);
   li.appendChild(el("span", "t", (ev.timestamp || "").slice(11, 19)));
@@ -187,10 +187,25 @@ function addNotice(n) {
   ol.prepend(li);
 }
 
+// Cameras come and go while the page is open (a reload of the daemon): a panel each, in name order.
+function syncCameras(names) {
+  const main = document.getElementById("cameras");
+  for (const card of main.querySelectorAll(".camera")) if (!names.includes(card.id.slice(4))) card.remove();
+  for (const name of names) {
+    if (document.getElementById("cam-" + name)) continue;
+    const base = "api/cameras/" + encodeURIComponent(name), card = cameraCard({ name, stream: base + "/stream.mjpeg", snapshot: base + "/snapshot.jpg" });
+    main.appendChild(card); card.querySelector(".view img").src = card.querySelector(".view img").dataset.stream;
+    refreshTimeline(card.querySelector(".timeline"));
+  }
+  const cards = [...main.querySelectorAll(".camera")], sorted = [...cards].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  if (sorted.some((c, i) => c !== cards[i])) sorted.forEach(c => main.appendChild(c));   // moving restarts nothing, but only when needed
+}
+
 async function poll() {
   try {
     const r = await fetch("api/state", { cache: "no-store" });
     const s = await r.json();
+    syncCameras(s.cameras.map(c => c.camera));
     for (const cam of s.cameras) { const card = document.getElementById("cam-" + cam.camera); if (card) showFaces(card, cam); }
     document.getElementById("status").textContent = "live · " + new Date().toLocaleTimeString();
   } catch (e) { document.getElementById("status").textContent = "daemon unreachable, retrying…"; }

@@ -77,8 +77,9 @@ final class Daemon {
     let metrics = DaemonMetrics()
     var rt: Runtime
     var metricsServer: WebServer?
-    /// The HTTP server (`http.listen`) and its view of the camera; nil when off.
+    /// The HTTP server (`http.listen`), its cameras and this camera's hub among them; nil when off.
     var httpServer: WebServer?
+    var webCameras: WebCameras?
     var web: WebHub?
     /// The event store (`history.path`), kept across reloads; nil when off.
     var history: EventHistory?
@@ -100,7 +101,7 @@ final class Daemon {
         self.flags = flags
         do {
             let c = try command.loadConfig()
-            if c.http.listen != nil { web = WebHub(camera: c.camera.name) }
+            if c.http.listen != nil { let cams = WebCameras(); webCameras = cams; web = cams.add(c.camera.name) }
             if let p = c.history.path {
                 do { history = try EventHistory(path: p, keepDays: c.history.keepDays, maxBytes: c.history.maxMB.map { $0 << 20 }) } catch { throw c.error("history.path", "\(error)") }
             }
@@ -113,8 +114,8 @@ final class Daemon {
             }
         }
         if let listen = rt.config.http.listen {
-            if let web { metrics.watchHTTP { [web] in let s = web.subscribers; return (s.frames, s.events) } }
-            let routes = WebRoutes(metrics: { [metrics] in metrics.render() }, hub: web, token: rt.config.http.token,
+            if let cams = webCameras { metrics.watchHTTP { [cams] in let s = cams.subscribers; return (s.frames, s.events) } }
+            let routes = WebRoutes(metrics: { [metrics] in metrics.render() }, cameras: webCameras, token: rt.config.http.token,
                                    history: history)
             do { httpServer = try WebServer(listen: listen, routes: routes) } catch {
                 throw RunError("\(rt.config.error("http.listen", "\(error)"))")
@@ -444,8 +445,9 @@ final class Daemon {
         }
         if let m = newRT.mqtt, m !== rt.mqtt { m.start() }
         rt = newRT
+        let oldName = camera
         camera = newRT.config.camera.name
-        web?.rename(camera)
+        webCameras?.rename(oldName, to: camera)
         (reader?.source as? V4L2Camera)?.colour = Self.needsColour(newRT)
         metrics.watch(rt.mqtt)
         switch source {

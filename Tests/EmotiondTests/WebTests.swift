@@ -60,6 +60,15 @@ final class WebTests: TempDirTestCase {
             XCTAssertEqual(try probe(["status", base + path]).stdout.split(separator: " ").first, Substring(code), path)
         }
         XCTAssertEqual(try probe(["status", base + "/api/state", "", "POST"]).stdout.split(separator: " ").first, "405")
+
+        // A reload that renames the camera renames it on the server: listed and routed by the new name only.
+        _ = try write("camera:\n  name: porch\nhttp:\n  listen: 127.0.0.1:\(port)\n")
+        d.signal(SIGHUP)
+        XCTAssertTrue(try eventually(10) {
+            (try json(try probe(["get", "\(base)/api/cameras"]).stdout)["cameras"] as? [[String: Any]])?.map { $0["name"] as? String } == ["porch"]
+        }, d.stderr)
+        XCTAssertEqual(try probe(["jpeg", "\(base)/api/cameras/porch/snapshot.jpg"]).status, 0)
+        XCTAssertTrue(try probe(["status", "\(base)/api/cameras/cam1/snapshot.jpg"]).stdout.hasPrefix("404"))
         d.signal(SIGTERM)
         XCTAssertEqual(d.wait(5), 0, d.stderr)
     }
@@ -135,6 +144,7 @@ final class WebTests: TempDirTestCase {
         let ev = try dir.appendingPathComponent("event.json")
         try sse.stdout.write(to: ev, atomically: true, encoding: .utf8)
         XCTAssertEqual(try CLI.validate(ev.path, schema: "event.schema.json", whole: true).status, 0, sse.stdout)
+        XCTAssertEqual(try json(sse.stdout)["camera"] as? String, "cam1", "the event names its camera")
         d.signal(SIGTERM)
         XCTAssertEqual(d.wait(5), 0, "graceful stop with a stream open: \(d.stderr)")
     }
