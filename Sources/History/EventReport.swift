@@ -99,11 +99,22 @@ public struct EventReport: Codable, Sendable, Equatable {
         guard count <= maxBuckets else {
             throw RangeError(description: "bucket: \(count) buckets of \(size) s in the range, at most \(maxBuckets): use a larger bucket or a later since")
         }
-        return (0..<count).map { i in
-            let start = Date(timeIntervalSince1970: first + Double(i) * b)
-            let seconds = totals(segments, from: start, to: start.addingTimeInterval(b))
+        // Each segment adds to the buckets it overlaps: one pass, not buckets × segments.
+        var per = Array(repeating: [String: Double](), count: count)
+        for seg in segments {
+            let from = max(seg.from.timeIntervalSince1970, first), to = min(seg.to.timeIntervalSince1970, first + Double(count) * b)
+            var i = Int((from - first) / b)
+            while i < count, first + Double(i) * b < to {
+                let start = first + Double(i) * b
+                per[i][seg.label, default: 0] += min(to, start + b) - max(from, start)
+                i += 1
+            }
+        }
+        let zero = Dictionary(uniqueKeysWithValues: Emotion.allCases.map { ($0.name, 0.0) })
+        return per.enumerated().map { i, shown in
+            let seconds = zero.merging(shown, uniquingKeysWith: +)
             let total = seconds.values.reduce(0, +)
-            return Bucket(start: EventHistory.stamp(start), seconds: seconds.mapValues(rounded),
+            return Bucket(start: EventHistory.stamp(Date(timeIntervalSince1970: first + Double(i) * b)), seconds: seconds.mapValues(rounded),
                           shares: seconds.mapValues { total > 0 ? ($0 / total * 10000).rounded() / 10000 : 0 })
         }
     }
