@@ -144,6 +144,15 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Settings", .product(name: "Yams", package: "Yams")],
                     swiftSettings: [.unsafeFlags(["-O"])]),
 
+        // The event history in-process: retention by size, report timelines.
+        .testTarget(name: "HistoryTests", dependencies: ["History", "EmotionCore", .product(name: "GRDB", package: "GRDB.swift")]),
+
+        // The web server's routing by camera name, on NIO's EmbeddedChannel (no sockets).
+        .testTarget(name: "WebRoutingTests", dependencies: ["Web", "EmotionCore",
+                                                             .product(name: "NIOCore", package: "swift-nio"),
+                                                             .product(name: "NIOEmbedded", package: "swift-nio"),
+                                                             .product(name: "NIOHTTP1", package: "swift-nio")]),
+
         // End-to-end tests of the built binary on real media.
         .testTarget(name: "EmotiondTests"),
 

@@ -118,6 +118,16 @@ final class Reader {
         return v
     }
 
+    /// null (`what` it means, for the message), or an integer in `range`.
+    func optionalInt(_ n: Node, _ key: String, _ range: ClosedRange<Int>, null what: String) throws -> Int? {
+        if isNull(n) { return nil }
+        let s = try scalar(n, key, "null (\(what)) or an integer in \(range.lowerBound)...\(range.upperBound)")
+        guard s.style == .plain, let v = Int(s.string.replacingOccurrences(of: "_", with: "")), range.contains(v) else {
+            throw err(n, key, "must be null (\(what)) or an integer in \(range.lowerBound)...\(range.upperBound), got \(Self.echo(s.string))")
+        }
+        return v
+    }
+
     func double(_ n: Node, _ key: String, _ range: ClosedRange<Double>) throws -> Double {
         let allowed = "a number in \(Limits.fmt(range.lowerBound))...\(Limits.fmt(range.upperBound))"
         let s = try scalar(n, key, allowed)

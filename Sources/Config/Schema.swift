@@ -77,6 +77,7 @@ enum Schema {
         Field("history", .section([
             Field("path", .value { r, n, p, c in c.history.path = try r.optionalString(n, p) }),
             Field("keep_days", .value { r, n, p, c in c.history.keepDays = try r.int(n, p, Limits.historyKeepDays) }),
+            Field("max_mb", .value { r, n, p, c in c.history.maxMB = try r.optionalInt(n, p, Limits.historyMaxMB, null: "no cap") }),
         ])),
         Field("notices", .section([
             Field("sustained_seconds", .value { r, n, p, c in c.notices.sustainedSeconds = try r.double(n, p, Limits.sustainedSeconds) }),

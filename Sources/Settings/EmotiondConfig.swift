@@ -109,6 +109,8 @@ public struct EmotiondConfig: Equatable, Sendable {
         public var path: String? = nil
         /// Events older than this are deleted (at start and once an hour).
         public var keepDays = 30
+        /// The cap on the file (database and WAL, MiB): the oldest events go while over it; nil: no cap.
+        public var maxMB: Int? = nil
     }
     public var history = History()
     /// A notice when a face has shown one of `labels` for `sustainedSeconds` (0: off), once per

@@ -35,6 +35,8 @@ public enum Limits {
     public static let qos = 0...2
     public static let mjpegFPS = 1...30
     public static let historyKeepDays = 1...3650
+    /// `history.max_mb`: 1 MiB to 1 TiB.
+    public static let historyMaxMB = 1...1_048_576
     public static let sustainedSeconds = 0.0...86400.0
     public static let jpegQuality = 10...100
     public static let keepalive = 5...3600

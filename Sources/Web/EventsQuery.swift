@@ -12,6 +12,11 @@ public enum EventsQuery {
     static let camera = try! NSRegularExpression(pattern: "^[A-Za-z0-9_-]{1,64}$")
 
     public static let all = ["camera", "type", "label", "since", "until", "limit"]
+    /// What GET /api/report (and `emotiond report`) takes.
+    public static let report = ["camera", "since", "until", "bucket"]
+    static let bucketForm = try! NSRegularExpression(pattern: "^([1-9][0-9]{0,6})([smhd]?)$")
+    /// 1 s to 30 days.
+    static let bucketRange = 1...(30 * 86400)
 
     /// `allowed`: the parameters this endpoint takes (the report takes no type, label or limit).
     public static func parse(_ query: String, allowed: [String] = all) throws -> EventHistory.Query {
@@ -28,6 +33,7 @@ public enum EventsQuery {
             case "label": q.label = try check(value, key, labels.contains(value), labels.sorted().joined(separator: ", "))
             case "since": q.since = normal(try check(value, key, matches(stamp, value), "a UTC time such as 2026-01-31T12:00:00Z"))
             case "until": q.until = normal(try check(value, key, matches(stamp, value), "a UTC time such as 2026-01-31T12:00:00Z"))
+            case "bucket": q.bucket = try bucket(value)
             case "limit":
                 guard let n = Int(value), (1...1000).contains(n) else { throw Problem(description: "limit: must be 1-1000, got '\(value)'") }
                 q.limit = n
@@ -35,6 +41,20 @@ public enum EventsQuery {
             }
         }
         return q
+    }
+
+    /// A bucket size: a number with a unit, s (the default), m, h or d ("300", "5m", "1h", "1d"), in seconds.
+    public static func bucket(_ value: String) throws -> Int {
+        let ns = value as NSString
+        guard let m = bucketForm.firstMatch(in: value, range: NSRange(location: 0, length: ns.length)),
+              let n = Int(ns.substring(with: m.range(at: 1))) else {
+            throw Problem(description: "bucket: must be a number of seconds or a number with s, m, h or d (5m, 1h, 1d), got '\(value)'")
+        }
+        let unit = ["": 1, "s": 1, "m": 60, "h": 3600, "d": 86400][ns.substring(with: m.range(at: 2))] ?? 1
+        guard bucketRange.contains(n * unit) else {
+            throw Problem(description: "bucket: must be 1 s to 30 d, got '\(value)'")
+        }
+        return n * unit
     }
 
     /// Milliseconds, as stored timestamps have them, so that they compare as text.

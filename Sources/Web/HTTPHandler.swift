@@ -13,7 +13,8 @@ final class HTTPHandler: ChannelInboundHandler {
     private var head: HTTPRequestHead?
     /// Set once the request is answered: the idle timeout no longer applies, later requests are ignored.
     private var answered = false
-    private var subscription: Int?
+    /// Ends this connection's stream subscription (a live view's, or the event stream's).
+    private var unsubscribe: (() -> Void)?
     private var keepalive: RepeatedTask?
     private var queryString = ""
 
@@ -37,7 +38,7 @@ final class HTTPHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if let s = subscription { routes.hub?.unsubscribe(s) }
+        unsubscribe?()
         keepalive?.cancel()
         context.fireChannelInactive()
     }
@@ -56,18 +57,18 @@ final class HTTPHandler: ChannelInboundHandler {
         if path == "/metrics", let m = routes.metrics {
             return send(context, .ok, "text/plain; version=0.0.4; charset=utf-8", m())
         }
-        guard let hub = routes.hub else { return send(context, .notFound, "text/plain", Array("see /metrics\n".utf8)) }
-        route(context, path, hub)
+        guard let cameras = routes.cameras else { return send(context, .notFound, "text/plain", Array("see /metrics\n".utf8)) }
+        route(context, path, cameras)
     }
 
-    private func route(_ context: ChannelHandlerContext, _ path: String, _ hub: WebHub) {
+    private func route(_ context: ChannelHandlerContext, _ path: String, _ cameras: WebCameras) {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         switch path {
-        case "/", "/index.html": page(context, hub)
+        case "/", "/index.html": page(context, cameras.all)
         case "/api/openapi.json": send(context, .ok, "application/json", Array(OpenAPIDocument.json.utf8))
-        case "/api/cameras": json(context, CamerasReply(cameras: [.init(hub)]))
-        case "/api/state": json(context, StateReply(cameras: [hub.view()]))
-        case "/api/events/live": events(context, hub)
+        case "/api/cameras": json(context, CamerasReply(cameras.all))
+        case "/api/state": json(context, StateReply(cameras.all))
+        case "/api/events/live": events(context, cameras)
         case "/api/events": history(context)
         case "/api/report": report(context)
         default:
@@ -76,8 +77,9 @@ final class HTTPHandler: ChannelInboundHandler {
                   ["stream.mjpeg", "snapshot.jpg"].contains(parts[4]) else {
                 return send(context, .notFound, "application/json", Self.error("no such endpoint: see /api/openapi.json"))
             }
-            guard parts[3].removingPercentEncoding == hub.camera else {
-                return send(context, .notFound, "application/json", Self.error("no camera named '\(parts[3])'"))
+            guard let hub = parts[3].removingPercentEncoding.flatMap(cameras.hub) else {
+                return send(context, .notFound, "application/json",
+                            Self.error("no camera named '\(parts[3])' (cameras: \(cameras.names.joined(separator: ", ")))"))
             }
             parts[4] == "snapshot.jpg" ? snapshot(context, hub) : stream(context, hub)
         }
@@ -85,13 +87,35 @@ final class HTTPHandler: ChannelInboundHandler {
 
     // MARK: answers
 
-    /// The page with the cameras and their state inside. JSONEncoder's default escapes '/', so
-    /// no "</script>" can close the block early.
-    private func page(_ context: ChannelHandlerContext, _ hub: WebHub) {
-        struct Initial: Encodable { var cameras: CamerasReply; var state: StateReply }
-        let data = (try? JSONEncoder().encode(Initial(cameras: CamerasReply(cameras: [.init(hub)]),
-                                                        state: StateReply(cameras: [hub.view()])))) ?? Data("null".utf8)
-        send(context, .ok, "text/html; charset=utf-8", Array(WebPage.render(initial: String(decoding: data, as: UTF8.self)).utf8))
+    /// The page with the cameras, their state and (with the history on) their last hour's timeline
+    /// inside. JSONEncoder's default escapes '/', so no "</script>" can close the block early. The
+    /// timeline is read off the event loop (SQLite blocks), like every history query.
+    private func page(_ context: ChannelHandlerContext, _ hubs: [WebHub]) {
+        struct Initial: Encodable { var cameras: CamerasReply; var state: StateReply; var timeline: [String: EventReport]? }
+        let cameras = CamerasReply(hubs), state = StateReply(hubs)
+        let history = routes.history, names = cameras.cameras.map(\.name)
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        DispatchQueue.global().async {
+            let timeline = history.map { Self.lastHour(names, $0) }
+            let data = (try? JSONEncoder().encode(Initial(cameras: cameras, state: state, timeline: timeline))) ?? Data("null".utf8)
+            loop.execute {
+                let (handler, context) = bound.value
+                handler.send(context, .ok, "text/html; charset=utf-8", Array(WebPage.render(initial: String(decoding: data, as: UTF8.self)).utf8))
+            }
+        }
+    }
+
+    /// Each camera's report over the last hour in 1 min buckets (what the page's "Last hour" shows).
+    static func lastHour(_ names: [String], _ history: EventHistory) -> [String: EventReport] {
+        var q = EventHistory.Query()
+        q.since = EventHistory.stamp(Date().addingTimeInterval(-3600)); q.bucket = 60
+        var out: [String: EventReport] = [:]
+        for name in names {
+            q.camera = name
+            out[name] = try? history.report(q)
+        }
+        return out
     }
 
     private func json<T: Encodable>(_ context: ChannelHandlerContext, _ value: T) {
@@ -149,17 +173,22 @@ final class HTTPHandler: ChannelInboundHandler {
     private func stream(_ context: ChannelHandlerContext, _ hub: WebHub) {
         beginStream(context, "multipart/x-mixed-replace; boundary=\(Self.boundary)")
         let send = sender(context, whenBusy: .skip)
-        subscription = hub.subscribeFrames { jpeg in
+        let channel = context.channel
+        // A removed camera closes its viewers' connections (the client sees the stream end).
+        let id = hub.subscribeFrames({ jpeg in
             send(Array("--\(Self.boundary)\r\nContent-Type: image/jpeg\r\nContent-Length: \(jpeg.count)\r\n\r\n".utf8)
                  + jpeg + Array("\r\n".utf8))
-        }
+        }, onClose: { channel.close(promise: nil) })
+        unsubscribe = { hub.unsubscribe(id) }
     }
 
-    private func events(_ context: ChannelHandlerContext, _ hub: WebHub) {
+    /// Every camera's events on one stream (each event names its camera), cameras added later included.
+    private func events(_ context: ChannelHandlerContext, _ cameras: WebCameras) {
         beginStream(context, "text/event-stream; charset=utf-8")
         let send = sender(context, whenBusy: .close)
-        send(Array(": emotiond events of camera \(hub.camera)\nretry: 2000\n\n".utf8))
-        subscription = hub.subscribeEvents(send)
+        send(Array(": emotiond events of cameras \(cameras.names.joined(separator: ", "))\nretry: 2000\n\n".utf8))
+        let id = cameras.subscribeEvents(send)
+        unsubscribe = { cameras.unsubscribeEvents(id) }
         // A comment now and then: proxies keep the stream open, a vanished client is noticed.
         keepalive = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(15), delay: .seconds(15)) { _ in
             send(Array(": keepalive\n\n".utf8))
@@ -188,9 +217,9 @@ final class HTTPHandler: ChannelInboundHandler {
         }
     }
 
-    /// GET /api/report?camera=&since=&until= (schemas/api-report.schema.json).
+    /// GET /api/report?camera=&since=&until=&bucket= (schemas/api-report.schema.json).
     private func report(_ context: ChannelHandlerContext) {
-        runQuery(context, allowed: ["camera", "since", "until"]) { store, q in
+        runQuery(context, allowed: EventsQuery.report) { store, q in
             let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             return Array(try e.encode(try store.report(q)))
         }
@@ -215,6 +244,7 @@ final class HTTPHandler: ChannelInboundHandler {
                 let (handler, context) = bound.value
                 switch result {
                 case let .success(bytes): handler.send(context, .ok, "application/json", bytes)
+                case let .failure(e as EventReport.RangeError): handler.send(context, .badRequest, "application/json", Self.error("\(e)"))
                 case let .failure(e): handler.send(context, .internalServerError, "application/json", Self.error("event history: \(e)"))
                 }
             }
@@ -263,10 +293,12 @@ struct CamerasReply: Encodable {
     }
     var schema = "emotiond.api.cameras/1"
     var cameras: [Camera]
+    init(_ hubs: [WebHub]) { cameras = hubs.map(Camera.init) }
 }
 
 /// GET /api/state (schemas/api-state.schema.json).
 struct StateReply: Encodable {
     var schema = "emotiond.api.state/1"
     var cameras: [WebHub.CameraView]
+    init(_ hubs: [WebHub]) { cameras = hubs.map { $0.view() } }
 }

@@ -306,6 +306,11 @@ enum OpenAPIDocument {
       "$ref": "#/components/schemas/Event/$defs/snapshot",
       "description": "The track as its previous event reported it (change, end)."
      },
+     "camera": {
+      "description": "The camera's name: on GET /api/events/live only, whose one stream carries every camera's events (MQTT names the camera in the topic, GET /api/events filters by it).",
+      "pattern": "^[A-Za-z0-9_-]{1,64}$",
+      "type": "string"
+     },
      "confidence": {
       "$ref": "#/components/schemas/Event/$defs/probability",
       "description": "after.confidence."
@@ -454,14 +459,94 @@ enum OpenAPIDocument {
    },
    "Report": {
     "$defs": {
+     "seconds": {
+      "additionalProperties": false,
+      "patternProperties": {
+       "^(angry|disgust|fear|happy|sad|surprise|neutral)$": {
+        "minimum": 0,
+        "type": "number"
+       }
+      },
+      "required": [
+       "angry",
+       "disgust",
+       "fear",
+       "happy",
+       "sad",
+       "surprise",
+       "neutral"
+      ],
+      "type": "object"
+     },
+     "shares": {
+      "additionalProperties": false,
+      "patternProperties": {
+       "^(angry|disgust|fear|happy|sad|surprise|neutral)$": {
+        "maximum": 1,
+        "minimum": 0,
+        "type": "number"
+       }
+      },
+      "required": [
+       "angry",
+       "disgust",
+       "fear",
+       "happy",
+       "sad",
+       "surprise",
+       "neutral"
+      ],
+      "type": "object"
+     },
      "time": {
       "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$",
       "type": "string"
      }
     },
     "additionalProperties": false,
-    "description": "The event history over a time range: faces (tracks with an event in the range) and seconds per emotion. A track shows its event's label from that event until its next event (or its end); a track still open counts until `until` (or now).",
+    "dependentRequired": {
+     "bucket": [
+      "buckets"
+     ],
+     "buckets": [
+      "bucket"
+     ]
+    },
+    "description": "The event history over a time range: faces (tracks with an event in the range) and seconds per emotion. A track shows its event's label from that event until its next event (or its end); a track still open counts until `until` (or now). With `bucket`, also a timeline of the shares per bucket.",
     "properties": {
+     "bucket": {
+      "description": "The timeline's bucket size in seconds (the request's `bucket`); absent without one.",
+      "maximum": 2592000,
+      "minimum": 1,
+      "type": "integer"
+     },
+     "buckets": {
+      "description": "The timeline, oldest first: buckets of `bucket` seconds aligned to the UTC epoch (1h on the hour, 1d at midnight UTC), from the one holding `since` (or the first event in the range) to the one holding `until` (or now); at most 2000. Absent without `bucket`.",
+      "items": {
+       "additionalProperties": false,
+       "properties": {
+        "seconds": {
+         "$ref": "#/components/schemas/Report/$defs/seconds",
+         "description": "Seconds shown per emotion in [start, start + bucket), summed over faces."
+        },
+        "shares": {
+         "$ref": "#/components/schemas/Report/$defs/shares",
+         "description": "Each emotion's part of the bucket's seconds: they sum to 1 (to rounding), or are all 0 when no face was shown."
+        },
+        "start": {
+         "$ref": "#/components/schemas/Report/$defs/time"
+        }
+       },
+       "required": [
+        "start",
+        "seconds",
+        "shares"
+       ],
+       "type": "object"
+      },
+      "maxItems": 2000,
+      "type": "array"
+     },
      "camera": {
       "anyOf": [
        {
@@ -503,23 +588,7 @@ enum OpenAPIDocument {
       "const": "emotiond.api.report/1"
      },
      "seconds": {
-      "additionalProperties": false,
-      "patternProperties": {
-       "^(angry|disgust|fear|happy|sad|surprise|neutral)$": {
-        "minimum": 0,
-        "type": "number"
-       }
-      },
-      "required": [
-       "angry",
-       "disgust",
-       "fear",
-       "happy",
-       "sad",
-       "surprise",
-       "neutral"
-      ],
-      "type": "object"
+      "$ref": "#/components/schemas/Report/$defs/seconds"
      },
      "since": {
       "anyOf": [
@@ -866,7 +935,7 @@ enum OpenAPIDocument {
       "$ref": "#/components/responses/Unauthorized"
      }
     },
-    "summary": "The cameras and where their live view and snapshot are."
+    "summary": "Every camera (by name) and where its live view and snapshot are."
    }
   },
   "/api/cameras/{name}/snapshot.jpg": {
@@ -1060,7 +1129,7 @@ enum OpenAPIDocument {
       "$ref": "#/components/responses/Unauthorized"
      }
     },
-    "summary": "Server-Sent Events: each track event (new, change, end) as it happens, `event: track`, data one JSON object (Event); each sustained-emotion notice (notices.sustained_seconds) as `event: notice` (Notice); a comment every 15 s keeps the stream open."
+    "summary": "Server-Sent Events, every camera's on one stream: each track event (new, change, end) as it happens, `event: track`, data one JSON object (Event, with its `camera`); each sustained-emotion notice (notices.sustained_seconds) as `event: notice` (Notice); a comment every 15 s keeps the stream open."
    }
   },
   "/api/openapi.json": {
@@ -1108,6 +1177,16 @@ enum OpenAPIDocument {
        "pattern": "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?Z$",
        "type": "string"
       }
+     },
+     {
+      "description": "Adds a timeline: the shares of each emotion per bucket of this size, aligned to the UTC epoch. Seconds, or a number with s, m, h or d (`300`, `5m`, `1h`, `1d`); 1 s to 30 d, at most 2000 buckets in the range (else 400).",
+      "in": "query",
+      "name": "bucket",
+      "required": false,
+      "schema": {
+       "pattern": "^[1-9][0-9]{0,6}[smhd]?$",
+       "type": "string"
+      }
      }
     ],
     "responses": {
@@ -1138,7 +1217,7 @@ enum OpenAPIDocument {
       "description": "The event history is off (history.path not set)."
      }
     },
-    "summary": "The event history summarised over a range: faces and seconds per emotion (also `emotiond report`)."
+    "summary": "The event history summarised over a range: faces and seconds per emotion, with `bucket` a timeline of shares per bucket (also `emotiond report`)."
    }
   },
   "/api/state": {

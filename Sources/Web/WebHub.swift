@@ -21,12 +21,17 @@ public final class WebHub: @unchecked Sendable {
     private var eventSubscribers: [Int: @Sendable ([UInt8]) -> Void] = [:]
     private var frameSubscribers: [Int: @Sendable ([UInt8]) -> Void] = [:]
     private var snapshotWaiters: [Int: @Sendable ([UInt8]?) -> Void] = [:]
-    private var eventSeq = 0
+    /// What closes each live view's connection when the camera is removed.
+    private var closers: [Int: @Sendable () -> Void] = [:]
+    private var closed = false
+    private let sequence: EventSequence
     private let encoder: JSONEncoder = {
         let e = JSONEncoder(); e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]; return e
     }()
 
-    public init(camera: String) { name = camera }
+    public convenience init(camera: String) { self.init(camera: camera, sequence: EventSequence()) }
+    /// `sequence`: the SSE ids, shared with the other cameras of a `WebCameras`.
+    init(camera: String, sequence: EventSequence) { name = camera; self.sequence = sequence }
 
     /// A reload renamed the camera.
     public func rename(_ camera: String) { locked { name = camera } }
@@ -62,23 +67,33 @@ public final class WebHub: @unchecked Sendable {
     public func notice(_ n: Notice) {
         let subs = locked { Array(eventSubscribers.values) }
         guard !subs.isEmpty, let json = try? encoder.encode(n) else { return }
-        let id = locked { eventSeq += 1; return eventSeq }
-        let text = Array("id: \(id)\nevent: notice\ndata: ".utf8) + Array(json) + Array("\n\n".utf8)
+        let text = Array("id: \(sequence.next())\nevent: notice\ndata: ".utf8) + Array(json) + Array("\n\n".utf8)
         for s in subs { s(text) }
     }
 
     private func record(_ events: [TrackEvent]) {
         guard !events.isEmpty else { return }
-        let subs: [@Sendable ([UInt8]) -> Void] = locked {
+        let (subs, camera): ([@Sendable ([UInt8]) -> Void], String) = locked {
             for e in events { live.apply(e) }
-            return Array(eventSubscribers.values)
+            return (Array(eventSubscribers.values), name)
         }
         guard !subs.isEmpty else { return }
         for e in events {
-            guard let json = try? encoder.encode(e) else { continue }
-            let id = locked { eventSeq += 1; return eventSeq }
-            let text = Array("id: \(id)\nevent: track\ndata: ".utf8) + Array(json) + Array("\n\n".utf8)
+            guard let json = try? encoder.encode(LiveEvent(camera: camera, event: e)) else { continue }
+            let text = Array("id: \(sequence.next())\nevent: track\ndata: ".utf8) + Array(json) + Array("\n\n".utf8)
             for s in subs { s(text) }
+        }
+    }
+
+    /// A track event on the live stream: the event (schemas/event.schema.json) with its camera's
+    /// name, as one stream carries every camera's (MQTT names the camera in the topic instead).
+    struct LiveEvent: Encodable {
+        let camera: String, event: TrackEvent
+        enum Key: String, CodingKey { case camera }
+        func encode(to encoder: Encoder) throws {
+            try event.encode(to: encoder)
+            var c = encoder.container(keyedBy: Key.self)
+            try c.encode(camera, forKey: .camera)
         }
     }
 
@@ -139,8 +154,28 @@ public final class WebHub: @unchecked Sendable {
         locked { nextID += 1; eventSubscribers[nextID] = send; return nextID }
     }
 
-    public func subscribeFrames(_ send: @escaping @Sendable ([UInt8]) -> Void) -> Int {
-        locked { nextID += 1; frameSubscribers[nextID] = send; return nextID }
+    /// `onClose`: closes the viewer's connection when the camera is removed (at once if it already was).
+    public func subscribeFrames(_ send: @escaping @Sendable ([UInt8]) -> Void,
+                                onClose: @escaping @Sendable () -> Void = {}) -> Int {
+        let id: Int? = locked {
+            guard !closed else { return nil }
+            nextID += 1; frameSubscribers[nextID] = send; closers[nextID] = onClose
+            return nextID
+        }
+        guard let id else { onClose(); return 0 }
+        return id
+    }
+
+    /// The camera was removed: live views are closed, waiting snapshots get nothing, event
+    /// subscriptions end (the registry's event streams stay open for the other cameras).
+    func close() {
+        let (close, waiters): ([@Sendable () -> Void], [@Sendable ([UInt8]?) -> Void]) = locked {
+            closed = true
+            defer { frameSubscribers = [:]; eventSubscribers = [:]; snapshotWaiters = [:]; closers = [:] }
+            return (Array(closers.values), Array(snapshotWaiters.values))
+        }
+        for w in waiters { w(nil) }
+        for c in close { c() }
     }
 
     /// `done` gets the next annotated frame, or nil after `timeout` seconds without one.
@@ -152,7 +187,7 @@ public final class WebHub: @unchecked Sendable {
     }
 
     public func unsubscribe(_ id: Int) {
-        locked { eventSubscribers[id] = nil; frameSubscribers[id] = nil }
+        locked { eventSubscribers[id] = nil; frameSubscribers[id] = nil; closers[id] = nil }
     }
 
     public var subscribers: (events: Int, frames: Int) { locked { (eventSubscribers.count, frameSubscribers.count) } }

@@ -6,16 +6,17 @@ import NIOPosix
 import Sinks
 
 /// What one server answers: /metrics when `metrics` is set; the page, the JSON API and the live
-/// streams only with a hub (`outputs.metrics.listen` alone serves /metrics and nothing else).
+/// streams only with cameras (`outputs.metrics.listen` alone serves /metrics and nothing else).
 public struct WebRoutes: @unchecked Sendable {
     public var metrics: (() -> [UInt8])?
-    public var hub: WebHub?
+    /// Every camera's hub, by name (nil: a /metrics-only server).
+    public var cameras: WebCameras?
     /// Required on every request when set (bearer, or basic auth with it as the password).
     public var token: String?
     /// GET /api/events (nil: `history.path` is not set).
     public var history: EventHistory?
-    public init(metrics: (() -> [UInt8])?, hub: WebHub? = nil, token: String? = nil, history: EventHistory? = nil) {
-        self.metrics = metrics; self.hub = hub; self.token = token; self.history = history
+    public init(metrics: (() -> [UInt8])?, cameras: WebCameras? = nil, token: String? = nil, history: EventHistory? = nil) {
+        self.metrics = metrics; self.cameras = cameras; self.token = token; self.history = history
     }
 }
 

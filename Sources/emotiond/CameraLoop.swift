@@ -31,10 +31,11 @@ final class CommitGate: @unchecked Sendable {
 /// loop on a thread of its own. The daemon (`Daemon`) starts, reloads and stops it; the model,
 /// the MQTT connection, the metrics registry and the HTTP server are shared.
 final class CameraLoop: @unchecked Sendable {
-    let name: String
     /// Read and replaced only inside a turn or under the gate.
     private(set) var rt: Runtime
-    let metrics: CameraMetrics
+    /// The camera's name (a reload may rename the one camera of a daemon without a map).
+    var name: String { rt.config.camera.name }
+    private(set) var metrics: CameraMetrics
     let web: WebHub?
     private let flags: SignalFlags, gate: CommitGate, loopFiles: Bool
     /// nil while a network source is down (`link` reopens it).
@@ -57,7 +58,6 @@ final class CameraLoop: @unchecked Sendable {
     init(rt: Runtime, metrics: CameraMetrics, web: WebHub?, flags: SignalFlags, gate: CommitGate, loopFiles: Bool) {
         self.rt = rt; self.metrics = metrics; self.web = web
         self.flags = flags; self.gate = gate; self.loopFiles = loopFiles
-        name = rt.config.camera.name
     }
 
     /// "12.0 fps, 1 faces" or a network source's state: the camera's part of the status line.
@@ -313,9 +313,11 @@ final class CameraLoop: @unchecked Sendable {
     }
 
     /// Puts the new runtime (and source) in charge; what it changed, for the log ("" for nothing).
-    func apply(_ newRT: Runtime, source: SourceChange) -> String {
+    func apply(_ newRT: Runtime, source: SourceChange, metrics newMetrics: CameraMetrics) -> String {
         try? rt.logSink?.close()
         rt = newRT
+        metrics = newMetrics
+        link?.metrics = newMetrics
         (reader?.source as? V4L2Camera)?.colour = Self.needsColour(newRT)
         switch source {
         case .keep: return ""

@@ -84,11 +84,9 @@ final class Daemon {
     var shared: SharedParts
     var cameras: [CameraLoop] = []
     var metricsServer: WebServer?
-    /// The HTTP server (`http.listen`) and its view of each camera; nil when off.
+    /// The HTTP server (`http.listen`) and its view of each camera (a hub per camera); nil when off.
     var httpServer: WebServer?
-    var web: WebHub?
-    /// The camera the HTTP server shows (the first one).
-    var webCamera: String?
+    var web: WebCameras?
     var lastPing = Date.distantPast, lastStatus = Date()
 
     init(command: RunCommand, flags: SignalFlags) throws {
@@ -98,10 +96,7 @@ final class Daemon {
             let c = try command.loadConfig()
             config = c
             shared = try Self.sharedParts(c, previous: nil, metrics: metrics, history: Self.openHistory(c))
-            if c.http.listen != nil {
-                webCamera = c.cameraConfigs[0].camera.name
-                web = WebHub(camera: webCamera!)
-            }
+            if c.http.listen != nil { web = WebCameras() }
             cameras = try c.cameraConfigs.map { try makeCamera($0) }
         } catch let e as ConfigError { throw RunError("\(e)") } catch let e as ConfigErrors { throw RunError("\(e)") }
         try startServers()
@@ -109,7 +104,9 @@ final class Daemon {
 
     static func openHistory(_ c: EmotiondConfig) throws -> EventHistory? {
         guard let p = c.history.path else { return nil }
-        do { return try EventHistory(path: p, keepDays: c.history.keepDays) } catch { throw c.error("history.path", "\(error)") }
+        do { return try EventHistory(path: p, keepDays: c.history.keepDays, maxBytes: c.history.maxMB.map { $0 << 20 }) } catch {
+            throw c.error("history.path", "\(error)")
+        }
     }
 
     /// The parts for `c`: those of `previous` where their settings did not change (the model, the
@@ -122,10 +119,12 @@ final class Daemon {
                            metrics: metrics, history: history)
     }
 
-    func makeCamera(_ c: EmotiondConfig) throws -> CameraLoop {
+    /// A camera's loop (not started), its metric series and its hub on the HTTP server. A camera a
+    /// rejected reload made leaves an idle hub (no frames): the next reload adding it uses it.
+    func makeCamera(_ c: EmotiondConfig, _ parts: SharedParts? = nil) throws -> CameraLoop {
         let m = CameraMetrics(camera: c.camera.name, in: metrics)
-        let hub = c.camera.name == webCamera ? web : nil
-        let rt = try Runtime(c, shared: shared, cameraMetrics: m, web: hub)
+        let hub = web?.add(c.camera.name)
+        let rt = try Runtime(c, shared: parts ?? shared, cameraMetrics: m, web: hub)
         return CameraLoop(rt: rt, metrics: m, web: hub, flags: flags, gate: gate, loopFiles: command.loop)
     }
 
@@ -137,7 +136,7 @@ final class Daemon {
         }
         guard let listen = config.http.listen else { return }
         if let web { metrics.watchHTTP { [web] in let s = web.subscribers; return (s.frames, s.events) } }
-        let routes = WebRoutes(metrics: { [metrics] in metrics.render() }, hub: web, token: config.http.token,
+        let routes = WebRoutes(metrics: { [metrics] in metrics.render() }, cameras: web, token: config.http.token,
                                history: shared.history)
         do { httpServer = try WebServer(listen: listen, routes: routes) } catch {
             throw RunError("\(config.error("http.listen", "\(error)"))")
@@ -182,7 +181,7 @@ final class Daemon {
 
     /// Cameras whose source ended (not looped): their series and live view leave.
     private func forget(_ ended: [CameraLoop]) {
-        for cam in ended { cam.metrics.unregister() }
+        for cam in ended { cam.metrics.unregister(); web?.remove(cam.name) }
         cameras.removeAll { cam in ended.contains { $0 === cam } }
     }
 
@@ -228,7 +227,7 @@ final class Daemon {
     /// What a reload does to one camera.
     enum Step {
         case keep(CameraLoop)
-        case change(CameraLoop, Runtime, CameraLoop.SourceChange)
+        case change(CameraLoop, Runtime, CameraLoop.SourceChange, CameraMetrics)
         case add(CameraLoop)
     }
 
@@ -264,15 +263,15 @@ final class Daemon {
         let sharedSame = parts.classifier === shared.classifier && parts.mqtt === shared.mqtt
         for cc in c.cameraConfigs {
             guard let cam = cameras.first(where: { $0.name == cc.camera.name }) ?? renamedSingle(c) else {
-                let m = CameraMetrics(camera: cc.camera.name, in: metrics)
-                let rt = try Runtime(cc, shared: parts, cameraMetrics: m, web: nil)
-                let new = CameraLoop(rt: rt, metrics: m, web: nil, flags: flags, gate: gate, loopFiles: command.loop)
+                let new = try makeCamera(cc, parts)
                 guard try new.open() else { return false }
                 steps.append(.add(new)); continue
             }
             if sharedSame, cc.sameSettings(as: cam.rt.config) { steps.append(.keep(cam)); continue }
             guard let change = try cam.sourceChange(cc) else { return false }
-            steps.append(.change(cam, try Runtime(cc, shared: parts, cameraMetrics: cam.metrics, web: cam.web), change))
+            // A renamed camera (no cameras: map) gets series under its new name.
+            let m = cc.camera.name == cam.name ? cam.metrics : CameraMetrics(camera: cc.camera.name, in: metrics)
+            steps.append(.change(cam, try Runtime(cc, shared: parts, cameraMetrics: m, web: cam.web), change, m))
         }
         return true
     }
@@ -300,16 +299,16 @@ final class Daemon {
                 shutdownMQTT(old, why: "replaced by the reload")
             }
             for step in steps {
-                guard case let .change(cam, rt, change) = step else { continue }
-                let what = cam.apply(rt, source: change)
-                if cam.web != nil { web?.rename(rt.config.camera.name) }
+                guard case let .change(cam, rt, change, m) = step else { continue }
+                if m !== cam.metrics { cam.metrics.unregister(); web?.rename(cam.name, to: rt.config.camera.name) }
+                let what = cam.apply(rt, source: change, metrics: m)
                 if !what.isEmpty { applied.append(c.cameras.isEmpty ? what : "camera '\(cam.name)': \(what)") }
             }
             if parts.mqtt !== shared.mqtt { parts.mqtt?.start() }
             shared = parts; config = c
             cameras = steps.map(\.camera)
         }
-        for cam in removed { cam.metrics.unregister() }
+        for cam in removed { cam.metrics.unregister(); web?.remove(cam.name) }
         for case let .add(cam) in steps { cam.startThread(); applied.append("camera '\(cam.name)' added") }
         metrics.watch(shared.mqtt)
         return applied
@@ -349,10 +348,10 @@ final class Daemon {
 
 extension Daemon.Step {
     var camera: CameraLoop {
-        switch self { case let .keep(c), let .change(c, _, _), let .add(c): return c }
+        switch self { case let .keep(c), let .change(c, _, _, _), let .add(c): return c }
     }
     /// The runtime the camera runs after the reload.
     var runtime: Runtime {
-        switch self { case let .keep(c), let .add(c): return c.rt; case let .change(_, rt, _): return rt }
+        switch self { case let .keep(c), let .add(c): return c.rt; case let .change(_, rt, _, _): return rt }
     }
 }

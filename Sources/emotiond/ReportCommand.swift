@@ -13,14 +13,15 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "From this UTC time, e.g. 2026-01-31T08:00:00Z.") var since: String?
     @Option(help: "Until this UTC time (default: now).") var until: String?
     @Option(help: "Only this camera.") var camera: String?
+    @Option(help: "Also a timeline: the shares per bucket of this size (seconds, or 5m, 1h, 1d).") var bucket: String?
     @Flag(help: "Print JSON (schemas/api-report.schema.json) instead of text.") var json = false
 
     func run() throws {
         guard FileManager.default.isReadableFile(atPath: history) else { throw RunError("\(history): no such (readable) file") }
-        let params = [("camera", camera), ("since", since), ("until", until)].compactMap { k, v in v.map { "\(k)=\($0)" } }
+        let params = [("camera", camera), ("since", since), ("until", until), ("bucket", bucket)].compactMap { k, v in v.map { "\(k)=\($0)" } }
         let report: EventReport
         do {
-            let q = try EventsQuery.parse(params.joined(separator: "&"), allowed: ["camera", "since", "until"])
+            let q = try EventsQuery.parse(params.joined(separator: "&"), allowed: EventsQuery.report)
             report = try EventHistory(path: history, keepDays: Limits.historyKeepDays.upperBound, prune: false).report(q)
         } catch { throw RunError("\(error)") }
         print(json ? try Self.json(report) : Self.text(report))
@@ -42,6 +43,16 @@ struct ReportCommand: ParsableCommand {
             lines.append("  \(name)" + String(format: " %9.1f s  %5.1f %%  ", s, s / total * 100) + bar)
         }
         lines.append("dominant: \(r.dominant ?? "none")")
-        return lines.joined(separator: "\n")
+        return (lines + timeline(r)).joined(separator: "\n")
+    }
+
+    /// One line per bucket: its start and its emotions by share, largest first (a dash: no face).
+    static func timeline(_ r: EventReport) -> [String] {
+        guard let buckets = r.buckets, let size = r.bucket else { return [] }
+        return ["timeline (\(size) s buckets):"] + buckets.map { b in
+            let shown = b.shares.filter { $0.value > 0 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }
+            let text = shown.map { "\($0.key) \(Int(($0.value * 100).rounded())) %" }.joined(separator: ", ")
+            return "  \(b.start)  " + (text.isEmpty ? "-" : text)
+        }
     }
 }

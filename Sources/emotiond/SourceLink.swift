@@ -46,7 +46,8 @@ struct Backoff {
 final class SourceLink {
     let shown: String
     private let open: () throws -> FrameSource
-    private let metrics: CameraMetrics
+    /// Replaced when a reload renames the camera (its series carry the name).
+    var metrics: CameraMetrics
     private var backoff: Backoff
     private var attempt: Pending<FrameSource>?
     private var retryAt = Date()

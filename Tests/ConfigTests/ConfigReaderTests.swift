@@ -160,6 +160,13 @@ final class ConfigReaderTests: XCTestCase {
         let c = try ConfigLoader.parse("history: {path: /var/lib/emotiond/events.sqlite, keep_days: 7}\n", file: "t.yaml").history
         XCTAssertEqual(c.path, "/var/lib/emotiond/events.sqlite"); XCTAssertEqual(c.keepDays, 7)
         XCTAssertEqual(messages("history:\n  keep_days: 0\n"), ["t.yaml:2: history.keep_days: must be an integer in 1...3650, got '0'"])
+        XCTAssertNil(EmotiondConfig().history.maxMB)
+        XCTAssertEqual(try ConfigLoader.parse("history:\n  max_mb: 512\n", file: "t.yaml").history.maxMB, 512)
+        XCTAssertNil(try ConfigLoader.parse("history:\n  max_mb: null\n", file: "t.yaml").history.maxMB)
+        for bad in ["0", "-5", "1.5", "2000000", "lots", "'64'"] {
+            XCTAssertEqual(messages("history:\n  path: /tmp/e.sqlite\n  max_mb: \(bad)\n"),
+                           ["t.yaml:3: history.max_mb: must be null (no cap) or an integer in 1...1048576, got '\(bad.trimmingCharacters(in: ["'"]))'"], bad)
+        }
         XCTAssertEqual(try startErrors("history:\n  path: \(dir.path)/none/e.sqlite\n"),
                        ["4: history.path: cannot create \(dir.path)/none/e.sqlite: directory \(dir.path)/none does not exist (create it first)"])
         XCTAssertEqual(try startErrors("history:\n  path: \(dir.path)/e.sqlite\n"), [])

@@ -6,7 +6,7 @@ import XCTest
 /// labels; SIGHUP removes one camera and adds another while the third runs on untouched; SIGTERM
 /// empties every camera's state before `offline`.
 final class MultiCameraTests: TempDirTestCase {
-    func config(broker: Int, metrics: Int, cameras: [(String, String)]) throws -> String {
+    func config(broker: Int, metrics: Int, cameras: [(String, String)], http: Int? = nil) throws -> String {
         let map = cameras.map { "  \($0.0):\n    source: \(CLI.media($0.1))\n" }.joined()
         return try write("""
         cameras:
@@ -20,6 +20,7 @@ final class MultiCameraTests: TempDirTestCase {
             topic_prefix: mc
           metrics:
             listen: 127.0.0.1:\(metrics)
+        \(http.map { "http:\n  listen: 127.0.0.1:\($0)" } ?? "")
         """)
     }
 
@@ -30,9 +31,9 @@ final class MultiCameraTests: TempDirTestCase {
     func testTwoCamerasOneDaemonThenReloadAddsAndRemoves() throws {
         let broker = try Broker(dir: dir)
         let sub = try Subscriber(port: broker.port, topic: "#", dir: dir)
-        let port = Metrics.freePort()
+        let port = Metrics.freePort(), web = Metrics.freePort()
         let cfg = try config(broker: broker.port, metrics: port,
-                             cameras: [("door", "WolfgangLanger_Pexels.mp4"), ("hall", "face_noface.mov")])
+                             cameras: [("door", "WolfgangLanger_Pexels.mp4"), ("hall", "face_noface.mov")], http: web)
         let d = try Child(CLI.binary, ["run", "--config", cfg, "--loop"], dir: dir, name: "daemon")
         func messages(_ topic: String) -> [String] { sub.messages.filter { $0.topic == topic }.map(\.payload) }
         func metric(_ name: String) -> Double { Metrics.scrape(port)?[name] ?? -1 }
@@ -48,6 +49,12 @@ final class MultiCameraTests: TempDirTestCase {
             XCTAssertTrue(eventually(10) { ((try? CLI.linesSoFar(self.dir.appendingPathComponent("\(cam).ndjson").path)) ?? []).count > 10 })
         }
         XCTAssertEqual(messages("mc/available"), ["online"], "one connection: one availability")
+        // One HTTP server for both: each camera listed, each snapshot its own camera's frame.
+        XCTAssertEqual(try cameraNames(web), ["door", "hall"])
+        for cam in ["door", "hall"] {
+            let snap = try probe(["jpeg", "http://127.0.0.1:\(web)/api/cameras/\(cam)/snapshot.jpg"])
+            XCTAssertEqual(snap.status, 0, snap.stdout + snap.stderr)
+        }
         try validate(messages("mc/door/events") + messages("mc/hall/events"), "event.schema.json")
         try validate(messages("mc/door/state") + messages("mc/hall/state"), "state.schema.json")
 
@@ -56,9 +63,10 @@ final class MultiCameraTests: TempDirTestCase {
         let doorFrames = metric("emotiond_frames_processed_total{camera=\"door\"}")
         let doorLines = try CLI.linesSoFar(dir.appendingPathComponent("door.ndjson").path).count
         _ = try config(broker: broker.port, metrics: port,
-                       cameras: [("door", "WolfgangLanger_Pexels.mp4"), ("yard", "single_face.mp4")])
+                       cameras: [("door", "WolfgangLanger_Pexels.mp4"), ("yard", "single_face.mp4")], http: web)
         d.signal(SIGHUP)
         XCTAssertTrue(eventually(20) { d.stderr.contains("configuration reloaded (camera 'hall' removed; camera 'yard' added)") }, d.stderr)
+        XCTAssertEqual(try cameraNames(web), ["door", "yard"], "the server follows the reload")
         XCTAssertTrue(eventually(60) { !messages("mc/yard/events").isEmpty }, "the added camera publishes: \(d.stderr)")
         XCTAssertEqual(object(messages("mc/hall/state").last ?? "")["faces"] as? Int, 0, "the removed camera's state is emptied")
         // mosquitto_sub prints an empty payload as "(null)".
@@ -110,6 +118,17 @@ final class MultiCameraTests: TempDirTestCase {
         XCTAssertTrue(eventually(60) { sub.messages.contains { $0.topic == "mc/yard/events" } }, d.stderr)
         d.signal(SIGTERM)
         XCTAssertEqual(d.wait(20), 0, d.stderr)
+    }
+
+    func probe(_ args: [String]) throws -> CLI.Result {
+        try CLI.run([CLI.root.appendingPathComponent("tools/web_probe.py").path] + args, executable: CLI.python)
+    }
+
+    /// GET /api/cameras: the names listed.
+    func cameraNames(_ port: Int) throws -> [String] {
+        let r = try probe(["get", "http://127.0.0.1:\(port)/api/cameras"])
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        return (obj?["cameras"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
     }
 
     /// NDJSON of `payloads` validated against schemas/<schema>.schema.json.

@@ -60,6 +60,15 @@ final class WebTests: TempDirTestCase {
             XCTAssertEqual(try probe(["status", base + path]).stdout.split(separator: " ").first, Substring(code), path)
         }
         XCTAssertEqual(try probe(["status", base + "/api/state", "", "POST"]).stdout.split(separator: " ").first, "405")
+
+        // A reload that renames the camera renames it on the server: listed and routed by the new name only.
+        _ = try write("camera:\n  name: porch\nhttp:\n  listen: 127.0.0.1:\(port)\n")
+        d.signal(SIGHUP)
+        XCTAssertTrue(try eventually(10) {
+            (try json(try probe(["get", "\(base)/api/cameras"]).stdout)["cameras"] as? [[String: Any]])?.map { $0["name"] as? String } == ["porch"]
+        }, d.stderr)
+        XCTAssertEqual(try probe(["jpeg", "\(base)/api/cameras/porch/snapshot.jpg"]).status, 0)
+        XCTAssertTrue(try probe(["status", "\(base)/api/cameras/cam1/snapshot.jpg"]).stdout.hasPrefix("404"))
         d.signal(SIGTERM)
         XCTAssertEqual(d.wait(5), 0, d.stderr)
     }
@@ -135,6 +144,7 @@ final class WebTests: TempDirTestCase {
         let ev = try dir.appendingPathComponent("event.json")
         try sse.stdout.write(to: ev, atomically: true, encoding: .utf8)
         XCTAssertEqual(try CLI.validate(ev.path, schema: "event.schema.json", whole: true).status, 0, sse.stdout)
+        XCTAssertEqual(try json(sse.stdout)["camera"] as? String, "cam1", "the event names its camera")
         d.signal(SIGTERM)
         XCTAssertEqual(d.wait(5), 0, "graceful stop with a stream open: \(d.stderr)")
     }
@@ -200,6 +210,7 @@ final class WebTests: TempDirTestCase {
             XCTAssertTrue(r.stdout.hasPrefix("400"), "\(bad): \(r.stdout)")
         }
         try checkReport(base, db: db)
+        try checkTimeline(base, db: db)
         // kill -9 mid-run: every event the API had served is still there after a restart, except the one
         // aged past `keep_days` while the daemon was down (retention drops the oldest at start).
         let served = try events("?limit=1000")
@@ -255,6 +266,54 @@ final class WebTests: TempDirTestCase {
         XCTAssertTrue(bad.stderr.contains("since: must be a UTC time"), bad.stderr)
     }
 
+    /// GET /api/report with a bucket on the events of the run: every bucket's shares sum to 1 (or
+    /// are all 0 without a face), the buckets are consecutive, aligned and cover the events' time,
+    /// and their seconds add up to the report's. Bad buckets are a 400 naming the parameter;
+    /// `emotiond report --bucket` prints the same timeline.
+    func checkTimeline(_ base: String, db: String) throws {
+        let f = ISO8601DateFormatter(); f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let until = f.string(from: Date())   // a fixed end: the daemon keeps adding events
+        let evs = try XCTUnwrap(try json(try probe(["get", "\(base)/api/events?camera=cam1&until=\(until)&limit=1000"]).stdout)["events"] as? [[String: Any]])
+        let stamps = evs.compactMap { ($0["timestamp"] as? String).flatMap(f.date) }.sorted()
+        let (oldest, newest) = (try XCTUnwrap(stamps.first), try XCTUnwrap(stamps.last))
+        let schema = CLI.root.appendingPathComponent("schemas/api-report.schema.json").path
+        let r = try probe(["json", "\(base)/api/report?camera=cam1&until=\(until)&bucket=5s", schema])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = try json(r.stdout)
+        XCTAssertEqual(report["bucket"] as? Int, 5)
+        let buckets = try XCTUnwrap(report["buckets"] as? [[String: Any]])
+        let starts = buckets.compactMap { ($0["start"] as? String).flatMap(f.date) }
+        XCTAssertEqual(starts.count, buckets.count)
+        XCTAssertTrue(starts.allSatisfy { $0.timeIntervalSince1970.truncatingRemainder(dividingBy: 5) == 0 }, "aligned: \(starts)")
+        XCTAssertTrue(zip(starts, starts.dropFirst()).allSatisfy { $1.timeIntervalSince($0) == 5 }, "consecutive")
+        XCTAssertLessThanOrEqual(try XCTUnwrap(starts.first), oldest)
+        XCTAssertGreaterThan(try XCTUnwrap(starts.first).addingTimeInterval(5), oldest, "the first bucket holds the oldest event")
+        XCTAssertGreaterThan(try XCTUnwrap(starts.last).addingTimeInterval(5), newest, "the buckets reach the newest event")
+        var summed: [String: Double] = [:], shown = 0
+        for b in buckets {
+            let shares = try XCTUnwrap(b["shares"] as? [String: Double]), secs = try XCTUnwrap(b["seconds"] as? [String: Double])
+            XCTAssertEqual(Set(shares.keys), Set(secs.keys))
+            let total = secs.values.reduce(0, +), sum = shares.values.reduce(0, +)
+            if total > 0 { shown += 1; XCTAssertEqual(sum, 1, accuracy: 0.001, "\(b)") } else { XCTAssertEqual(sum, 0, "\(b)") }
+            for (label, s) in secs { summed[label, default: 0] += s }
+        }
+        XCTAssertGreaterThan(shown, 0, r.stdout)
+        for (label, s) in try XCTUnwrap(report["seconds"] as? [String: Double]) {
+            XCTAssertEqual(summed[label] ?? -1, s, accuracy: 0.001 * Double(buckets.count) + 0.001, label)
+        }
+        XCTAssertNil(try json(try probe(["get", "\(base)/api/report?camera=cam1"]).stdout)["buckets"], "no timeline without bucket")
+        for bad in ["bucket=0", "bucket=5x", "bucket=31d", "bucket=1&since=2000-01-01T00:00:00Z"] {
+            XCTAssertTrue(try probe(["status", "\(base)/api/report?\(bad)"]).stdout.hasPrefix("400"), bad)
+        }
+        let cli = try CLI.run(["report", "--history", db, "--camera", "cam1", "--until", until, "--bucket", "5s"])
+        XCTAssertEqual(cli.status, 0, cli.stderr)
+        XCTAssertTrue(cli.stdout.contains("timeline (5 s buckets):"), cli.stdout)
+        XCTAssertEqual(cli.stdout.split(separator: "\n").filter { $0.hasPrefix("  20") }.count, buckets.count, cli.stdout)
+        let bad = try CLI.run(["report", "--history", db, "--bucket", "5x"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("bucket: must be"), bad.stderr)
+    }
+
     /// A face that keeps its label past notices.sustained_seconds gets one notice on the SSE stream.
     func testSustainedEmotionNoticeOnTheEventStream() throws {
         let (d, port) = try daemon("WolfgangLanger_Pexels.mp4",
@@ -278,17 +337,30 @@ final class WebTests: TempDirTestCase {
         guard FileManager.default.isExecutableFile(atPath: chromium) else {
             return XCTFail("chromium is not installed (scripts/setup.sh installs it)")
         }
-        let (d, port) = try daemon("WolfgangLanger_Pexels.mp4")
-        XCTAssertTrue(try eventually(20) { try probe(["status", "http://127.0.0.1:\(port)/api/state"]).stdout == "200\n" }, d.stderr)
+        let db = dir.appendingPathComponent("events.sqlite").path
+        let (d, port) = try daemon("WolfgangLanger_Pexels.mp4", http: "history:\n  path: \(db)\n")
+        let base = "http://127.0.0.1:\(port)"
+        // An event in the history first: the page's timeline then has a face to draw.
+        XCTAssertTrue(try eventually(30) { try probe(["get", "\(base)/api/events?limit=1"]).stdout.contains("\"id\"") }, d.stderr)
         let png = dir.appendingPathComponent("page.png").path
         // The screenshot is taken at the load event, which waits for the first picture (the page
         // starts its endless MJPEG and SSE requests after it). --virtual-time-budget is not used:
         // virtual time stands still while a request is open, so an endless stream would hang it.
-        let r = try CLI.run(["60", chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                             "--user-data-dir=\(dir.appendingPathComponent("chromium").path)",
-                             "--screenshot=\(png)", "--window-size=1280,800", "--timeout=10000",
-                             "http://127.0.0.1:\(port)/"], executable: "/usr/bin/timeout")
+        let browser = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                       "--user-data-dir=\(dir.appendingPathComponent("chromium").path)", "--timeout=10000"]
+        let r = try CLI.run(["60"] + browser + ["--screenshot=\(png)", "--window-size=1280,1000", base + "/"],
+                            executable: "/usr/bin/timeout")
         XCTAssertEqual(r.status, 0, r.stderr)
+        // The DOM at the load event: the timeline drawn from the data the page came with.
+        let dom = try CLI.run(["60"] + browser + ["--dump-dom", base + "/"], executable: "/usr/bin/timeout")
+        XCTAssertEqual(dom.status, 0, dom.stderr)
+        let chart = try XCTUnwrap(dom.stdout.range(of: "<svg[^>]*class=\"chart\"[^>]*>", options: .regularExpression).map { String(dom.stdout[$0]) },
+                                  String(dom.stdout.prefix(3000)))
+        let attr = { (name: String) in chart.range(of: "\(name)=\"[0-9]+\"", options: .regularExpression)
+            .flatMap { Int(chart[$0].dropFirst(name.count + 2).dropLast()) } }
+        XCTAssertTrue([60, 61].contains(attr("data-buckets") ?? 0), chart)   // the last hour in 1 min buckets (61 unless aligned)
+        XCTAssertGreaterThanOrEqual(attr("data-bars") ?? 0, 1, chart)
+        XCTAssertTrue(dom.stdout.contains("data-camera=\"cam1\""), "one timeline per camera")
         let check = try probe(["screenshot", png])
         XCTAssertEqual(check.status, 0, check.stderr)
         if let keep = ProcessInfo.processInfo.environment["EMOTIOND_KEEP_SCREENSHOT"] {
