@@ -58,4 +58,10 @@ int emo_depthwise(int level, const float *x, int C, int h, int w, const float *k
 int emo_maxpool(int level, const float *x, int planes, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
                 int padT, int padL, int oh, int ow, float *out, float *work);
 
+/* Average pool of `planes` planes: `k` holds kh·kw equal taps (1/(kh·kw) when every window's
+ * divisor is kh·kw, `recip` NULL; else 1, and `recip` the oh·ow reciprocal divisors). `work`
+ * as for emo_dw_workspace. Returns 0, or -1 if `level` is unavailable. */
+int emo_avgpool(int level, const float *x, int planes, int h, int w, const float *k, int kh, int kw, int sh, int sw,
+                int dh, int dw, int padT, int padL, int oh, int ow, const float *recip, float *out, float *work);
+
 #endif
