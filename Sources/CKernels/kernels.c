@@ -125,7 +125,13 @@ INLINE AVX512 void tile512(const int NRV, int K, const float *a, int amr, const 
         a += amr;
         b += ldb;
     }
-    for (int i = 0; i < mr; i++) {
+    /* A constant trip count (8; rows past mr skipped) keeps acc[][] in registers. With `i < mr`
+     * as the bound clang indexed acc in memory and stored all 24 accumulators to the stack on
+     * every k step of the loop above (objdump): a 128×576×784 GEMM took 1.98 ms, now 0.87 ms
+     * (29 → 66 GMAC/s, thread CPU time, same host minutes apart). */
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 8; i++) {
+        if (i >= mr) continue;
         __m512 bi = bias ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
         float *row = c + (size_t)i * ldc;
         for (int j = 0; j < NRV; j++) {
@@ -235,7 +241,9 @@ INLINE AVX2 void tile256(const int NRV, int K, const float *a, int amr, int r0, 
         a += amr;
         b += ldb;
     }
-    for (int i = 0; i < mr; i++) {
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 4; i++) {   /* constant trip count: see tile512 */
+        if (i >= mr) continue;
         __m256 bi = bias ? _mm256_set1_ps(bias[i]) : _mm256_setzero_ps();
         float *row = c + (size_t)i * ldc;
         for (int j = 0; j < NRV; j++) {
