@@ -301,7 +301,7 @@ struct ConvCase: CustomStringConvertible {
             cc.groups = rng.pick([1, 1, 2, 3]); cc.c = cc.groups * (1 + rng.next(12)); cc.m = cc.groups * (1 + rng.next(12))
             if rng.next(2) == 0 { cc.n = 1 }
         case .winograd:
-            cc.c = 8 + rng.next(17); cc.m = 1 + rng.next(24)
+            cc.c = 16 + rng.next(17); cc.m = 16 + rng.next(24)
             cc.pads = (0..<4).map { _ in rng.next(2) }
             cc.maxPool = rng.next(2) == 0
         case .grouped:
