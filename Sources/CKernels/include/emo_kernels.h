@@ -45,8 +45,9 @@ int emo_wino_conv(int level, const float *x, int C, int h, int w, int padT, int 
  * transB). Returns 0, or -1 if `level` is unavailable or N, K ≤ 0. */
 int emo_gemv_rows(int level, int N, int K, const float *W, int ldw, const float *x, float alpha, float *y);
 
-/* im2col of c channels of one image (h×w each) into col[c·kh·kw][oh·ow]. */
-void emo_im2col(const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
+/* im2col of c channels of one image (h×w each) into col[c·kh·kw][oh·ow]; `level` AVX512
+ * takes masked-vector rows at stride 1 (same values). */
+void emo_im2col(int level, const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
                 int padT, int padL, int oh, int ow, float *col);
 
 /* Depthwise convolution (one input channel per filter, groups == C == M) of one image:
