@@ -109,8 +109,8 @@ final class LayerPathTests: XCTestCase {
     }
 
     /// Max and average pools with what the test above leaves out: dilation, non-square windows,
-    /// auto_pad, count_include_pad. Average pooling has one path (the plain loop): here it must
-    /// give the same under every option set; onnxruntime checks it in ReferenceModelTests.
+    /// auto_pad, count_include_pad. Average pools run on the SIMD depthwise kernel under a SIMD
+    /// level, the plain loop otherwise; onnxruntime checks the plain loop in ReferenceModelTests.
     func testPoolingGeometriesMatchTheReference() throws {
         var rng = Rng(s: 11)
         let sets = PathSets.traced()
@@ -141,8 +141,47 @@ final class LayerPathTests: XCTestCase {
         }
         XCTAssertGreaterThan(cases, 40)
         assertPoolPaths(sets)
-        for o in sets { XCTAssertTrue(PathSets.labels(o).contains("AveragePool plain"), "\(o)") }
+        assertAveragePoolPaths(sets)
         report("\(cases) pooling geometries", sets, worst)
+    }
+
+    /// Average pools alone: Inception v3's 3×3/1 pad 1 (uniform divisor: taps of 1/9, no rescale)
+    /// and random windows, strides, pads, ceil mode and count_include_pad (per-position divisors).
+    func testAveragePoolPathsMatchTheReference() throws {
+        var rng = Rng(s: 31)
+        let sets = PathSets.traced()
+        var cases = 0
+        var worst: Float = 0
+        for i in 0..<60 {
+            let inception = i % 4 == 0
+            let c = 1 + rng.next(12), h = 2 + rng.next(36), w = 2 + rng.next(36), n = 1 + rng.next(3)
+            let k = inception ? 3 : 1 + rng.next(5), s = inception ? 1 : 1 + rng.next(3)
+            let p = inception ? [1, 1, 1, 1] : (0..<4).map { _ in rng.next(k) }
+            guard h + p[0] + p[2] >= k, w + p[1] + p[3] >= k else { continue }
+            let flags = ["ceil_mode": inception ? 0 : Int64(rng.next(2)), "count_include_pad": inception ? 1 : Int64(rng.next(2))]
+            var b = ModelBuilder()
+            b.input("x", [nil, Int64(c), Int64(h), Int64(w)])
+            b.node("AveragePool", ["x"], ["y"], ints: ["kernel_shape": [Int64(k), Int64(k)], "pads": p.map(Int64.init),
+                   "strides": [Int64(s), Int64(s)]], int: flags)
+            b.output("y")
+            let model = try ONNXLoader.load(data: try b.data())
+            let what = "avgpool c\(c) \(h)x\(w) k\(k) s\(s) p\(p) \(flags)"
+            worst = max(worst, try compareToReference(model, rng.tensor([n, c, h, w]), sets, what))
+            cases += 1
+        }
+        XCTAssertGreaterThan(cases, 40)
+        assertAveragePoolPaths(sets)
+        report("\(cases) average-pool geometries", sets, worst)
+    }
+
+    /// Average pools ran on the SIMD kernel exactly under the SIMD levels.
+    func assertAveragePoolPaths(_ sets: [InferenceOptions], file: StaticString = #filePath, line: UInt = #line) {
+        for o in sets {
+            XCTAssertNil(PathSets.mismatch(o), "\(o)", file: file, line: line)
+            let want = o.kernels == .none ? "AveragePool plain" : "AveragePool simd \(o.kernels.name)"
+            XCTAssertTrue(PathSets.labels(o).contains(want), "\(o): \(PathSets.labels(o))", file: file, line: line)
+            XCTAssertEqual(PathSets.labels(o).contains("AveragePool plain"), o.kernels == .none, "\(o)", file: file, line: line)
+        }
     }
 
     /// Max pools ran on the SIMD kernel exactly under the SIMD levels.
@@ -158,9 +197,12 @@ final class LayerPathTests: XCTestCase {
         var rng = Rng(s: 99)
         let sets = PathSets.traced()
         var worst: Float = 0
-        for i in 0..<40 {
-            let m = 1 + rng.next(8), k = 1 + rng.next(64), n = 1 + rng.next(32)
-            let transA = rng.next(2) == 1, transB = rng.next(2) == 1
+        for i in 0..<56 {
+            // The last 16: one row against B's rows (a batch-1 classifier), our GEMV under a SIMD
+            // level; K up to 300 for the vector tails, N past 4 for the row tails.
+            let classifier = i >= 40
+            let m = classifier ? 1 : 1 + rng.next(8), k = 1 + rng.next(classifier ? 300 : 64), n = 1 + rng.next(32)
+            let transA = rng.next(2) == 1, transB = classifier || rng.next(2) == 1
             let alpha = rng.pick([1, 0.5, -2] as [Float]), beta = rng.pick([0, 1, 0.25] as [Float])
             let cShape = rng.pick([nil, [n], [1, n], [m, 1], [m, n], []] as [[Int]?])
             let relu = rng.next(2) == 1
@@ -179,8 +221,12 @@ final class LayerPathTests: XCTestCase {
             let model = try ONNXLoader.load(data: try b.data())
             worst = max(worst, try compareToReference(model, rng.tensor(a), sets, what))
         }
-        for o in sets { XCTAssertEqual(PathSets.labels(o), [o.blas ? "Gemm blas" : "Gemm plain"], "\(o)") }
-        report("40 Gemms", sets, worst)
+        for o in sets {
+            let gemv: Set<String> = o.kernels == .none ? [] : ["Gemm gemv \(o.kernels.name)"]
+            XCTAssertEqual(PathSets.labels(o), gemv.union([o.blas ? "Gemm blas" : "Gemm plain"]), "\(o)")
+            XCTAssertNil(PathSets.mismatch(o), "\(o)")
+        }
+        report("56 Gemms", sets, worst)
     }
 
     func testMatMulPathsMatchTheReference() throws {
@@ -255,7 +301,7 @@ struct ConvCase: CustomStringConvertible {
             cc.groups = rng.pick([1, 1, 2, 3]); cc.c = cc.groups * (1 + rng.next(12)); cc.m = cc.groups * (1 + rng.next(12))
             if rng.next(2) == 0 { cc.n = 1 }
         case .winograd:
-            cc.c = 8 + rng.next(17); cc.m = 1 + rng.next(24)
+            cc.c = 16 + rng.next(17); cc.m = 16 + rng.next(24)
             cc.pads = (0..<4).map { _ in rng.next(2) }
             cc.maxPool = rng.next(2) == 0
         case .grouped:

@@ -41,8 +41,13 @@ int emo_wino_conv(int level, const float *x, int C, int h, int w, int padT, int 
                   const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
                   float *out, float *work);
 
-/* im2col of c channels of one image (h×w each) into col[c·kh·kw][oh·ow]. */
-void emo_im2col(const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
+/* y[n] += alpha · dot(W[n], x), n < N, rows of K floats `ldw` apart (a batch-1 Gemm with
+ * transB). Returns 0, or -1 if `level` is unavailable or N, K ≤ 0. */
+int emo_gemv_rows(int level, int N, int K, const float *W, int ldw, const float *x, float alpha, float *y);
+
+/* im2col of c channels of one image (h×w each) into col[c·kh·kw][oh·ow]; `level` AVX512
+ * takes masked-vector rows at stride 1 (same values). */
+void emo_im2col(int level, const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
                 int padT, int padL, int oh, int ow, float *col);
 
 /* Depthwise convolution (one input channel per filter, groups == C == M) of one image:
@@ -57,5 +62,11 @@ int emo_depthwise(int level, const float *x, int C, int h, int w, const float *k
  * (dilated kh×kw window, strides sh/sw). Returns 0, or -1 if `level` is unavailable. */
 int emo_maxpool(int level, const float *x, int planes, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
                 int padT, int padL, int oh, int ow, float *out, float *work);
+
+/* Average pool of `planes` planes: `k` holds kh·kw equal taps (1/(kh·kw) when every window's
+ * divisor is kh·kw, `recip` NULL; else 1, and `recip` the oh·ow reciprocal divisors). `work`
+ * as for emo_dw_workspace. Returns 0, or -1 if `level` is unavailable. */
+int emo_avgpool(int level, const float *x, int planes, int h, int w, const float *k, int kh, int kw, int sh, int sw,
+                int dh, int dw, int padT, int padL, int oh, int ow, const float *recip, float *out, float *work);
 
 #endif

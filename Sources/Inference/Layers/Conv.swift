@@ -153,10 +153,12 @@ final class ConvLayer: Layer {
         }
     }
 
-    /// Winograd pays off once there are enough input channels to amortise its transforms
-    /// (a 1-channel first layer is cheaper as im2col + GEMM).
+    /// Winograd pays off once there are enough input and output channels to amortise its
+    /// transforms: with 8 → 8 channels (mini-Xception's stem, 44×44) it took 0.15–0.27 ms against
+    /// 0.08–0.10 ms for im2col + GEMM, with 128 → 7 (its head, 3×3) 0.07–0.12 against 0.06 ms.
     var winogradEligible: Bool {
-        kh == 3 && kw == 3 && strideH == 1 && strideW == 1 && dilH == 1 && dilW == 1 && groups == 1 && inChannelsPerGroup >= 8
+        kh == 3 && kw == 3 && strideH == 1 && strideW == 1 && dilH == 1 && dilW == 1 && groups == 1
+            && inChannelsPerGroup >= 16 && outChannels >= 16
     }
 
     func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {

@@ -98,7 +98,7 @@ extension ConvLayer {
                         let first = x + (img * g.c + gi * cg) * hw
                         var b = UnsafePointer(first)
                         if let col {
-                            emo_im2col(first, Int32(cg), Int32(g.h), Int32(g.w), Int32(kh), Int32(kw), Int32(strideH),
+                            emo_im2col(level.rawValue, first, Int32(cg), Int32(g.h), Int32(g.w), Int32(kh), Int32(kw), Int32(strideH),
                                        Int32(strideW), Int32(dilH), Int32(dilW), Int32(g.pads[0]), Int32(g.pads[1]),
                                        Int32(g.oh), Int32(g.ow), col)
                             b = UnsafePointer(col)

@@ -1,6 +1,8 @@
+import CKernels
 /// Gemm: Y = alpha·op(A)·op(B) + beta·C, with C broadcast to [M, N].
 /// A is the runtime input; B (and C) may be constants or runtime tensors.
-/// OpenBLAS does the product unless the options turn it off (then the plain loop, `referenceSgemm`).
+/// OpenBLAS does the product unless the options turn it off (then the plain loop, `referenceSgemm`);
+/// a one-row product with transB runs on our SIMD GEMV under a SIMD level.
 final class GemmLayer: Layer {
     let name: String
     let alpha: Float, beta: Float
@@ -33,10 +35,13 @@ final class GemmLayer: Layer {
     }
 
     func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {
-        options.trace?.record("Gemm \(options.blas ? "blas" : "plain")")
         let a = inputs[0], b = inputs[1]
         let m = outputShapes[0][0], n = outputShapes[0][1]
         let k = transA ? a.shape[0] : a.shape[1]
+        // One row against B's rows (a batch-1 classifier): our GEMV (see emo_gemv_rows for why).
+        // With m = 1, A's k values are contiguous whether or not it is transposed.
+        let gemv = options.kernels != .none && m == 1 && transB
+        options.trace?.record(gemv ? "Gemm gemv \(options.kernels.name)" : "Gemm \(options.blas ? "blas" : "plain")")
         var y = Tensor(zeros: [m, n])
         if hasC && beta != 0 {
             let c = Broadcast.expand(inputs[2], to: [m, n])
@@ -45,9 +50,15 @@ final class GemmLayer: Layer {
         a.data.withUnsafeBufferPointer { ap in
             b.data.withUnsafeBufferPointer { bp in
                 y.data.withUnsafeMutableBufferPointer { yp in
-                    BLAS.sgemm(options, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                               a: ap.baseAddress!, lda: a.shape[1], b: bp.baseAddress!, ldb: b.shape[1],
-                               beta: hasC && beta != 0 ? 1 : 0, c: yp.baseAddress!, ldc: n)
+                    if gemv {
+                        let rc = emo_gemv_rows(options.kernels.rawValue, Int32(n), Int32(k), bp.baseAddress!, Int32(b.shape[1]),
+                                               ap.baseAddress!, alpha, yp.baseAddress!)
+                        precondition(rc == 0, "emo_gemv_rows rejected level \(options.kernels.name)")
+                    } else {
+                        BLAS.sgemm(options, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                                   a: ap.baseAddress!, lda: a.shape[1], b: bp.baseAddress!, ldb: b.shape[1],
+                                   beta: hasC && beta != 0 ? 1 : 0, c: yp.baseAddress!, ldc: n)
+                    }
                     activation.apply(yp.baseAddress!, count: m * n)
                 }
             }

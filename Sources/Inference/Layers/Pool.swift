@@ -118,6 +118,11 @@ final class PoolLayer: Layer {
             fastMaxPool(level, x, into: &out, planes: planes, h: h, w: w, oh: oh, ow: ow, pads: p)
             return [out]
         }
+        if usesSIMDAverage(level, oh: oh, ow: ow) {
+            options.trace?.record("AveragePool simd \(level.name)")
+            fastAvgPool(level, x, into: &out, planes: planes, h: h, w: w, oh: oh, ow: ow, pads: p)
+            return [out]
+        }
         options.trace?.record("\(isMax ? "MaxPool" : "AveragePool") plain")
         x.data.withUnsafeBufferPointer { xb in
             out.data.withUnsafeMutableBufferPointer { ob in
@@ -136,6 +141,53 @@ final class PoolLayer: Layer {
         guard isMax && !global && !isPlainMax2x2 && level != .none else { return false }
         return emo_dw_workspace(Int32(kh), Int32(kw), Int32(sh), Int32(sw), Int32(dh), Int32(dw), Int32(oh), Int32(ow))
             <= LayerLimits.maxPaddedPlane
+    }
+
+    /// Whether an average pool runs on the SIMD depthwise kernel (windows of up to 1024 taps, whose
+    /// shared filter is built per call; the padded plane bounded as for max pools).
+    func usesSIMDAverage(_ level: Kernels.Level, oh: Int, ow: Int) -> Bool {
+        guard !isMax && !global && level != .none && kh * kw <= 1024 else { return false }
+        return emo_dw_workspace(Int32(kh), Int32(kw), Int32(sh), Int32(sw), Int32(dh), Int32(dw), Int32(oh), Int32(ow))
+            <= LayerLimits.maxPaddedPlane
+    }
+
+    /// Average pool as a depthwise convolution with one shared filter of equal taps
+    /// (Sources/CKernels/depthwise.c, `emo_avgpool`); `plainPool` is its reference.
+    private func fastAvgPool(_ level: Kernels.Level, _ x: Tensor, into out: inout Tensor, planes: Int, h: Int, w: Int,
+                             oh: Int, ow: Int, pads p: [Int]) {
+        let recip = averageReciprocals(h: h, w: w, oh: oh, ow: ow, pads: p)
+        let taps = [Float](repeating: recip == nil ? 1 / Float(kh * kw) : 1, count: kh * kw)
+        let g = (Int32(kh), Int32(kw), Int32(sh), Int32(sw), Int32(dh), Int32(dw))
+        let lease = scratch.lease(emo_dw_workspace(g.0, g.1, g.2, g.3, g.4, g.5, Int32(oh), Int32(ow)))
+        defer { scratch.giveBack(lease) }
+        x.data.withUnsafeBufferPointer { xb in
+            out.data.withUnsafeMutableBufferPointer { ob in
+                let rc = emo_avgpool(level.rawValue, xb.baseAddress!, Int32(planes), Int32(h), Int32(w), taps, g.0, g.1,
+                                     g.2, g.3, g.4, g.5, Int32(p[0]), Int32(p[1]), Int32(oh), Int32(ow), recip,
+                                     ob.baseAddress!, lease.pointer)
+                precondition(rc == 0, "emo_avgpool rejected level \(level.name)")
+            }
+        }
+    }
+
+    /// 1/divisor per output position, or nil when every window's divisor is kh·kw (count_include_pad
+    /// and no window past the padded input). The divisor counts taps per axis, as `windowMean` does:
+    /// inside the padded extent (count_include_pad) or inside the input; a product of the two axes.
+    func averageReciprocals(h: Int, w: Int, oh: Int, ow: Int, pads p: [Int]) -> [Float]? {
+        if countIncludePad && (oh - 1) * sh + (kh - 1) * dh + 1 <= h + p[0] + p[2]
+            && (ow - 1) * sw + (kw - 1) * dw + 1 <= w + p[1] + p[3] { return nil }
+        func taps(_ o: Int, _ s: Int, _ k: Int, _ d: Int, _ lead: Int, _ n: Int, _ trail: Int) -> Int {
+            let start = o * s - lead
+            let lo = countIncludePad ? -lead : 0, hi = countIncludePad ? n + trail : n
+            return (0..<k).reduce(0) { $0 + (start + $1 * d >= lo && start + $1 * d < hi ? 1 : 0) }
+        }
+        let rows = (0..<oh).map { taps($0, sh, kh, dh, p[0], h, p[2]) }
+        let cols = (0..<ow).map { taps($0, sw, kw, dw, p[1], w, p[3]) }
+        var r = [Float](repeating: 0, count: oh * ow)
+        for oy in 0..<oh {
+            for ox in 0..<ow where rows[oy] * cols[ox] > 0 { r[oy * ow + ox] = 1 / Float(rows[oy] * cols[ox]) }
+        }
+        return r
     }
 
     /// The plain reference over one plane, which the SIMD max pool is tested against.
