@@ -24,7 +24,7 @@ import torchvision
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
-from train import DEFAULT_CSV, LABELS, MEAN, STD, CROP_MARGIN, augment, load_fer, ema_update  # noqa: E402
+from train import DEFAULT_CSV, LABELS, MEAN, STD, CROP_MARGIN, augment, load_fer, ema_update, write_onnx  # noqa: E402
 from models import FER4, VGGish  # noqa: E402
 
 SIX = [l for l in LABELS if l != "fear"]  # the Inception seed's classes (it dropped fear)
@@ -65,24 +65,14 @@ def data_for(labels, csv):
 
 
 def export(model, path, arch, size, color, labels, extra):
-    import onnx
     n = 1 if color == "gray" else 3
     net = nn.Sequential(copy.deepcopy(model).float().to(memory_format=torch.contiguous_format), nn.Softmax(dim=1)).eval()
-    torch.onnx.export(net, torch.zeros(1, n, size, size), path, dynamo=False, opset_version=13,
-                      input_names=["face"], output_names=["probs"],
-                      dynamic_axes={"face": {0: "batch"}, "probs": {0: "batch"}})
-    m = onnx.load(path)
     per = lambda v: ",".join([str(v)] * n)  # noqa: E731  one value per channel, in the tensor's order
     meta = {"labels": ",".join(labels), "input_size": f"{size}x{size}", "color": color, "mean": per(MEAN),
             "std": per(STD), "crop_margin": str(CROP_MARGIN), "tta": "none", "architecture": arch,
             "dataset": "FER2013 (Training split)" + ("; fear rows dropped" if "fear" not in labels else "")}
     meta.update(extra)
-    del m.metadata_props[:]
-    for k, v in meta.items():
-        p = m.metadata_props.add(); p.key = k; p.value = v
-    m.producer_name = "emotiond tools/train/seeds.py"
-    onnx.checker.check_model(m)
-    onnx.save(m, path)
+    write_onnx(net, (1, n, size, size), path, meta, "emotiond tools/train/seeds.py")
     return net
 
 

@@ -145,19 +145,25 @@ def predict(model, x, batch=512, tta=True):
 
 
 def export(model, path, arch, meta_extra, tta="flip"):
-    import onnx
     wrapped = WithSoftmax(copy.deepcopy(model).float().to(memory_format=torch.contiguous_format)).eval()
-    torch.onnx.export(wrapped, torch.zeros(1, 1, 48, 48), path, dynamo=False, opset_version=13,
-                      input_names=["face"], output_names=["probs"],
-                      dynamic_axes={"face": {0: "batch"}, "probs": {0: "batch"}})
-    m = onnx.load(path)
     meta = {"labels": ",".join(LABELS), "input_size": "48x48", "color": "gray", "mean": str(MEAN), "std": str(STD),
             "crop_margin": str(CROP_MARGIN), "tta": tta, "architecture": arch, "dataset": "FER2013 (Training split)"}
     meta.update(meta_extra)
+    write_onnx(wrapped, (1, 1, 48, 48), path, meta, "emotiond tools/train/train.py")
+
+
+def write_onnx(net, shape, path, meta, producer):
+    """`net` (eval mode, probabilities out) as ONNX opset 13 with a dynamic batch, `meta` as its
+    metadata (emotiond's model contract reads it), checked by onnx's checker. Shared by every recipe."""
+    import onnx
+    torch.onnx.export(net, torch.zeros(*shape), path, dynamo=False, opset_version=13,
+                      input_names=["face"], output_names=["probs"],
+                      dynamic_axes={"face": {0: "batch"}, "probs": {0: "batch"}})
+    m = onnx.load(path)
     del m.metadata_props[:]
     for k, v in meta.items():
         p = m.metadata_props.add(); p.key = k; p.value = v
-    m.producer_name = "emotiond tools/train/train.py"
+    m.producer_name = producer
     onnx.checker.check_model(m)
     onnx.save(m, path)
 
