@@ -119,13 +119,18 @@ final class Daemon {
                            metrics: metrics, history: history)
     }
 
-    /// A camera's loop (not started), its metric series and its hub on the HTTP server. A camera a
-    /// rejected reload made leaves an idle hub (no frames): the next reload adding it uses it.
+    /// A camera's loop (not started), its metric series and its hub on the HTTP server; when its
+    /// runtime cannot be built, the series and hub go again (no phantom camera in a scrape or the page).
     func makeCamera(_ c: EmotiondConfig, _ parts: SharedParts? = nil) throws -> CameraLoop {
         let m = CameraMetrics(camera: c.camera.name, in: metrics)
         let hub = web?.add(c.camera.name)
-        let rt = try Runtime(c, shared: parts ?? shared, cameraMetrics: m, web: hub)
-        return CameraLoop(rt: rt, metrics: m, web: hub, flags: flags, gate: gate, loopFiles: command.loop)
+        do {
+            let rt = try Runtime(c, shared: parts ?? shared, cameraMetrics: m, web: hub)
+            return CameraLoop(rt: rt, metrics: m, web: hub, flags: flags, gate: gate, loopFiles: command.loop)
+        } catch {
+            m.unregister(); web?.remove(c.camera.name)
+            throw error
+        }
     }
 
     private func startServers() throws {
@@ -271,15 +276,25 @@ final class Daemon {
             guard let change = try cam.sourceChange(cc) else { return false }
             // A renamed camera (no cameras: map) gets series under its new name.
             let m = cc.camera.name == cam.name ? cam.metrics : CameraMetrics(camera: cc.camera.name, in: metrics)
-            steps.append(.change(cam, try Runtime(cc, shared: parts, cameraMetrics: m, web: cam.web), change, m))
+            do { steps.append(.change(cam, try Runtime(cc, shared: parts, cameraMetrics: m, web: cam.web), change, m)) } catch {
+                if m !== cam.metrics { m.unregister() }
+                throw error
+            }
         }
         return true
     }
 
-    /// A rejected reload lets go of the new cameras' sources it opened (the files a change would
-    /// have switched to close with their last reference, here).
+    /// A rejected reload undoes what it prepared: the new cameras' sources are let go and their
+    /// series and hubs removed, a renamed camera's new series too (the files a change would have
+    /// switched to close with their last reference, here).
     private func discard(_ steps: [Step]) {
-        for case let .add(cam) in steps { cam.discard() }
+        for step in steps {
+            switch step {
+            case let .add(cam): cam.discard(); cam.metrics.unregister(); web?.remove(cam.name)
+            case let .change(cam, _, _, m) where m !== cam.metrics: m.unregister()
+            default: break
+            }
+        }
     }
 
     /// Without a `cameras:` map before and after, the one camera stays the same loop when renamed.

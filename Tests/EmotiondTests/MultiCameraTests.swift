@@ -112,6 +112,7 @@ final class MultiCameraTests: TempDirTestCase {
         sleep(2)
         XCTAssertFalse(sub.messages.contains { $0.topic.hasPrefix("mc/yard/") }, "a rejected camera published")
         XCTAssertNotNil(Metrics.scrape(port)?["emotiond_fps{camera=\"door\"}"], "the old endpoint still serves")
+        XCTAssertNil(Metrics.scrape(port)?["emotiond_fps{camera=\"yard\"}"], "the rejected camera left series behind")
         _ = try config(broker: broker.port, metrics: port,
                        cameras: [("door", "WolfgangLanger_Pexels.mp4"), ("yard", "single_face.mp4")])
         d.signal(SIGHUP)
