@@ -117,7 +117,7 @@ struct LiveCommand: ParsableCommand {
     /// A network `--source`: its reconnection when the stream is lost (nil for files and cameras).
     func networkLink() throws -> SourceLink? {
         guard let source, case let .network(url) = try SourceLocation.parse(source) else { return nil }
-        return SourceLink(url: url, settings: CameraSettings(), metrics: CameraMetrics(camera: "live", in: DaemonMetrics()))
+        return SourceLink(url: url, settings: CameraSettings(), metrics: nil)
     }
 
     /// Frames into `frames` until the source ends (or a stop). A network stream that breaks or

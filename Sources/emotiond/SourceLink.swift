@@ -46,8 +46,9 @@ struct Backoff {
 final class SourceLink {
     let shown: String
     private let open: () throws -> FrameSource
-    /// Replaced when a reload renames the camera (its series carry the name).
-    var metrics: CameraMetrics
+    /// Replaced when a reload renames the camera (its series carry the name); nil for `live`,
+    /// which has no metrics endpoint.
+    var metrics: CameraMetrics?
     private var backoff: Backoff
     private var attempt: Pending<FrameSource>?
     private var retryAt = Date()
@@ -60,12 +61,12 @@ final class SourceLink {
     private var reasons: Set<String> = []
     private var lastReason: String?
 
-    init(url: String, settings: CameraSettings, metrics: CameraMetrics) {
+    init(url: String, settings: CameraSettings, metrics: CameraMetrics?) {
         shown = Credentials.redactURL(url)
         open = { try VideoFile(url: url, settings: settings) }
         self.metrics = metrics
         backoff = Backoff(first: settings.reconnectDelay, limit: settings.reconnectMaxDelay)
-        metrics.setSourceConnected(false)
+        metrics?.setSourceConnected(false)
     }
 
     var isDown: Bool { downSince != nil }
@@ -75,7 +76,7 @@ final class SourceLink {
         if downSince == nil {
             downSince = Date(); attempts = 0; backoff.reset(); retryAt = Date()
             lastReason = reason; reasons = [reason]
-            metrics.setSourceConnected(false)
+            metrics?.setSourceConnected(false)
             logger.warning("emotiond: source lost: \(shown): \(reason); reconnecting (backoff \(range))")
         } else {
             failed(reason)   // a reopened stream that broke before its first frame
@@ -97,7 +98,7 @@ final class SourceLink {
         switch result {
         case let .success(source): return source
         case let .failure(error):
-            metrics.recordSourceOpenFailure()
+            metrics?.recordSourceOpenFailure()
             failed((error as? CVError)?.message ?? "\(error)")
             return nil
         }
@@ -107,9 +108,9 @@ final class SourceLink {
     func frameArrived() {
         guard let since = downSince else { return }
         downSince = nil
-        metrics.setSourceConnected(true)
+        metrics?.setSourceConnected(true)
         if everUp {
-            metrics.recordSourceReconnect()
+            metrics?.recordSourceReconnect()
             let after = String(format: "%.1f", Date().timeIntervalSince(since))
             logger.notice("emotiond: source back: \(shown) after \(after) s (\(attempts) attempt\(attempts == 1 ? "" : "s"))")
         } else {
