@@ -58,11 +58,12 @@ enum Preflight {
         return errors + cameraDetectorErrors(p)
     }
 
-    /// Each camera of a `cameras:` map with a detector of its own: its cascade loads.
+    /// Each camera of a `cameras:` map with a detector of its own: its cascade loads (and is kept
+    /// for that camera's runtime, as the top level's is).
     static func cameraDetectorErrors(_ p: ParsedConfig) -> [ConfigError] {
         p.config.cameras.isEmpty ? [] : p.config.cameraConfigs.compactMap { c in
             guard c.detector != p.config.detector, !p.isInvalid(c.writtenKeys["detector.kind"] ?? "detector") else { return nil }
-            do { _ = try RunCommand.loadDetector(c); return nil } catch let e as ConfigError { return e } catch {
+            do { Preloaded.shared.keep(c.detector, try RunCommand.loadDetector(c)); return nil } catch let e as ConfigError { return e } catch {
                 return c.error("detector.kind", "\(error)")
             }
         }
@@ -75,10 +76,16 @@ final class Preloaded: @unchecked Sendable {
     static let shared = Preloaded()
     private let lock = NSLock()
     private var model: (EmotiondConfig.Model, EmotionClassifier)?
-    private var detector: (DetectorConfig, CascadeDetector)?
+    /// One per camera the check loaded a cascade for (a cascade has one camera); replaced by each check.
+    private var detectors: [(DetectorConfig, CascadeDetector)] = []
 
     func put(_ c: EmotiondConfig, _ m: EmotionClassifier, _ d: CascadeDetector) {
-        lock.lock(); model = (c.model, m); detector = (c.detector, d); lock.unlock()
+        lock.lock(); model = (c.model, m); detectors = [(c.detector, d)]; lock.unlock()
+    }
+
+    /// A camera's own cascade, loaded by the check after `put`.
+    func keep(_ settings: DetectorConfig, _ d: CascadeDetector) {
+        lock.lock(); detectors.append((settings, d)); lock.unlock()
     }
 
     /// The loaded model if it was loaded for these settings; taken once.
@@ -87,11 +94,10 @@ final class Preloaded: @unchecked Sendable {
         return model?.0 == m ? model?.1 : nil
     }
 
-    /// The loaded cascade if it was loaded for these settings; taken once (a cascade has one camera).
+    /// A cascade loaded for these settings; each is taken once (a cascade has one camera).
     func takeDetector(for d: DetectorConfig) -> CascadeDetector? {
         lock.lock(); defer { lock.unlock() }
-        guard let e = detector, e.0 == d else { return nil }
-        detector = nil
-        return e.1
+        guard let i = detectors.firstIndex(where: { $0.0 == d }) else { return nil }
+        return detectors.remove(at: i).1
     }
 }
