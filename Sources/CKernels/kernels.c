@@ -86,6 +86,16 @@ void emo_pack_a(const float *A, int M, int K, float *packed) { pack_rows(A, M, K
 /* Winograd weights are packed in blocks of 16 rows: the thin GEMMs of small layers (a 6×6
  * output is 9 tiles) vectorise over 16 output channels instead of over the tiles. */
 #define WINO_MR 16
+/* gemm512's blocks: K rows per block, B columns per packed panel (three AVX-512 vectors). */
+#define GEMM_KC 256
+#define GEMM_NC 48
+#define PF_AHEAD 8
+#ifndef GEMM_PACK_MIN_K
+#define GEMM_PACK_MIN_K 64
+#endif
+#ifndef GEMM_PACK_MIN_LDB
+#define GEMM_PACK_MIN_LDB 512
+#endif
 
 #ifdef EMO_X86
 
@@ -107,14 +117,22 @@ INLINE AVX512 __m512 act512(__m512 v, int act, float p0, float p1) {
     }
 }
 
-/* 8 rows × NRV vectors of 16 pixels; the last vector is masked by `last`. Row i of the tile at
- * step k is a[k·amr + i] (A packed in blocks of amr rows). */
-INLINE AVX512 void tile512(const int NRV, int K, const float *a, int amr, const float *b, int ldb, float *c, int ldc,
-                           int mr, const float *bias, __mmask16 last, int act, float p0, float p1) {
+/* 8 rows × NRV vectors of 16 pixels over `kc` rows of B (`ldb` apart: the matrix itself, or a
+ * packed panel); the last vector's loads and stores are masked by `last`. Row i of the tile at
+ * step k is a[k·amr + i] (A packed in blocks of amr rows). `accum`: add to what C holds (a
+ * previous K block); `bias`/`act` are applied only on the last K block (the caller passes
+ * NULL / EMO_ACT_NONE before it). */
+INLINE AVX512 void tile512(const int NRV, int kc, const float *a, int amr, const float *b, int ldb, float *c, int ldc,
+                           int mr, int accum, const float *bias, __mmask16 last, int act, float p0, float p1) {
     __m512 acc[8][3];
+#pragma clang loop unroll(full)
     for (int i = 0; i < 8; i++)
-        for (int j = 0; j < NRV; j++) acc[i][j] = _mm512_setzero_ps();
-    for (int k = 0; k < K; k++) {
+        for (int j = 0; j < NRV; j++) {
+            const float *row = c + (size_t)i * ldc + 16 * j;
+            __mmask16 m = j == NRV - 1 ? last : 0xFFFF;
+            acc[i][j] = accum && i < mr ? _mm512_maskz_loadu_ps(m, row) : _mm512_setzero_ps();
+        }
+    for (int k = 0; k < kc; k++) {
         __m512 bv[3];
         for (int j = 0; j < NRV; j++)
             bv[j] = j == NRV - 1 ? _mm512_maskz_loadu_ps(last, b + 16 * j) : _mm512_loadu_ps(b + 16 * j);
@@ -187,23 +205,50 @@ static AVX512 void gemm512_thin(int M, int N, int K, const float *Ap, const floa
     }
 }
 
+/* Copies rows k0..k0+kc of B's columns n0..n0+nn into the panel (GEMM_NC floats per row, zeros
+ * past nn up to the next vector), so the tile reads consecutive cache lines. */
+INLINE AVX512 void pack_b512(const float *B, int ldb, int kc, int nn, float *panel) {
+    int nrv = (nn + 15) / 16;
+    __mmask16 last = (__mmask16)((1u << (nn - 16 * (nrv - 1))) - 1u);
+    for (int k = 0; k < kc; k++, B += ldb, panel += GEMM_NC) {
+        /* Rows far apart defeat the hardware prefetcher (a new page per row): ask PF_AHEAD
+         * rows ahead. */
+        for (int j = 0; j < nrv; j++) _mm_prefetch((const char *)(B + (size_t)PF_AHEAD * ldb + 16 * j), _MM_HINT_T0);
+        for (int j = 0; j < nrv; j++)
+            _mm512_store_ps(panel + 16 * j, j == nrv - 1 ? _mm512_maskz_loadu_ps(last, B + 16 * j)
+                                                          : _mm512_loadu_ps(B + 16 * j));
+    }
+}
+
+/* Goto-style blocking: K in blocks of GEMM_KC (the A block of every row stays in L2 while the
+ * panels pass), B copied one GEMM_KC × GEMM_NC panel at a time into `panel` (L1/L2). Reading B
+ * in place instead, rows ldb floats apart (an im2col matrix of 3136 columns: a new page every
+ * row), ran layer1 of ResNet18 (64×3136×576) at 51 GMAC/s; measured numbers in the commit. */
 static AVX512 void gemm512(int M, int N, int K, const float *Ap, int amr, const float *B, int ldb, float *C, int ldc,
                            const float *bias, int act, float p0, float p1) {
     if (amr == WINO_MR && N <= 16 && !bias && act == EMO_ACT_NONE) { gemm512_thin(M, N, K, Ap, B, ldb, C, ldc); return; }
-    for (int n0 = 0; n0 < N; n0 += 48) {
-        int nn = N - n0 < 48 ? N - n0 : 48;
-        int nrv = (nn + 15) / 16;
-        int rem = nn - 16 * (nrv - 1);
-        __mmask16 last = (__mmask16)((1u << rem) - 1u);
-        for (int m0 = 0; m0 < M; m0 += 8) {
-            int mr = M - m0 < 8 ? M - m0 : 8;
-            const float *a = Ap + (size_t)(m0 / amr) * K * amr + m0 % amr;
-            float *c = C + (size_t)m0 * ldc + n0;
-            const float *b = B + n0;
-            switch (nrv) {
-            case 3: tile512(3, K, a, amr, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
-            case 2: tile512(2, K, a, amr, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
-            default: tile512(1, K, a, amr, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
+    _Alignas(64) float panel[GEMM_KC * GEMM_NC];
+    const int pack = K >= GEMM_PACK_MIN_K && M > 8 && ldb >= GEMM_PACK_MIN_LDB;
+    for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+        int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC, accum = k0 > 0, final = k0 + kc == K;
+        for (int n0 = 0; n0 < N; n0 += GEMM_NC) {
+            int nn = N - n0 < GEMM_NC ? N - n0 : GEMM_NC;
+            int nrv = (nn + 15) / 16;
+            __mmask16 last = (__mmask16)((1u << (nn - 16 * (nrv - 1))) - 1u);
+            const float *b = B + (size_t)k0 * ldb + n0;
+            int lb = ldb;
+            if (pack) { pack_b512(b, ldb, kc, nn, panel); b = panel; lb = GEMM_NC; }
+            for (int m0 = 0; m0 < M; m0 += 8) {
+                int mr = M - m0 < 8 ? M - m0 : 8;
+                const float *a = Ap + (size_t)(m0 / amr) * K * amr + (size_t)k0 * amr + m0 % amr;
+                float *c = C + (size_t)m0 * ldc + n0;
+                const float *bi = final && bias ? bias + m0 : NULL;
+                int ac = final ? act : EMO_ACT_NONE;
+                switch (nrv) {
+                case 3: tile512(3, kc, a, amr, b, lb, c, ldc, mr, accum, bi, last, ac, p0, p1); break;
+                case 2: tile512(2, kc, a, amr, b, lb, c, ldc, mr, accum, bi, last, ac, p0, p1); break;
+                default: tile512(1, kc, a, amr, b, lb, c, ldc, mr, accum, bi, last, ac, p0, p1); break;
+                }
             }
         }
     }
@@ -498,9 +543,25 @@ int emo_wino_pack_weights(const float *g, int M, int C, float *packed) {
 
 static inline int round16(int n) { return (n + 15) & ~15; }
 
+/* Tile rows per block: the transformed input and the GEMM outputs of one block (16 planes of
+ * C and of M rows) should stay in L2 (2 MiB per core here) between the transforms and the
+ * GEMMs. Transforming the whole image at once made them round trips to L3/DRAM: ResNet18's
+ * 56×56×64 layer wrote and re-read 6.4 MB per call, Inception v3's 147² one 33 MB. */
+#ifndef WINO_BLOCK_BYTES
+#define WINO_BLOCK_BYTES (1536 * 1024)
+#endif
+static int wino_rows_per_block(int M, int C, int tH, int tW) {
+    size_t row = 16 * sizeof(float) * (size_t)(C + M) * tW;
+    int rows = (int)(WINO_BLOCK_BYTES / (row ? row : 1));
+    if (rows < 1) rows = 1;
+    if (rows >= tH) return tH;
+    int blocks = (tH + rows - 1) / rows;
+    return (tH + blocks - 1) / blocks;   /* equal blocks: no short last one */
+}
+
 size_t emo_wino_workspace(int M, int C, int oh, int ow) {
-    int tH = (oh + 1) / 2, tW = (ow + 1) / 2, Tp = round16(tH * tW);
-    int Hp = 2 * tH + 2, Wh = tW + 1;
+    int tH = (oh + 1) / 2, tW = (ow + 1) / 2, rb = wino_rows_per_block(M, C, tH, tW), Tp = round16(rb * tW);
+    int Hp = 2 * rb + 2, Wh = tW + 1;
     return 16 * ((size_t)C * Tp + WINO_SKEW) + 16 * ((size_t)M * Tp + WINO_SKEW) + 2 * (size_t)Hp * Wh + 8 * (size_t)Wh + 5 * (size_t)Tp;
 }
 
@@ -516,44 +577,52 @@ INLINE void act_buf(float *v, int n, int act, float p0, float p1) {
     }
 }
 
-INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int padT, int padL, int oh, int ow,
-                      const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
-                      float *out, float *work) {
-    int tH = (oh + 1) / 2, tW = (ow + 1) / 2, T = tH * tW, Tp = round16(T);
-    int Hp = 2 * tH + 2, Wh = tW + 1;
-    const size_t VS = (size_t)C * Tp + WINO_SKEW, MS = (size_t)M * Tp + WINO_SKEW;  /* per-position plane strides */
-    float *V = work, *Mx = V + 16 * VS, *E = Mx + 16 * MS, *O = E + (size_t)Hp * Wh;
-    float *tr = O + (size_t)Hp * Wh, *Y = tr + 8 * (size_t)Wh;
-    for (int c = 0; c < C; c++) {
-        const float *src = x + (size_t)c * h * w;
-        /* zero-padded input split into even (E) and odd (O) columns */
-        for (int y = 0; y < Hp; y++) {
-            int iy = y - padT;
-            float *e = E + (size_t)y * Wh, *o = O + (size_t)y * Wh;
-            if (iy < 0 || iy >= h) { for (int j = 0; j < Wh; j++) { e[j] = 0; o[j] = 0; } continue; }
-            const float *row = src + (size_t)iy * w;
-            /* interior columns (both 2j-padL and 2j+1-padL inside the row) without bounds
-             * checks, so the deinterleave vectorises; the few border columns checked */
-            int jlo = (padL + 1) / 2, jhi = (w - 2 + padL) / 2 + 1;
-            if (jhi > Wh) jhi = Wh;
-            if (jlo > jhi) jlo = jhi;
-            for (int j = 0; j < jlo; j++) {
-                int ix = 2 * j - padL;
-                e[j] = ix >= 0 && ix < w ? row[ix] : 0.0f;
-                o[j] = ix + 1 >= 0 && ix + 1 < w ? row[ix + 1] : 0.0f;
-            }
-            const float *r = row - padL;
-            for (int j = jlo; j < jhi; j++) { e[j] = r[2 * j]; o[j] = r[2 * j + 1]; }
-            for (int j = jhi; j < Wh; j++) {
-                int ix = 2 * j - padL;
-                e[j] = ix >= 0 && ix < w ? row[ix] : 0.0f;
-                o[j] = ix + 1 >= 0 && ix + 1 < w ? row[ix + 1] : 0.0f;
-            }
+/* One Winograd call's shapes: tiles, the block of tile rows in work, and the plane strides. */
+typedef struct {
+    int C, h, w, padT, padL, oh, ow, M;
+    int tH, tW, rb, Tp, Hp, Wh;
+    size_t VS, MS;
+} wino_geo;
+
+/* Input rows 2·ty0-padT .. of channel `src`, zero padded, split into even (E) and odd (O)
+ * columns: `rows` rows of Wh. */
+INLINE void wino_split(const wino_geo *g, const float *src, int ty0, int rows, float *E, float *O) {
+    const int Wh = g->Wh, w = g->w, padL = g->padL;
+    for (int y = 0; y < rows; y++) {
+        int iy = 2 * ty0 + y - g->padT;
+        float *e = E + (size_t)y * Wh, *o = O + (size_t)y * Wh;
+        if (iy < 0 || iy >= g->h) { for (int j = 0; j < Wh; j++) { e[j] = 0; o[j] = 0; } continue; }
+        const float *row = src + (size_t)iy * w;
+        /* interior columns (both 2j-padL and 2j+1-padL inside the row) without bounds
+         * checks, so the deinterleave vectorises; the few border columns checked */
+        int jlo = (padL + 1) / 2, jhi = (w - 2 + padL) / 2 + 1;
+        if (jhi > Wh) jhi = Wh;
+        if (jlo > jhi) jlo = jhi;
+        for (int j = 0; j < jlo; j++) {
+            int ix = 2 * j - padL;
+            e[j] = ix >= 0 && ix < w ? row[ix] : 0.0f;
+            o[j] = ix + 1 >= 0 && ix + 1 < w ? row[ix + 1] : 0.0f;
         }
-        for (int ty = 0; ty < tH; ty++) {
+        const float *r = row - padL;
+        for (int j = jlo; j < jhi; j++) { e[j] = r[2 * j]; o[j] = r[2 * j + 1]; }
+        for (int j = jhi; j < Wh; j++) {
+            int ix = 2 * j - padL;
+            e[j] = ix >= 0 && ix < w ? row[ix] : 0.0f;
+            o[j] = ix + 1 >= 0 && ix + 1 < w ? row[ix + 1] : 0.0f;
+        }
+    }
+}
+
+/* Bᵀ d B for tile rows ty0..ty0+nty of every channel into the 16 planes of V (column
+ * (ty-ty0)·tW + tx of row c). */
+INLINE void wino_input(const wino_geo *g, const float *x, int ty0, int nty, float *V, float *E, float *O, float *tr) {
+    const int Wh = g->Wh, tW = g->tW;
+    for (int c = 0; c < g->C; c++) {
+        wino_split(g, x + (size_t)c * g->h * g->w, ty0, 2 * nty + 2, E, O);
+        for (int t = 0; t < nty; t++) {
             /* rows, Bᵀ d: t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1, t3 = d1 - d3 (E and O halves) */
-            const float *e0 = E + (size_t)(2 * ty) * Wh, *e1 = e0 + Wh, *e2 = e1 + Wh, *e3 = e2 + Wh;
-            const float *o0 = O + (size_t)(2 * ty) * Wh, *o1 = o0 + Wh, *o2 = o1 + Wh, *o3 = o2 + Wh;
+            const float *e0 = E + (size_t)(2 * t) * Wh, *e1 = e0 + Wh, *e2 = e1 + Wh, *e3 = e2 + Wh;
+            const float *o0 = O + (size_t)(2 * t) * Wh, *o1 = o0 + Wh, *o2 = o1 + Wh, *o3 = o2 + Wh;
             float *te = tr, *to = tr + 4 * (size_t)Wh;
             for (int j = 0; j < Wh; j++) {
                 te[j] = e0[j] - e2[j]; te[Wh + j] = e1[j] + e2[j];
@@ -564,10 +633,10 @@ INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int pad
             /* columns, (·)B: tile tx reads E[tx], O[tx], E[tx+1], O[tx+1] */
             for (int i = 0; i < 4; i++) {
                 const float *ei = te + (size_t)i * Wh, *oi = to + (size_t)i * Wh;
-                float *v0 = V + (i * 4 + 0) * VS + (size_t)c * Tp + ty * tW;
-                float *v1 = V + (i * 4 + 1) * VS + (size_t)c * Tp + ty * tW;
-                float *v2 = V + (i * 4 + 2) * VS + (size_t)c * Tp + ty * tW;
-                float *v3 = V + (i * 4 + 3) * VS + (size_t)c * Tp + ty * tW;
+                float *v0 = V + (i * 4 + 0) * g->VS + (size_t)c * g->Tp + t * tW;
+                float *v1 = V + (i * 4 + 1) * g->VS + (size_t)c * g->Tp + t * tW;
+                float *v2 = V + (i * 4 + 2) * g->VS + (size_t)c * g->Tp + t * tW;
+                float *v3 = V + (i * 4 + 3) * g->VS + (size_t)c * g->Tp + t * tW;
                 for (int tx = 0; tx < tW; tx++) {
                     v0[tx] = ei[tx] - ei[tx + 1];
                     v1[tx] = oi[tx] + ei[tx + 1];
@@ -577,15 +646,19 @@ INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int pad
             }
         }
     }
-    size_t ps = pack_size(M, C, WINO_MR);
-    for (int xi = 0; xi < 16; xi++)
-        gemm(M, T, C, Up + xi * ps, WINO_MR, V + xi * VS, Tp, Mx + xi * MS, Tp, NULL, EMO_ACT_NONE, 0, 0);
-    for (int m = 0; m < M; m++) {
+}
+
+/* Aᵀ m A (+ bias, activation, and the fused pool when pool2) for tile rows ty0..ty0+nty of
+ * every output channel, from the 16 GEMM output planes Mx into `out`. */
+INLINE void wino_output(const wino_geo *g, const float *Mx, int ty0, int nty, const float *bias, int act, float p0,
+                        float p1, int pool2, float *out, float *Y) {
+    const int T = nty * g->tW, Tp = g->Tp, tW = g->tW, oh = g->oh, ow = g->ow;
+    for (int m = 0; m < g->M; m++) {
         const float *p[16];
-        for (int xi = 0; xi < 16; xi++) p[xi] = Mx + xi * MS + (size_t)m * Tp;
+        for (int xi = 0; xi < 16; xi++) p[xi] = Mx + xi * g->MS + (size_t)m * Tp;
         float *y00 = Y, *y01 = Y + Tp, *y10 = Y + 2 * (size_t)Tp, *y11 = Y + 3 * (size_t)Tp;
         const float b = bias ? bias[m] : 0.0f;
-        /* Aᵀ m A for all tiles at once: rows s0 = m0 + m1 + m2, s1 = m1 - m2 - m3, then columns */
+        /* rows s0 = m0 + m1 + m2, s1 = m1 - m2 - m3, then columns, for all tiles at once */
         for (int t = 0; t < T; t++) {
             float s00 = p[0][t] + p[4][t] + p[8][t], s01 = p[1][t] + p[5][t] + p[9][t];
             float s02 = p[2][t] + p[6][t] + p[10][t], s03 = p[3][t] + p[7][t] + p[11][t];
@@ -605,15 +678,15 @@ INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int pad
             act_buf(ymax, T, act, p0, p1);
             const int ph = oh / 2, pw = ow / 2;
             float *dst = out + (size_t)m * ph * pw;
-            if (pw == tW) memcpy(dst, ymax, sizeof(float) * (size_t)ph * pw);
-            else for (int ty = 0; ty < ph; ty++) memcpy(dst + (size_t)ty * pw, ymax + (size_t)ty * tW, sizeof(float) * pw);
+            for (int t = 0; t < nty && ty0 + t < ph; t++)
+                memcpy(dst + (size_t)(ty0 + t) * pw, ymax + (size_t)t * tW, sizeof(float) * pw);
             continue;
         }
         act_buf(Y, 4 * Tp, act, p0, p1);
         float *dst = out + (size_t)m * oh * ow;
-        for (int ty = 0; ty < tH; ty++) {
+        for (int t = 0; t < nty; t++) {
+            const int ty = ty0 + t, t0 = t * tW;
             float *r0 = dst + (size_t)(2 * ty) * ow, *r1 = r0 + ow;
-            const int t0 = ty * tW;
             for (int tx = 0; tx < ow / 2; tx++) { r0[2 * tx] = y00[t0 + tx]; r0[2 * tx + 1] = y01[t0 + tx]; }
             if (ow & 1) r0[ow - 1] = y00[t0 + tW - 1];
             if (2 * ty + 1 < oh) {
@@ -621,6 +694,26 @@ INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int pad
                 if (ow & 1) r1[ow - 1] = y10[t0 + tW - 1];
             }
         }
+    }
+}
+
+/* A block of tile rows at a time: transform its input, 16 GEMMs, transform its output. */
+INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int padT, int padL, int oh, int ow,
+                      const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
+                      float *out, float *work) {
+    wino_geo g = {C, h, w, padT, padL, oh, ow, M, (oh + 1) / 2, (ow + 1) / 2, 0, 0, 0, 0, 0, 0};
+    g.rb = wino_rows_per_block(M, C, g.tH, g.tW);
+    g.Tp = round16(g.rb * g.tW); g.Hp = 2 * g.rb + 2; g.Wh = g.tW + 1;
+    g.VS = (size_t)C * g.Tp + WINO_SKEW; g.MS = (size_t)M * g.Tp + WINO_SKEW;  /* per-position plane strides */
+    float *V = work, *Mx = V + 16 * g.VS, *E = Mx + 16 * g.MS, *O = E + (size_t)g.Hp * g.Wh;
+    float *tr = O + (size_t)g.Hp * g.Wh, *Y = tr + 8 * (size_t)g.Wh;
+    size_t ps = pack_size(M, C, WINO_MR);
+    for (int ty0 = 0; ty0 < g.tH; ty0 += g.rb) {
+        int nty = g.tH - ty0 < g.rb ? g.tH - ty0 : g.rb;
+        wino_input(&g, x, ty0, nty, V, E, O, tr);
+        for (int xi = 0; xi < 16; xi++)
+            gemm(M, nty * g.tW, C, Up + xi * ps, WINO_MR, V + xi * g.VS, g.Tp, Mx + xi * g.MS, g.Tp, NULL, EMO_ACT_NONE, 0, 0);
+        wino_output(&g, Mx, ty0, nty, bias, act, p0, p1, pool2, out, Y);
     }
 }
 

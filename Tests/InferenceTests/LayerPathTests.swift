@@ -258,6 +258,38 @@ final class LayerPathTests: XCTestCase {
         for o in sets { XCTAssertNil(PathSets.mismatch(o), "\(o)") }
     }
 
+    /// Shapes past the kernels' blocks, which the random cases above are too small to reach:
+    /// Winograd over several blocks of tile rows (the last one partial; with and without the fused
+    /// pool, odd sizes), GEMMs with K over one K block (256 rows: partial sums stored and added) and
+    /// with B copied into panels (K ≥ 64, M > 8), pointwise and strided.
+    func testLargeConvolutionsCrossTheKernelBlocks() throws {
+        var rng = Rng(s: 77)
+        let sets = PathSets.traced()
+        var cases: [ConvCase] = []
+        var wino = ConvCase(kind: .winograd)
+        wino.c = 32; wino.m = 40; wino.h = 66; wino.w = 61; wino.pads = [1, 1, 1, 1]; wino.activation = "Relu"
+        cases.append(wino)
+        wino.maxPool = true; wino.h = 63; wino.pads = [1, 0, 0, 1]
+        cases.append(wino)
+        var strided = ConvCase(kind: .general)
+        strided.c = 40; strided.m = 24; strided.h = 37; strided.w = 41; strided.strides = [2, 2]; strided.pads = [1, 1, 1, 1]
+        cases.append(strided)
+        var pointwise = ConvCase(kind: .pointwise)
+        pointwise.c = 300; pointwise.m = 20; pointwise.h = 13; pointwise.w = 11; pointwise.kh = 1; pointwise.kw = 1
+        pointwise.batchNorm = true; pointwise.activation = "Clip"
+        cases.append(pointwise)
+        var worst: Float = 0
+        for (i, cc) in cases.enumerated() {
+            XCTAssertTrue(cc.isValid, "\(cc)")
+            worst = max(worst, try compareToReference(try cc.model(seed: 500 + i), rng.tensor(cc.inputShape), sets, "\(cc)"))
+        }
+        for o in sets where o.kernels != .none {
+            XCTAssertTrue(PathSets.labels(o).contains("Conv gemm \(o.kernels.name)"), "\(o)")
+            if o.winograd { XCTAssertTrue(PathSets.labels(o).contains("Conv winograd \(o.kernels.name)"), "\(o)") }
+        }
+        report("\(cases.count) large convolutions", sets, worst)
+    }
+
     /// The comparison can fail: one weight off by 0.05 — a far smaller slip than a wrong index,
     /// pad or packing — is caught on every path.
     func testAWrongResultIsCaught() throws {
