@@ -435,19 +435,19 @@ INLINE AVX512 void row2_512(const float *s, int offX, int w, float *d, int ow) {
 }
 
 static AVX512 void im2col512(const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
-                             int padT, int padL, int oh, int ow, float *col) {
-    const size_t ohw = (size_t)oh * ow;
+                             int padT, int padL, int oy0, int oy1, int ow, float *col) {
+    const size_t ohw = (size_t)(oy1 - oy0) * ow;
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for (int ci = 0; ci < c; ci++)
         for (int ki = 0; ki < kh; ki++)
             for (int kj = 0; kj < kw; kj++) {
                 float *dst = col + ((size_t)(ci * kh + ki) * kw + kj) * ohw;
                 const int offX = kj * dw - padL;
-                for (int oy = 0; oy < oh; oy++) {
+                for (int oy = oy0; oy < oy1; oy++) {
                     const int iy = oy * sh - padT + ki * dh;
                     const int inside = iy >= 0 && iy < h;
                     const float *s = x + (size_t)ci * h * w + (size_t)(inside ? iy : 0) * w + offX;
-                    float *d = dst + (size_t)oy * ow;
+                    float *d = dst + (size_t)(oy - oy0) * ow;
                     if (sw == 2) {
                         if (inside) row2_512(x + (size_t)ci * h * w + (size_t)iy * w, offX, w, d, ow);
                         else for (int ox = 0; ox < ow; ox++) d[ox] = 0.0f;
@@ -465,19 +465,20 @@ static AVX512 void im2col512(const float *x, int c, int h, int w, int kh, int kw
 }
 #endif
 
-/* im2col for one image (or one group of it): col[(ci·kh + ki)·kw + kj][oy·ow + ox].
+/* im2col of output rows oy0..oy1 of one image (or one group of it):
+ * col[(ci·kh + ki)·kw + kj][(oy - oy0)·ow + ox].
  * Written here rather than in Swift: at 48×48 the rows are 6–24 floats long and
  * per-row memmove/initialize calls cost more than the copy (70 µs of a 0.5 ms model). */
-void emo_im2col(int level, const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
-                int padT, int padL, int oh, int ow, float *col) {
+void emo_im2col_rows(int level, const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
+                     int padT, int padL, int oy0, int oy1, int ow, float *col) {
 #ifdef EMO_X86
     if (level == EMO_LEVEL_AVX512 && (sw == 1 || sw == 2) && level <= emo_kernels_cpu_level()) {
-        im2col512(x, c, h, w, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, col);
+        im2col512(x, c, h, w, kh, kw, sh, sw, dh, dw, padT, padL, oy0, oy1, ow, col);
         return;
     }
 #endif
     (void)level;
-    const size_t ohw = (size_t)oh * ow;
+    const size_t ohw = (size_t)(oy1 - oy0) * ow;
     for (int ci = 0; ci < c; ci++) {
         const float *src = x + (size_t)ci * h * w;
         for (int ki = 0; ki < kh; ki++) {
@@ -489,9 +490,9 @@ void emo_im2col(int level, const float *x, int c, int h, int w, int kh, int kw, 
                 if (w - 1 - offX < 0) hi = 0;
                 else { hi = (w - 1 - offX) / sw + 1; if (hi > ow) hi = ow; }
                 if (lo > hi) lo = hi;
-                for (int oy = 0; oy < oh; oy++) {
+                for (int oy = oy0; oy < oy1; oy++) {
                     int iy = oy * sh - padT + ki * dh;
-                    float *d = dst + (size_t)oy * ow;
+                    float *d = dst + (size_t)(oy - oy0) * ow;
                     if (iy < 0 || iy >= h) {
                         for (int ox = 0; ox < ow; ox++) d[ox] = 0.0f;
                         continue;

@@ -261,7 +261,7 @@ final class LayerPathTests: XCTestCase {
     /// Shapes past the kernels' blocks, which the random cases above are too small to reach:
     /// Winograd over several blocks of tile rows (the last one partial; with and without the fused
     /// pool, odd sizes), GEMMs with K over one K block (256 rows: partial sums stored and added) and
-    /// with B copied into panels (K ≥ 64, M > 8), pointwise and strided.
+    /// with B copied into panels (K ≥ 64, M > 8), im2col in blocks of output rows, pointwise and strided.
     func testLargeConvolutionsCrossTheKernelBlocks() throws {
         var rng = Rng(s: 77)
         let sets = PathSets.traced()
@@ -274,6 +274,11 @@ final class LayerPathTests: XCTestCase {
         var strided = ConvCase(kind: .general)
         strided.c = 40; strided.m = 24; strided.h = 37; strided.w = 41; strided.strides = [2, 2]; strided.pads = [1, 1, 1, 1]
         cases.append(strided)
+        // im2col in blocks of output rows (K · ow · oh over ConvLayer.im2colBlockFloats), the last one short.
+        var unfolded = ConvCase(kind: .general)
+        unfolded.c = 24; unfolded.m = 16; unfolded.h = 61; unfolded.w = 58; unfolded.kh = 5; unfolded.kw = 5
+        unfolded.pads = [2, 2, 1, 2]; unfolded.activation = "LeakyRelu"
+        cases.append(unfolded)
         var pointwise = ConvCase(kind: .pointwise)
         pointwise.c = 300; pointwise.m = 20; pointwise.h = 13; pointwise.w = 11; pointwise.kh = 1; pointwise.kw = 1
         pointwise.batchNorm = true; pointwise.activation = "Clip"

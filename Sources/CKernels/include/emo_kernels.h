@@ -45,10 +45,11 @@ int emo_wino_conv(int level, const float *x, int C, int h, int w, int padT, int 
  * transB). Returns 0, or -1 if `level` is unavailable or N, K ≤ 0. */
 int emo_gemv_rows(int level, int N, int K, const float *W, int ldw, const float *x, float alpha, float *y);
 
-/* im2col of c channels of one image (h×w each) into col[c·kh·kw][oh·ow]; `level` AVX512
- * takes masked-vector rows at stride 1 (same values). */
-void emo_im2col(int level, const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
-                int padT, int padL, int oh, int ow, float *col);
+/* im2col of c channels of one image (h×w each), output rows oy0..oy1 (of width ow), into
+ * col[c·kh·kw][(oy1 - oy0)·ow]; `level` AVX512 takes masked-vector rows at strides 1 and 2
+ * (same values). */
+void emo_im2col_rows(int level, const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
+                     int padT, int padL, int oy0, int oy1, int ow, float *col);
 
 /* Depthwise convolution (one input channel per filter, groups == C == M) of one image:
  * x [C][h][w], k [C][kh][kw], out [C][oh][ow]; `work` must hold emo_dw_workspace floats.

@@ -79,35 +79,57 @@ extension ConvLayer {
         }
     }
 
-    /// Per image and group: im2col (skipped for 1×1/stride 1/no pad) then one packed GEMM
-    /// writing the NCHW output rows with bias and activation applied.
+    /// Floats of one im2col block: a block of output rows is unfolded and multiplied while it is
+    /// still in L2 (2 MiB per core here). Unfolding whole images first wrote, then re-read from
+    /// L3, 5.9 MB for each 5×5 convolution of Inception v3 (35×35, K = 1200) and 7.4 MB for
+    /// ResNet18's 7×7 conv1; measured in the commit that made this change.
+    static let im2colBlockFloats = 256 * 1024
+
+    /// Output rows per im2col block (equal blocks, so that no block is a sliver). Not blocked when
+    /// the weights are the larger matrix (fewer pixels than output channels, e.g. Inception's
+    /// 17×17 → 384 stride-2 layer): every block's GEMM streams all of them again.
+    func im2colRows(_ g: ConvGeometry, k: Int) -> Int {
+        let fit = max(1, Self.im2colBlockFloats / max(1, k * g.ow))
+        if fit >= g.oh || g.oh * g.ow <= outChannels / groups { return g.oh }
+        let blocks = (g.oh + fit - 1) / fit
+        return (g.oh + blocks - 1) / blocks
+    }
+
+    /// Per image and group: one packed GEMM writing the NCHW output rows with bias and activation
+    /// applied; its B matrix is the input itself for 1×1/stride 1/no pad, else im2col of a block of
+    /// output rows at a time.
     func simdGemmConv(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                       _ g: ConvGeometry) {
         let ohw = g.oh * g.ow, hw = g.h * g.w
         let cg = inChannelsPerGroup, mg = outChannels / groups
         let k = cg * kh * kw
         let pointwise = isPointwise(g)
-        let lease = scratch.lease(pointwise ? 0 : k * ohw)
+        let rows = pointwise ? g.oh : im2colRows(g, k: k)
+        let lease = scratch.lease(pointwise ? 0 : k * rows * g.ow)
         defer { scratch.giveBack(lease) }
-        let col = pointwise ? nil : lease.pointer
         let (act, p0, p1) = kernelActivation
         packed.withUnsafeBufferPointer { ap in
             bias.withUnsafeBufferPointer { bp in
                 for img in 0..<g.n {
                     for gi in 0..<groups {
                         let first = x + (img * g.c + gi * cg) * hw
-                        var b = UnsafePointer(first)
-                        if let col {
-                            emo_im2col(level.rawValue, first, Int32(cg), Int32(g.h), Int32(g.w), Int32(kh), Int32(kw), Int32(strideH),
-                                       Int32(strideW), Int32(dilH), Int32(dilW), Int32(g.pads[0]), Int32(g.pads[1]),
-                                       Int32(g.oh), Int32(g.ow), col)
-                            b = UnsafePointer(col)
+                        let a = ap.baseAddress! + gi * packedGroupStride, bias = bp.baseAddress! + gi * mg
+                        let dst = out + (img * outChannels + gi * mg) * ohw
+                        var oy0 = 0
+                        while oy0 < g.oh {
+                            let oy1 = min(g.oh, oy0 + rows), n = (oy1 - oy0) * g.ow
+                            var b = first
+                            if !pointwise {
+                                emo_im2col_rows(level.rawValue, first, Int32(cg), Int32(g.h), Int32(g.w), Int32(kh), Int32(kw),
+                                                Int32(strideH), Int32(strideW), Int32(dilH), Int32(dilW), Int32(g.pads[0]),
+                                                Int32(g.pads[1]), Int32(oy0), Int32(oy1), Int32(g.ow), lease.pointer)
+                                b = UnsafePointer(lease.pointer)
+                            }
+                            let rc = emo_gemm_packed(level.rawValue, Int32(mg), Int32(n), Int32(k), a, b, Int32(pointwise ? ohw : n),
+                                                     dst + oy0 * g.ow, Int32(ohw), bias, act, p0, p1)
+                            precondition(rc == 0, "emo_gemm_packed rejected level \(level.name)")
+                            oy0 = oy1
                         }
-                        let rc = emo_gemm_packed(level.rawValue, Int32(mg), Int32(ohw), Int32(k),
-                                                 ap.baseAddress! + gi * packedGroupStride, b, Int32(ohw),
-                                                 out + (img * outChannels + gi * mg) * ohw, Int32(ohw),
-                                                 bp.baseAddress! + gi * mg, act, p0, p1)
-                        precondition(rc == 0, "emo_gemm_packed rejected level \(level.name)")
                     }
                 }
             }
