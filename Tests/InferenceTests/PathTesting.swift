@@ -138,3 +138,27 @@ final class InferenceOptionsTests: XCTestCase {
         for o in sets { XCTAssertNil(PathSets.mismatch(o), "\(o)") }
     }
 }
+
+/// The shared scratch: the first free slot is leased (one buffer reused from layer to layer), a
+/// busy pool hands out private blocks, and a slot grows to the largest request and is reused.
+final class ScratchPoolTests: XCTestCase {
+    func testSlotsAreReusedAndABusyPoolAllocates() {
+        let pool = ScratchPool(slots: 2)
+        let a = pool.lease(100), b = pool.lease(10), c = pool.lease(10)
+        XCTAssertNotNil(a.slot); XCTAssertNotNil(b.slot); XCTAssertNil(c.slot)
+        XCTAssertFalse(a.slot === b.slot)
+        c.pointer.initialize(repeating: 1, count: 10)   // a private block is writable
+        pool.giveBack(c); pool.giveBack(b)
+        let again = pool.lease(10)
+        XCTAssertTrue(again.slot === b.slot)
+        XCTAssertEqual(again.pointer, b.pointer)        // same buffer: no reallocation
+        pool.giveBack(again)
+        let bigger = pool.lease(1000)
+        XCTAssertTrue(bigger.slot === b.slot)           // a's slot is still held
+        bigger.pointer.initialize(repeating: 2, count: 1000)
+        pool.giveBack(bigger); pool.giveBack(a)
+        let last = pool.lease(1)
+        XCTAssertTrue(last.slot === a.slot)
+        pool.giveBack(last)
+    }
+}

@@ -35,7 +35,7 @@ final class ConvLayer: Layer {
     private(set) var winogradWeights: [Float] = []
     /// Scratch memory (im2col / Winograd planes) kept between runs: no per-run allocation of
     /// the largest buffers (see emo_tune_malloc for why that matters).
-    let scratch = Scratch()
+    var scratch: ScratchPool { .shared }
     /// A following MaxPool(2×2, stride 2, no padding) folded in at load (only onto Winograd-eligible
     /// convolutions, where each output tile is one pooling window): output is [N, M, oh/2, ow/2].
     var fusedMaxPool2 = false
@@ -237,28 +237,47 @@ extension ConvLayer {
     }
 }
 
-/// A growable float buffer reused across runs. A caller that finds it busy (another thread
-/// running the same model at the same moment) gets a private temporary block instead.
+/// A growable float buffer reused across runs; one slot of `ScratchPool`.
 final class Scratch: @unchecked Sendable {
-    struct Lease { let pointer: UnsafeMutablePointer<Float>; let owned: Bool }
+    struct Lease { let pointer: UnsafeMutablePointer<Float>; let slot: Scratch? }
     private let lock = NSLock()
     private var buffer: UnsafeMutablePointer<Float>?
     private var capacity = 0
 
-    func lease(_ count: Int) -> Lease {
-        let n = max(count, 1)
-        guard lock.try() else { return Lease(pointer: .allocate(capacity: n), owned: true) }
+    /// This buffer, grown to `n` floats, if no other caller holds it.
+    func tryLease(_ n: Int) -> Lease? {
+        guard lock.try() else { return nil }
         if capacity < n {
             buffer?.deallocate()
             buffer = .allocate(capacity: n)
             capacity = n
         }
-        return Lease(pointer: buffer!, owned: false)
+        return Lease(pointer: buffer!, slot: self)
     }
 
-    func giveBack(_ l: Lease) {
-        if l.owned { l.pointer.deallocate() } else { lock.unlock() }
-    }
+    func unlock() { lock.unlock() }
 
     deinit { buffer?.deallocate() }
+}
+
+/// Scratch memory (im2col blocks, Winograd planes, padded planes) shared by every layer of every
+/// model in the process: the first free slot is leased, so a single-threaded run uses one buffer
+/// from layer to layer and it stays in cache. With one buffer per layer, each layer's workspace
+/// had been evicted since the previous inference and its writes missed every cache level
+/// (measured in the commit). More runs at once than slots: the extra callers get a private block.
+final class ScratchPool: @unchecked Sendable {
+    static let shared = ScratchPool(slots: 8)
+    private let slots: [Scratch]
+
+    init(slots: Int) { self.slots = (0..<max(1, slots)).map { _ in Scratch() } }
+
+    func lease(_ count: Int) -> Scratch.Lease {
+        let n = max(count, 1)
+        for s in slots { if let l = s.tryLease(n) { return l } }
+        return Scratch.Lease(pointer: .allocate(capacity: n), slot: nil)
+    }
+
+    func giveBack(_ l: Scratch.Lease) {
+        if let s = l.slot { s.unlock() } else { l.pointer.deallocate() }
+    }
 }

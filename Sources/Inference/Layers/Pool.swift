@@ -3,7 +3,7 @@ import CKernels
 /// and GlobalAveragePool / GlobalMaxPool.
 final class PoolLayer: Layer {
     let name: String
-    private let scratch = Scratch()
+    private var scratch: ScratchPool { .shared }
     let isMax: Bool
     let global: Bool
     var kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1
