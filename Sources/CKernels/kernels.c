@@ -212,7 +212,7 @@ INLINE AVX512 void pack_b512(const float *B, int ldb, int kc, int nn, float *pan
     __mmask16 last = (__mmask16)((1u << (nn - 16 * (nrv - 1))) - 1u);
     for (int k = 0; k < kc; k++, B += ldb, panel += GEMM_NC) {
         /* Rows far apart defeat the hardware prefetcher (a new page per row): ask PF_AHEAD
-         * rows ahead. */
+         * rows ahead (a prefetch never faults, also past the matrix's last row). */
         for (int j = 0; j < nrv; j++) _mm_prefetch((const char *)(B + (size_t)PF_AHEAD * ldb + 16 * j), _MM_HINT_T0);
         for (int j = 0; j < nrv; j++)
             _mm512_store_ps(panel + 16 * j, j == nrv - 1 ? _mm512_maskz_loadu_ps(last, B + 16 * j)

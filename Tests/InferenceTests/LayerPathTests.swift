@@ -295,6 +295,35 @@ final class LayerPathTests: XCTestCase {
         report("\(cases.count) large convolutions", sets, worst)
     }
 
+    /// Kernel rows/columns that meet only padding are left out of the GEMM (a 3×3 kernel on a 1×1
+    /// map runs its centre alone) and the result still equals the reference's on every path;
+    /// maps under 2×2 Winograd tiles take the GEMM.
+    func testTapsThatOnlyMeetPaddingAreSkipped() throws {
+        var rng = Rng(s: 91)
+        let sets = PathSets.traced()
+        // (input h, w, kernel, pads, stride) → expected GEMM kernel size
+        let cases: [(Int, Int, Int, [Int], Int, (Int, Int))] = [
+            (1, 1, 3, [1, 1, 1, 1], 1, (1, 1)),
+            (1, 5, 3, [1, 1, 1, 1], 1, (1, 3)),
+            (2, 2, 5, [2, 2, 2, 2], 1, (3, 3)),
+            (3, 2, 5, [2, 2, 2, 2], 2, (5, 2)),
+            (6, 6, 3, [1, 1, 1, 1], 1, (3, 3)),
+        ]
+        var worst: Float = 0
+        for (i, (h, w, k, pads, s, want)) in cases.enumerated() {
+            var cc = ConvCase(kind: .general)
+            cc.c = 20; cc.m = 24; cc.h = h; cc.w = w; cc.kh = k; cc.kw = k; cc.pads = pads; cc.strides = [s, s]
+            cc.activation = "Relu"
+            let model = try cc.model(seed: 900 + i)
+            let conv = try XCTUnwrap(model.steps.first?.layer as? ConvLayer)
+            let t = conv.gemmTaps(conv.geometry(cc.inputShape))
+            XCTAssertEqual(t.kh, want.0, "\(cc)"); XCTAssertEqual(t.kw, want.1, "\(cc)")
+            worst = max(worst, try compareToReference(model, rng.tensor(cc.inputShape), sets, "\(cc)"))
+        }
+        for o in sets where o.kernels != .none { XCTAssertTrue(PathSets.labels(o).contains("Conv gemm \(o.kernels.name)")) }
+        report("\(cases.count) convolutions with taps in the padding", sets, worst)
+    }
+
     /// The comparison can fail: one weight off by 0.05 — a far smaller slip than a wrong index,
     /// pad or packing — is caught on every path.
     func testAWrongResultIsCaught() throws {

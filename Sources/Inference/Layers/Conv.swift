@@ -36,6 +36,9 @@ final class ConvLayer: Layer {
     /// Scratch memory (im2col / Winograd planes) kept between runs: no per-run allocation of
     /// the largest buffers (see emo_tune_malloc for why that matters).
     var scratch: ScratchPool { .shared }
+    /// Weights packed for trimmed kernels (`gemmTaps`), by live rows and columns.
+    var trimmed: [[Int]: ([Float], Int)] = [:]
+    let trimLock = NSLock()
     /// A following MaxPool(2×2, stride 2, no padding) folded in at load (only onto Winograd-eligible
     /// convolutions, where each output tile is one pooling window): output is [N, M, oh/2, ow/2].
     var fusedMaxPool2 = false
@@ -161,6 +164,11 @@ final class ConvLayer: Layer {
             && inChannelsPerGroup >= 16 && outChannels >= 16
     }
 
+    /// Winograd's transformed weights are 16/9 the size of the kernel's, and a map of fewer than
+    /// 2×2 tiles leaves nothing for its fewer multiplies to save: Inception v3 at 75×75 input ran
+    /// its 1×1-map 3×3 layers (448 → 384) on 11 MB of transformed weights each, 1.2–1.3 ms.
+    func winogradPays(_ g: ConvGeometry) -> Bool { ((g.oh + 1) / 2) * ((g.ow + 1) / 2) >= 4 }
+
     func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {
         let x = inputs[0]
         let g = geometry(x.shape)
@@ -181,7 +189,7 @@ final class ConvLayer: Layer {
     func path(_ g: ConvGeometry, options: InferenceOptions) -> ConvPath {
         let level = options.kernels
         if level != .none && !isDepthwise && !packed.isEmpty {
-            return options.useWinograd && !winogradWeights.isEmpty ? .winograd(level) : .simdGemm(level)
+            return options.useWinograd && !winogradWeights.isEmpty && winogradPays(g) ? .winograd(level) : .simdGemm(level)
         }
         // The SIMD depthwise kernel copies each padded plane: a hostile geometry (huge pads or
         // strides) would need a huge one, so it runs on the plain loop, which needs no scratch.
@@ -234,6 +242,65 @@ extension ConvLayer {
         guard x.count == 4 else { return 0 }
         let (oh, ow) = convOutput(h: x[2], w: x[3], pads: pads(h: x[2], w: x[3]))
         return x[0] * outChannels * oh * ow * inChannelsPerGroup * kh * kw
+    }
+}
+
+/// The GEMM form of a convolution for one geometry: its kernel taps (all of them, or the block that
+/// reaches the input), the pads relative to that block, and the weights packed for those taps.
+struct GemmTaps {
+    let kh: Int, kw: Int, padT: Int, padL: Int
+    let packed: [Float]
+    let groupStride: Int
+}
+
+extension ConvLayer {
+    /// Kernel positions t in 0..<k that read the input for at least one output o < out, i.e.
+    /// 0 ≤ o·stride − pad + t·dil < size for some o: an interval; nil when empty.
+    static func liveTaps(k: Int, dil: Int, stride: Int, pad: Int, size: Int, out: Int) -> ClosedRange<Int>? {
+        var lo = 0, hi = k - 1
+        while lo < k && lo * dil < pad - (out - 1) * stride { lo += 1 }
+        while hi >= 0 && hi * dil > size - 1 + pad { hi -= 1 }
+        return lo <= hi ? lo...hi : nil
+    }
+
+    /// The taps this geometry's GEMM runs over. Rows and columns of the kernel that only ever
+    /// meet padding are left out (they multiply zeros): a 3×3 kernel padded by 1 on a 1×1 map
+    /// needs its centre alone, and reading all nine taps' weights made Inception v3's 1×1-map
+    /// layers at a 75×75 input memory-bound on weights it multiplied by zero. The trimmed weights
+    /// are packed once per trimmed shape.
+    func gemmTaps(_ g: ConvGeometry) -> GemmTaps {
+        let full = GemmTaps(kh: kh, kw: kw, padT: g.pads[0], padL: g.pads[1], packed: packed, groupStride: packedGroupStride)
+        guard let r = Self.liveTaps(k: kh, dil: dilH, stride: strideH, pad: g.pads[0], size: g.h, out: g.oh),
+              let c = Self.liveTaps(k: kw, dil: dilW, stride: strideW, pad: g.pads[1], size: g.w, out: g.ow),
+              r.count < kh || c.count < kw else { return full }
+        let (packed, stride) = trimmedWeights(rows: r, cols: c)
+        return GemmTaps(kh: r.count, kw: c.count, padT: g.pads[0] - r.lowerBound * dilH,
+                        padL: g.pads[1] - c.lowerBound * dilW, packed: packed, groupStride: stride)
+    }
+
+    /// The weights of kernel rows `rows` and columns `cols`, packed per group (cached).
+    private func trimmedWeights(rows: ClosedRange<Int>, cols: ClosedRange<Int>) -> ([Float], Int) {
+        let key = [rows.lowerBound, rows.upperBound, cols.lowerBound, cols.upperBound]
+        trimLock.lock(); defer { trimLock.unlock() }
+        if let hit = trimmed[key] { return hit }
+        let mg = outChannels / groups, cg = inChannelsPerGroup, k = cg * rows.count * cols.count
+        var sub = [Float](); sub.reserveCapacity(outChannels * k)
+        for m in 0..<outChannels {
+            for ci in 0..<cg {
+                for ki in rows { for kj in cols { sub.append(weights[((m * cg + ci) * kh + ki) * kw + kj]) } }
+            }
+        }
+        let stride = emo_pack_a_size(Int32(mg), Int32(k))
+        var packed = [Float](repeating: 0, count: stride * groups)
+        sub.withUnsafeBufferPointer { w in
+            packed.withUnsafeMutableBufferPointer { p in
+                for gi in 0..<groups {
+                    emo_pack_a(w.baseAddress! + gi * mg * k, Int32(mg), Int32(k), p.baseAddress! + gi * stride)
+                }
+            }
+        }
+        trimmed[key] = (packed, stride)
+        return (packed, stride)
     }
 }
 

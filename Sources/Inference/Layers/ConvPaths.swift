@@ -97,32 +97,33 @@ extension ConvLayer {
 
     /// Per image and group: one packed GEMM writing the NCHW output rows with bias and activation
     /// applied; its B matrix is the input itself for 1×1/stride 1/no pad, else im2col of a block of
-    /// output rows at a time.
+    /// output rows at a time, over the kernel taps that can reach the input (`gemmTaps`).
     func simdGemmConv(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                       _ g: ConvGeometry) {
+        let t = gemmTaps(g)
         let ohw = g.oh * g.ow, hw = g.h * g.w
         let cg = inChannelsPerGroup, mg = outChannels / groups
-        let k = cg * kh * kw
+        let k = cg * t.kh * t.kw
         let pointwise = isPointwise(g)
         let rows = pointwise ? g.oh : im2colRows(g, k: k)
         let lease = scratch.lease(pointwise ? 0 : k * rows * g.ow)
         defer { scratch.giveBack(lease) }
         let (act, p0, p1) = kernelActivation
-        packed.withUnsafeBufferPointer { ap in
+        t.packed.withUnsafeBufferPointer { ap in
             bias.withUnsafeBufferPointer { bp in
                 for img in 0..<g.n {
                     for gi in 0..<groups {
                         let first = x + (img * g.c + gi * cg) * hw
-                        let a = ap.baseAddress! + gi * packedGroupStride, bias = bp.baseAddress! + gi * mg
+                        let a = ap.baseAddress! + gi * t.groupStride, bias = bp.baseAddress! + gi * mg
                         let dst = out + (img * outChannels + gi * mg) * ohw
                         var oy0 = 0
                         while oy0 < g.oh {
                             let oy1 = min(g.oh, oy0 + rows), n = (oy1 - oy0) * g.ow
                             var b = first
                             if !pointwise {
-                                emo_im2col_rows(level.rawValue, first, Int32(cg), Int32(g.h), Int32(g.w), Int32(kh), Int32(kw),
-                                                Int32(strideH), Int32(strideW), Int32(dilH), Int32(dilW), Int32(g.pads[0]),
-                                                Int32(g.pads[1]), Int32(oy0), Int32(oy1), Int32(g.ow), lease.pointer)
+                                emo_im2col_rows(level.rawValue, first, Int32(cg), Int32(g.h), Int32(g.w), Int32(t.kh), Int32(t.kw),
+                                                Int32(strideH), Int32(strideW), Int32(dilH), Int32(dilW), Int32(t.padT),
+                                                Int32(t.padL), Int32(oy0), Int32(oy1), Int32(g.ow), lease.pointer)
                                 b = UnsafePointer(lease.pointer)
                             }
                             let rc = emo_gemm_packed(level.rawValue, Int32(mg), Int32(n), Int32(k), a, b, Int32(pointwise ? ohw : n),
