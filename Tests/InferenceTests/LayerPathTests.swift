@@ -308,6 +308,7 @@ final class LayerPathTests: XCTestCase {
             (2, 2, 5, [2, 2, 2, 2], 1, (3, 3)),
             (3, 2, 5, [2, 2, 2, 2], 2, (5, 2)),
             (6, 6, 3, [1, 1, 1, 1], 1, (3, 3)),
+            (3, 3, 3, [1, 1, 1, 1], 1, (3, 3)),
         ]
         var worst: Float = 0
         for (i, (h, w, k, pads, s, want)) in cases.enumerated() {
