@@ -90,7 +90,7 @@ void emo_pack_a(const float *A, int M, int K, float *packed) { pack_rows(A, M, K
 #define GEMM_KC 256
 #define GEMM_NC 48
 #define PF_AHEAD 8
-/* Widest B (columns) that gemm512_thin8 takes. */
+/* Widest B (columns) that gemm512_thin takes on weights packed by 8 rows. */
 #define THIN8_MAX_N 12
 #ifndef GEMM_PACK_MIN_K
 #define GEMM_PACK_MIN_K 64
@@ -163,71 +163,33 @@ INLINE AVX512 void tile512(const int NRV, int kc, const float *a, int amr, const
 }
 
 /* Thin GEMMs (N ≤ 16, e.g. the 9 tiles of a 6×6 Winograd output): vectors run over 16 output
- * channels (one packed 16-row block of A per vector, NB blocks) and each of the NC columns of
- * B is broadcast, so no lane idles (the pixel-vector tile above would use 9 of 16 lanes).
- * Results go to C column by column with a scatter (stride ldc); rows ≥ M are masked off. */
-INLINE AVX512 void tile512_thin(const int NB, const int NC, int K, const float *a, const float *b, int ldb,
-                                float *c, int ldc, __mmask16 rows0, __mmask16 rows1) {
-    __m512 acc[2][6];
-    for (int i = 0; i < NB; i++)
-        for (int j = 0; j < NC; j++) acc[i][j] = _mm512_setzero_ps();
-    const size_t blk = (size_t)K * WINO_MR;
-    for (int k = 0; k < K; k++) {
-        __m512 w0 = _mm512_loadu_ps(a + (size_t)k * WINO_MR);
-        __m512 w1 = NB == 2 ? _mm512_loadu_ps(a + blk + (size_t)k * WINO_MR) : w0;
-        const float *bk = b + (size_t)k * ldb;
-        for (int j = 0; j < NC; j++) {
-            __m512 bj = _mm512_set1_ps(bk[j]);
-            acc[0][j] = _mm512_fmadd_ps(w0, bj, acc[0][j]);
-            if (NB == 2) acc[1][j] = _mm512_fmadd_ps(w1, bj, acc[1][j]);
-        }
-    }
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(ldc));
-    for (int j = 0; j < NC; j++) {
-        _mm512_mask_i32scatter_ps(c + j, rows0, idx, acc[0][j], 4);
-        if (NB == 2) _mm512_mask_i32scatter_ps(c + (size_t)16 * ldc + j, rows1, idx, acc[1][j], 4);
-    }
-}
+ * channels (a packed 16-row block of A, or two 8-row blocks, per vector; NB vectors) and each of
+ * the NC columns of B is broadcast, so no lane idles (the pixel-vector tile above would use 9 of
+ * 16 lanes). Results go to C column by column with a scatter (stride ldc); rows ≥ M are masked off. */
 
-#define THIN_CASE(NB, NC) case NC: tile512_thin(NB, NC, K, a, b, ldb, c, ldc, r0, r1); break;
-#define THIN_SWITCH(NB) switch (nc) { THIN_CASE(NB, 1) THIN_CASE(NB, 2) THIN_CASE(NB, 3) THIN_CASE(NB, 4) THIN_CASE(NB, 5) default: THIN_CASE(NB, 6) }
-
-static AVX512 void gemm512_thin(int M, int N, int K, const float *Ap, const float *B, int ldb, float *C, int ldc) {
-    for (int m0 = 0; m0 < M; m0 += 32) {
-        const float *a = Ap + (size_t)(m0 / WINO_MR) * K * WINO_MR;
-        int left = M - m0;
-        __mmask16 r0 = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1u);
-        __mmask16 r1 = left >= 32 ? 0xFFFF : left > 16 ? (__mmask16)((1u << (left - 16)) - 1u) : 0;
-        for (int n0 = 0; n0 < N; n0 += 6) {
-            int nc = N - n0 < 6 ? N - n0 : 6;
-            const float *b = B + n0;
-            float *c = C + (size_t)m0 * ldc + n0;
-            if (left > 16) { THIN_SWITCH(2) } else { THIN_SWITCH(1) }
-        }
-    }
-}
-
-/* Thin GEMMs on weights packed in 8-row blocks (EMO_PACK_MR): the 1–12 columns of a convolution
- * on a 1×1 to 3×3 map. As tile512_thin, vectors run over 16 output channels (two 8-row blocks
- * per vector) and each column of B is broadcast; bias and activation are applied before the
- * scatter. The 8×16-pixel tile used 4 of its 16 lanes on a 2×2 map: ResNet18 at 64 px ran its
- * 512-channel 3×3 layers at 1.7 ms against onnxruntime's 0.67 ms. */
-INLINE AVX512 __m512 rows16(const float *a, size_t blk, int k, int have2) {
+/* 16 rows from A packed in blocks of MR rows (16: one load; 8: two blocks `blk` floats apart,
+ * the second zero when `have2` is 0) at step k. */
+INLINE AVX512 __m512 rows16(const float *a, const int MR, size_t blk, int k, int have2) {
+    if (MR == 16) return _mm512_loadu_ps(a + (size_t)k * 16);
     __m256 lo = _mm256_loadu_ps(a + (size_t)k * EMO_PACK_MR);
     __m256 hi = have2 ? _mm256_loadu_ps(a + blk + (size_t)k * EMO_PACK_MR) : _mm256_setzero_ps();
     /* insertf64x4 (AVX-512F) rather than insertf32x8, which needs AVX-512DQ */
     return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
 }
 
-INLINE AVX512 void tile512_thin8(const int NB, const int NC, int K, const float *a, int blocks, const float *b, int ldb,
-                                 float *c, int ldc, int rows, const float *bias, int act, float p0, float p1) {
+/* NB vectors of 16 output channels × NC columns; A packed in blocks of MR rows (`blocks` of them
+ * hold this tile's `rows` rows); bias and activation applied before the scatter to C. */
+INLINE AVX512 void tile512_thin(const int NB, const int NC, const int MR, int K, const float *a, int blocks,
+                                const float *b, int ldb, float *c, int ldc, int rows, const float *bias, int act,
+                                float p0, float p1) {
     __m512 acc[2][6];
     for (int i = 0; i < NB; i++)
         for (int j = 0; j < NC; j++) acc[i][j] = _mm512_setzero_ps();
-    const size_t blk = (size_t)K * EMO_PACK_MR;
+    const size_t blk = (size_t)K * MR;
+    const float *a1 = a + (MR == 16 ? blk : 2 * blk);   /* rows 16..31 */
     for (int k = 0; k < K; k++) {
-        __m512 w0 = rows16(a, blk, k, blocks > 1);
-        __m512 w1 = NB == 2 ? rows16(a + 2 * blk, blk, k, blocks > 3) : w0;
+        __m512 w0 = rows16(a, MR, blk, k, blocks > 1);
+        __m512 w1 = NB == 2 ? rows16(a1, MR, blk, k, blocks > 3) : w0;
         const float *bk = b + (size_t)k * ldb;
         for (int j = 0; j < NC; j++) {
             __m512 bj = _mm512_set1_ps(bk[j]);
@@ -245,20 +207,26 @@ INLINE AVX512 void tile512_thin8(const int NB, const int NC, int K, const float 
     }
 }
 
-#define THIN8_CASE(NB, NC) case NC: tile512_thin8(NB, NC, K, a, blocks, bp, ldb, cp, ldc, rows, bi, act, p0, p1); break;
-#define THIN8_SWITCH(NB) switch (nc) { THIN8_CASE(NB, 1) THIN8_CASE(NB, 2) THIN8_CASE(NB, 3) THIN8_CASE(NB, 4) THIN8_CASE(NB, 5) default: THIN8_CASE(NB, 6) }
+#define THIN_CASE(NB, MR, NC) case NC: tile512_thin(NB, NC, MR, K, a, blocks, bp, ldb, cp, ldc, rows, bi, act, p0, p1); break;
+#define THIN_SWITCH(NB, MR) switch (nc) { THIN_CASE(NB, MR, 1) THIN_CASE(NB, MR, 2) THIN_CASE(NB, MR, 3) \
+                                          THIN_CASE(NB, MR, 4) THIN_CASE(NB, MR, 5) default: THIN_CASE(NB, MR, 6) }
 
-static AVX512 void gemm512_thin8(int M, int N, int K, const float *Ap, const float *B, int ldb, float *C, int ldc,
-                                 const float *bias, int act, float p0, float p1) {
+/* Thin GEMMs, 32 output channels × 6 columns per tile. mr = WINO_MR: the Winograd GEMMs of small
+ * layers (a 6×6 output is 9 tiles), whose weights are packed by 16 rows. mr = EMO_PACK_MR: the
+ * 1–12 columns of a convolution on a 1×1 to 3×3 map; the 8×16-pixel tile used 4 of its 16 lanes on
+ * a 2×2 map (ResNet18 at 64 px: its 512-channel 3×3 layers 1.7 ms against onnxruntime's 0.67). */
+static AVX512 void gemm512_thin(int M, int N, int K, const float *Ap, int mr, const float *B, int ldb, float *C, int ldc,
+                                const float *bias, int act, float p0, float p1) {
     for (int m0 = 0; m0 < M; m0 += 32) {
-        const float *a = Ap + (size_t)(m0 / EMO_PACK_MR) * K * EMO_PACK_MR;
-        int rows = M - m0 < 32 ? M - m0 : 32, blocks = (rows + EMO_PACK_MR - 1) / EMO_PACK_MR;
+        const float *a = Ap + (size_t)(m0 / mr) * K * mr;
+        int rows = M - m0 < 32 ? M - m0 : 32, blocks = (rows + mr - 1) / mr;
         const float *bi = bias ? bias + m0 : NULL;
         for (int n0 = 0; n0 < N; n0 += 6) {
             int nc = N - n0 < 6 ? N - n0 : 6;
             const float *bp = B + n0;
             float *cp = C + (size_t)m0 * ldc + n0;
-            if (rows > 16) { THIN8_SWITCH(2) } else { THIN8_SWITCH(1) }
+            if (mr == WINO_MR) { if (rows > 16) { THIN_SWITCH(2, 16) } else { THIN_SWITCH(1, 16) } }
+            else if (rows > 16) { THIN_SWITCH(2, 8) } else { THIN_SWITCH(1, 8) }
         }
     }
 }
@@ -284,8 +252,10 @@ INLINE AVX512 void pack_b512(const float *B, int ldb, int kc, int nn, float *pan
  * row), ran layer1 of ResNet18 (64×3136×576) at 51 GMAC/s; measured numbers in the commit. */
 static AVX512 void gemm512(int M, int N, int K, const float *Ap, int amr, const float *B, int ldb, float *C, int ldc,
                            const float *bias, int act, float p0, float p1) {
-    if (amr == WINO_MR && N <= 16 && !bias && act == EMO_ACT_NONE) { gemm512_thin(M, N, K, Ap, B, ldb, C, ldc); return; }
-    if (amr == EMO_PACK_MR && N <= THIN8_MAX_N && M > 8) { gemm512_thin8(M, N, K, Ap, B, ldb, C, ldc, bias, act, p0, p1); return; }
+    if ((amr == WINO_MR && N <= 16) || (amr == EMO_PACK_MR && N <= THIN8_MAX_N && M > 8)) {
+        gemm512_thin(M, N, K, Ap, amr, B, ldb, C, ldc, bias, act, p0, p1);
+        return;
+    }
     _Alignas(64) float panel[GEMM_KC * GEMM_NC];
     const int pack = K >= GEMM_PACK_MIN_K && M > 8 && ldb >= GEMM_PACK_MIN_LDB;
     for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
