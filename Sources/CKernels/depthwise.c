@@ -168,6 +168,7 @@ static DW_AVX512 void max3x3_row512(const float *p, int pw, float *dst, int ow, 
  * copy into `o` (which also applies `recip`). Inception v3's 17×17 and 8×8 average pools took
  * 3× onnxruntime's time row by row. Wider rows (44, 56) lost ~7 %: hence FLAT_MAX_OW. */
 #define FLAT_MAX_OW 40
+DW_INLINE int flat_fits(int sh, int sw, int ow) { return sh == 1 && sw == 1 && ow <= FLAT_MAX_OW; }
 static DW_AVX512 void flat3x3_512(const float *work, int pw, const float *k, float b, int pool, int oh, int ow,
                                   int act, float p0, float p1, float *flat, const float *recip, float *o) {
     const int n = (oh - 1) * pw + ow;
@@ -207,7 +208,7 @@ DW_INLINE void dw_image(const float *x, int C, int h, int w, const float *k, int
         const float b = bias ? bias[c] : 0.0f;
         float *o = out + (size_t)c * oh * ow;
 #ifdef DW_X86
-        if (wide && k33 && sh == 1 && sw == 1 && ow <= FLAT_MAX_OW) {
+        if (wide && k33 && flat_fits(sh, sw, ow)) {
             flat3x3_512(work, pw, kc, b, 0, oh, ow, act, p0, p1, work + (size_t)ph * pw + DW_SLACK, recip, o);
             continue;
         }
@@ -255,7 +256,7 @@ DW_INLINE void pool_planes(const float *x, int planes, int h, int w, int kh, int
         pad_plane(x + (size_t)c * h * w, h, w, padT, padL, ph, pw, -__builtin_inff(), work);
         float *o = out + (size_t)c * oh * ow;
 #ifdef DW_X86
-        if (wide && k33 && sh == 1 && sw == 1 && ow <= FLAT_MAX_OW) {
+        if (wide && k33 && flat_fits(sh, sw, ow)) {
             flat3x3_512(work, pw, 0, 0, 1, oh, ow, 0, 0, 0, work + (size_t)ph * pw + DW_SLACK, NULL, o);
             continue;
         }

@@ -92,12 +92,11 @@ void emo_pack_a(const float *A, int M, int K, float *packed) { pack_rows(A, M, K
 #define PF_AHEAD 8
 /* Widest B (columns) that gemm512_thin takes on weights packed by 8 rows. */
 #define THIN8_MAX_N 12
-#ifndef GEMM_PACK_MIN_K
+/* B is copied into panels only when that pays: K ≥ 64 rows, more than one 8-row tile of M reusing
+ * the panel, rows ≥ 2 KiB apart. Copying always cost mini-Xception's small pointwise GEMMs (16×1936×8:
+ * 59 → 43 GMAC/s) and FER4's 36-column Winograd GEMMs. */
 #define GEMM_PACK_MIN_K 64
-#endif
-#ifndef GEMM_PACK_MIN_LDB
 #define GEMM_PACK_MIN_LDB 512
-#endif
 
 #ifdef EMO_X86
 
@@ -577,9 +576,7 @@ static inline int round16(int n) { return (n + 15) & ~15; }
  * C and of M rows) should stay in L2 (2 MiB per core here) between the transforms and the
  * GEMMs. Transforming the whole image at once made them round trips to L3/DRAM: ResNet18's
  * 56×56×64 layer wrote and re-read 6.4 MB per call, Inception v3's 147² one 33 MB. */
-#ifndef WINO_BLOCK_BYTES
 #define WINO_BLOCK_BYTES (1536 * 1024)
-#endif
 static int wino_rows_per_block(int M, int C, int tH, int tW) {
     size_t row = 16 * sizeof(float) * (size_t)(C + M) * tW;
     int rows = (int)(WINO_BLOCK_BYTES / (row ? row : 1));
@@ -589,10 +586,25 @@ static int wino_rows_per_block(int M, int C, int tH, int tW) {
     return (tH + blocks - 1) / blocks;   /* equal blocks: no short last one */
 }
 
+/* One Winograd call's shapes: tiles, the block of tile rows in work, and the plane strides. */
+typedef struct {
+    int C, h, w, padT, padL, oh, ow, M;
+    int tH, tW, rb, Tp, Hp, Wh;
+    size_t VS, MS;
+} wino_geo;
+
+static wino_geo wino_shape(int M, int C, int h, int w, int padT, int padL, int oh, int ow) {
+    wino_geo g = {C, h, w, padT, padL, oh, ow, M, (oh + 1) / 2, (ow + 1) / 2, 0, 0, 0, 0, 0, 0};
+    g.rb = wino_rows_per_block(M, C, g.tH, g.tW);
+    g.Tp = round16(g.rb * g.tW); g.Hp = 2 * g.rb + 2; g.Wh = g.tW + 1;
+    g.VS = (size_t)C * g.Tp + WINO_SKEW; g.MS = (size_t)M * g.Tp + WINO_SKEW;  /* per-position plane strides */
+    return g;
+}
+
+/* work = V (16 planes of VS), Mx (16 of MS), E and O (Hp·Wh each), tr (8·Wh), Y (5·Tp): see wino_body. */
 size_t emo_wino_workspace(int M, int C, int oh, int ow) {
-    int tH = (oh + 1) / 2, tW = (ow + 1) / 2, rb = wino_rows_per_block(M, C, tH, tW), Tp = round16(rb * tW);
-    int Hp = 2 * rb + 2, Wh = tW + 1;
-    return 16 * ((size_t)C * Tp + WINO_SKEW) + 16 * ((size_t)M * Tp + WINO_SKEW) + 2 * (size_t)Hp * Wh + 8 * (size_t)Wh + 5 * (size_t)Tp;
+    wino_geo g = wino_shape(M, C, 0, 0, 0, 0, oh, ow);
+    return 16 * g.VS + 16 * g.MS + 2 * (size_t)g.Hp * g.Wh + 8 * (size_t)g.Wh + 5 * (size_t)g.Tp;
 }
 
 #ifdef EMO_X86
@@ -606,13 +618,6 @@ INLINE void act_buf(float *v, int n, int act, float p0, float p1) {
     default: break;
     }
 }
-
-/* One Winograd call's shapes: tiles, the block of tile rows in work, and the plane strides. */
-typedef struct {
-    int C, h, w, padT, padL, oh, ow, M;
-    int tH, tW, rb, Tp, Hp, Wh;
-    size_t VS, MS;
-} wino_geo;
 
 /* Input rows 2·ty0-padT .. of channel `src`, zero padded, split into even (E) and odd (O)
  * columns: `rows` rows of Wh. */
@@ -731,10 +736,7 @@ INLINE void wino_output(const wino_geo *g, const float *Mx, int ty0, int nty, co
 INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int padT, int padL, int oh, int ow,
                       const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
                       float *out, float *work) {
-    wino_geo g = {C, h, w, padT, padL, oh, ow, M, (oh + 1) / 2, (ow + 1) / 2, 0, 0, 0, 0, 0, 0};
-    g.rb = wino_rows_per_block(M, C, g.tH, g.tW);
-    g.Tp = round16(g.rb * g.tW); g.Hp = 2 * g.rb + 2; g.Wh = g.tW + 1;
-    g.VS = (size_t)C * g.Tp + WINO_SKEW; g.MS = (size_t)M * g.Tp + WINO_SKEW;  /* per-position plane strides */
+    const wino_geo g = wino_shape(M, C, h, w, padT, padL, oh, ow);
     float *V = work, *Mx = V + 16 * g.VS, *E = Mx + 16 * g.MS, *O = E + (size_t)g.Hp * g.Wh;
     float *tr = O + (size_t)g.Hp * g.Wh, *Y = tr + 8 * (size_t)g.Wh;
     size_t ps = pack_size(M, C, WINO_MR);

@@ -134,16 +134,7 @@ final class ConvLayer: Layer {
     /// Packs the (folded) weights for the SIMD kernels; called once when loading completes.
     func prepare() {
         guard !isDepthwise, Kernels.supported != .none else { packed = []; return }
-        let mg = outChannels / groups, k = inChannelsPerGroup * kh * kw
-        packedGroupStride = emo_pack_a_size(Int32(mg), Int32(k))
-        packed = [Float](repeating: 0, count: packedGroupStride * groups)
-        weights.withUnsafeBufferPointer { w in
-            packed.withUnsafeMutableBufferPointer { p in
-                for g in 0..<groups {
-                    emo_pack_a(w.baseAddress! + g * mg * k, Int32(mg), Int32(k), p.baseAddress! + g * packedGroupStride)
-                }
-            }
-        }
+        (packed, packedGroupStride) = Self.packPerGroup(weights, rows: outChannels / groups, groups: groups)
         winogradWeights = []
         if winogradEligible {
             winogradWeights = [Float](repeating: 0, count: emo_wino_weights_size(Int32(outChannels), Int32(inChannelsPerGroup)))
@@ -283,23 +274,31 @@ extension ConvLayer {
         let key = [rows.lowerBound, rows.upperBound, cols.lowerBound, cols.upperBound]
         trimLock.lock(); defer { trimLock.unlock() }
         if let hit = trimmed[key] { return hit }
-        let mg = outChannels / groups, cg = inChannelsPerGroup, k = cg * rows.count * cols.count
-        var sub = [Float](); sub.reserveCapacity(outChannels * k)
+        let cg = inChannelsPerGroup
+        var sub = [Float](); sub.reserveCapacity(outChannels * cg * rows.count * cols.count)
         for m in 0..<outChannels {
             for ci in 0..<cg {
                 for ki in rows { for kj in cols { sub.append(weights[((m * cg + ci) * kh + ki) * kw + kj]) } }
             }
         }
-        let stride = emo_pack_a_size(Int32(mg), Int32(k))
+        let hit = Self.packPerGroup(sub, rows: outChannels / groups, groups: groups)
+        trimmed[key] = hit
+        return hit
+    }
+
+    /// `w` ([groups × rows × K] row-major) packed for emo_gemm_packed one group at a time, and the
+    /// floats between groups' packed blocks.
+    static func packPerGroup(_ w: [Float], rows: Int, groups: Int) -> ([Float], Int) {
+        let k = w.count / max(1, rows * groups)
+        let stride = emo_pack_a_size(Int32(rows), Int32(k))
         var packed = [Float](repeating: 0, count: stride * groups)
-        sub.withUnsafeBufferPointer { w in
+        w.withUnsafeBufferPointer { wp in
             packed.withUnsafeMutableBufferPointer { p in
-                for gi in 0..<groups {
-                    emo_pack_a(w.baseAddress! + gi * mg * k, Int32(mg), Int32(k), p.baseAddress! + gi * stride)
+                for g in 0..<groups {
+                    emo_pack_a(wp.baseAddress! + g * rows * k, Int32(rows), Int32(k), p.baseAddress! + g * stride)
                 }
             }
         }
-        trimmed[key] = (packed, stride)
         return (packed, stride)
     }
 }
