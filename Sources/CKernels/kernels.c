@@ -176,17 +176,18 @@ INLINE AVX512 __m512 rows16(const float *a, const int MR, size_t blk, int k, int
     return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
 }
 
-/* NB vectors of 16 output channels × NC columns; A packed in blocks of MR rows (`blocks` of them
- * hold this tile's `rows` rows); bias and activation applied before the scatter to C. */
-INLINE AVX512 void tile512_thin(const int NB, const int NC, const int MR, int K, const float *a, int blocks,
-                                const float *b, int ldb, float *c, int ldc, int rows, const float *bias, int act,
-                                float p0, float p1) {
+/* NB vectors of 16 output channels × NC columns over kc steps of K; A packed in blocks of MR rows
+ * (`blocks` of them hold this tile's `rows` rows); `accum`: add to what C holds (gathered); bias
+ * and activation applied before the scatter to C. */
+INLINE AVX512 void tile512_thin(const int NB, const int NC, const int MR, int K, int kc, const float *a, int blocks,
+                                const float *b, int ldb, float *c, int ldc, int rows, int accum, const float *bias,
+                                int act, float p0, float p1) {
     __m512 acc[2][6];
     for (int i = 0; i < NB; i++)
         for (int j = 0; j < NC; j++) acc[i][j] = _mm512_setzero_ps();
     const size_t blk = (size_t)K * MR;
     const float *a1 = a + (MR == 16 ? blk : 2 * blk);   /* rows 16..31 */
-    for (int k = 0; k < K; k++) {
+    for (int k = 0; k < kc; k++) {
         __m512 w0 = rows16(a, MR, blk, k, blocks > 1);
         __m512 w1 = NB == 2 ? rows16(a1, MR, blk, k, blocks > 3) : w0;
         const float *bk = b + (size_t)k * ldb;
@@ -201,12 +202,17 @@ INLINE AVX512 void tile512_thin(const int NB, const int NC, const int MR, int K,
         int left = rows - 16 * i;
         __mmask16 m = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1u);
         __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias + 16 * i) : _mm512_setzero_ps();
-        for (int j = 0; j < NC; j++)
-            _mm512_mask_i32scatter_ps(c + (size_t)16 * i * ldc + j, m, idx, act512(_mm512_add_ps(acc[i][j], bv), act, p0, p1), 4);
+        for (int j = 0; j < NC; j++) {
+            float *cj = c + (size_t)16 * i * ldc + j;
+            __m512 v = _mm512_add_ps(acc[i][j], bv);
+            if (accum) v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, cj, 4));
+            _mm512_mask_i32scatter_ps(cj, m, idx, act512(v, act, p0, p1), 4);
+        }
     }
 }
 
-#define THIN_CASE(NB, MR, NC) case NC: tile512_thin(NB, NC, MR, K, a, blocks, bp, ldb, cp, ldc, rows, bi, act, p0, p1); break;
+#define THIN_CASE(NB, MR, NC) case NC: \
+    tile512_thin(NB, NC, MR, K, kc, a, blocks, bp, ldb, cp, ldc, rows, accum, bi, act, p0, p1); break;
 #define THIN_SWITCH(NB, MR) switch (nc) { THIN_CASE(NB, MR, 1) THIN_CASE(NB, MR, 2) THIN_CASE(NB, MR, 3) \
                                           THIN_CASE(NB, MR, 4) THIN_CASE(NB, MR, 5) default: THIN_CASE(NB, MR, 6) }
 
@@ -214,10 +220,11 @@ INLINE AVX512 void tile512_thin(const int NB, const int NC, const int MR, int K,
  * layers (a 6×6 output is 9 tiles), whose weights are packed by 16 rows. mr = EMO_PACK_MR: the
  * 1–12 columns of a convolution on a 1×1 to 3×3 map; the 8×16-pixel tile used 4 of its 16 lanes on
  * a 2×2 map (ResNet18 at 64 px: its 512-channel 3×3 layers 1.7 ms against onnxruntime's 0.67). */
-static AVX512 void gemm512_thin(int M, int N, int K, const float *Ap, int mr, const float *B, int ldb, float *C, int ldc,
-                                const float *bias, int act, float p0, float p1) {
+/* Steps k0..k0+kc of K (B points at row k0); `accum`, bias and activation as in tile512. */
+static AVX512 void gemm512_thin(int M, int N, int K, int k0, int kc, const float *Ap, int mr, const float *B, int ldb,
+                                float *C, int ldc, int accum, const float *bias, int act, float p0, float p1) {
     for (int m0 = 0; m0 < M; m0 += 32) {
-        const float *a = Ap + (size_t)(m0 / mr) * K * mr;
+        const float *a = Ap + (size_t)(m0 / mr) * K * mr + (size_t)k0 * mr;
         int rows = M - m0 < 32 ? M - m0 : 32, blocks = (rows + mr - 1) / mr;
         const float *bi = bias ? bias + m0 : NULL;
         for (int n0 = 0; n0 < N; n0 += 6) {
@@ -252,9 +259,14 @@ INLINE AVX512 void pack_b512(const float *B, int ldb, int kc, int nn, float *pan
 static AVX512 void gemm512(int M, int N, int K, const float *Ap, int amr, const float *B, int ldb, float *C, int ldc,
                            const float *bias, int act, float p0, float p1) {
     if ((amr == WINO_MR && N <= 16) || (amr == EMO_PACK_MR && N <= THIN8_MAX_N && M > 8)) {
-        gemm512_thin(M, N, K, Ap, amr, B, ldb, C, ldc, bias, act, p0, p1);
+        gemm512_thin(M, N, K, 0, K, Ap, amr, B, ldb, C, ldc, 0, bias, act, p0, p1);
         return;
     }
+    /* A narrow last panel (N = 49: 48 + 1) would run the pixel tile on 1–12 of its 16 lanes, load-
+     * bound on A's 8 broadcasts: the thin tile takes those columns in each K block (while the
+     * block of A is in L2), vectors over rows. */
+    const int tail = N > GEMM_NC && N % GEMM_NC <= THIN8_MAX_N && M > 8 ? N % GEMM_NC : 0;
+    N -= tail;
     _Alignas(64) float panel[GEMM_KC * GEMM_NC];
     const int pack = K >= GEMM_PACK_MIN_K && M > 8 && ldb >= GEMM_PACK_MIN_LDB;
     for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
@@ -279,6 +291,9 @@ static AVX512 void gemm512(int M, int N, int K, const float *Ap, int amr, const 
                 }
             }
         }
+        if (tail)
+            gemm512_thin(M, tail, K, k0, kc, Ap, amr, B + (size_t)k0 * ldb + N, ldb, C + N, ldc, accum,
+                         final ? bias : NULL, final ? act : EMO_ACT_NONE, p0, p1);
     }
 }
 

@@ -261,7 +261,8 @@ final class LayerPathTests: XCTestCase {
     /// Shapes past the kernels' blocks, which the random cases above are too small to reach:
     /// Winograd over several blocks of tile rows (the last one partial; with and without the fused
     /// pool, odd sizes), GEMMs with K over one K block (256 rows: partial sums stored and added) and
-    /// with B copied into panels (K ≥ 64, M > 8), im2col in blocks of output rows, pointwise and strided.
+    /// with B copied into panels (K ≥ 64, M > 8), a last narrow panel left to the thin tile, im2col in
+    /// blocks of output rows, pointwise and strided.
     func testLargeConvolutionsCrossTheKernelBlocks() throws {
         var rng = Rng(s: 77)
         let sets = PathSets.traced()
@@ -283,6 +284,16 @@ final class LayerPathTests: XCTestCase {
         pointwise.c = 300; pointwise.m = 20; pointwise.h = 13; pointwise.w = 11; pointwise.kh = 1; pointwise.kw = 1
         pointwise.batchNorm = true; pointwise.activation = "Clip"
         cases.append(pointwise)
+        // 49 output columns (7×7 pixels; 7×7 Winograd tiles): the last column goes to the thin
+        // tile in each of two K blocks (accumulated by gather), rows past M masked.
+        var tailed = ConvCase(kind: .general)
+        tailed.c = 12; tailed.m = 20; tailed.h = 7; tailed.w = 7; tailed.kh = 5; tailed.kw = 5
+        tailed.pads = [2, 2, 2, 2]; tailed.activation = "Relu"
+        cases.append(tailed)
+        var winoTailed = ConvCase(kind: .winograd)
+        winoTailed.c = 300; winoTailed.m = 36; winoTailed.h = 14; winoTailed.w = 13; winoTailed.pads = [1, 1, 1, 1]
+        winoTailed.activation = "Relu"
+        cases.append(winoTailed)
         var worst: Float = 0
         for (i, cc) in cases.enumerated() {
             XCTAssertTrue(cc.isValid, "\(cc)")
@@ -323,6 +334,22 @@ final class LayerPathTests: XCTestCase {
         }
         for o in sets where o.kernels != .none { XCTAssertTrue(PathSets.labels(o).contains("Conv gemm \(o.kernels.name)")) }
         report("\(cases.count) convolutions with taps in the padding", sets, worst)
+    }
+
+    /// Winograd is taken where its multiplies pay: from 2×2 tiles, and where its transformed
+    /// weights pass L2 only on maps its tiles fit (ResNet18's 7×7 layers run im2col + GEMM).
+    func testWinogradIsTakenWhereItPays() throws {
+        // (channels in = out, map side) → Winograd
+        let cases: [(Int, Int, Bool)] = [
+            (512, 7, false), (512, 8, true), (256, 14, true), (256, 13, false), (64, 7, true), (64, 3, true),
+            (32, 2, false),
+        ]
+        for (i, (ch, side, want)) in cases.enumerated() {
+            var cc = ConvCase(kind: .winograd)
+            cc.c = ch; cc.m = ch; cc.h = side; cc.w = side; cc.pads = [1, 1, 1, 1]
+            let conv = try XCTUnwrap(try cc.model(seed: 950 + i).steps.first?.layer as? ConvLayer)
+            XCTAssertEqual(conv.winogradPays(conv.geometry(cc.inputShape)), want, "\(ch) channels, \(side)×\(side)")
+        }
     }
 
     /// The comparison can fail: one weight off by 0.05 — a far smaller slip than a wrong index,

@@ -158,7 +158,18 @@ final class ConvLayer: Layer {
     /// Winograd's transformed weights are 16/9 the size of the kernel's, and a map of fewer than
     /// 2×2 tiles leaves nothing for its fewer multiplies to save: Inception v3 at 75×75 input ran
     /// its 1×1-map 3×3 layers (448 → 384) on 11 MB of transformed weights each, 1.2–1.3 ms.
-    func winogradPays(_ g: ConvGeometry) -> Bool { ((g.oh + 1) / 2) * ((g.ow + 1) / 2) >= 4 }
+    /// Weights past L2 (2 MiB a core here) come from memory on every inference; that pays only
+    /// where the tiles fit the map, saving the full 2.25× of multiplies: an odd 7×7 map is 4×4
+    /// tiles of which 49 of 64 outputs are used (1.7×). ResNet18's 7×7 layers (512 → 512, 16 MiB
+    /// transformed): 2.1–2.7 ms with Winograd, 1.7–2.5 ms with im2col + GEMM; its 14×14 ones
+    /// (4 MiB) 1.5–2.2 against 1.6–2.1 ms, Inception's 8×8 (448 → 384, 11 MiB) 1.5–1.9 against
+    /// 1.7–2.4 ms (min of 30 each, caches flushed between runs, three alternating passes).
+    func winogradPays(_ g: ConvGeometry) -> Bool {
+        let tiles = ((g.oh + 1) / 2) * ((g.ow + 1) / 2)
+        let transformedBytes = 16 * outChannels * inChannelsPerGroup * MemoryLayout<Float>.size
+        let saving = Double(9 * g.oh * g.ow) / Double(16 * tiles)
+        return tiles >= 4 && (saving >= 2 || transformedBytes <= 2 << 20)
+    }
 
     func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {
         let x = inputs[0]
