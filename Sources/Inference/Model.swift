@@ -166,14 +166,16 @@ public final class Model: @unchecked Sendable {
         return h
     }
 
-    /// Mean time per step over `runs` runs (ms), for `bench inference --profile`.
+    /// Median time per step over `runs` runs (ms), for `bench inference --profile`. A median, not
+    /// a mean: on a shared host one stalled run moved a layer's mean by 50 %.
     public func profile(_ input: Tensor, runs: Int, options: InferenceOptions = .default) throws
         -> [(layer: String, kind: String, shape: [Int], ms: Double)] {
-        var acc = [Double](repeating: 0, count: steps.count)
-        for _ in 0..<runs { _ = try runAll(input, options: options) { i, ns in acc[i] += Double(ns) / 1e6 } }
+        var times = [[Double]](repeating: [], count: steps.count)
+        for _ in 0..<runs { _ = try runAll(input, options: options) { i, ns in times[i].append(Double(ns) / 1e6) } }
         let shapes = try plan(batch: input.shape[0])
         return steps.enumerated().map { (i, s) in
-            (s.layer.name, String(describing: type(of: s.layer)), shapes[s.outputs[0]], acc[i] / Double(runs))
+            let t = times[i].sorted()
+            return (s.layer.name, String(describing: type(of: s.layer)), shapes[s.outputs[0]], t.isEmpty ? 0 : t[t.count / 2])
         }
     }
 

@@ -47,7 +47,7 @@ struct BenchInference: ParsableCommand {
     @Flag(help: "Skip the onnxruntime / OpenCV DNN peers.") var noPeers = false
     @Option(help: "Python with onnxruntime and cv2 (default: .venv/bin/python next to tools/).") var python: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
-    @Flag(help: "Also print the mean time per layer at batch 1.") var profile = false
+    @Flag(help: "Also print the median time per layer at batch 1.") var profile = false
     @Option(help: "Rounds, each timing our engine then the peers (interleaved, so a shared host's slow phases hit both); medians over rounds are reported.") var rounds = 3
 
     func run() throws {
@@ -95,7 +95,9 @@ struct BenchInference: ParsableCommand {
             let shape = m.inputShape(batch: 1)
             let x = Tensor(shape: shape, data: [Float](repeating: 0.1, count: shape.reduce(1, *)))
             for p in try m.profile(x, runs: runs) {
-                print("\(p.kind.padding(toLength: 16, withPad: " ", startingAt: 0)) \(p.layer.padding(toLength: 40, withPad: " ", startingAt: 0)) \("\(p.shape)".padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(format: "%.4f ms", p.ms))")
+                // padded, never cut: tools/bench/layer-gap.py matches layers by their full names
+                func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+                print("\(pad(p.kind, 16)) \(pad(p.layer, 40)) \(pad("\(p.shape)", 20)) \(String(format: "%.4f ms", p.ms))")
             }
         }
 
