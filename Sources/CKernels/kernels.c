@@ -121,10 +121,11 @@ INLINE AVX512 __m512 act512(__m512 v, int act, float p0, float p1) {
 /* 8 rows × NRV vectors of 16 pixels over `kc` rows of B (`ldb` apart: the matrix itself, or a
  * packed panel); the last vector's loads and stores are masked by `last`. Row i of the tile at
  * step k is a[k·amr + i] (A packed in blocks of amr rows). `accum`: add to what C holds (a
- * previous K block); `bias`/`act` are applied only on the last K block (the caller passes
- * NULL / EMO_ACT_NONE before it). */
+ * previous K block); `bias`, `res` (laid out like C) and `act` are applied only on the last K
+ * block (the caller passes NULL / EMO_ACT_NONE before it). */
 INLINE AVX512 void tile512(const int NRV, int kc, const float *a, int amr, const float *b, int ldb, float *c, int ldc,
-                           int mr, int accum, const float *bias, __mmask16 last, int act, float p0, float p1) {
+                           int mr, int accum, const float *bias, const float *res, __mmask16 last, int act, float p0,
+                           float p1) {
     __m512 acc[8][3];
 #pragma clang loop unroll(full)
     for (int i = 0; i < 8; i++)
@@ -154,7 +155,9 @@ INLINE AVX512 void tile512(const int NRV, int kc, const float *a, int amr, const
         __m512 bi = bias ? _mm512_set1_ps(bias[i]) : _mm512_setzero_ps();
         float *row = c + (size_t)i * ldc;
         for (int j = 0; j < NRV; j++) {
-            __m512 v = act512(_mm512_add_ps(acc[i][j], bi), act, p0, p1);
+            __m512 v = _mm512_add_ps(acc[i][j], bi);
+            if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(j == NRV - 1 ? last : 0xFFFF, res + (size_t)i * ldc + 16 * j));
+            v = act512(v, act, p0, p1);
             if (j == NRV - 1) _mm512_mask_storeu_ps(row + 16 * j, last, v);
             else _mm512_storeu_ps(row + 16 * j, v);
         }
@@ -177,11 +180,11 @@ INLINE AVX512 __m512 rows16(const float *a, const int MR, size_t blk, int k, int
 }
 
 /* NB vectors of 16 output channels × NC columns over kc steps of K; A packed in blocks of MR rows
- * (`blocks` of them hold this tile's `rows` rows); `accum`: add to what C holds (gathered); bias
- * and activation applied before the scatter to C. */
+ * (`blocks` of them hold this tile's `rows` rows); `accum`: add to what C holds (gathered); bias,
+ * `res` (laid out like C) and activation applied before the scatter to C. */
 INLINE AVX512 void tile512_thin(const int NB, const int NC, const int MR, int K, int kc, const float *a, int blocks,
                                 const float *b, int ldb, float *c, int ldc, int rows, int accum, const float *bias,
-                                int act, float p0, float p1) {
+                                const float *res, int act, float p0, float p1) {
     __m512 acc[2][6];
     for (int i = 0; i < NB; i++)
         for (int j = 0; j < NC; j++) acc[i][j] = _mm512_setzero_ps();
@@ -206,13 +209,14 @@ INLINE AVX512 void tile512_thin(const int NB, const int NC, const int MR, int K,
             float *cj = c + (size_t)16 * i * ldc + j;
             __m512 v = _mm512_add_ps(acc[i][j], bv);
             if (accum) v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, cj, 4));
+            if (res) v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, res + (size_t)16 * i * ldc + j, 4));
             _mm512_mask_i32scatter_ps(cj, m, idx, act512(v, act, p0, p1), 4);
         }
     }
 }
 
 #define THIN_CASE(NB, MR, NC) case NC: \
-    tile512_thin(NB, NC, MR, K, kc, a, blocks, bp, ldb, cp, ldc, rows, accum, bi, act, p0, p1); break;
+    tile512_thin(NB, NC, MR, K, kc, a, blocks, bp, ldb, cp, ldc, rows, accum, bi, rp, act, p0, p1); break;
 #define THIN_SWITCH(NB, MR) switch (nc) { THIN_CASE(NB, MR, 1) THIN_CASE(NB, MR, 2) THIN_CASE(NB, MR, 3) \
                                           THIN_CASE(NB, MR, 4) THIN_CASE(NB, MR, 5) default: THIN_CASE(NB, MR, 6) }
 
@@ -222,7 +226,8 @@ INLINE AVX512 void tile512_thin(const int NB, const int NC, const int MR, int K,
  * a 2×2 map (ResNet18 at 64 px: its 512-channel 3×3 layers 1.7 ms against onnxruntime's 0.67). */
 /* Steps k0..k0+kc of K (B points at row k0); `accum`, bias and activation as in tile512. */
 static AVX512 void gemm512_thin(int M, int N, int K, int k0, int kc, const float *Ap, int mr, const float *B, int ldb,
-                                float *C, int ldc, int accum, const float *bias, int act, float p0, float p1) {
+                                float *C, int ldc, int accum, const float *bias, const float *res, int act, float p0,
+                                float p1) {
     for (int m0 = 0; m0 < M; m0 += 32) {
         const float *a = Ap + (size_t)(m0 / mr) * K * mr + (size_t)k0 * mr;
         int rows = M - m0 < 32 ? M - m0 : 32, blocks = (rows + mr - 1) / mr;
@@ -231,6 +236,7 @@ static AVX512 void gemm512_thin(int M, int N, int K, int k0, int kc, const float
             int nc = N - n0 < 6 ? N - n0 : 6;
             const float *bp = B + n0;
             float *cp = C + (size_t)m0 * ldc + n0;
+            const float *rp = res ? res + (size_t)m0 * ldc + n0 : NULL;
             if (mr == WINO_MR) { if (rows > 16) { THIN_SWITCH(2, 16) } else { THIN_SWITCH(1, 16) } }
             else if (rows > 16) { THIN_SWITCH(2, 8) } else { THIN_SWITCH(1, 8) }
         }
@@ -257,9 +263,9 @@ INLINE AVX512 void pack_b512(const float *B, int ldb, int kc, int nn, float *pan
  * in place instead, rows ldb floats apart (an im2col matrix of 3136 columns: a new page every
  * row), ran layer1 of ResNet18 (64×3136×576) at 51 GMAC/s; measured numbers in the commit. */
 static AVX512 void gemm512(int M, int N, int K, const float *Ap, int amr, const float *B, int ldb, float *C, int ldc,
-                           const float *bias, int act, float p0, float p1) {
+                           const float *bias, int act, float p0, float p1, const float *res) {
     if ((amr == WINO_MR && N <= 16) || (amr == EMO_PACK_MR && N <= THIN8_MAX_N && M > 8)) {
-        gemm512_thin(M, N, K, 0, K, Ap, amr, B, ldb, C, ldc, 0, bias, act, p0, p1);
+        gemm512_thin(M, N, K, 0, K, Ap, amr, B, ldb, C, ldc, 0, bias, res, act, p0, p1);
         return;
     }
     /* A narrow last panel (N = 49: 48 + 1) would run the pixel tile on 1–12 of its 16 lanes, load-
@@ -283,17 +289,18 @@ static AVX512 void gemm512(int M, int N, int K, const float *Ap, int amr, const 
                 const float *a = Ap + (size_t)(m0 / amr) * K * amr + (size_t)k0 * amr + m0 % amr;
                 float *c = C + (size_t)m0 * ldc + n0;
                 const float *bi = final && bias ? bias + m0 : NULL;
+                const float *rs = final && res ? res + (size_t)m0 * ldc + n0 : NULL;
                 int ac = final ? act : EMO_ACT_NONE;
                 switch (nrv) {
-                case 3: tile512(3, kc, a, amr, b, lb, c, ldc, mr, accum, bi, last, ac, p0, p1); break;
-                case 2: tile512(2, kc, a, amr, b, lb, c, ldc, mr, accum, bi, last, ac, p0, p1); break;
-                default: tile512(1, kc, a, amr, b, lb, c, ldc, mr, accum, bi, last, ac, p0, p1); break;
+                case 3: tile512(3, kc, a, amr, b, lb, c, ldc, mr, accum, bi, rs, last, ac, p0, p1); break;
+                case 2: tile512(2, kc, a, amr, b, lb, c, ldc, mr, accum, bi, rs, last, ac, p0, p1); break;
+                default: tile512(1, kc, a, amr, b, lb, c, ldc, mr, accum, bi, rs, last, ac, p0, p1); break;
                 }
             }
         }
         if (tail)
             gemm512_thin(M, tail, K, k0, kc, Ap, amr, B + (size_t)k0 * ldb + N, ldb, C + N, ldc, accum,
-                         final ? bias : NULL, final ? act : EMO_ACT_NONE, p0, p1);
+                         final ? bias : NULL, final && res ? res + N : NULL, final ? act : EMO_ACT_NONE, p0, p1);
     }
 }
 
@@ -313,7 +320,7 @@ INLINE AVX2 __m256 act256(__m256 v, int act, float p0, float p1) {
 
 /* 4 rows (of the amr in a packed block, starting at row r0) × NRV vectors of 8 pixels. */
 INLINE AVX2 void tile256(const int NRV, int K, const float *a, int amr, int r0, const float *b, int ldb, float *c, int ldc,
-                         int mr, const float *bias, __m256i last, int act, float p0, float p1) {
+                         int mr, const float *bias, const float *res, __m256i last, int act, float p0, float p1) {
     __m256 acc[4][3];
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < NRV; j++) acc[i][j] = _mm256_setzero_ps();
@@ -335,7 +342,12 @@ INLINE AVX2 void tile256(const int NRV, int K, const float *a, int amr, int r0, 
         __m256 bi = bias ? _mm256_set1_ps(bias[i]) : _mm256_setzero_ps();
         float *row = c + (size_t)i * ldc;
         for (int j = 0; j < NRV; j++) {
-            __m256 v = act256(_mm256_add_ps(acc[i][j], bi), act, p0, p1);
+            __m256 v = _mm256_add_ps(acc[i][j], bi);
+            if (res) {
+                const float *r = res + (size_t)i * ldc + 8 * j;
+                v = _mm256_add_ps(v, j == NRV - 1 ? _mm256_maskload_ps(r, last) : _mm256_loadu_ps(r));
+            }
+            v = act256(v, act, p0, p1);
             if (j == NRV - 1) _mm256_maskstore_ps(row + 8 * j, last, v);
             else _mm256_storeu_ps(row + 8 * j, v);
         }
@@ -343,7 +355,7 @@ INLINE AVX2 void tile256(const int NRV, int K, const float *a, int amr, int r0, 
 }
 
 static AVX2 void gemm256(int M, int N, int K, const float *Ap, int amr, const float *B, int ldb, float *C, int ldc,
-                         const float *bias, int act, float p0, float p1) {
+                         const float *bias, int act, float p0, float p1, const float *res) {
     for (int n0 = 0; n0 < N; n0 += 24) {
         int nn = N - n0 < 24 ? N - n0 : 24;
         int nrv = (nn + 7) / 8;
@@ -354,11 +366,11 @@ static AVX2 void gemm256(int M, int N, int K, const float *Ap, int amr, const fl
             const float *a = Ap + (size_t)(m0 / amr) * K * amr;
             int r0 = m0 % amr;
             float *c = C + (size_t)m0 * ldc + n0;
-            const float *b = B + n0;
+            const float *b = B + n0, *bi = bias ? bias + m0 : NULL, *rs = res ? res + (size_t)m0 * ldc + n0 : NULL;
             switch (nrv) {
-            case 3: tile256(3, K, a, amr, r0, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
-            case 2: tile256(2, K, a, amr, r0, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
-            default: tile256(1, K, a, amr, r0, b, ldb, c, ldc, mr, bias ? bias + m0 : NULL, last, act, p0, p1); break;
+            case 3: tile256(3, K, a, amr, r0, b, ldb, c, ldc, mr, bi, rs, last, act, p0, p1); break;
+            case 2: tile256(2, K, a, amr, r0, b, ldb, c, ldc, mr, bi, rs, last, act, p0, p1); break;
+            default: tile256(1, K, a, amr, r0, b, ldb, c, ldc, mr, bi, rs, last, act, p0, p1); break;
             }
         }
     }
@@ -367,13 +379,13 @@ static AVX2 void gemm256(int M, int N, int K, const float *Ap, int amr, const fl
 #endif /* EMO_X86 */
 
 int emo_gemm_packed(int level, int M, int N, int K, const float *Ap, const float *B, int ldb,
-                    float *C, int ldc, const float *bias, int act, float p0, float p1) {
+                    float *C, int ldc, const float *bias, int act, float p0, float p1, const float *res) {
     if (M <= 0 || N <= 0 || K <= 0 || level > emo_kernels_cpu_level()) return -1;
 #ifdef EMO_X86
-    if (level == EMO_LEVEL_AVX512) { gemm512(M, N, K, Ap, EMO_PACK_MR, B, ldb, C, ldc, bias, act, p0, p1); return 0; }
-    if (level == EMO_LEVEL_AVX2) { gemm256(M, N, K, Ap, EMO_PACK_MR, B, ldb, C, ldc, bias, act, p0, p1); return 0; }
+    if (level == EMO_LEVEL_AVX512) { gemm512(M, N, K, Ap, EMO_PACK_MR, B, ldb, C, ldc, bias, act, p0, p1, res); return 0; }
+    if (level == EMO_LEVEL_AVX2) { gemm256(M, N, K, Ap, EMO_PACK_MR, B, ldb, C, ldc, bias, act, p0, p1, res); return 0; }
 #endif
-    (void)Ap; (void)B; (void)ldb; (void)C; (void)ldc; (void)bias; (void)act; (void)p0; (void)p1;
+    (void)Ap; (void)B; (void)ldb; (void)C; (void)ldc; (void)bias; (void)act; (void)p0; (void)p1; (void)res;
     return -1;
 }
 
@@ -623,7 +635,17 @@ size_t emo_wino_workspace(int M, int C, int oh, int ow) {
 }
 
 #ifdef EMO_X86
-typedef void (*gemm_fn)(int, int, int, const float *, int, const float *, int, float *, int, const float *, int, float, float);
+typedef void (*gemm_fn)(int, int, int, const float *, int, const float *, int, float *, int, const float *, int, float,
+                        float, const float *);
+
+INLINE float act_one(float v, int act, float p0, float p1) {
+    switch (act) {
+    case EMO_ACT_RELU: return v > 0 ? v : 0.0f;
+    case EMO_ACT_LEAKY: return v >= 0 ? v : v * p0;
+    case EMO_ACT_CLIP: return v < p0 ? p0 : (v > p1 ? p1 : v);
+    default: return v;
+    }
+}
 
 INLINE void act_buf(float *v, int n, int act, float p0, float p1) {
     switch (act) {
@@ -698,10 +720,28 @@ INLINE void wino_input(const wino_geo *g, const float *x, int ty0, int nty, floa
     }
 }
 
+/* The four planes of output tiles (y00, y01, y10, y11 of each 2×2 tile, Tp apart in Y) into the
+ * NCHW plane `dst`, each value act(y + res) with `res` the residual's plane. */
+INLINE void wino_store_res(const wino_geo *g, const float *Y, int ty0, int nty, const float *res, int act, float p0,
+                           float p1, float *dst) {
+    const int Tp = g->Tp, tW = g->tW, oh = g->oh, ow = g->ow;
+    for (int t = 0; t < nty; t++) {
+        const int ty = ty0 + t;
+        for (int dy = 0; dy < 2 && 2 * ty + dy < oh; dy++) {
+            const size_t row = (size_t)(2 * ty + dy) * ow;
+            const float *ya = Y + (size_t)(2 * dy) * Tp + t * tW, *yb = ya + Tp;   /* left, right of each tile */
+            for (int ox = 0; ox < ow; ox++) {
+                float v = ((ox & 1) ? yb : ya)[ox / 2] + res[row + ox];
+                dst[row + ox] = act == EMO_ACT_NONE ? v : act_one(v, act, p0, p1);
+            }
+        }
+    }
+}
+
 /* Aᵀ m A (+ bias, activation, and the fused pool when pool2) for tile rows ty0..ty0+nty of
  * every output channel, from the 16 GEMM output planes Mx into `out`. */
 INLINE void wino_output(const wino_geo *g, const float *Mx, int ty0, int nty, const float *bias, int act, float p0,
-                        float p1, int pool2, float *out, float *Y) {
+                        float p1, int pool2, const float *res, float *out, float *Y) {
     const int T = nty * g->tW, Tp = g->Tp, tW = g->tW, oh = g->oh, ow = g->ow;
     for (int m = 0; m < g->M; m++) {
         const float *p[16];
@@ -732,8 +772,12 @@ INLINE void wino_output(const wino_geo *g, const float *Mx, int ty0, int nty, co
                 memcpy(dst + (size_t)(ty0 + t) * pw, ymax + (size_t)t * tW, sizeof(float) * pw);
             continue;
         }
-        act_buf(Y, 4 * Tp, act, p0, p1);
         float *dst = out + (size_t)m * oh * ow;
+        if (res) {
+            wino_store_res(g, Y, ty0, nty, res + (size_t)m * oh * ow, act, p0, p1, dst);
+            continue;
+        }
+        act_buf(Y, 4 * Tp, act, p0, p1);
         for (int t = 0; t < nty; t++) {
             const int ty = ty0 + t, t0 = t * tW;
             float *r0 = dst + (size_t)(2 * ty) * ow, *r1 = r0 + ow;
@@ -750,7 +794,7 @@ INLINE void wino_output(const wino_geo *g, const float *Mx, int ty0, int nty, co
 /* A block of tile rows at a time: transform its input, 16 GEMMs, transform its output. */
 INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int padT, int padL, int oh, int ow,
                       const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
-                      float *out, float *work) {
+                      const float *res, float *out, float *work) {
     const wino_geo g = wino_shape(M, C, h, w, padT, padL, oh, ow);
     float *V = work, *Mx = V + 16 * g.VS, *E = Mx + 16 * g.MS, *O = E + (size_t)g.Hp * g.Wh;
     float *tr = O + (size_t)g.Hp * g.Wh, *Y = tr + 8 * (size_t)g.Wh;
@@ -759,31 +803,35 @@ INLINE void wino_body(gemm_fn gemm, const float *x, int C, int h, int w, int pad
         int nty = g.tH - ty0 < g.rb ? g.tH - ty0 : g.rb;
         wino_input(&g, x, ty0, nty, V, E, O, tr);
         for (int xi = 0; xi < 16; xi++)
-            gemm(M, nty * g.tW, C, Up + xi * ps, WINO_MR, V + xi * g.VS, g.Tp, Mx + xi * g.MS, g.Tp, NULL, EMO_ACT_NONE, 0, 0);
-        wino_output(&g, Mx, ty0, nty, bias, act, p0, p1, pool2, out, Y);
+            gemm(M, nty * g.tW, C, Up + xi * ps, WINO_MR, V + xi * g.VS, g.Tp, Mx + xi * g.MS, g.Tp, NULL, EMO_ACT_NONE, 0, 0,
+                 NULL);
+        wino_output(&g, Mx, ty0, nty, bias, act, p0, p1, pool2, res, out, Y);
     }
 }
 
 AVX512 static void wino512(const float *x, int C, int h, int w, int padT, int padL, int oh, int ow, const float *Up,
-                           int M, const float *bias, int act, float p0, float p1, int pool2, float *out, float *work) {
-    wino_body(gemm512, x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, out, work);
+                           int M, const float *bias, int act, float p0, float p1, int pool2, const float *res,
+                           float *out, float *work) {
+    wino_body(gemm512, x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, res, out, work);
 }
 
 AVX2 static void wino256(const float *x, int C, int h, int w, int padT, int padL, int oh, int ow, const float *Up,
-                         int M, const float *bias, int act, float p0, float p1, int pool2, float *out, float *work) {
-    wino_body(gemm256, x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, out, work);
+                         int M, const float *bias, int act, float p0, float p1, int pool2, const float *res,
+                           float *out, float *work) {
+    wino_body(gemm256, x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, res, out, work);
 }
 
 #endif /* EMO_X86 (Winograd) */
 
 int emo_wino_conv(int level, const float *x, int C, int h, int w, int padT, int padL, int oh, int ow,
                   const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
-                  float *out, float *work) {
-    if (level > emo_kernels_cpu_level() || M <= 0 || C <= 0 || oh <= 0 || ow <= 0) return -1;
+                  const float *res, float *out, float *work) {
+    if (level > emo_kernels_cpu_level() || M <= 0 || C <= 0 || oh <= 0 || ow <= 0 || (pool2 && res)) return -1;
 #ifdef EMO_X86
-    if (level == EMO_LEVEL_AVX512) { wino512(x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, out, work); return 0; }
-    if (level == EMO_LEVEL_AVX2) { wino256(x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, out, work); return 0; }
+    if (level == EMO_LEVEL_AVX512) { wino512(x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, res, out, work); return 0; }
+    if (level == EMO_LEVEL_AVX2) { wino256(x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, res, out, work); return 0; }
 #endif
-    (void)x; (void)h; (void)w; (void)padT; (void)padL; (void)Up; (void)bias; (void)act; (void)p0; (void)p1; (void)pool2; (void)out; (void)work;
+    (void)x; (void)h; (void)w; (void)padT; (void)padL; (void)Up; (void)bias; (void)act; (void)p0; (void)p1; (void)pool2; (void)res;
+    (void)out; (void)work;
     return -1;
 }

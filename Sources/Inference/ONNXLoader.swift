@@ -313,14 +313,15 @@ private struct GraphBuilder {
         // Load-time fusions into the producer of input 0, when it has no other reader.
         if let src = node.input.first, readers[src] == 1, let srcSlot = slotOf[src], let p = producerStep[srcSlot] {
             let producer = steps[p].layer
-            if node.opType == "BatchNormalization", let conv = producer as? ConvLayer, conv.activation == .none, !conv.fusedMaxPool2 {
+            if node.opType == "BatchNormalization", let conv = producer as? ConvLayer, conv.activation == .none, !conv.fusedMaxPool2,
+               conv.fusedAdd == nil {
                 let bn = try BatchNormLayer(ctx)
                 guard bn.scale.count == conv.outChannels else { throw ctx.shapeError("BatchNormalization has \(bn.scale.count) channels after a Conv with \(conv.outChannels)") }
                 conv.fold(scale: bn.scale, shift: bn.shift)
                 alias(node.output[0], to: srcSlot)
                 return
             }
-            if node.opType == "MaxPool", let conv = producer as? ConvLayer, !conv.fusedMaxPool2, conv.winogradEligible,
+            if node.opType == "MaxPool", let conv = producer as? ConvLayer, !conv.fusedMaxPool2, conv.fusedAdd == nil, conv.winogradEligible,
                try PoolLayer(ctx).isPlainMax2x2 {
                 conv.fusedMaxPool2 = true
                 alias(node.output[0], to: srcSlot)
@@ -328,7 +329,10 @@ private struct GraphBuilder {
             }
             if ["Relu", "LeakyRelu", "Clip"].contains(node.opType), let act = try UnaryLayer(ctx).fused {
                 switch producer {
-                case let l as ConvLayer where l.activation == .none: l.activation = act; alias(node.output[0], to: srcSlot); return
+                case let l as ConvLayer where l.activation == .none:
+                    l.activation = act
+                    l.fusedAdd?.activation = act   // the Add that runs after the convolution carries it
+                    alias(node.output[0], to: srcSlot); return
                 case let l as GemmLayer where l.activation == .none: l.activation = act; alias(node.output[0], to: srcSlot); return
                 case let l as BatchNormLayer where l.activation == .none: l.activation = act; alias(node.output[0], to: srcSlot); return
                 case let l as BinaryLayer where l.activation == .none: l.activation = act; alias(node.output[0], to: srcSlot); return
@@ -336,6 +340,8 @@ private struct GraphBuilder {
                 }
             }
         }
+
+        if node.opType == "Add", try fuseResidualAdd(node, ctx) { return }
 
         let layer: Layer
         switch node.opType {
@@ -365,6 +371,29 @@ private struct GraphBuilder {
         }
         producerStep[outs[0]] = steps.count
         steps.append(Model.Step(layer: layer, inputs: ins, outputs: outs))
+    }
+
+    /// Folds `Add(conv, other)` (either order) into the convolution when the conv's output has no
+    /// other reader, no activation or pool of its own (those come before the Add) and `other` is a
+    /// value computed at run time: the conv's step moves to the Add's place in the order (its
+    /// input exists already; its output had only this reader) and reads `other` as its second
+    /// input. Returns false when nothing was fused.
+    mutating func fuseResidualAdd(_ node: Onnx_NodeProto, _ ctx: NodeContext) throws -> Bool {
+        guard node.input.count == 2, !node.output[0].isEmpty else { return false }
+        for (i, src) in node.input.enumerated() {
+            let other = node.input[1 - i]
+            guard !src.isEmpty, src != other, readers[src] == 1, let srcSlot = slotOf[src], let p = producerStep[srcSlot],
+                  let conv = steps[p].layer as? ConvLayer, conv.activation == .none, !conv.fusedMaxPool2, conv.fusedAdd == nil,
+                  constants[other] == nil, let otherSlot = slotOf[other] else { continue }
+            conv.fusedAdd = try BinaryLayer(ctx)
+            let step = steps.remove(at: p)
+            for (s, q) in producerStep where q > p { producerStep[s] = q - 1 }
+            producerStep[srcSlot] = steps.count
+            steps.append(Model.Step(layer: conv, inputs: [step.inputs[0], otherSlot], outputs: step.outputs))
+            alias(node.output[0], to: srcSlot)
+            return true
+        }
+        return false
     }
 
     mutating func alias(_ name: String, to slot: Int) {

@@ -25,21 +25,24 @@ const char *emo_kernels_level_name(int level);
 size_t emo_pack_a_size(int M, int K);
 void emo_pack_a(const float *A, int M, int K, float *packed);
 
-/* Returns 0 on success, -1 when level is not supported by this CPU/build (caller falls back). */
+/* C = act(A·B + bias + res): `res` (NULL: none) is laid out like C (rows ldc apart), e.g. a
+ * residual connection's other branch, added before the activation. Returns 0 on success, -1
+ * when level is not supported by this CPU/build (caller falls back). */
 int emo_gemm_packed(int level, int M, int N, int K, const float *Ap, const float *B, int ldb,
-                    float *C, int ldc, const float *bias, int act, float p0, float p1);
+                    float *C, int ldc, const float *bias, int act, float p0, float p1, const float *res);
 
 /* Winograd F(2×2,3×3) for 3×3, stride 1, dilation 1, one group: weights [M][C][3][3]
  * transformed and packed once (emo_wino_weights_size floats); per image, `work` must hold
  * emo_wino_workspace floats. pool2 != 0 fuses a following 2×2 stride-2 max pool (floor):
- * `out` is then [M][oh/2][ow/2]. Returns 0, or -1 if `level` is unavailable. */
+ * `out` is then [M][oh/2][ow/2]. `res` (NULL: none, not with pool2): [M][oh][ow] added before
+ * the activation. Returns 0, or -1 if `level` is unavailable. */
 size_t emo_wino_weights_size(int M, int C);
 /* Returns -1 (packed untouched) when its temporary buffer cannot be allocated. */
 int emo_wino_pack_weights(const float *g, int M, int C, float *packed);
 size_t emo_wino_workspace(int M, int C, int oh, int ow);
 int emo_wino_conv(int level, const float *x, int C, int h, int w, int padT, int padL, int oh, int ow,
                   const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
-                  float *out, float *work);
+                  const float *res, float *out, float *work);
 
 /* y[n] += alpha · dot(W[n], x), n < N, rows of K floats `ldw` apart (a batch-1 Gemm with
  * transB). Returns 0, or -1 if `level` is unavailable or N, K ≤ 0. */

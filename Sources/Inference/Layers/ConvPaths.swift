@@ -17,6 +17,14 @@ enum ConvPath: Hashable, CustomStringConvertible {
 
     var isWinograd: Bool { if case .winograd = self { return true } else { return false } }
 
+    /// Whether the path adds a fused Add's residual in its own store (ConvEpilogue).
+    var takesResidual: Bool {
+        switch self {
+        case .winograd, .simdGemm: return true
+        case .simdDepthwise, .blas, .direct: return false
+        }
+    }
+
     var description: String {
         switch self {
         case let .winograd(l): return "winograd \(l.name)"
@@ -35,6 +43,24 @@ struct ConvGeometry {
     let pads: [Int]
 }
 
+/// What a path applies to each output before storing it, after the bias: a residual (the other
+/// input of a fused Add, laid out like the output; only the SIMD GEMM and Winograd paths take
+/// one), then the activation.
+struct ConvEpilogue {
+    var activation: FusedActivation
+    var residual: UnsafePointer<Float>? = nil
+
+    /// The activation as the C kernels take it: kind and its two parameters.
+    var kernelActivation: (Int32, Float, Float) {
+        switch activation {
+        case .none: return (Int32(EMO_ACT_NONE), 0, 0)
+        case .relu: return (Int32(EMO_ACT_RELU), 0, 0)
+        case let .leakyRelu(a): return (Int32(EMO_ACT_LEAKY), a, 0)
+        case let .clip(lo, hi): return (Int32(EMO_ACT_CLIP), lo, hi)
+        }
+    }
+}
+
 extension ConvLayer {
     /// 1×1, stride 1, unpadded: the input already is the GEMM's B matrix (no im2col).
     func isPointwise(_ g: ConvGeometry) -> Bool {
@@ -47,24 +73,14 @@ extension ConvLayer {
                          Int32(g.oh), Int32(g.ow))
     }
 
-    /// The fused activation as the C kernels take it: kind and its two parameters.
-    var kernelActivation: (Int32, Float, Float) {
-        switch activation {
-        case .none: return (Int32(EMO_ACT_NONE), 0, 0)
-        case .relu: return (Int32(EMO_ACT_RELU), 0, 0)
-        case let .leakyRelu(a): return (Int32(EMO_ACT_LEAKY), a, 0)
-        case let .clip(lo, hi): return (Int32(EMO_ACT_CLIP), lo, hi)
-        }
-    }
-
     // MARK: SIMD paths (Sources/CKernels)
 
     /// Per image: one Winograd convolution writing the NCHW output (pooled when a max pool is fused).
     func winogradConv(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                      _ g: ConvGeometry) {
+                      _ g: ConvGeometry, _ ep: ConvEpilogue) {
         let lease = scratch.lease(emo_wino_workspace(Int32(outChannels), Int32(g.c), Int32(g.oh), Int32(g.ow)))
         defer { scratch.giveBack(lease) }
-        let (act, p0, p1) = kernelActivation
+        let (act, p0, p1) = ep.kernelActivation
         let outPlane = fusedMaxPool2 ? (g.oh / 2) * (g.ow / 2) : g.oh * g.ow
         winogradWeights.withUnsafeBufferPointer { up in
             bias.withUnsafeBufferPointer { bp in
@@ -72,7 +88,8 @@ extension ConvLayer {
                     let rc = emo_wino_conv(level.rawValue, x + img * g.c * g.h * g.w, Int32(g.c), Int32(g.h), Int32(g.w),
                                            Int32(g.pads[0]), Int32(g.pads[1]), Int32(g.oh), Int32(g.ow),
                                            up.baseAddress!, Int32(outChannels), bp.baseAddress!, act, p0, p1,
-                                           fusedMaxPool2 ? 1 : 0, out + img * outChannels * outPlane, lease.pointer)
+                                           fusedMaxPool2 ? 1 : 0, ep.residual.map { $0 + img * outChannels * outPlane },
+                                           out + img * outChannels * outPlane, lease.pointer)
                     precondition(rc == 0, "emo_wino_conv rejected level \(level.name)")
                 }
             }
@@ -99,7 +116,7 @@ extension ConvLayer {
     /// applied; its B matrix is the input itself for 1×1/stride 1/no pad, else im2col of a block of
     /// output rows at a time, over the kernel taps that can reach the input (`gemmTaps`).
     func simdGemmConv(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                      _ g: ConvGeometry) {
+                      _ g: ConvGeometry, _ ep: ConvEpilogue) {
         let t = gemmTaps(g)
         let ohw = g.oh * g.ow, hw = g.h * g.w
         let cg = inChannelsPerGroup, mg = outChannels / groups
@@ -108,7 +125,7 @@ extension ConvLayer {
         let rows = pointwise ? g.oh : im2colRows(g, k: k)
         let lease = scratch.lease(pointwise ? 0 : k * rows * g.ow)
         defer { scratch.giveBack(lease) }
-        let (act, p0, p1) = kernelActivation
+        let (act, p0, p1) = ep.kernelActivation
         t.packed.withUnsafeBufferPointer { ap in
             bias.withUnsafeBufferPointer { bp in
                 for img in 0..<g.n {
@@ -116,6 +133,7 @@ extension ConvLayer {
                         let first = x + (img * g.c + gi * cg) * hw
                         let a = ap.baseAddress! + gi * t.groupStride, bias = bp.baseAddress! + gi * mg
                         let dst = out + (img * outChannels + gi * mg) * ohw
+                        let res = ep.residual.map { $0 + (img * outChannels + gi * mg) * ohw }
                         var oy0 = 0
                         while oy0 < g.oh {
                             let oy1 = min(g.oh, oy0 + rows), n = (oy1 - oy0) * g.ow
@@ -127,7 +145,7 @@ extension ConvLayer {
                                 b = UnsafePointer(lease.pointer)
                             }
                             let rc = emo_gemm_packed(level.rawValue, Int32(mg), Int32(n), Int32(k), a, b, Int32(pointwise ? ohw : n),
-                                                     dst + oy0 * g.ow, Int32(ohw), bias, act, p0, p1)
+                                                     dst + oy0 * g.ow, Int32(ohw), bias, act, p0, p1, res.map { $0 + oy0 * g.ow })
                             precondition(rc == 0, "emo_gemm_packed rejected level \(level.name)")
                             oy0 = oy1
                         }
@@ -139,8 +157,8 @@ extension ConvLayer {
 
     /// Depthwise on the SIMD kernel, one image at a time.
     func simdDepthwise(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                       _ g: ConvGeometry) {
-        let (act, p0, p1) = kernelActivation
+                       _ g: ConvGeometry, _ activation: FusedActivation) {
+        let (act, p0, p1) = ConvEpilogue(activation: activation).kernelActivation
         let geo = (Int32(kh), Int32(kw), Int32(strideH), Int32(strideW), Int32(dilH), Int32(dilW))
         let lease = scratch.lease(depthwiseWorkspace(g))
         defer { scratch.giveBack(lease) }
@@ -160,7 +178,8 @@ extension ConvLayer {
     // MARK: OpenBLAS path
 
     /// im2col over the whole batch, one OpenBLAS sgemm per group, then bias and activation.
-    func blasConv(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    func blasConv(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                  _ activation: FusedActivation) {
         weights.withUnsafeBufferPointer { wp in
             // Single image, single group, 1×1: the input already is the [K × HW] matrix and
             // the output the [M × HW] matrix; write straight into the output.
@@ -168,15 +187,16 @@ extension ConvLayer {
                 let ohw = g.oh * g.ow
                 BLAS.sgemm(m: outChannels, n: ohw, k: inChannelsPerGroup, a: wp.baseAddress!, lda: inChannelsPerGroup,
                            b: x, ldb: ohw, c: out, ldc: ohw)
-                addBiasAndActivate(out, rows: outChannels, firstChannel: 0, count: ohw)
+                addBiasAndActivate(out, rows: outChannels, firstChannel: 0, count: ohw, activation)
                 return
             }
-            blasIm2colConv(x, wp.baseAddress!, out, g)
+            blasIm2colConv(x, wp.baseAddress!, out, g, activation)
         }
     }
 
     /// Rows of `count` outputs of consecutive channels from `firstChannel`: += bias, then activation.
-    private func addBiasAndActivate(_ out: UnsafeMutablePointer<Float>, rows: Int, firstChannel: Int, count: Int) {
+    private func addBiasAndActivate(_ out: UnsafeMutablePointer<Float>, rows: Int, firstChannel: Int, count: Int,
+                                    _ activation: FusedActivation) {
         for m in 0..<rows {
             let row = out + m * count
             let b = bias[firstChannel + m]
@@ -186,7 +206,7 @@ extension ConvLayer {
     }
 
     private func blasIm2colConv(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                                _ g: ConvGeometry) {
+                                _ g: ConvGeometry, _ activation: FusedActivation) {
         let ohw = g.oh * g.ow
         let mg = outChannels / groups, k = inChannelsPerGroup * kh * kw
         let cols = g.n * ohw
@@ -201,17 +221,17 @@ extension ConvLayer {
             if direct {
                 let o = out + gi * mg * ohw
                 BLAS.sgemm(m: mg, n: cols, k: k, a: wt + gi * mg * k, lda: k, b: col, ldb: cols, c: o, ldc: cols)
-                addBiasAndActivate(o, rows: mg, firstChannel: gi * mg, count: ohw)
+                addBiasAndActivate(o, rows: mg, firstChannel: gi * mg, count: ohw, activation)
                 continue
             }
             BLAS.sgemm(m: mg, n: cols, k: k, a: wt + gi * mg * k, lda: k, b: col, ldb: cols, c: tmp, ldc: cols)
-            scatter(tmp, into: out, group: gi, g)
+            scatter(tmp, into: out, group: gi, g, activation)
         }
     }
 
     /// [mg × (n·ohw)] GEMM result of one group into NCHW, with bias and fused activation.
     private func scatter(_ tmp: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, group gi: Int,
-                         _ g: ConvGeometry) {
+                         _ g: ConvGeometry, _ activation: FusedActivation) {
         let ohw = g.oh * g.ow, mg = outChannels / groups, cols = g.n * ohw
         for m in 0..<mg {
             let oc = gi * mg + m
@@ -277,15 +297,16 @@ extension ConvLayer {
     /// The plain reference: each output straight from the definition of a convolution (no
     /// im2col, no BLAS, no SIMD). Every other path is tested against it; for depthwise layers it
     /// is also the path without SIMD kernels (and for geometries too big for their padded planes).
-    func directConv(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    func directConv(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                    _ activation: FusedActivation) {
         let cg = inChannelsPerGroup, mg = outChannels / groups
         weights.withUnsafeBufferPointer { wp in
-            if isDepthwise { return directDepthwise(x, wp.baseAddress!, out, g) }
+            if isDepthwise { return directDepthwise(x, wp.baseAddress!, out, g, activation) }
             for img in 0..<g.n {
                 for m in 0..<outChannels {
                     // First input channel of m's group, m's filter, m's output plane.
                     directPlane(x + (img * g.c + m / mg * cg) * g.h * g.w, wp.baseAddress! + m * cg * kh * kw,
-                                out + (img * outChannels + m) * g.oh * g.ow, bias: bias[m], g)
+                                out + (img * outChannels + m) * g.oh * g.ow, bias: bias[m], g, activation)
                 }
             }
         }
@@ -294,10 +315,9 @@ extension ConvLayer {
     /// One output plane: bias plus each window's sum over the group's input channels (padding
     /// reads as zero), then the activation.
     private func directPlane(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>,
-                             _ dst: UnsafeMutablePointer<Float>, bias b: Float, _ g: ConvGeometry) {
+                             _ dst: UnsafeMutablePointer<Float>, bias b: Float, _ g: ConvGeometry,
+                             _ act: FusedActivation) {
         let h = g.h, w = g.w, padT = g.pads[0], padL = g.pads[1], cg = inChannelsPerGroup
-        // A local copy: reading the stored property per output may cost an exclusivity check each time.
-        let act = activation
         for oy in 0..<g.oh {
             let iy0 = oy * strideH - padT
             let drow = dst + oy * g.ow
@@ -326,9 +346,8 @@ extension ConvLayer {
     /// (Its loops are kept out of closures: values a closure captures are reloaded after every
     /// store through a pointer, ~10 % on these layers.)
     private func directDepthwise(_ x: UnsafePointer<Float>, _ wt: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                                 _ g: ConvGeometry) {
+                                 _ g: ConvGeometry, _ act: FusedActivation) {
         let h = g.h, w = g.w, oh = g.oh, ow = g.ow, padT = g.pads[0], padL = g.pads[1]
-        let act = activation   // see directPlane
         for plane in 0..<(g.n * g.c) {
             let ch = plane % g.c
             let src = x + plane * h * w, dst = out + plane * oh * ow, k = wt + ch * kh * kw
