@@ -118,14 +118,15 @@ INLINE AVX512 __m512 act512(__m512 v, int act, float p0, float p1) {
     }
 }
 
-/* 8 rows × NRV vectors of 16 pixels over `kc` rows of B (`ldb` apart: the matrix itself, or a
- * packed panel); the last vector's loads and stores are masked by `last`. Row i of the tile at
+/* 8 rows × NRV vectors of 16 pixels over `kc` rows of B: `ldb` apart (the matrix itself, or a
+ * packed panel), or, with `off`, row k at b + off[k] (a convolution's input read in place: see
+ * emo_conv_rows); the last vector's loads and stores are masked by `last`. Row i of the tile at
  * step k is a[k·amr + i] (A packed in blocks of amr rows). `accum`: add to what C holds (a
  * previous K block); `bias`, `res` (laid out like C) and `act` are applied only on the last K
  * block (the caller passes NULL / EMO_ACT_NONE before it). */
-INLINE AVX512 void tile512(const int NRV, int kc, const float *a, int amr, const float *b, int ldb, float *c, int ldc,
-                           int mr, int accum, const float *bias, const float *res, __mmask16 last, int act, float p0,
-                           float p1) {
+INLINE AVX512 void tile512_at(const int NRV, int kc, const float *a, int amr, const float *b, int ldb, const int *off,
+                              float *c, int ldc, int mr, int accum, const float *bias, const float *res, __mmask16 last,
+                              int act, float p0, float p1) {
     __m512 acc[8][3];
 #pragma clang loop unroll(full)
     for (int i = 0; i < 8; i++)
@@ -136,14 +137,15 @@ INLINE AVX512 void tile512(const int NRV, int kc, const float *a, int amr, const
         }
     for (int k = 0; k < kc; k++) {
         __m512 bv[3];
+        const float *bk = off ? b + off[k] : b;
         for (int j = 0; j < NRV; j++)
-            bv[j] = j == NRV - 1 ? _mm512_maskz_loadu_ps(last, b + 16 * j) : _mm512_loadu_ps(b + 16 * j);
+            bv[j] = j == NRV - 1 ? _mm512_maskz_loadu_ps(last, bk + 16 * j) : _mm512_loadu_ps(bk + 16 * j);
         for (int i = 0; i < 8; i++) {
             __m512 av = _mm512_set1_ps(a[i]);
             for (int j = 0; j < NRV; j++) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
         }
         a += amr;
-        b += ldb;
+        if (!off) b += ldb;
     }
     /* A constant trip count (8; rows past mr skipped) keeps acc[][] in registers. With `i < mr`
      * as the bound clang indexed acc in memory and stored all 24 accumulators to the stack on
@@ -162,6 +164,13 @@ INLINE AVX512 void tile512(const int NRV, int kc, const float *a, int amr, const
             else _mm512_storeu_ps(row + 16 * j, v);
         }
     }
+}
+
+/* Rows of B `ldb` apart (the matrix, or a packed panel). */
+INLINE AVX512 void tile512(const int NRV, int kc, const float *a, int amr, const float *b, int ldb, float *c, int ldc,
+                           int mr, int accum, const float *bias, const float *res, __mmask16 last, int act, float p0,
+                           float p1) {
+    tile512_at(NRV, kc, a, amr, b, ldb, NULL, c, ldc, mr, accum, bias, res, last, act, p0, p1);
 }
 
 /* Thin GEMMs (N ≤ 16, e.g. the 9 tiles of a 6×6 Winograd output): vectors run over 16 output
@@ -387,6 +396,57 @@ int emo_gemm_packed(int level, int M, int N, int K, const float *Ap, const float
 #endif
     (void)Ap; (void)B; (void)ldb; (void)C; (void)ldc; (void)bias; (void)act; (void)p0; (void)p1; (void)res;
     return -1;
+}
+
+/* ------------------------------------------------------- Convolution by rows
+ *
+ * A convolution with unit column stride as one small GEMM per output row whose B matrix is read
+ * in place: row k = (ci, ki, kj) of B for output row oy is the input row oy·sh + ki·dh of channel
+ * ci from column kj·dw on, `ow` contiguous floats of the (padded) input. No im2col: with few
+ * output channels its copy cost as much as the GEMM (mini-Xception's 8 → 8 stem on 46×46: 41 µs
+ * for 1.1 M multiply-adds). */
+#ifdef EMO_X86
+static AVX512 void conv_rows512(const float *xp, int pw, int sh, int oh, int ow, const float *Ap, int M, int K,
+                                const int *off, float *out, const float *bias, int act, float p0, float p1,
+                                const float *res) {
+    const size_t ohw = (size_t)oh * ow;
+    for (int oy = 0; oy < oh; oy++) {
+        const float *row = xp + (size_t)oy * sh * pw;
+        for (int n0 = 0; n0 < ow; n0 += GEMM_NC) {
+            int nn = ow - n0 < GEMM_NC ? ow - n0 : GEMM_NC, nrv = (nn + 15) / 16;
+            __mmask16 last = (__mmask16)((1u << (nn - 16 * (nrv - 1))) - 1u);
+            for (int m0 = 0; m0 < M; m0 += 8) {
+                int mr = M - m0 < 8 ? M - m0 : 8;
+                const float *a = Ap + (size_t)(m0 / EMO_PACK_MR) * K * EMO_PACK_MR;
+                float *c = out + (size_t)m0 * ohw + (size_t)oy * ow + n0;
+                const float *bi = bias ? bias + m0 : NULL, *rs = res ? res + (size_t)m0 * ohw + (size_t)oy * ow + n0 : NULL;
+                switch (nrv) {
+                case 3: tile512_at(3, K, a, EMO_PACK_MR, row + n0, 0, off, c, (int)ohw, mr, 0, bi, rs, last, act, p0, p1); break;
+                case 2: tile512_at(2, K, a, EMO_PACK_MR, row + n0, 0, off, c, (int)ohw, mr, 0, bi, rs, last, act, p0, p1); break;
+                default: tile512_at(1, K, a, EMO_PACK_MR, row + n0, 0, off, c, (int)ohw, mr, 0, bi, rs, last, act, p0, p1); break;
+                }
+            }
+        }
+    }
+}
+#endif
+
+int emo_conv_rows(int level, const float *xp, int C, int ph, int pw, int kh, int kw, int sh, int dh, int dw, int oh,
+                  int ow, const float *Ap, int M, float *out, const float *bias, int act, float p0, float p1,
+                  const float *res, int *off) {
+    if (level != EMO_LEVEL_AVX512 || level > emo_kernels_cpu_level() || M <= 0 || C <= 0 || oh <= 0 || ow <= 0) return -1;
+    if ((oh - 1) * sh + (kh - 1) * dh >= ph || ow + (kw - 1) * dw > pw) return -1;
+#ifdef EMO_X86
+    int k = 0;
+    for (int ci = 0; ci < C; ci++)
+        for (int ki = 0; ki < kh; ki++)
+            for (int kj = 0; kj < kw; kj++) off[k++] = (ci * ph + ki * dh) * pw + kj * dw;
+    conv_rows512(xp, pw, sh, oh, ow, Ap, M, k, off, out, bias, act, p0, p1, res);
+    return 0;
+#else
+    (void)xp; (void)Ap; (void)out; (void)bias; (void)act; (void)p0; (void)p1; (void)res; (void)off;
+    return -1;
+#endif
 }
 
 /* ------------------------------------------------------------------ GEMV

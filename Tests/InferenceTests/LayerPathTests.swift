@@ -35,7 +35,8 @@ final class LayerPathTests: XCTestCase {
     static func convPaths(_ o: InferenceOptions) -> Set<String> {
         if o.kernels == .none { return o.blas ? ["Conv blas", "Conv direct"] : ["Conv direct"] }
         let l = o.kernels.name
-        return Set(["Conv gemm \(l)", "Conv depthwise \(l)"] + (o.winograd ? ["Conv winograd \(l)"] : []))
+        return Set(["Conv gemm \(l)", "Conv depthwise \(l)"] + (o.winograd ? ["Conv winograd \(l)"] : [])
+                   + (o.kernels == .avx512 ? ["Conv rows avx512"] : []))
     }
 
     /// The paths of depthwise convolutions, and of 1-channel ones if any ran (groups 1: not depthwise).
@@ -334,6 +335,36 @@ final class LayerPathTests: XCTestCase {
         }
         for o in sets where o.kernels != .none { XCTAssertTrue(PathSets.labels(o).contains("Conv gemm \(o.kernels.name)")) }
         report("\(cases.count) convolutions with taps in the padding", sets, worst)
+    }
+
+    /// Convolutions by rows (few output channels, column stride 1, rows of ≥ 16): unpadded and
+    /// padded (asymmetric), a row stride and dilations, rows over one panel (50 = 48 + 2 columns),
+    /// output channels not a multiple of 8; each matches the reference on every path, and the
+    /// AVX-512 sets take the rows path.
+    func testConvolutionsByRowsMatchTheReference() throws {
+        var rng = Rng(s: 131)
+        let sets = PathSets.traced()
+        var cases: [ConvCase] = []
+        var stem = ConvCase(kind: .general)
+        stem.c = 8; stem.m = 8; stem.h = 46; stem.w = 46; stem.activation = "Relu"
+        cases.append(stem)
+        var first = ConvCase(kind: .general)
+        first.c = 1; first.m = 16; first.h = 48; first.w = 48; first.pads = [1, 1, 1, 1]; first.batchNorm = true
+        cases.append(first)
+        var odd = ConvCase(kind: .general)
+        odd.n = 2; odd.c = 5; odd.m = 13; odd.h = 23; odd.w = 54; odd.kh = 3; odd.kw = 5; odd.strides = [2, 1]
+        odd.dilations = [2, 2]; odd.pads = [0, 3, 2, 1]; odd.activation = "LeakyRelu"
+        cases.append(odd)
+        var pooled = ConvCase(kind: .general)
+        pooled.c = 3; pooled.m = 12; pooled.h = 20; pooled.w = 33; pooled.pads = [1, 1, 1, 1]; pooled.maxPool = true
+        cases.append(pooled)
+        var worst: Float = 0
+        for (i, cc) in cases.enumerated() {
+            XCTAssertTrue(cc.isValid, "\(cc)")
+            worst = max(worst, try compareToReference(try cc.model(seed: 700 + i), rng.tensor(cc.inputShape), sets, "\(cc)"))
+        }
+        for o in sets where o.kernels == .avx512 { XCTAssertTrue(PathSets.labels(o).contains("Conv rows avx512"), "\(o)") }
+        report("\(cases.count) convolutions by rows", sets, worst)
     }
 
     /// Winograd is taken where its multiplies pay: from 2×2 tiles, and where its transformed

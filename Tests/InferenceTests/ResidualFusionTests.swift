@@ -68,6 +68,7 @@ final class ResidualFusionTests: XCTestCase {
         var strided = Block(); strided.stride = 2; strided.h = 12; strided.w = 13; strided.relu = false; blocks.append(strided)
         var swapped = Block(); swapped.convFirst = false; swapped.other = .input; blocks.append(swapped)
         var small = Block(); small.c = 3; small.m = 3; small.other = .input; blocks.append(small)  // no Winograd (< 16 channels)
+        var rows = Block(); rows.c = 5; rows.m = 12; rows.w = 37; rows.k = 5; blocks.append(rows)  // by rows (≤ 16 channels, 37 ≥ 16)
         var rng = Rng(s: 404)
         var worst: Float = 0
         for block in blocks {

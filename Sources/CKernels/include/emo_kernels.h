@@ -31,6 +31,14 @@ void emo_pack_a(const float *A, int M, int K, float *packed);
 int emo_gemm_packed(int level, int M, int N, int K, const float *Ap, const float *B, int ldb,
                     float *C, int ldc, const float *bias, int act, float p0, float p1, const float *res);
 
+/* Convolution at column stride 1 without im2col, AVX-512 only: `xp` holds C input planes of
+ * ph×pw, padding included (row stride pw); output [M][oh][ow] = act(W·patches + bias + res),
+ * W packed by emo_pack_a as [M][C·kh·kw]. `off` is scratch for C·kh·kw ints. Returns 0, or -1
+ * if `level` is not AVX-512 or the geometry does not fit the planes. */
+int emo_conv_rows(int level, const float *xp, int C, int ph, int pw, int kh, int kw, int sh, int dh, int dw, int oh,
+                  int ow, const float *Ap, int M, float *out, const float *bias, int act, float p0, float p1,
+                  const float *res, int *off);
+
 /* Winograd F(2×2,3×3) for 3×3, stride 1, dilation 1, one group: weights [M][C][3][3]
  * transformed and packed once (emo_wino_weights_size floats); per image, `work` must hold
  * emo_wino_workspace floats. pool2 != 0 fuses a following 2×2 stride-2 max pool (floor):

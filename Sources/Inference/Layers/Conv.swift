@@ -225,7 +225,8 @@ final class ConvLayer: Layer {
     func path(_ g: ConvGeometry, options: InferenceOptions) -> ConvPath {
         let level = options.kernels
         if level != .none && !isDepthwise && !packed.isEmpty {
-            return options.useWinograd && !winogradWeights.isEmpty && winogradPays(g) ? .winograd(level) : .simdGemm(level)
+            if options.useWinograd && !winogradWeights.isEmpty && winogradPays(g) { return .winograd(level) }
+            return level == .avx512 && rowsPay(g) ? .simdRows(level) : .simdGemm(level)
         }
         // The SIMD depthwise kernel copies each padded plane: a hostile geometry (huge pads or
         // strides) would need a huge one, so it runs on the plain loop, which needs no scratch.
@@ -242,6 +243,7 @@ final class ConvLayer: Layer {
         switch path {
         case let .winograd(level): winogradConv(level, x, out, g, ep)
         case let .simdGemm(level): simdGemmConv(level, x, out, g, ep)
+        case let .simdRows(level): simdRowsConv(level, x, out, g, ep)
         case let .simdDepthwise(level): simdDepthwise(level, x, out, g, ep.activation)
         case .blas: blasConv(x, out, g, ep.activation)
         case .direct: directConv(x, out, g, ep.activation)

@@ -8,6 +8,9 @@ enum ConvPath: Hashable, CustomStringConvertible {
     case winograd(Kernels.Level)
     /// Per image and group: im2col (skipped for 1×1 stride 1 unpadded) + our packed GEMM.
     case simdGemm(Kernels.Level)
+    /// Per image and output row: a GEMM reading its B rows in place from the (padded) input, no
+    /// im2col (AVX-512; few output channels, column stride 1).
+    case simdRows(Kernels.Level)
     /// Depthwise on our SIMD kernel (CKernels/depthwise.c).
     case simdDepthwise(Kernels.Level)
     /// im2col over the whole batch (skipped for a single-image 1×1) + OpenBLAS sgemm.
@@ -20,7 +23,7 @@ enum ConvPath: Hashable, CustomStringConvertible {
     /// Whether the path adds a fused Add's residual in its own store (ConvEpilogue).
     var takesResidual: Bool {
         switch self {
-        case .winograd, .simdGemm: return true
+        case .winograd, .simdGemm, .simdRows: return true
         case .simdDepthwise, .blas, .direct: return false
         }
     }
@@ -29,6 +32,7 @@ enum ConvPath: Hashable, CustomStringConvertible {
         switch self {
         case let .winograd(l): return "winograd \(l.name)"
         case let .simdGemm(l): return "gemm \(l.name)"
+        case let .simdRows(l): return "rows \(l.name)"
         case let .simdDepthwise(l): return "depthwise \(l.name)"
         case .blas: return "blas"
         case .direct: return "direct"
@@ -152,6 +156,63 @@ extension ConvLayer {
                     }
                 }
             }
+        }
+    }
+
+    /// Whether a convolution runs by rows (`simdRows`): where im2col would cost about as much as the
+    /// GEMM, i.e. few output channels (each unfolded value feeds only M multiply-adds), and rows of
+    /// at least one vector. mini-Xception's 8 → 8 stem (44² output): 35 → 23 µs, its 1 → 8 layer
+    /// 6.7 → 6.0 µs; FER4's 1 → 32 first layer was no faster (25 against 24 µs), hence ≤ 16
+    /// channels (`bench inference --profile`, medians of 1000 runs, alternating builds).
+    func rowsPay(_ g: ConvGeometry) -> Bool {
+        guard groups == 1, strideW == 1, !isDepthwise, outChannels <= 16, g.ow >= 16, !isPointwise(g) else { return false }
+        let t = gemmTaps(g)
+        let (ph, pw) = rowsPlane(g)
+        return t.kh == kh && t.kw == kw && g.c * ph * pw <= LayerLimits.maxPaddedPlane
+    }
+
+    /// The padded input planes `simdRows` reads: every tap of every output inside.
+    func rowsPlane(_ g: ConvGeometry) -> (Int, Int) {
+        ((g.oh - 1) * strideH + (kh - 1) * dilH + 1, g.ow + (kw - 1) * dilW)
+    }
+
+    /// By rows (`emo_conv_rows`): the input itself when unpadded, else a zero-padded copy per image.
+    func simdRowsConv(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                      _ g: ConvGeometry, _ ep: ConvEpilogue) {
+        let (ph, pw) = rowsPlane(g)
+        let padded = g.pads[0] > 0 || g.pads[1] > 0 || ph > g.h || pw > g.w
+        let lease = scratch.lease(padded ? g.c * ph * pw : 0)
+        defer { scratch.giveBack(lease) }
+        var off = [Int32](repeating: 0, count: g.c * kh * kw)
+        let (act, p0, p1) = ep.kernelActivation
+        let ohw = g.oh * g.ow
+        packed.withUnsafeBufferPointer { ap in
+            bias.withUnsafeBufferPointer { bp in
+                for img in 0..<g.n {
+                    var xp = x + img * g.c * g.h * g.w, h = g.h, w = g.w
+                    if padded {
+                        Self.pad(xp, planes: g.c, h: g.h, w: g.w, top: g.pads[0], left: g.pads[1], into: lease.pointer, ph: ph, pw: pw)
+                        xp = UnsafePointer(lease.pointer); h = ph; w = pw
+                    }
+                    let rc = emo_conv_rows(level.rawValue, xp, Int32(g.c), Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(strideH),
+                                           Int32(dilH), Int32(dilW), Int32(g.oh), Int32(g.ow), ap.baseAddress!, Int32(outChannels),
+                                           out + img * outChannels * ohw, bp.baseAddress!, act, p0, p1,
+                                           ep.residual.map { $0 + img * outChannels * ohw }, &off)
+                    precondition(rc == 0, "emo_conv_rows rejected level \(level.name) or its planes")
+                }
+            }
+        }
+    }
+
+    /// `planes` h×w planes into ph×pw ones at (top, left), zeros around (and where ph×pw cuts the
+    /// input short, the input is cut: those values are never read).
+    static func pad(_ x: UnsafePointer<Float>, planes: Int, h: Int, w: Int, top: Int, left: Int,
+                    into dst: UnsafeMutablePointer<Float>, ph: Int, pw: Int) {
+        dst.initialize(repeating: 0, count: planes * ph * pw)
+        let rows = max(0, min(h, ph - top)), cols = max(0, min(w, pw - left))
+        guard rows > 0, cols > 0 else { return }
+        for p in 0..<planes {
+            for y in 0..<rows { (dst + (p * ph + top + y) * pw + left).update(from: x + (p * h + y) * w, count: cols) }
         }
     }
 
