@@ -323,6 +323,46 @@ int emo_maxpool(int level, const float *x, int planes, int h, int w, int kh, int
     return -1;
 }
 
+/* MaxPool 2×2 stride 2 without padding (floor): per 16 outputs two row pairs of 32 inputs, their
+ * maximum, then the maximum of its even and odd lanes. FER4's and the default model's 32 × 48² →
+ * 24² pool: 25 µs on the scalar loop, 10 µs here (medians of 1000, alternating builds). */
+#ifdef DW_X86
+static DW_AVX512 void maxpool2x2_512(const float *x, int planes, int h, int w, int oh, int ow, float *out) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int p = 0; p < planes; p++) {
+        const float *src = x + (size_t)p * h * w;
+        float *dst = out + (size_t)p * oh * ow;
+        for (int oy = 0; oy < oh; oy++) {
+            const float *r0 = src + (size_t)(2 * oy) * w, *r1 = r0 + w;
+            for (int ox = 0; ox < ow; ox += 16) {
+                const int n = ow - ox < 16 ? ow - ox : 16;   /* outputs; 2n inputs per row */
+                const __mmask16 m = (__mmask16)((1u << n) - 1u);
+                const __mmask16 lo = (__mmask16)(2 * n >= 16 ? 0xFFFF : (1u << (2 * n)) - 1u);
+                const __mmask16 hi = (__mmask16)(2 * n <= 16 ? 0 : (1u << (2 * n - 16)) - 1u);
+                const float *a = r0 + 2 * ox, *b = r1 + 2 * ox;
+                __m512 v0 = _mm512_max_ps(_mm512_maskz_loadu_ps(lo, a), _mm512_maskz_loadu_ps(lo, b));
+                __m512 v1 = _mm512_max_ps(_mm512_maskz_loadu_ps(hi, a + 16), _mm512_maskz_loadu_ps(hi, b + 16));
+                __m512 r = _mm512_max_ps(_mm512_permutex2var_ps(v0, even, v1), _mm512_permutex2var_ps(v0, odd, v1));
+                _mm512_mask_storeu_ps(dst + (size_t)oy * ow + ox, m, r);
+            }
+        }
+    }
+}
+#endif
+
+int emo_maxpool2x2(int level, const float *x, int planes, int h, int w, int oh, int ow, float *out) {
+    if (level != EMO_LEVEL_AVX512 || level > emo_kernels_cpu_level() || planes <= 0 || oh <= 0 || ow <= 0) return -1;
+    if (2 * oh > h || 2 * ow > w) return -1;
+#ifdef DW_X86
+    maxpool2x2_512(x, planes, h, w, oh, ow, out);
+    return 0;
+#else
+    (void)x; (void)out;
+    return -1;
+#endif
+}
+
 /* Average pool: a depthwise convolution whose one filter `k` (kh·kw equal taps) is shared by
  * every plane, the padding read as zeros. With a uniform divisor the taps are 1/(kh·kw) and
  * `recip` is NULL; otherwise the taps are 1 and each plane is scaled by `recip` (oh·ow values).

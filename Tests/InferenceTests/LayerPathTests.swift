@@ -109,6 +109,28 @@ final class LayerPathTests: XCTestCase {
         report("\(cases) max-pool geometries", sets, worst)
     }
 
+    /// Plain 2×2/2 max pools (the AVX-512 kernel, masked tails): odd sizes (floor), rows of one to
+    /// several vectors, a batch; and the same pool fused after a Winograd-eligible convolution
+    /// that runs on another path.
+    func testTwoByTwoMaxPoolsMatchTheReference() throws {
+        var rng = Rng(s: 17)
+        let sets = PathSets.traced()
+        var worst: Float = 0
+        for (n, c, h, w) in [(1, 32, 48, 48), (2, 3, 9, 7), (1, 5, 33, 71), (3, 2, 2, 2), (1, 4, 5, 33)] {
+            var b = ModelBuilder()
+            b.input("x", [nil, Int64(c), Int64(h), Int64(w)])
+            b.node("MaxPool", ["x"], ["y"], ints: ["kernel_shape": [2, 2], "strides": [2, 2]])
+            b.output("y")
+            let model = try ONNXLoader.load(data: try b.data())
+            worst = max(worst, try compareToReference(model, rng.tensor([n, c, h, w]), sets, "maxpool 2×2 \(n)×\(c)×\(h)×\(w)"))
+        }
+        var fused = ConvCase(kind: .winograd)
+        fused.c = 16; fused.m = 20; fused.h = 37; fused.w = 35; fused.pads = [1, 1, 1, 1]; fused.maxPool = true
+        worst = max(worst, try compareToReference(try fused.model(seed: 71), rng.tensor(fused.inputShape), sets, "\(fused)"))
+        for o in sets where o.kernels == .avx512 { XCTAssertTrue(PathSets.labels(o).contains("MaxPool 2x2 avx512"), "\(o)") }
+        report("2×2 max pools", sets, worst)
+    }
+
     /// Max and average pools with what the test above leaves out: dilation, non-square windows,
     /// auto_pad, count_include_pad. Average pools run on the SIMD depthwise kernel under a SIMD
     /// level, the plain loop otherwise; onnxruntime checks the plain loop in ReferenceModelTests.

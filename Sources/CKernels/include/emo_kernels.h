@@ -72,6 +72,9 @@ int emo_depthwise(int level, const float *x, int C, int h, int w, const float *k
 
 /* Max pool of `planes` planes (N·C), padding never wins; `work` as for emo_dw_workspace
  * (dilated kh×kw window, strides sh/sw). Returns 0, or -1 if `level` is unavailable. */
+/* MaxPool 2×2 stride 2, no padding, floor: AVX-512 only; -1 if `level` is not AVX-512 or
+ * 2·oh × 2·ow does not fit h × w. */
+int emo_maxpool2x2(int level, const float *x, int planes, int h, int w, int oh, int ow, float *out);
 int emo_maxpool(int level, const float *x, int planes, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
                 int padT, int padL, int oh, int ow, float *out, float *work);
 

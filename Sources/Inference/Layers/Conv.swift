@@ -198,7 +198,7 @@ final class ConvLayer: Layer {
         x.data.withUnsafeBufferPointer { xp in
             out.data.withUnsafeMutableBufferPointer { op in run(path, xp.baseAddress!, op.baseAddress!, g, ConvEpilogue(activation: activation)) }
         }
-        if poolHere { return [Self.maxPool2(out, into: outputShapes[0])] }
+        if poolHere { return [Self.maxPool2(out, into: outputShapes[0], options.kernels)] }
         return [out]
     }
 
@@ -262,16 +262,9 @@ final class ConvLayer: Layer {
     }
 
     /// 2×2 stride-2 max pool (floor), for a fused pool on the non-Winograd paths.
-    static func maxPool2(_ x: Tensor, into shape: [Int]) -> Tensor {
+    static func maxPool2(_ x: Tensor, into shape: [Int], _ level: Kernels.Level) -> Tensor {
         var y = Tensor(uninitialized: shape)
-        let planes = shape[0] * shape[1], ph = shape[2], pw = shape[3], h = x.shape[2], w = x.shape[3]
-        x.data.withUnsafeBufferPointer { xp in
-            y.data.withUnsafeMutableBufferPointer { yp in
-                for pl in 0..<planes {
-                    PoolLayer.maxPool2x2(xp.baseAddress! + pl * h * w, yp.baseAddress! + pl * ph * pw, w: w, oh: ph, ow: pw)
-                }
-            }
-        }
+        PoolLayer.maxPool2x2(level, x, into: &y)
         return y
     }
 }

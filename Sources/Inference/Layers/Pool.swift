@@ -52,6 +52,20 @@ final class PoolLayer: Layer {
         }
     }
 
+    /// `maxPool2x2` on the AVX-512 kernel (emo_maxpool2x2), for every plane of `x` into `out`
+    /// (shape [n, c, h/2, w/2]); the scalar loop at other levels.
+    static func maxPool2x2(_ level: Kernels.Level, _ x: Tensor, into out: inout Tensor) {
+        let planes = out.shape[0] * out.shape[1], oh = out.shape[2], ow = out.shape[3], h = x.shape[2], w = x.shape[3]
+        x.data.withUnsafeBufferPointer { xb in
+            out.data.withUnsafeMutableBufferPointer { ob in
+                if level == .avx512,
+                   emo_maxpool2x2(level.rawValue, xb.baseAddress!, Int32(planes), Int32(h), Int32(w), Int32(oh), Int32(ow),
+                                  ob.baseAddress!) == 0 { return }
+                for pl in 0..<planes { maxPool2x2(xb.baseAddress! + pl * h * w, ob.baseAddress! + pl * oh * ow, w: w, oh: oh, ow: ow) }
+            }
+        }
+    }
+
     /// MaxPool 2×2, stride 2, no padding/dilation, floor rounding: foldable into a Winograd conv.
     var isPlainMax2x2: Bool {
         isMax && !global && kh == 2 && kw == 2 && sh == 2 && sw == 2 && dh == 1 && dw == 1 && pads.allSatisfy { $0 == 0 }
@@ -113,6 +127,11 @@ final class PoolLayer: Layer {
         let oh = os[2], ow = os[3]
         let p = global ? [0, 0, 0, 0] : effectivePads(h: h, w: w)
         let level = options.kernels
+        if isPlainMax2x2 && level == .avx512 {
+            options.trace?.record("MaxPool 2x2 avx512")
+            Self.maxPool2x2(level, x, into: &out)
+            return [out]
+        }
         if usesSIMD(level, oh: oh, ow: ow) {
             options.trace?.record("MaxPool simd \(level.name)")
             fastMaxPool(level, x, into: &out, planes: planes, h: h, w: w, oh: oh, ow: ow, pads: p)
@@ -135,8 +154,9 @@ final class PoolLayer: Layer {
         return [out]
     }
 
-    /// Whether a max pool runs on the SIMD kernel. A plain 2×2/2 pool does not: `maxPool2x2` is as
-    /// fast. Nor does a geometry whose padded plane would be huge (hostile pads or strides).
+    /// Whether a max pool runs on the SIMD kernel. A plain 2×2/2 pool does not: it has its own
+    /// (AVX-512) or the scalar `maxPool2x2`. Nor does a geometry whose padded plane would be huge
+    /// (hostile pads or strides).
     func usesSIMD(_ level: Kernels.Level, oh: Int, ow: Int) -> Bool {
         guard isMax && !global && !isPlainMax2x2 && level != .none else { return false }
         return emo_dw_workspace(Int32(kh), Int32(kw), Int32(sh), Int32(sw), Int32(dh), Int32(dw), Int32(oh), Int32(ow))
