@@ -109,6 +109,30 @@ final class LayerPathTests: XCTestCase {
         report("\(cases) max-pool geometries", sets, worst)
     }
 
+    /// 3×3 stride-2 depthwise convolutions and max pools on both AVX-512 variants: planes up to 96
+    /// padded columns through even/odd half planes, wider ones row by row (odd and even sizes,
+    /// padded or not, a row stride of 1 under a column stride of 2).
+    func testStrideTwoWindowsOnNarrowAndWidePlanes() throws {
+        var rng = Rng(s: 23)
+        let sets = PathSets.traced()
+        var worst: Float = 0
+        for (i, (c, h, w, pad, sh)) in [(6, 44, 44, 1, 2), (3, 71, 71, 0, 2), (4, 30, 95, 1, 2), (2, 20, 131, 1, 2),
+                                         (3, 15, 200, 0, 2), (5, 9, 33, 1, 1)].enumerated() {
+            var dw = ConvCase(kind: .depthwise)
+            dw.c = c; dw.m = c; dw.groups = c; dw.h = h; dw.w = w; dw.pads = [pad, pad, pad, pad]; dw.strides = [sh, 2]
+            dw.activation = "Clip"
+            worst = max(worst, try compareToReference(try dw.model(seed: 800 + i), rng.tensor(dw.inputShape), sets, "\(dw)"))
+            var b = ModelBuilder()
+            b.input("x", [nil, Int64(c), Int64(h), Int64(w)])
+            b.node("MaxPool", ["x"], ["y"], ints: ["kernel_shape": [3, 3], "strides": [Int64(sh), 2],
+                                                  "pads": [Int64(pad), Int64(pad), Int64(pad), Int64(pad)]])
+            b.output("y")
+            let pool = try ONNXLoader.load(data: try b.data())
+            worst = max(worst, try compareToReference(pool, rng.tensor([2, c, h, w]), sets, "maxpool 3×3/\(sh),2 \(c)×\(h)×\(w) p\(pad)"))
+        }
+        report("3×3 stride-2 windows on narrow and wide planes", sets, worst)
+    }
+
     /// Plain 2×2/2 max pools (the AVX-512 kernel, masked tails): odd sizes (floor), rows of one to
     /// several vectors, a batch; and the same pool fused after a Winograd-eligible convolution
     /// that runs on another path.
