@@ -404,10 +404,24 @@ final class LayerPathTests: XCTestCase {
         var pooled = ConvCase(kind: .general)
         pooled.c = 3; pooled.m = 12; pooled.h = 20; pooled.w = 33; pooled.pads = [1, 1, 1, 1]; pooled.maxPool = true
         cases.append(pooled)
+        // column stride 2 (even/odd half planes): ResNet's 7×7/2 stem, odd tap offsets from a
+        // dilation, a row stride of 1, 48 to 60 columns
+        var stem2 = ConvCase(kind: .general)
+        stem2.c = 3; stem2.m = 20; stem2.h = 101; stem2.w = 101; stem2.kh = 7; stem2.kw = 7; stem2.strides = [2, 2]
+        stem2.pads = [3, 3, 3, 3]; stem2.activation = "Relu"
+        cases.append(stem2)
+        var dilated2 = ConvCase(kind: .general)
+        dilated2.c = 4; dilated2.m = 9; dilated2.h = 9; dilated2.w = 120; dilated2.kh = 3; dilated2.kw = 3
+        dilated2.strides = [1, 2]; dilated2.dilations = [1, 3]; dilated2.pads = [1, 0, 0, 2]
+        cases.append(dilated2)
         var worst: Float = 0
         for (i, cc) in cases.enumerated() {
             XCTAssertTrue(cc.isValid, "\(cc)")
-            worst = max(worst, try compareToReference(try cc.model(seed: 700 + i), rng.tensor(cc.inputShape), sets, "\(cc)"))
+            let model = try cc.model(seed: 700 + i)
+            if let conv = model.steps.first?.layer as? ConvLayer {
+                XCTAssertTrue(conv.rowsPay(conv.geometry(cc.inputShape)), "\(cc) should run by rows")
+            }
+            worst = max(worst, try compareToReference(model, rng.tensor(cc.inputShape), sets, "\(cc)"))
         }
         for o in sets where o.kernels == .avx512 { XCTAssertTrue(PathSets.labels(o).contains("Conv rows avx512"), "\(o)") }
         report("\(cases.count) convolutions by rows", sets, worst)

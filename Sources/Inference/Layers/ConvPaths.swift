@@ -164,16 +164,21 @@ extension ConvLayer {
     /// at least one vector. mini-Xception's 8 → 8 stem (44² output): 35 → 23 µs, its 1 → 8 layer
     /// 6.7 → 6.0 µs; FER4's 1 → 32 first layer was no faster (25 against 24 µs), hence ≤ 16
     /// channels (`bench inference --profile`, medians of 1000 runs, alternating builds).
+    /// At column stride 2 (the planes split into even and odd columns first), rows of at least
+    /// three vectors and any number of channels: ResNet18's 7×7/2 conv1 2.4–3.1 → 1.9–2.05 ms (three
+    /// alternating profiles); the 3×3/2 stems of MobileNetV2 (0.33–0.48 against 0.35–0.48 ms) and
+    /// Inception v3 did not move beyond the host's noise.
     func rowsPay(_ g: ConvGeometry) -> Bool {
-        guard groups == 1, strideW == 1, !isDepthwise, outChannels <= 16, g.ow >= 16, !isPointwise(g) else { return false }
+        guard groups == 1, !isDepthwise, !isPointwise(g) else { return false }
+        guard (strideW == 1 && outChannels <= 16 && g.ow >= 16) || (strideW == 2 && g.ow >= 48) else { return false }
         let t = gemmTaps(g)
         let (ph, pw) = rowsPlane(g)
-        return t.kh == kh && t.kw == kw && g.c * ph * pw <= LayerLimits.maxPaddedPlane
+        return t.kh == kh && t.kw == kw && 2 * g.c * ph * pw <= LayerLimits.maxPaddedPlane
     }
 
     /// The padded input planes `simdRows` reads: every tap of every output inside.
     func rowsPlane(_ g: ConvGeometry) -> (Int, Int) {
-        ((g.oh - 1) * strideH + (kh - 1) * dilH + 1, g.ow + (kw - 1) * dilW)
+        ((g.oh - 1) * strideH + (kh - 1) * dilH + 1, (g.ow - 1) * strideW + (kw - 1) * dilW + 1)
     }
 
     /// By rows (`emo_conv_rows`): the input itself when unpadded, else a zero-padded copy per image.
@@ -181,7 +186,9 @@ extension ConvLayer {
                       _ g: ConvGeometry, _ ep: ConvEpilogue) {
         let (ph, pw) = rowsPlane(g)
         let padded = g.pads[0] > 0 || g.pads[1] > 0 || ph > g.h || pw > g.w
-        let lease = scratch.lease(padded ? g.c * ph * pw : 0)
+        let planes = padded ? g.c * ph * pw : 0
+        let halves = strideW == 2 ? 2 * g.c * (padded ? ph : g.h) * ((padded ? pw : g.w) + 1) / 2 + 16 : 0
+        let lease = scratch.lease(planes + halves)
         defer { scratch.giveBack(lease) }
         var off = [Int32](repeating: 0, count: g.c * kh * kw)
         let (act, p0, p1) = ep.kernelActivation
@@ -194,10 +201,14 @@ extension ConvLayer {
                         Self.pad(xp, planes: g.c, h: g.h, w: g.w, top: g.pads[0], left: g.pads[1], into: lease.pointer, ph: ph, pw: pw)
                         xp = UnsafePointer(lease.pointer); h = ph; w = pw
                     }
-                    let rc = emo_conv_rows(level.rawValue, xp, Int32(g.c), Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(strideH),
+                    let o = out + img * outChannels * ohw, res = ep.residual.map { $0 + img * outChannels * ohw }
+                    let rc = strideW == 2
+                        ? emo_conv_rows_s2(level.rawValue, xp, Int32(g.c), Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(strideH),
                                            Int32(dilH), Int32(dilW), Int32(g.oh), Int32(g.ow), ap.baseAddress!, Int32(outChannels),
-                                           out + img * outChannels * ohw, bp.baseAddress!, act, p0, p1,
-                                           ep.residual.map { $0 + img * outChannels * ohw }, &off)
+                                           o, bp.baseAddress!, act, p0, p1, res, &off, lease.pointer + planes)
+                        : emo_conv_rows(level.rawValue, xp, Int32(g.c), Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(strideH),
+                                        Int32(dilH), Int32(dilW), Int32(g.oh), Int32(g.ow), ap.baseAddress!, Int32(outChannels),
+                                        o, bp.baseAddress!, act, p0, p1, res, &off)
                     precondition(rc == 0, "emo_conv_rows rejected level \(level.name) or its planes")
                 }
             }
