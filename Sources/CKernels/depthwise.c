@@ -40,7 +40,10 @@ size_t emo_dw_workspace(int kh, int kw, int sh, int sw, int dh, int dw, int oh, 
     const size_t plane = (size_t)ph * pw + DW_SLACK + (size_t)oh * pw + 16;
     /* or the even/odd half planes of a stride-2 3×3 window (eo_stride), each with its slack */
     const size_t halves = 2 * ((size_t)ph * ((pw + 1) / 2) + DW_SLACK);
-    return plane > halves ? plane : halves;
+    /* or the ring of three split rows of a wider one (plane3x3_ring512) */
+    const size_t ring = 3 * 2 * ((size_t)(pw + 1) / 2 + DW_SLACK);
+    const size_t most = plane > halves ? plane : halves;
+    return most > ring ? most : ring;
 }
 
 DW_INLINE void fill(float *p, size_t n, float v) {
@@ -136,30 +139,32 @@ static DW_AVX512 void pad_plane512(const float *src, int h, int w, int padT, int
  * depthwise layers at 56² and 28² input took 0.13 and 0.05 ms against onnxruntime's 0.07 and 0.02
  * (now 0.10 and 0.04 in the harness). Here one pair of permutes per 32 input columns. `pad` fills
  * outside the source. */
-static DW_AVX512 void pad_plane_eo512(const float *src, int h, int w, int padT, int padL, int ph, int pw, float pad,
-                                      float *E, float *O, int hw) {
+DW_INLINE DW_AVX512 void split_row512(const float *src, int h, int w, int padT, int padL, int y, int pw, float pad,
+                                      float *e, float *o, int hw) {
     const __m512 pv = _mm512_set1_ps(pad);
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    for (int y = 0; y < ph; y++) {
-        float *e = E + (size_t)y * hw, *o = O + (size_t)y * hw;
-        const int iy = y - padT, inside = iy >= 0 && iy < h;
-        const float *s = inside ? src + (size_t)iy * w - padL : NULL;
-        for (int x = 0; x < pw; x += 32) {
-            __m512 v[2];
-            for (int q = 0; q < 2; q++) {
-                const __m512i col = _mm512_add_epi32(lane, _mm512_set1_epi32(x + 16 * q - padL));
-                const __mmask16 in = inside ? _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512())
-                                                  & _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32(w)) : 0;
-                v[q] = in ? _mm512_mask_loadu_ps(pv, in, s + x + 16 * q) : pv;
-            }
-            const int left = hw - x / 2;   /* half-plane columns still to write in this row */
-            const __mmask16 m = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1u);
-            _mm512_mask_storeu_ps(e + x / 2, m, _mm512_permutex2var_ps(v[0], even, v[1]));
-            _mm512_mask_storeu_ps(o + x / 2, m, _mm512_permutex2var_ps(v[0], odd, v[1]));
+    const int iy = y - padT, inside = iy >= 0 && iy < h;
+    const float *s = inside ? src + (size_t)iy * w - padL : NULL;
+    for (int x = 0; x < pw; x += 32) {
+        __m512 v[2];
+        for (int q = 0; q < 2; q++) {
+            const __m512i col = _mm512_add_epi32(lane, _mm512_set1_epi32(x + 16 * q - padL));
+            const __mmask16 in = inside ? _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512())
+                                              & _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32(w)) : 0;
+            v[q] = in ? _mm512_mask_loadu_ps(pv, in, s + x + 16 * q) : pv;
         }
+        const int left = hw - x / 2;   /* half-row columns still to write */
+        const __mmask16 m = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1u);
+        _mm512_mask_storeu_ps(e + x / 2, m, _mm512_permutex2var_ps(v[0], even, v[1]));
+        _mm512_mask_storeu_ps(o + x / 2, m, _mm512_permutex2var_ps(v[0], odd, v[1]));
     }
+}
+
+static DW_AVX512 void pad_plane_eo512(const float *src, int h, int w, int padT, int padL, int ph, int pw, float pad,
+                                      float *E, float *O, int hw) {
+    for (int y = 0; y < ph; y++) split_row512(src, h, w, padT, padL, y, pw, pad, E + (size_t)y * hw, O + (size_t)y * hw, hw);
 }
 
 /* One output row of a 3×3 window at column stride 2 from the half planes (rows hw apart; e, o at
@@ -181,12 +186,56 @@ DW_INLINE DW_AVX512 void row3x3_eo512(const float *e, const float *o, int hw, co
     }
 }
 
-/* Planes up to EO_MAX_PW padded columns take the half planes; wider ones lost to the row-by-row
+/* row3x3_eo512 with each input row's halves given apart (the ring's slots are not in order). */
+DW_INLINE DW_AVX512 void row3x3_eo3_512(const float *const e[3], const float *const o[3], const float *k, float b,
+                                        float *dst, int ow, const int POOL, int act, float p0, float p1) {
+    __m512 kv[9];
+    for (int i = 0; i < 9; i++) kv[i] = POOL ? _mm512_setzero_ps() : _mm512_set1_ps(k[i]);
+    for (int ox = 0; ox < ow; ox += 16) {
+        const __mmask16 m = ow - ox >= 16 ? 0xFFFF : (__mmask16)((1u << (ow - ox)) - 1u);
+        __m512 acc = _mm512_set1_ps(POOL ? -__builtin_inff() : b);
+        for (int i = 0; i < 3; i++) {
+            __m512 v0 = _mm512_loadu_ps(e[i] + ox), v1 = _mm512_loadu_ps(o[i] + ox), v2 = _mm512_loadu_ps(e[i] + ox + 1);
+            if (POOL) acc = _mm512_max_ps(acc, _mm512_max_ps(_mm512_max_ps(v0, v1), v2));
+            else acc = _mm512_fmadd_ps(kv[3 * i + 2], v2, _mm512_fmadd_ps(kv[3 * i + 1], v1, _mm512_fmadd_ps(kv[3 * i], v0, acc)));
+        }
+        _mm512_mask_storeu_ps(dst + ox, m, POOL ? acc : dw_act512(acc, act, p0, p1));
+    }
+}
+
+/* Planes up to EO_MAX_PW padded columns are split whole; on wider ones that lost to the row-by-row
  * permutes (min of 300, alternating builds; input width → output): 64 channels at 80² 0.172 →
  * 0.098 ms, 96² 0.203 → 0.210, 112² 0.267 → 0.316, 224² (32 channels) 0.539 → 0.624 ms; Inception's
- * 192 × 71² pool 0.44 → 0.24 ms, its 64 × 147² one 0.45 → 0.53. */
+ * 192 × 71² pool 0.44 → 0.24 ms, its 64 × 147² one 0.45 → 0.53. Wider planes split each padded
+ * row into a ring of three instead (plane3x3_ring512). */
 #define EO_MAX_PW 96
 DW_INLINE int eo_fits(int sw, int pw) { return sw == 2 && pw <= EO_MAX_PW; }
+
+/* Wider planes at column stride 2, row stride sh ≤ 3: each padded row split once into a ring of
+ * three (consecutive output rows share rows), so the split rows stay in L1. Against the row-by-row
+ * permutes (min of 300, alternating): depthwise 96 × 112² 0.40 → 0.27 ms, 32 × 224² 0.52 → 0.38;
+ * max pool 64 × 112² 0.35 → 0.18, 64 × 147² 0.49 → 0.30. Smaller planes lost with the ring
+ * (192 × 28²: 0.038 → 0.063 ms): the whole split above. */
+static DW_AVX512 void plane3x3_ring512(const float *src, int h, int w, int padT, int padL, int pw, int sh,
+                                       const float *k, float b, int pool, int oh, int ow, int act, float p0, float p1,
+                                       float *work, float *out) {
+    const int hw = (pw + 1) / 2;
+    const size_t step = 2 * ((size_t)hw + DW_SLACK);   /* one split row: both halves and their slack */
+    const float pad = pool ? -__builtin_inff() : 0.0f;
+    int held[3] = { -1, -1, -1 };   /* the padded row in each slot */
+    for (int oy = 0; oy < oh; oy++) {
+        const float *e[3], *o[3];
+        for (int i = 0; i < 3; i++) {
+            const int y = oy * sh + i, slot = y % 3;
+            float *es = work + slot * step, *os = es + hw + DW_SLACK;
+            if (held[slot] != y) { split_row512(src, h, w, padT, padL, y, pw, pad, es, os, hw); held[slot] = y; }
+            e[i] = es; o[i] = os;
+        }
+        float *d = out + (size_t)oy * ow;
+        if (pool) row3x3_eo3_512(e, o, 0, 0, d, ow, 1, 0, 0, 0);
+        else row3x3_eo3_512(e, o, k, b, d, ow, 0, act, p0, p1);
+    }
+}
 
 /* A whole plane at column stride 2 through the half planes in `work`; row stride sh. */
 static DW_AVX512 void plane3x3_eo512(const float *src, int h, int w, int padT, int padL, int ph, int pw, int sh,
@@ -279,8 +328,9 @@ DW_INLINE void dw_image(const float *x, int C, int h, int w, const float *k, int
         const float b = bias ? bias[c] : 0.0f;
         float *o = out + (size_t)c * oh * ow;
 #ifdef DW_X86
-        if (wide && k33 && eo_fits(sw, pw)) {
-            plane3x3_eo512(x + (size_t)c * h * w, h, w, padT, padL, ph, pw, sh, kc, b, 0, oh, ow, act, p0, p1, work, o);
+        if (wide && k33 && sw == 2 && (eo_fits(sw, pw) || sh <= 3)) {
+            if (eo_fits(sw, pw)) plane3x3_eo512(x + (size_t)c * h * w, h, w, padT, padL, ph, pw, sh, kc, b, 0, oh, ow, act, p0, p1, work, o);
+            else plane3x3_ring512(x + (size_t)c * h * w, h, w, padT, padL, pw, sh, kc, b, 0, oh, ow, act, p0, p1, work, o);
             if (recip) for (size_t i = 0; i < (size_t)oh * ow; i++) o[i] *= recip[i];
             continue;
         }
@@ -331,9 +381,10 @@ DW_INLINE void pool_planes(const float *x, int planes, int h, int w, int kh, int
     const int k33 = kh == 3 && kw == 3 && dh == 1 && dw == 1 && (sw == 1 || sw == 2);
     for (int c = 0; c < planes; c++) {
 #ifdef DW_X86
-        if (wide && k33 && eo_fits(sw, pw)) {
-            plane3x3_eo512(x + (size_t)c * h * w, h, w, padT, padL, ph, pw, sh, 0, 0, 1, oh, ow, 0, 0, 0, work,
-                           out + (size_t)c * oh * ow);
+        if (wide && k33 && sw == 2 && (eo_fits(sw, pw) || sh <= 3)) {
+            float *o = out + (size_t)c * oh * ow;
+            if (eo_fits(sw, pw)) plane3x3_eo512(x + (size_t)c * h * w, h, w, padT, padL, ph, pw, sh, 0, 0, 1, oh, ow, 0, 0, 0, work, o);
+            else plane3x3_ring512(x + (size_t)c * h * w, h, w, padT, padL, pw, sh, 0, 0, 1, oh, ow, 0, 0, 0, work, o);
             continue;
         }
         if (wide) pad_plane512(x + (size_t)c * h * w, h, w, padT, padL, ph, pw, -__builtin_inff(), work);
