@@ -167,28 +167,10 @@ static DW_AVX512 void pad_plane_eo512(const float *src, int h, int w, int padT, 
     for (int y = 0; y < ph; y++) split_row512(src, h, w, padT, padL, y, pw, pad, E + (size_t)y * hw, O + (size_t)y * hw, hw);
 }
 
-/* One output row of a 3×3 window at column stride 2 from the half planes (rows hw apart; e, o at
- * the window's first row): POOL the maximum, else the filter k with bias and activation. */
-DW_INLINE DW_AVX512 void row3x3_eo512(const float *e, const float *o, int hw, const float *k, float b, float *dst,
-                                      int ow, const int POOL, int act, float p0, float p1) {
-    __m512 kv[9];
-    for (int i = 0; i < 9; i++) kv[i] = POOL ? _mm512_setzero_ps() : _mm512_set1_ps(k[i]);
-    for (int ox = 0; ox < ow; ox += 16) {
-        const __mmask16 m = ow - ox >= 16 ? 0xFFFF : (__mmask16)((1u << (ow - ox)) - 1u);
-        __m512 acc = _mm512_set1_ps(POOL ? -__builtin_inff() : b);
-        for (int i = 0; i < 3; i++) {
-            const float *er = e + (size_t)i * hw + ox, *orow = o + (size_t)i * hw + ox;
-            __m512 v0 = _mm512_loadu_ps(er), v1 = _mm512_loadu_ps(orow), v2 = _mm512_loadu_ps(er + 1);
-            if (POOL) acc = _mm512_max_ps(acc, _mm512_max_ps(_mm512_max_ps(v0, v1), v2));
-            else acc = _mm512_fmadd_ps(kv[3 * i + 2], v2, _mm512_fmadd_ps(kv[3 * i + 1], v1, _mm512_fmadd_ps(kv[3 * i], v0, acc)));
-        }
-        _mm512_mask_storeu_ps(dst + ox, m, POOL ? acc : dw_act512(acc, act, p0, p1));
-    }
-}
-
-/* row3x3_eo512 with each input row's halves given apart (the ring's slots are not in order). */
-DW_INLINE DW_AVX512 void row3x3_eo3_512(const float *const e[3], const float *const o[3], const float *k, float b,
-                                        float *dst, int ow, const int POOL, int act, float p0, float p1) {
+/* One output row of a 3×3 window at column stride 2 from the split rows e[i], o[i] of its three
+ * input rows: POOL the maximum, else the filter k with bias and activation. */
+DW_INLINE DW_AVX512 void row3x3_eo512(const float *const e[3], const float *const o[3], const float *k, float b,
+                                      float *dst, int ow, const int POOL, int act, float p0, float p1) {
     __m512 kv[9];
     for (int i = 0; i < 9; i++) kv[i] = POOL ? _mm512_setzero_ps() : _mm512_set1_ps(k[i]);
     for (int ox = 0; ox < ow; ox += 16) {
@@ -232,8 +214,8 @@ static DW_AVX512 void plane3x3_ring512(const float *src, int h, int w, int padT,
             e[i] = es; o[i] = os;
         }
         float *d = out + (size_t)oy * ow;
-        if (pool) row3x3_eo3_512(e, o, 0, 0, d, ow, 1, 0, 0, 0);
-        else row3x3_eo3_512(e, o, k, b, d, ow, 0, act, p0, p1);
+        if (pool) row3x3_eo512(e, o, 0, 0, d, ow, 1, 0, 0, 0);
+        else row3x3_eo512(e, o, k, b, d, ow, 0, act, p0, p1);
     }
 }
 
@@ -246,8 +228,9 @@ static DW_AVX512 void plane3x3_eo512(const float *src, int h, int w, int padT, i
     pad_plane_eo512(src, h, w, padT, padL, ph, pw, pool ? -__builtin_inff() : 0.0f, E, O, hw);
     for (int oy = 0; oy < oh; oy++) {
         const size_t r = (size_t)oy * sh * hw;
-        if (pool) row3x3_eo512(E + r, O + r, hw, 0, 0, o + (size_t)oy * ow, ow, 1, 0, 0, 0);
-        else row3x3_eo512(E + r, O + r, hw, k, b, o + (size_t)oy * ow, ow, 0, act, p0, p1);
+        const float *const e[3] = { E + r, E + r + hw, E + r + 2 * hw }, *const od[3] = { O + r, O + r + hw, O + r + 2 * hw };
+        if (pool) row3x3_eo512(e, od, 0, 0, o + (size_t)oy * ow, ow, 1, 0, 0, 0);
+        else row3x3_eo512(e, od, k, b, o + (size_t)oy * ow, ow, 0, act, p0, p1);
     }
 }
 
