@@ -9,7 +9,7 @@ enum ConvPath: Hashable, CustomStringConvertible {
     /// Per image and group: im2col (skipped for 1×1 stride 1 unpadded) + our packed GEMM.
     case simdGemm(Kernels.Level)
     /// Per image and output row: a GEMM reading its B rows in place from the (padded) input, no
-    /// im2col (AVX-512; few output channels, column stride 1).
+    /// im2col (AVX-512; few output channels at column stride 1, wide rows at column stride 2).
     case simdRows(Kernels.Level)
     /// Depthwise on our SIMD kernel (CKernels/depthwise.c).
     case simdDepthwise(Kernels.Level)
@@ -48,8 +48,8 @@ struct ConvGeometry {
 }
 
 /// What a path applies to each output before storing it, after the bias: a residual (the other
-/// input of a fused Add, laid out like the output; only the SIMD GEMM and Winograd paths take
-/// one), then the activation.
+/// input of a fused Add, laid out like the output; only paths with `takesResidual` take one),
+/// then the activation.
 struct ConvEpilogue {
     var activation: FusedActivation
     var residual: UnsafePointer<Float>? = nil
