@@ -26,6 +26,7 @@
 #define EMO_X86 1
 #include <immintrin.h>
 #endif
+#include "split_row.h"
 
 static int env_cap(void) {
     const char *e = getenv("EMOTIOND_KERNELS");
@@ -449,40 +450,32 @@ int emo_conv_rows(int level, const float *xp, int C, int ph, int pw, int kh, int
 #endif
 }
 
-/* Column stride 2: the planes are first split into their even and odd columns (half planes of
- * hw = ⌈pw/2⌉ columns in `halves`, C·ph·hw floats each), after which tap (ci, ki, kj) of output
- * column ox reads half-plane column ox + ⌊kj·dw/2⌋ of the even (kj·dw even) or odd half: again a
- * contiguous row. ResNet18's 7×7/2 conv1 (3 → 64, 112² output) unfolded 147 rows of 12544 by
- * two loads and a permute per 16 values before its GEMM. */
+/* Column stride 2: the input planes are first padded and split into their even and odd columns in
+ * one pass (split_row512, shared with the depthwise kernels; half planes of hw = ⌈pw/2⌉ columns
+ * in `halves`, C·ph·hw floats each), after which tap (ci, ki, kj) of output column ox reads
+ * half-plane column ox + ⌊kj·dw/2⌋ of the even (kj·dw even) or odd half: again a contiguous row.
+ * ResNet18's 7×7/2 conv1 (3 → 64, 112² output) unfolded 147 rows of 12544 by two loads and a
+ * permute per 16 values before its GEMM. */
 #ifdef EMO_X86
-static AVX512 void split_columns512(const float *xp, int rows, int pw, int hw, float *E, float *O) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    for (int y = 0; y < rows; y++) {
-        const float *r = xp + (size_t)y * pw;
-        float *e = E + (size_t)y * hw, *o = O + (size_t)y * hw;
-        for (int x = 0; x < pw; x += 32) {
-            const int n = pw - x < 32 ? pw - x : 32, left = (n + 1) / 2;
-            const __mmask16 lo = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1u);
-            const __mmask16 hi = (__mmask16)(n <= 16 ? 0 : (1u << (n - 16)) - 1u);
-            const __mmask16 m = (__mmask16)(left >= 16 ? 0xFFFF : (1u << left) - 1u);
-            const __m512 v0 = _mm512_maskz_loadu_ps(lo, r + x), v1 = _mm512_maskz_loadu_ps(hi, r + x + 16);
-            _mm512_mask_storeu_ps(e + x / 2, m, _mm512_permutex2var_ps(v0, even, v1));
-            _mm512_mask_storeu_ps(o + x / 2, m, _mm512_permutex2var_ps(v0, odd, v1));
+static AVX512 void split_planes512(const float *x, int C, int h, int w, int padT, int padL, int ph, int pw, float *E, float *O) {
+    const int hw = (pw + 1) / 2;
+    for (int ci = 0; ci < C; ci++)
+        for (int y = 0; y < ph; y++) {
+            const size_t r = ((size_t)ci * ph + y) * hw;
+            split_row512(x + (size_t)ci * h * w, h, w, padT, padL, y, pw, 0.0f, E + r, O + r, hw);
         }
-    }
 }
 #endif
 
-int emo_conv_rows_s2(int level, const float *xp, int C, int ph, int pw, int kh, int kw, int sh, int dh, int dw, int oh,
-                     int ow, const float *Ap, int M, float *out, const float *bias, int act, float p0, float p1,
-                     const float *res, int *off, float *halves) {
+int emo_conv_rows_s2(int level, const float *x, int C, int h, int w, int padT, int padL, int ph, int pw, int kh, int kw,
+                     int sh, int dh, int dw, int oh, int ow, const float *Ap, int M, float *out, const float *bias, int act,
+                     float p0, float p1, const float *res, int *off, float *halves) {
     if (level != EMO_LEVEL_AVX512 || level > emo_kernels_cpu_level() || M <= 0 || C <= 0 || oh <= 0 || ow <= 0) return -1;
-    if ((oh - 1) * sh + (kh - 1) * dh >= ph || 2 * (ow - 1) + (kw - 1) * dw >= pw) return -1;
+    if ((oh - 1) * sh + (kh - 1) * dh >= ph || 2 * (ow - 1) + (kw - 1) * dw >= pw || h <= 0 || w <= 0) return -1;
 #ifdef EMO_X86
     const int hw = (pw + 1) / 2;
     const size_t half = (size_t)C * ph * hw;
-    split_columns512(xp, C * ph, pw, hw, halves, halves + half);
+    split_planes512(x, C, h, w, padT, padL, ph, pw, halves, halves + half);
     int k = 0;
     for (int ci = 0; ci < C; ci++)
         for (int ki = 0; ki < kh; ki++)
@@ -493,7 +486,8 @@ int emo_conv_rows_s2(int level, const float *xp, int C, int ph, int pw, int kh, 
     conv_rows512(halves, hw, sh, oh, ow, Ap, M, k, off, out, bias, act, p0, p1, res);
     return 0;
 #else
-    (void)xp; (void)Ap; (void)out; (void)bias; (void)act; (void)p0; (void)p1; (void)res; (void)off; (void)halves;
+    (void)x; (void)Ap; (void)out; (void)bias; (void)act; (void)p0; (void)p1; (void)res; (void)off; (void)halves;
+    (void)padT; (void)padL;
     return -1;
 #endif
 }

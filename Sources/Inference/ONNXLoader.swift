@@ -329,10 +329,7 @@ private struct GraphBuilder {
             }
             if ["Relu", "LeakyRelu", "Clip"].contains(node.opType), let act = try UnaryLayer(ctx).fused {
                 switch producer {
-                case let l as ConvLayer where l.activation == .none:
-                    l.activation = act
-                    l.fusedAdd?.activation = act   // the Add that runs after the convolution carries it
-                    alias(node.output[0], to: srcSlot); return
+                case let l as ConvLayer where l.activation == .none: l.activation = act; alias(node.output[0], to: srcSlot); return
                 case let l as GemmLayer where l.activation == .none: l.activation = act; alias(node.output[0], to: srcSlot); return
                 case let l as BatchNormLayer where l.activation == .none: l.activation = act; alias(node.output[0], to: srcSlot); return
                 case let l as BinaryLayer where l.activation == .none: l.activation = act; alias(node.output[0], to: srcSlot); return

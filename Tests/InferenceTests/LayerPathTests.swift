@@ -416,6 +416,10 @@ final class LayerPathTests: XCTestCase {
         dilated2.c = 4; dilated2.m = 9; dilated2.h = 9; dilated2.w = 120; dilated2.kh = 3; dilated2.kw = 3
         dilated2.strides = [1, 2]; dilated2.dilations = [1, 3]; dilated2.pads = [1, 0, 0, 2]
         cases.append(dilated2)
+        // column stride 2 unpadded, the planes cut short (99 of 100 columns and rows are read)
+        var cut2 = ConvCase(kind: .general)
+        cut2.c = 2; cut2.m = 8; cut2.h = 100; cut2.w = 100; cut2.kh = 3; cut2.kw = 3; cut2.strides = [2, 2]
+        cases.append(cut2)
         var worst: Float = 0
         for (i, cc) in cases.enumerated() {
             XCTAssertTrue(cc.isValid, "\(cc)")

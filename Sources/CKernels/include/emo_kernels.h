@@ -39,11 +39,12 @@ int emo_conv_rows(int level, const float *xp, int C, int ph, int pw, int kh, int
                   int ow, const float *Ap, int M, float *out, const float *bias, int act, float p0, float p1,
                   const float *res, int *off);
 
-/* emo_conv_rows at column stride 2: `halves` is scratch for 2·C·ph·⌈pw/2⌉ floats (the planes'
- * even and odd columns). */
-int emo_conv_rows_s2(int level, const float *xp, int C, int ph, int pw, int kh, int kw, int sh, int dh, int dw, int oh,
-                     int ow, const float *Ap, int M, float *out, const float *bias, int act, float p0, float p1,
-                     const float *res, int *off, float *halves);
+/* emo_conv_rows at column stride 2, from the unpadded input x (C planes of h×w): the planes are
+ * padded (zeros, at padT/padL, to ph×pw) and split into even and odd columns in one pass, into
+ * `halves`, scratch for 2·C·ph·⌈pw/2⌉ floats. */
+int emo_conv_rows_s2(int level, const float *x, int C, int h, int w, int padT, int padL, int ph, int pw, int kh, int kw,
+                     int sh, int dh, int dw, int oh, int ow, const float *Ap, int M, float *out, const float *bias, int act,
+                     float p0, float p1, const float *res, int *off, float *halves);
 
 /* Winograd F(2×2,3×3) for 3×3, stride 1, dilation 1, one group: weights [M][C][3][3]
  * transformed and packed once (emo_wino_weights_size floats); per image, `work` must hold

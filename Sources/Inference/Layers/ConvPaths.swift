@@ -181,14 +181,15 @@ extension ConvLayer {
         ((g.oh - 1) * strideH + (kh - 1) * dilH + 1, (g.ow - 1) * strideW + (kw - 1) * dilW + 1)
     }
 
-    /// By rows (`emo_conv_rows`): the input itself when unpadded, else a zero-padded copy per image.
+    /// By rows (`emo_conv_rows`): the input itself when unpadded, else a zero-padded copy per image;
+    /// at column stride 2 the kernel pads and splits the input's columns itself, in one pass.
     func simdRowsConv(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                       _ g: ConvGeometry, _ ep: ConvEpilogue) {
         let (ph, pw) = rowsPlane(g)
-        let padded = g.pads[0] > 0 || g.pads[1] > 0 || ph > g.h || pw > g.w
-        let planes = padded ? g.c * ph * pw : 0
-        let halves = strideW == 2 ? 2 * g.c * (padded ? ph : g.h) * ((padded ? pw : g.w) + 1) / 2 + 16 : 0
-        let lease = scratch.lease(planes + halves)
+        let split = strideW == 2
+        let padded = !split && (g.pads[0] > 0 || g.pads[1] > 0 || ph > g.h || pw > g.w)
+        let scratchCount = split ? 2 * g.c * ph * ((pw + 1) / 2) : padded ? g.c * ph * pw : 0
+        let lease = scratch.lease(scratchCount)
         defer { scratch.giveBack(lease) }
         var off = [Int32](repeating: 0, count: g.c * kh * kw)
         let (act, p0, p1) = ep.kernelActivation
@@ -202,10 +203,11 @@ extension ConvLayer {
                         xp = UnsafePointer(lease.pointer); h = ph; w = pw
                     }
                     let o = out + img * outChannels * ohw, res = ep.residual.map { $0 + img * outChannels * ohw }
-                    let rc = strideW == 2
-                        ? emo_conv_rows_s2(level.rawValue, xp, Int32(g.c), Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(strideH),
-                                           Int32(dilH), Int32(dilW), Int32(g.oh), Int32(g.ow), ap.baseAddress!, Int32(outChannels),
-                                           o, bp.baseAddress!, act, p0, p1, res, &off, lease.pointer + planes)
+                    let rc = split
+                        ? emo_conv_rows_s2(level.rawValue, xp, Int32(g.c), Int32(h), Int32(w), Int32(g.pads[0]), Int32(g.pads[1]),
+                                           Int32(ph), Int32(pw), Int32(kh), Int32(kw), Int32(strideH), Int32(dilH), Int32(dilW),
+                                           Int32(g.oh), Int32(g.ow), ap.baseAddress!, Int32(outChannels), o, bp.baseAddress!,
+                                           act, p0, p1, res, &off, lease.pointer)
                         : emo_conv_rows(level.rawValue, xp, Int32(g.c), Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(strideH),
                                         Int32(dilH), Int32(dilW), Int32(g.oh), Int32(g.ow), ap.baseAddress!, Int32(outChannels),
                                         o, bp.baseAddress!, act, p0, p1, res, &off)
