@@ -33,12 +33,10 @@ static void padded_dims(int kh, int kw, int sh, int sw, int dh, int dw, int oh, 
  * floats past the last output column of stride 2), whose extra lanes are never stored. */
 #define DW_SLACK 64
 
-/* After the padded plane and its slack: the flat output of a small 3×3 stride-1 plane (see
- * flat3x3), oh·pw floats and one vector. */
 size_t emo_dw_workspace(int kh, int kw, int sh, int sw, int dh, int dw, int oh, int ow) {
     int ph, pw;
     padded_dims(kh, kw, sh, sw, dh, dw, oh, ow, &ph, &pw);
-    const size_t plane = (size_t)ph * pw + DW_SLACK + (size_t)oh * pw + 16;
+    const size_t plane = (size_t)ph * pw + DW_SLACK;
     /* or the even/odd half planes of a stride-2 3×3 window (eo_stride), each with its slack */
     const size_t halves = 2 * ((size_t)ph * ((pw + 1) / 2) + DW_SLACK);
     /* or the ring of three split rows of a wider one (plane3x3_ring512) */
@@ -240,29 +238,73 @@ static DW_AVX512 void max3x3_row512(const float *p, int pw, float *dst, int ow, 
     else row3x3_512(p, pw, 0, 0, dst, ow, 2, 1, 0, 0, 0);
 }
 
-/* Small planes at 3×3 stride 1: the padded plane read as one row of (oh−1)·pw + ow outputs
- * (output f = oy·pw + ox has its window at padded index f), so the vectors run across output
- * rows instead of ending each row with a mostly empty one, and there is one call per plane
- * instead of one per row; the pw − ow columns between rows are computed and dropped by the
- * copy into `o` (which also applies `recip`). Inception v3's 17×17 and 8×8 average pools took
- * 3× onnxruntime's time row by row. Wider rows (44, 56) lost ~7 %: hence FLAT_MAX_OW. */
-#define FLAT_MAX_OW 40
-DW_INLINE int flat_fits(int sh, int sw, int ow) { return sh == 1 && sw == 1 && ow <= FLAT_MAX_OW; }
-static DW_AVX512 void flat3x3_512(const float *work, int pw, const float *k, float b, int pool, int oh, int ow,
-                                  int act, float p0, float p1, float *flat, const float *recip, float *o) {
-    const int n = (oh - 1) * pw + ow;
-    if (pool) row3x3_512(work, pw, 0, 0, flat, n, 1, 1, 0, 0, 0);
-    else row3x3_512(work, pw, k, b, flat, n, 1, 0, act, p0, p1);
-    for (int oy = 0; oy < oh; oy++) {
-        const float *f = flat + (size_t)oy * pw;
-        float *d = o + (size_t)oy * ow;
-        for (int x = 0; x < ow; x += 16) {
-            const __mmask16 m = ow - x >= 16 ? 0xFFFF : (__mmask16)((1u << (ow - x)) - 1u);
-            __m512 v = _mm512_maskz_loadu_ps(m, f + x);
-            if (recip) v = _mm512_mul_ps(v, _mm512_maskz_loadu_ps(m, recip + (size_t)oy * ow + x));
-            _mm512_mask_storeu_ps(d + x, m, v);
+#endif
+
+#ifdef DW_X86
+/* A 3×3 stride-1 window straight from the source plane, without a padded copy: lanes whose
+ * column falls outside [0, w) are masked off in the loads (0, or −∞ for POOL), rows outside
+ * [0, h) are skipped (they add nothing), and four output rows share each load of their six input
+ * rows (four independent sums). Against the padded copy read row by row (wider planes) or as one
+ * flat row (ow ≤ 40), min of 400 in a harness, 32 channels (16 at 44² and up): 6² 1.7 → 1.2 µs,
+ * 11² 3.3 → 1.8, 17² 7.3 → 5.2, 22² 9.5 → 6.4, 35² 24 → 14, 44² 16.0 → 8.7, 56² 25.7 → 15.1,
+ * 112² 98 → 52 µs; Inception's 64-plane average pools at 35², 17², 8² 49 → 33, 14.4 → 11.1,
+ * 4.9 → 3.0 µs (an average pool's 1/divisor multiplied after the plane: at the store, 35² took
+ * 41 µs). Two rows per pass: 44² 10.3, 112² 62 µs; six: no better than four; eight spill.
+ * Also the 3×3 stride-1 max pool: 64 × 35² 47 → 27 µs. */
+#define DIRECT_MAX_CHUNKS 64   /* ow ≤ 1024: the masks of each 16-column step are kept */
+DW_INLINE int direct_fits(int sh, int sw, int ow) { return sh == 1 && sw == 1 && ow <= 16 * DIRECT_MAX_CHUNKS; }
+DW_INLINE DW_AVX512 void plane3x3_direct512(const float *src, int h, int w, int padT, int padL, const float *k, float b,
+                                            const int pool, int oh, int ow, int act, float p0, float p1, float *o) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 fillv = _mm512_set1_ps(pool ? -__builtin_inff() : 0.0f);
+    __mmask16 in[DIRECT_MAX_CHUNKS][3], keep[DIRECT_MAX_CHUNKS];
+    const int chunks = (ow + 15) / 16;
+    for (int c = 0; c < chunks; c++) {
+        const int n = ow - 16 * c < 16 ? ow - 16 * c : 16;
+        keep[c] = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1u);
+        for (int j = 0; j < 3; j++) {
+            const __m512i col = _mm512_add_epi32(lane, _mm512_set1_epi32(16 * c + j - padL));
+            in[c][j] = _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32(w));
         }
     }
+    __m512 kv[9];
+    for (int i = 0; i < 9; i++) kv[i] = pool ? fillv : _mm512_set1_ps(k[i]);
+    enum { R = 4 };
+    for (int oy = 0; oy < oh; oy += R) {
+        const int rows = oh - oy < R ? oh - oy : R;
+        float *d = o + (size_t)oy * ow;
+        for (int c = 0; c < chunks; c++) {
+            __m512 a[R];
+            for (int q = 0; q < R; q++) a[q] = pool ? fillv : _mm512_set1_ps(b);
+            for (int i = 0; i < R + 2; i++) {
+                const int iy = oy - padT + i;
+                if (iy < 0 || iy >= h || i >= rows + 2) continue;
+                const float *r = src + (size_t)iy * w + 16 * c - padL;
+                for (int j = 0; j < 3; j++) {
+                    const __m512 v = _mm512_mask_loadu_ps(fillv, in[c][j], r + j);
+                    for (int q = 0; q < R; q++)
+                        if (i - q >= 0 && i - q < 3)
+                            a[q] = pool ? _mm512_max_ps(a[q], v) : _mm512_fmadd_ps(kv[3 * (i - q) + j], v, a[q]);
+                }
+            }
+            for (int q = 0; q < R; q++) {   /* constant trip count: a[] stays in registers */
+                if (q >= rows) break;
+                const size_t at = (size_t)q * ow + 16 * c;
+                __m512 v = pool ? a[q] : dw_act512(a[q], act, p0, p1);
+                _mm512_mask_storeu_ps(d + at, keep[c], v);
+            }
+        }
+    }
+}
+
+/* Calls, not inlined (as dw3x3_row512): each specialises the window for its kind. */
+static DW_AVX512 void dw3x3_direct512(const float *src, int h, int w, int padT, int padL, const float *k, float b, int oh,
+                                      int ow, int act, float p0, float p1, float *o) {
+    plane3x3_direct512(src, h, w, padT, padL, k, b, 0, oh, ow, act, p0, p1, o);
+}
+
+static DW_AVX512 void max3x3_direct512(const float *src, int h, int w, int padT, int padL, int oh, int ow, float *o) {
+    plane3x3_direct512(src, h, w, padT, padL, 0, 0, 1, oh, ow, 0, 0, 0, o);
 }
 #endif
 
@@ -288,16 +330,15 @@ DW_INLINE void dw_image(const float *x, int C, int h, int w, const float *k, int
             if (recip) for (size_t i = 0; i < (size_t)oh * ow; i++) o[i] *= recip[i];
             continue;
         }
+        if (wide && k33 && direct_fits(sh, sw, ow)) {
+            dw3x3_direct512(x + (size_t)c * h * w, h, w, padT, padL, kc, b, oh, ow, act, p0, p1, o);
+            if (recip) for (size_t i = 0; i < (size_t)oh * ow; i++) o[i] *= recip[i];
+            continue;
+        }
         if (wide) pad_plane512(x + (size_t)c * h * w, h, w, padT, padL, ph, pw, 0.0f, work);
         else
 #endif
         pad_plane(x + (size_t)c * h * w, h, w, padT, padL, ph, pw, 0.0f, work);
-#ifdef DW_X86
-        if (wide && k33 && flat_fits(sh, sw, ow)) {
-            flat3x3_512(work, pw, kc, b, 0, oh, ow, act, p0, p1, work + (size_t)ph * pw + DW_SLACK, recip, o);
-            continue;
-        }
-#endif
         for (int oy = 0; oy < oh; oy++) {
             const float *p = work + (size_t)oy * sh * pw;
             float *d = o + (size_t)oy * ow;
@@ -341,17 +382,15 @@ DW_INLINE void pool_planes(const float *x, int planes, int h, int w, int kh, int
             else plane3x3_ring512(x + (size_t)c * h * w, h, w, padT, padL, pw, sh, 0, 0, 1, oh, ow, 0, 0, 0, work, o);
             continue;
         }
+        if (wide && k33 && direct_fits(sh, sw, ow)) {
+            max3x3_direct512(x + (size_t)c * h * w, h, w, padT, padL, oh, ow, out + (size_t)c * oh * ow);
+            continue;
+        }
         if (wide) pad_plane512(x + (size_t)c * h * w, h, w, padT, padL, ph, pw, -__builtin_inff(), work);
         else
 #endif
         pad_plane(x + (size_t)c * h * w, h, w, padT, padL, ph, pw, -__builtin_inff(), work);
         float *o = out + (size_t)c * oh * ow;
-#ifdef DW_X86
-        if (wide && k33 && flat_fits(sh, sw, ow)) {
-            flat3x3_512(work, pw, 0, 0, 1, oh, ow, 0, 0, 0, work + (size_t)ph * pw + DW_SLACK, NULL, o);
-            continue;
-        }
-#endif
         for (int oy = 0; oy < oh; oy++) {
             const float *p = work + (size_t)oy * sh * pw;
             float *d = o + (size_t)oy * ow;

@@ -19,7 +19,14 @@ public struct Tensor: Sendable {
     init(uninitialized shape: [Int]) {
         let n = shape.reduce(1, *)
         self.shape = shape
-        self.data = [Float](unsafeUninitializedCapacity: n) { _, count in count = n }
+        self.data = [Float](unsafeUninitializedCapacity: n) { buffer, count in
+            #if DEBUG
+            // Debug builds (the tests) poison the memory, so that an output a kernel forgets to write
+            // fails the fast-vs-reference tests instead of keeping a freed buffer's right answer.
+            buffer.initialize(repeating: .nan)
+            #endif
+            count = n
+        }
     }
 
     public var count: Int { data.count }
