@@ -34,7 +34,7 @@ final class EnsembleTests: XCTestCase {
         XCTAssertEqual(pair * 100, (peer["accuracy"] as! Double) * 100, accuracy: 0.2, "ours vs onnxruntime (points)")
         print("ensemble: PublicTest accuracy pair \(pair), onnxruntime \(peer["accuracy"]!), members \(alone)")
         let text = try CLI.run(["eval", "--fer2013", EvalTests.csv] + Self.both)
-        XCTAssertTrue(text.stdout.contains("model     \(Self.vgg) (TTA: none) + \(Self.fer4) (TTA: none)"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("model     \(Self.vgg) (TTA: flip) + \(Self.fer4) (TTA: none)"), text.stdout)
     }
 
     func faces(_ models: [String]) throws -> [[String: Any]] {
