@@ -5,18 +5,41 @@ import Foundation
 /// Data goes to a hidden temporary file beside the target; `commit()` renames it into
 /// place, `abort()` (or deinit without commit) deletes it. A failed or interrupted run
 /// therefore never leaves a partial file that claims success. `-` means stdout.
+///
+/// A target that exists and is not a regular file (`/dev/null`, a terminal, a FIFO, `/dev/stderr`)
+/// is written straight through instead: renaming over it replaced the device node itself — as
+/// root, `batch --log /dev/null` turned the system's /dev/null into a regular file. A FIFO with
+/// no reader is refused rather than waited on; images and videos (`suffix` set: OpenCV picks the
+/// format from the temporary name) must go to a regular file.
 public final class AtomicFile {
     public let path: String
     public let tempPath: String
     private var handle: FileHandle?
     private var done = false
     public var isStdout: Bool { path == "-" }
+    /// Written straight to an existing non-regular file: nothing to rename or remove.
+    private var direct = false
 
     public init(path: String, suffix: String = "") throws {
         self.path = path
         if path == "-" {
             tempPath = "-"
             handle = FileHandle.standardOutput
+            return
+        }
+        if let kind = Self.nonRegularKind(path) {
+            guard suffix.isEmpty, kind != "directory" else {
+                throw SinkError.cannotCreate(path: path, reason: "is a \(kind), not a regular file")
+            }
+            let fd = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+            guard fd >= 0 else {
+                let why = errno == ENXIO ? "is a FIFO with no reader" : String(cString: strerror(errno))
+                throw SinkError.cannotCreate(path: path, reason: why)
+            }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)   // then block like any stream
+            tempPath = path
+            direct = true
+            handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
             return
         }
         let url = URL(fileURLWithPath: path)
@@ -49,6 +72,7 @@ public final class AtomicFile {
         guard !done else { return }
         done = true
         if isStdout { return }
+        if direct { try? handle?.close(); handle = nil; return }
         if let handle { try? handle.synchronize(); try? handle.close() }
         handle = nil
         defer { TempFiles.forget(tempPath) }
@@ -62,8 +86,24 @@ public final class AtomicFile {
     public func abort() {
         guard !done else { return }
         done = true
-        if !isStdout { try? handle?.close(); unlink(tempPath); TempFiles.forget(tempPath) }
+        if direct { try? handle?.close() } else if !isStdout { try? handle?.close(); unlink(tempPath); TempFiles.forget(tempPath) }
         handle = nil
+    }
+
+    /// What an existing `path` is when it is not a regular file (links followed); nil for a
+    /// regular file or nothing there.
+    static func nonRegularKind(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFDIR: return "directory"
+        case S_IFCHR: return "character device"
+        case S_IFBLK: return "block device"
+        case S_IFIFO: return "FIFO"
+        case S_IFSOCK: return "socket"
+        default: return "special file"
+        }
     }
 
     deinit { abort() }
