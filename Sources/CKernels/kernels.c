@@ -272,10 +272,14 @@ INLINE AVX512 void pack_b512(const float *B, int ldb, int kc, int nn, float *pan
  * panels pass), B copied one GEMM_KC × GEMM_NC panel at a time into `panel` (L1/L2). Reading B
  * in place instead, rows ldb floats apart (an im2col matrix of 3136 columns: a new page every
  * row), ran layer1 of ResNet18 (64×3136×576) at 51 GMAC/s; measured numbers in the commit. */
-static AVX512 void gemm512(int M, int N, int K, const float *Ap, int amr, const float *B, int ldb, float *C, int ldc,
-                           const float *bias, int act, float p0, float p1, const float *res) {
+/* Steps kb0..kb1 of K (B holds those rows only; C accumulates from kb0 > 0 on; bias, residual and
+ * activation once kb1 = K): emo_gemm_packed_k. */
+static AVX512 void gemm512_range(int M, int N, int K, int kb0, int kb1, const float *Ap, int amr, const float *B, int ldb,
+                                 float *C, int ldc, const float *bias, int act, float p0, float p1, const float *res) {
     if ((amr == WINO_MR && N <= 16) || (amr == EMO_PACK_MR && N <= THIN8_MAX_N && M > 8)) {
-        gemm512_thin(M, N, K, 0, K, Ap, amr, B, ldb, C, ldc, 0, bias, res, act, p0, p1);
+        const int fin = kb1 == K;
+        gemm512_thin(M, N, K, kb0, kb1 - kb0, Ap, amr, B, ldb, C, ldc, kb0 > 0, fin ? bias : NULL, fin ? res : NULL,
+                     fin ? act : EMO_ACT_NONE, p0, p1);
         return;
     }
     /* A narrow last panel (N = 49: 48 + 1) would run the pixel tile on 1–12 of its 16 lanes, load-
@@ -285,13 +289,13 @@ static AVX512 void gemm512(int M, int N, int K, const float *Ap, int amr, const 
     N -= tail;
     _Alignas(64) float panel[GEMM_KC * GEMM_NC];
     const int pack = K >= GEMM_PACK_MIN_K && M > 8 && ldb >= GEMM_PACK_MIN_LDB;
-    for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
-        int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC, accum = k0 > 0, final = k0 + kc == K;
+    for (int k0 = kb0; k0 < kb1; k0 += GEMM_KC) {
+        int kc = kb1 - k0 < GEMM_KC ? kb1 - k0 : GEMM_KC, accum = k0 > 0, final = k0 + kc == K;
         for (int n0 = 0; n0 < N; n0 += GEMM_NC) {
             int nn = N - n0 < GEMM_NC ? N - n0 : GEMM_NC;
             int nrv = (nn + 15) / 16;
             __mmask16 last = (__mmask16)((1u << (nn - 16 * (nrv - 1))) - 1u);
-            const float *b = B + (size_t)k0 * ldb + n0;
+            const float *b = B + (size_t)(k0 - kb0) * ldb + n0;
             int lb = ldb;
             if (pack) { pack_b512(b, ldb, kc, nn, panel); b = panel; lb = GEMM_NC; }
             for (int m0 = 0; m0 < M; m0 += 8) {
@@ -309,9 +313,14 @@ static AVX512 void gemm512(int M, int N, int K, const float *Ap, int amr, const 
             }
         }
         if (tail)
-            gemm512_thin(M, tail, K, k0, kc, Ap, amr, B + (size_t)k0 * ldb + N, ldb, C + N, ldc, accum,
+            gemm512_thin(M, tail, K, k0, kc, Ap, amr, B + (size_t)(k0 - kb0) * ldb + N, ldb, C + N, ldc, accum,
                          final ? bias : NULL, final && res ? res + N : NULL, final ? act : EMO_ACT_NONE, p0, p1);
     }
+}
+
+static AVX512 void gemm512(int M, int N, int K, const float *Ap, int amr, const float *B, int ldb, float *C, int ldc,
+                           const float *bias, int act, float p0, float p1, const float *res) {
+    gemm512_range(M, N, K, 0, K, Ap, amr, B, ldb, C, ldc, bias, act, p0, p1, res);
 }
 
 /* ------------------------------------------------------------------- AVX2 */
@@ -397,6 +406,19 @@ int emo_gemm_packed(int level, int M, int N, int K, const float *Ap, const float
 #endif
     (void)Ap; (void)B; (void)ldb; (void)C; (void)ldc; (void)bias; (void)act; (void)p0; (void)p1; (void)res;
     return -1;
+}
+
+int emo_gemm_packed_k(int level, int M, int N, int K, int k0, int k1, const float *Ap, const float *B, int ldb,
+                      float *C, int ldc, const float *bias, int act, float p0, float p1, const float *res) {
+    if (M <= 0 || N <= 0 || k0 < 0 || k0 >= k1 || k1 > K || level != EMO_LEVEL_AVX512 || level > emo_kernels_cpu_level())
+        return -1;
+#ifdef EMO_X86
+    gemm512_range(M, N, K, k0, k1, Ap, EMO_PACK_MR, B, ldb, C, ldc, bias, act, p0, p1, res);
+    return 0;
+#else
+    (void)Ap; (void)B; (void)ldb; (void)C; (void)ldc; (void)bias; (void)act; (void)p0; (void)p1; (void)res;
+    return -1;
+#endif
 }
 
 /* ------------------------------------------------------- Convolution by rows
@@ -602,8 +624,8 @@ INLINE int small_fits(int h, int w, int kh, int kw, size_t ohw) {
     return h * w <= 64 && (size_t)kh * kw * ((ohw + 15) / 16) <= SMALL_MAX_VECTORS;
 }
 
-static AVX512 void im2col_small512(const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
-                                   int padT, int padL, int oy0, int oy1, int ow, float *col) {
+static AVX512 void im2col_small512(const float *x, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
+                                   int padT, int padL, int k0, int k1, int oy0, int oy1, int ow, float *col) {
     const int ohw = (oy1 - oy0) * ow, nv = (ohw + 15) / 16, taps = kh * kw, hw = h * w;
     __m512i idx[SMALL_MAX_VECTORS];
     __mmask16 valid[SMALL_MAX_VECTORS], high[SMALL_MAX_VECTORS];
@@ -623,33 +645,34 @@ static AVX512 void im2col_small512(const float *x, int c, int h, int w, int kh, 
             valid[t * nv + v] = m; high[t * nv + v] = hi;
         }
     const __mmask16 last = (__mmask16)(ohw % 16 ? (1u << (ohw % 16)) - 1u : 0xFFFF);
-    for (int ci = 0; ci < c; ci++) {
-        const float *s = x + (size_t)ci * hw;
-        __m512 r[4];
-        for (int q = 0; q < 4; q++) {
-            const int n = hw - 16 * q;
-            r[q] = _mm512_maskz_loadu_ps((__mmask16)(n >= 16 ? 0xFFFF : n > 0 ? (1u << n) - 1u : 0), s + 16 * q);
-        }
-        for (int t = 0; t < taps; t++) {
-            float *d = col + ((size_t)ci * taps + t) * ohw;
-            for (int v = 0; v < nv; v++) {
-                const int k = t * nv + v;
-                __m512 y = _mm512_maskz_permutex2var_ps(valid[k], r[0], idx[k], r[1]);
-                if (hw > 32) y = _mm512_mask_mov_ps(y, high[k], _mm512_permutex2var_ps(r[2], idx[k], r[3]));   /* 32–63 */
-                _mm512_mask_storeu_ps(d + 16 * v, v == nv - 1 ? last : 0xFFFF, y);
+    __m512 r[4];
+    for (int kk = k0; kk < k1; kk++) {
+        const int ci = kk / taps, t = kk % taps;
+        if (kk == k0 || t == 0) {   /* the channel's plane into registers */
+            const float *s = x + (size_t)ci * hw;
+            for (int q = 0; q < 4; q++) {
+                const int n = hw - 16 * q;
+                r[q] = _mm512_maskz_loadu_ps((__mmask16)(n >= 16 ? 0xFFFF : n > 0 ? (1u << n) - 1u : 0), s + 16 * q);
             }
+        }
+        float *d = col + (size_t)(kk - k0) * ohw;
+        for (int v = 0; v < nv; v++) {
+            const int k = t * nv + v;
+            __m512 y = _mm512_maskz_permutex2var_ps(valid[k], r[0], idx[k], r[1]);
+            if (hw > 32) y = _mm512_mask_mov_ps(y, high[k], _mm512_permutex2var_ps(r[2], idx[k], r[3]));   /* 32–63 */
+            _mm512_mask_storeu_ps(d + 16 * v, v == nv - 1 ? last : 0xFFFF, y);
         }
     }
 }
 
-static AVX512 void im2col512(const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
-                             int padT, int padL, int oy0, int oy1, int ow, float *col) {
+/* Rows k0..k1 of the im2col matrix (row k = (ci·kh + ki)·kw + kj), output rows oy0..oy1. */
+static AVX512 void im2col512(const float *x, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
+                             int padT, int padL, int k0, int k1, int oy0, int oy1, int ow, float *col) {
     const size_t ohw = (size_t)(oy1 - oy0) * ow;
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for (int ci = 0; ci < c; ci++)
-        for (int ki = 0; ki < kh; ki++)
-            for (int kj = 0; kj < kw; kj++) {
-                float *dst = col + ((size_t)(ci * kh + ki) * kw + kj) * ohw;
+    for (int k = k0; k < k1; k++) {
+                const int ci = k / (kh * kw), ki = k / kw % kh, kj = k % kw;
+                float *dst = col + (size_t)(k - k0) * ohw;
                 const int offX = kj * dw - padL;
                 for (int oy = oy0; oy < oy1; oy++) {
                     const int iy = oy * sh - padT + ki * dh;
@@ -669,7 +692,7 @@ static AVX512 void im2col512(const float *x, int c, int h, int w, int kh, int kw
                         _mm512_mask_storeu_ps(d + ox, keep, _mm512_maskz_loadu_ps(in, s + ox));
                     }
                 }
-            }
+    }
 }
 #endif
 
@@ -681,11 +704,11 @@ void emo_im2col_rows(int level, const float *x, int c, int h, int w, int kh, int
                      int padT, int padL, int oy0, int oy1, int ow, float *col) {
 #ifdef EMO_X86
     if (level == EMO_LEVEL_AVX512 && level <= emo_kernels_cpu_level() && small_fits(h, w, kh, kw, (size_t)(oy1 - oy0) * ow)) {
-        im2col_small512(x, c, h, w, kh, kw, sh, sw, dh, dw, padT, padL, oy0, oy1, ow, col);
+        im2col_small512(x, h, w, kh, kw, sh, sw, dh, dw, padT, padL, 0, c * kh * kw, oy0, oy1, ow, col);
         return;
     }
     if (level == EMO_LEVEL_AVX512 && (sw == 1 || sw == 2) && level <= emo_kernels_cpu_level()) {
-        im2col512(x, c, h, w, kh, kw, sh, sw, dh, dw, padT, padL, oy0, oy1, ow, col);
+        im2col512(x, h, w, kh, kw, sh, sw, dh, dw, padT, padL, 0, c * kh * kw, oy0, oy1, ow, col);
         return;
     }
 #endif
@@ -718,6 +741,24 @@ void emo_im2col_rows(int level, const float *x, int c, int h, int w, int kh, int
             }
         }
     }
+}
+
+int emo_im2col_k(int level, const float *x, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw, int padT,
+                 int padL, int k0, int k1, int oy0, int oy1, int ow, float *col) {
+#ifdef EMO_X86
+    if (level != EMO_LEVEL_AVX512 || level > emo_kernels_cpu_level() || k0 < 0 || k0 >= k1) return -1;
+    if (small_fits(h, w, kh, kw, (size_t)(oy1 - oy0) * ow)) {
+        im2col_small512(x, h, w, kh, kw, sh, sw, dh, dw, padT, padL, k0, k1, oy0, oy1, ow, col);
+        return 0;
+    }
+    if (sw != 1 && sw != 2) return -1;
+    im2col512(x, h, w, kh, kw, sh, sw, dh, dw, padT, padL, k0, k1, oy0, oy1, ow, col);
+    return 0;
+#else
+    (void)level; (void)x; (void)h; (void)w; (void)kh; (void)kw; (void)sh; (void)sw; (void)dh; (void)dw; (void)padT;
+    (void)padL; (void)k0; (void)k1; (void)oy0; (void)oy1; (void)ow; (void)col;
+    return -1;
+#endif
 }
 
 /* ------------------------------------------------ Winograd F(2×2, 3×3)

@@ -311,7 +311,7 @@ final class LayerPathTests: XCTestCase {
     /// Winograd over several blocks of tile rows (the last one partial; with and without the fused
     /// pool, odd sizes), GEMMs with K over one K block (256 rows: partial sums stored and added) and
     /// with B copied into panels (K ≥ 64, M > 8), a last narrow panel left to the thin tile, im2col in
-    /// blocks of output rows, pointwise and strided.
+    /// blocks of output rows or of K, pointwise and strided.
     func testLargeConvolutionsCrossTheKernelBlocks() throws {
         var rng = Rng(s: 77)
         let sets = PathSets.traced()
@@ -343,6 +343,27 @@ final class LayerPathTests: XCTestCase {
         winoTailed.c = 300; winoTailed.m = 36; winoTailed.h = 14; winoTailed.w = 13; winoTailed.pads = [1, 1, 1, 1]
         winoTailed.activation = "Relu"
         cases.append(winoTailed)
+        // K-blocked unfolds (a block of 256 rows of K over every output pixel at a time, each block's
+        // GEMM accumulating): a 1×7 layer as Inception's at 17×17, a 3×3/2 one on two images, and a
+        // dilated 3×3 one on an 8×8 map (the small-plane unfold, by permutes).
+        var kBlocked: [ConvCase] = []
+        var wide = ConvCase(kind: .general)
+        wide.c = 160; wide.m = 20; wide.h = 17; wide.w = 17; wide.kh = 1; wide.kw = 7; wide.pads = [0, 3, 0, 3]
+        wide.activation = "Relu"
+        kBlocked.append(wide)
+        var halving = ConvCase(kind: .general)
+        halving.n = 2; halving.c = 120; halving.m = 24; halving.h = 35; halving.w = 35; halving.strides = [2, 2]
+        halving.batchNorm = true
+        kBlocked.append(halving)
+        var dilated = ConvCase(kind: .general)
+        dilated.c = 480; dilated.m = 9; dilated.h = 8; dilated.w = 8; dilated.dilations = [2, 2]; dilated.pads = [2, 2, 2, 2]
+        dilated.activation = "Clip"
+        kBlocked.append(dilated)
+        for (i, cc) in kBlocked.enumerated() {
+            let conv = try XCTUnwrap(try cc.model(seed: 600 + i).steps.compactMap { $0.layer as? ConvLayer }.first)
+            XCTAssertTrue(conv.kBlocked(conv.geometry(cc.inputShape), level: .avx512), "\(cc) is not K-blocked")
+        }
+        cases += kBlocked
         var worst: Float = 0
         for (i, cc) in cases.enumerated() {
             XCTAssertTrue(cc.isValid, "\(cc)")

@@ -69,6 +69,11 @@ final class ResidualFusionTests: XCTestCase {
         var swapped = Block(); swapped.convFirst = false; swapped.other = .input; blocks.append(swapped)
         var small = Block(); small.c = 3; small.m = 3; small.other = .input; blocks.append(small)  // no Winograd (< 16 channels)
         var rows = Block(); rows.c = 5; rows.m = 12; rows.w = 37; rows.k = 5; blocks.append(rows)  // by rows (≤ 16 channels, 37 ≥ 16)
+        // K-blocked unfold (K = 1080 rows × 289 pixels): the residual is added by the last block's GEMM.
+        var kBlocked = Block(); kBlocked.c = 120; kBlocked.m = 24; kBlocked.h = 33; kBlocked.w = 33; kBlocked.stride = 2
+        blocks.append(kBlocked)
+        let kConv = try XCTUnwrap(fused(try kBlocked.model(fusible: true)).first)
+        XCTAssertTrue(kConv.kBlocked(kConv.geometry([2, 120, 33, 33]), level: .avx512))
         var rng = Rng(s: 404)
         var worst: Float = 0
         for block in blocks {

@@ -31,6 +31,12 @@ void emo_pack_a(const float *A, int M, int K, float *packed);
 int emo_gemm_packed(int level, int M, int N, int K, const float *Ap, const float *B, int ldb,
                     float *C, int ldc, const float *bias, int act, float p0, float p1, const float *res);
 
+/* Steps k0..k1 of K of that GEMM, B holding rows k0..k1 only: C accumulates what it holds when
+ * k0 > 0; bias, `res` and `act` apply when k1 = K. A K-blocked convolution calls it once per block
+ * of im2col rows (emo_im2col_k). AVX512 only; returns 0, or -1. */
+int emo_gemm_packed_k(int level, int M, int N, int K, int k0, int k1, const float *Ap, const float *B, int ldb,
+                      float *C, int ldc, const float *bias, int act, float p0, float p1, const float *res);
+
 /* Convolution at column stride 1 without im2col, AVX-512 only: `xp` holds C input planes of
  * ph×pw, padding included (row stride pw); output [M][oh][ow] = act(W·patches + bias + res),
  * W packed by emo_pack_a as [M][C·kh·kw]. `off` is scratch for C·kh·kw ints. Returns 0, or -1
@@ -68,6 +74,12 @@ int emo_gemv_rows(int level, int N, int K, const float *W, int ldw, const float 
  * (same values). */
 void emo_im2col_rows(int level, const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
                      int padT, int padL, int oy0, int oy1, int ow, float *col);
+
+/* Rows k0..k1 of that im2col matrix (row k = (ci·kh + ki)·kw + kj, of the channels at x) into
+ * col[k1 - k0][(oy1 - oy0)·ow]: a block of K for emo_gemm_packed_k. AVX512 only, column
+ * strides 1 and 2 (any on planes of ≤ 64 floats); returns 0, or -1 (nothing written). */
+int emo_im2col_k(int level, const float *x, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw, int padT,
+                 int padL, int k0, int k1, int oy0, int oy1, int ow, float *col);
 
 /* Depthwise convolution (one input channel per filter, groups == C == M) of one image:
  * x [C][h][w], k [C][kh][kw], out [C][oh][ow]; `work` must hold emo_dw_workspace floats.

@@ -121,6 +121,7 @@ extension ConvLayer {
     /// output rows at a time, over the kernel taps that can reach the input (`gemmTaps`).
     func simdGemmConv(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                       _ g: ConvGeometry, _ ep: ConvEpilogue) {
+        if kBlocked(g, level: level) { return simdGemmConvK(level, x, out, g, ep) }
         let t = gemmTaps(g)
         let ohw = g.oh * g.ow, hw = g.h * g.w
         let cg = inChannelsPerGroup, mg = outChannels / groups
@@ -153,6 +154,52 @@ extension ConvLayer {
                             precondition(rc == 0, "emo_gemm_packed rejected level \(level.name)")
                             oy0 = oy1
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rows of K per block of a K-blocked convolution: one K block of the GEMM kernel (GEMM_KC).
+    static let kBlockRows = 256
+
+    /// Whether the SIMD GEMM path unfolds `kBlockRows` rows of K over the whole output at a time
+    /// (`simdGemmConvK`) instead of blocks of output rows over all of K: where the whole unfolded
+    /// matrix would not fit one im2col block but a block of K over every output pixel does. Blocks
+    /// of output rows cut N (Inception v3's 1×7 and 7×1 layers at 17×17: 289 → 153 and 136 columns,
+    /// a last panel of 9 or 40 of 48) and stream all the weights again per block; an unblocked
+    /// unfold (Mixed_6a's 3×3/2, 288 → 384 channels: K = 2592 × 289 pixels, 3 MB) leaves L2.
+    func kBlocked(_ g: ConvGeometry, level: Kernels.Level) -> Bool {
+        guard level == .avx512, groups == 1, strideW <= 2, !isPointwise(g) else { return false }
+        let t = gemmTaps(g)
+        let k = g.c * t.kh * t.kw, ohw = g.oh * g.ow
+        return k > Self.kBlockRows && k * ohw > Self.im2colBlockFloats && Self.kBlockRows * ohw <= Self.im2colBlockFloats
+    }
+
+    /// Per image, per block of K: im2col of those rows for every output pixel (`emo_im2col_k`), then
+    /// that block's GEMM accumulating into the output, bias, residual and activation on the last.
+    func simdGemmConvK(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                       _ g: ConvGeometry, _ ep: ConvEpilogue) {
+        let t = gemmTaps(g)
+        let ohw = g.oh * g.ow, k = g.c * t.kh * t.kw, kb = Self.kBlockRows
+        let lease = scratch.lease(kb * ohw)
+        defer { scratch.giveBack(lease) }
+        let (act, p0, p1) = ep.kernelActivation
+        t.packed.withUnsafeBufferPointer { ap in
+            bias.withUnsafeBufferPointer { bp in
+                for img in 0..<g.n {
+                    let src = x + img * g.c * g.h * g.w, dst = out + img * outChannels * ohw
+                    let res = ep.residual.map { $0 + img * outChannels * ohw }
+                    for k0 in stride(from: 0, to: k, by: kb) {
+                        let k1 = min(k, k0 + kb)
+                        var rc = emo_im2col_k(level.rawValue, src, Int32(g.h), Int32(g.w), Int32(t.kh), Int32(t.kw),
+                                              Int32(strideH), Int32(strideW), Int32(dilH), Int32(dilW), Int32(t.padT),
+                                              Int32(t.padL), Int32(k0), Int32(k1), 0, Int32(g.oh), Int32(g.ow), lease.pointer)
+                        precondition(rc == 0, "emo_im2col_k rejected level \(level.name) or stride \(strideW)")
+                        rc = emo_gemm_packed_k(level.rawValue, Int32(outChannels), Int32(ohw), Int32(k), Int32(k0), Int32(k1),
+                                               ap.baseAddress!, lease.pointer, Int32(ohw), dst, Int32(ohw), bp.baseAddress!,
+                                               act, p0, p1, res)
+                        precondition(rc == 0, "emo_gemm_packed_k rejected level \(level.name)")
                     }
                 }
             }
