@@ -308,6 +308,37 @@ static DW_AVX512 void max3x3_direct512(const float *src, int h, int w, int padT,
 }
 #endif
 
+/* One channel's plane `o` from its input plane `src` and filter `kc` (geometry as in dw_image). */
+DW_INLINE void dw_plane(const float *src, int h, int w, const float *kc, int kh, int kw, int sh, int sw, int dh, int dw,
+                        int padT, int padL, int ph, int pw, int oh, int ow, float b, int act, float p0, float p1,
+                        float *o, float *work, const int wide) {
+    const int k33 = kh == 3 && kw == 3 && dh == 1 && dw == 1;
+#ifdef DW_X86
+    if (wide && k33 && sw == 2 && (eo_fits(sw, pw) || sh <= 3)) {
+        if (eo_fits(sw, pw)) plane3x3_eo512(src, h, w, padT, padL, ph, pw, sh, kc, b, 0, oh, ow, act, p0, p1, work, o);
+        else plane3x3_ring512(src, h, w, padT, padL, pw, sh, kc, b, 0, oh, ow, act, p0, p1, work, o);
+        return;
+    }
+    if (wide && k33 && direct_fits(sh, sw, ow)) {
+        dw3x3_direct512(src, h, w, padT, padL, kc, b, oh, ow, act, p0, p1, o);
+        return;
+    }
+    if (wide) pad_plane512(src, h, w, padT, padL, ph, pw, 0.0f, work);
+    else
+#endif
+    pad_plane(src, h, w, padT, padL, ph, pw, 0.0f, work);
+    for (int oy = 0; oy < oh; oy++) {
+        const float *p = work + (size_t)oy * sh * pw;
+        float *d = o + (size_t)oy * ow;
+#ifdef DW_X86
+        if (wide && k33 && (sw == 1 || sw == 2)) { dw3x3_row512(p, pw, kc, b, d, ow, sw, act, p0, p1); continue; }
+#endif
+        if (k33 && sw == 1) dw_row(p, pw, kc, b, d, ow, 3, 3, 1, 1, 1, 0, 0, 0, 0, 0, act, p0, p1);
+        else if (k33 && sw == 2) dw_row(p, pw, kc, b, d, ow, 3, 3, 2, 1, 1, 0, 0, 0, 0, 0, act, p0, p1);
+        else dw_row(p, pw, kc, b, d, ow, 0, 0, 0, 0, 0, kh, kw, sw, dh, dw, act, p0, p1);
+    }
+}
+
 /* All channels of one image. `wide` selects the explicit AVX-512 rows for 3×3 filters.
  * `kstride`: floats between channels' filters (0: one filter shared by every plane, the
  * average pool); `recip`: when set, each output plane is multiplied by it element-wise
@@ -318,37 +349,10 @@ DW_INLINE void dw_image(const float *x, int C, int h, int w, const float *k, int
     int ph, pw;
     padded_dims(kh, kw, sh, sw, dh, dw, oh, ow, &ph, &pw);
     memset(work + (size_t)ph * pw, 0, sizeof(float) * DW_SLACK);
-    const int k33 = kh == 3 && kw == 3 && dh == 1 && dw == 1;
     for (int c = 0; c < C; c++) {
-        const float *kc = k + (size_t)c * kstride;
-        const float b = bias ? bias[c] : 0.0f;
         float *o = out + (size_t)c * oh * ow;
-#ifdef DW_X86
-        if (wide && k33 && sw == 2 && (eo_fits(sw, pw) || sh <= 3)) {
-            if (eo_fits(sw, pw)) plane3x3_eo512(x + (size_t)c * h * w, h, w, padT, padL, ph, pw, sh, kc, b, 0, oh, ow, act, p0, p1, work, o);
-            else plane3x3_ring512(x + (size_t)c * h * w, h, w, padT, padL, pw, sh, kc, b, 0, oh, ow, act, p0, p1, work, o);
-            if (recip) for (size_t i = 0; i < (size_t)oh * ow; i++) o[i] *= recip[i];
-            continue;
-        }
-        if (wide && k33 && direct_fits(sh, sw, ow)) {
-            dw3x3_direct512(x + (size_t)c * h * w, h, w, padT, padL, kc, b, oh, ow, act, p0, p1, o);
-            if (recip) for (size_t i = 0; i < (size_t)oh * ow; i++) o[i] *= recip[i];
-            continue;
-        }
-        if (wide) pad_plane512(x + (size_t)c * h * w, h, w, padT, padL, ph, pw, 0.0f, work);
-        else
-#endif
-        pad_plane(x + (size_t)c * h * w, h, w, padT, padL, ph, pw, 0.0f, work);
-        for (int oy = 0; oy < oh; oy++) {
-            const float *p = work + (size_t)oy * sh * pw;
-            float *d = o + (size_t)oy * ow;
-#ifdef DW_X86
-            if (wide && k33 && (sw == 1 || sw == 2)) { dw3x3_row512(p, pw, kc, b, d, ow, sw, act, p0, p1); continue; }
-#endif
-            if (k33 && sw == 1) dw_row(p, pw, kc, b, d, ow, 3, 3, 1, 1, 1, 0, 0, 0, 0, 0, act, p0, p1);
-            else if (k33 && sw == 2) dw_row(p, pw, kc, b, d, ow, 3, 3, 2, 1, 1, 0, 0, 0, 0, 0, act, p0, p1);
-            else dw_row(p, pw, kc, b, d, ow, 0, 0, 0, 0, 0, kh, kw, sw, dh, dw, act, p0, p1);
-        }
+        dw_plane(x + (size_t)c * h * w, h, w, k + (size_t)c * kstride, kh, kw, sh, sw, dh, dw, padT, padL, ph, pw, oh, ow,
+                 bias ? bias[c] : 0.0f, act, p0, p1, o, work, wide);
         if (recip) for (size_t i = 0; i < (size_t)oh * ow; i++) o[i] *= recip[i];
     }
 }
