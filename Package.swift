@@ -123,7 +123,7 @@ let package = Package(
         .target(name: "Pipeline", dependencies: ["EmotionCore", "Settings", "Inference", "Imaging", "Detection", "CZlib"]),
 
         // The YAML configuration file: schema, validation with file/key/line errors, start checks.
-        .target(name: "Config", dependencies: ["Settings", "Capture", "Detection", "Pipeline", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Config", dependencies: ["EmotionCore", "Settings", "Capture", "Detection", "Pipeline", .product(name: "Yams", package: "Yams")]),
 
         .executableTarget(
             name: "emotiond",

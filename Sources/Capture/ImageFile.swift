@@ -45,7 +45,7 @@ public enum InputFile {
             close(fd)
             throw CVError(operation: operation, message: reason(e))
         }
-        if let why = notRegular(st.st_mode) { close(fd); throw CVError(operation: operation, message: why) }
+        if let why = FileKind(mode: st.st_mode).notRegularReason { close(fd); throw CVError(operation: operation, message: why) }
         return fd
     }
 
@@ -53,7 +53,7 @@ public enum InputFile {
     public static func check(_ path: String, operation: String) throws {
         var st = stat()
         guard stat(path, &st) == 0 else { throw CVError(operation: operation, message: reason(errno)) }
-        if let why = notRegular(st.st_mode) { throw CVError(operation: operation, message: why) }
+        if let why = FileKind(mode: st.st_mode).notRegularReason { throw CVError(operation: operation, message: why) }
         guard access(path, R_OK) == 0 else { throw CVError(operation: operation, message: reason(errno)) }
     }
 
@@ -65,17 +65,6 @@ public enum InputFile {
         }
     }
 
-    /// Why a file of this mode cannot be read as a regular file; nil if it can.
-    public static func notRegular(_ mode: mode_t) -> String? {
-        switch mode & S_IFMT {
-        case S_IFREG: return nil
-        case S_IFDIR: return "is a directory"
-        case S_IFIFO: return "is a named pipe (FIFO), not a regular file"
-        case S_IFCHR, S_IFBLK: return "is a device, not a regular file"
-        case S_IFSOCK: return "is a socket, not a regular file"
-        default: return "is not a regular file"
-        }
-    }
 }
 
 /// Image dimensions read from the file header alone (nothing decoded), for the formats OpenCV

@@ -1,3 +1,4 @@
+import EmotionCore
 import Foundation
 import Settings
 import Yams
@@ -163,14 +164,6 @@ public func readFile(_ path: String, limit: Int, what: String) throws -> ([UInt8
 
 /// "a directory", "a FIFO", ... for messages.
 public func fileKind(_ mode: mode_t) -> String {
-    switch mode & S_IFMT {
-    case S_IFDIR: return "a directory"
-    case S_IFIFO: return "a FIFO"
-    case S_IFCHR: return "a character device"
-    case S_IFBLK: return "a block device"
-    case S_IFSOCK: return "a socket"
-    case S_IFLNK: return "a symbolic link"
-    case S_IFREG: return "a regular file"
-    default: return "not a regular file"
-    }
+    let kind = FileKind(mode: mode)
+    return kind == .other ? "not a regular file" : "a \(kind.noun)"
 }

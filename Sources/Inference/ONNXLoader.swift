@@ -1,3 +1,4 @@
+import EmotionCore
 import Foundation
 import ONNXProto
 import SwiftProtobuf
@@ -25,7 +26,7 @@ public enum ONNXLoader {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw InferenceError.fileUnreadable(path: path, reason: reason(errno)) }
-        if let why = notRegular(st.st_mode) { throw InferenceError.fileUnreadable(path: path, reason: why) }
+        if let why = FileKind(mode: st.st_mode).notRegularReason { throw InferenceError.fileUnreadable(path: path, reason: why) }
         guard Int(st.st_size) <= limit else {
             throw InferenceError.tooLarge(what: "model file \(path) (bytes)", elements: Int(st.st_size), limit: limit)
         }
@@ -52,15 +53,6 @@ public enum ONNXLoader {
         }
     }
 
-    static func notRegular(_ mode: mode_t) -> String? {
-        switch mode & S_IFMT {
-        case S_IFREG: return nil
-        case S_IFDIR: return "is a directory"
-        case S_IFIFO: return "is a named pipe (FIFO), not a regular file"
-        case S_IFCHR, S_IFBLK: return "is a device, not a regular file"
-        default: return "is not a regular file"
-        }
-    }
 
     public static func load(data: Data, path: String = "<memory>", limits: ModelLimits = ModelLimits()) throws -> Model {
         guard !data.isEmpty else { throw InferenceError.notONNX(path: path, reason: "file is empty") }

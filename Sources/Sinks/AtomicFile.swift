@@ -1,3 +1,4 @@
+import EmotionCore
 import Foundation
 
 /// An output file that only appears under its final name once complete.
@@ -93,17 +94,8 @@ public final class AtomicFile {
     /// What an existing `path` is when it is not a regular file (links followed); nil for a
     /// regular file or nothing there.
     static func nonRegularKind(_ path: String) -> String? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        switch st.st_mode & S_IFMT {
-        case S_IFREG: return nil
-        case S_IFDIR: return "directory"
-        case S_IFCHR: return "character device"
-        case S_IFBLK: return "block device"
-        case S_IFIFO: return "FIFO"
-        case S_IFSOCK: return "socket"
-        default: return "special file"
-        }
+        guard let kind = FileKind(path: path), kind != .regular else { return nil }
+        return kind.noun
     }
 
     deinit { abort() }
