@@ -743,10 +743,10 @@ void emo_im2col_rows(int level, const float *x, int c, int h, int w, int kh, int
     }
 }
 
-int emo_im2col_k(int level, const float *x, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw, int padT,
+int emo_im2col_k(int level, const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw, int padT,
                  int padL, int k0, int k1, int oy0, int oy1, int ow, float *col) {
 #ifdef EMO_X86
-    if (level != EMO_LEVEL_AVX512 || level > emo_kernels_cpu_level() || k0 < 0 || k0 >= k1) return -1;
+    if (level != EMO_LEVEL_AVX512 || level > emo_kernels_cpu_level() || k0 < 0 || k0 >= k1 || k1 > c * kh * kw) return -1;
     if (small_fits(h, w, kh, kw, (size_t)(oy1 - oy0) * ow)) {
         im2col_small512(x, h, w, kh, kw, sh, sw, dh, dw, padT, padL, k0, k1, oy0, oy1, ow, col);
         return 0;
@@ -755,7 +755,7 @@ int emo_im2col_k(int level, const float *x, int h, int w, int kh, int kw, int sh
     im2col512(x, h, w, kh, kw, sh, sw, dh, dw, padT, padL, k0, k1, oy0, oy1, ow, col);
     return 0;
 #else
-    (void)level; (void)x; (void)h; (void)w; (void)kh; (void)kw; (void)sh; (void)sw; (void)dh; (void)dw; (void)padT;
+    (void)level; (void)x; (void)c; (void)h; (void)w; (void)kh; (void)kw; (void)sh; (void)sw; (void)dh; (void)dw; (void)padT;
     (void)padL; (void)k0; (void)k1; (void)oy0; (void)oy1; (void)ow; (void)col;
     return -1;
 #endif

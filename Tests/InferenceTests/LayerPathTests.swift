@@ -359,6 +359,20 @@ final class LayerPathTests: XCTestCase {
         dilated.c = 480; dilated.m = 9; dilated.h = 8; dilated.w = 8; dilated.dilations = [2, 2]; dilated.pads = [2, 2, 2, 2]
         dilated.activation = "Clip"
         kBlocked.append(dilated)
+        // K = 2304 (9 blocks exactly), B copied into panels (529 ≥ 512 columns), M ≤ 8.
+        var panels = ConvCase(kind: .general)
+        panels.c = 256; panels.m = 5; panels.h = 23; panels.w = 23; panels.dilations = [2, 2]; panels.pads = [2, 2, 2, 2]
+        kBlocked.append(panels)
+        // A 3×3/2 unfold of an 8×8 map by permutes, 16 columns, K = 17100.
+        var smallStrided = ConvCase(kind: .general)
+        smallStrided.c = 1900; smallStrided.m = 3; smallStrided.h = 8; smallStrided.w = 8; smallStrided.strides = [2, 2]
+        smallStrided.pads = [1, 1, 1, 1]
+        kBlocked.append(smallStrided)
+        // 7×7 on a 3×3 map: dead taps trimmed (5×5 left, K = 32500), 9 columns: the thin tile in every K block.
+        var thin = ConvCase(kind: .general)
+        thin.c = 1300; thin.m = 10; thin.h = 3; thin.w = 3; thin.kh = 7; thin.kw = 7; thin.pads = [3, 3, 3, 3]
+        thin.activation = "Relu"
+        kBlocked.append(thin)
         for (i, cc) in kBlocked.enumerated() {
             let conv = try XCTUnwrap(try cc.model(seed: 600 + i).steps.compactMap { $0.layer as? ConvLayer }.first)
             XCTAssertTrue(conv.kBlocked(conv.geometry(cc.inputShape), level: .avx512), "\(cc) is not K-blocked")
@@ -372,6 +386,7 @@ final class LayerPathTests: XCTestCase {
         for o in sets where o.kernels != .none {
             XCTAssertTrue(PathSets.labels(o).contains("Conv gemm \(o.kernels.name)"), "\(o)")
             if o.winograd { XCTAssertTrue(PathSets.labels(o).contains("Conv winograd \(o.kernels.name)"), "\(o)") }
+            if o.kernels == .avx512 { XCTAssertTrue(PathSets.labels(o).contains("Conv gemm avx512 k-blocked"), "\(o)") }
         }
         report("\(cases.count) large convolutions", sets, worst)
     }

@@ -91,6 +91,9 @@ final class ResidualFusionTests: XCTestCase {
                 XCTAssertLessThanOrEqual(e, Agreement.tolerance, "\(block) [\(o)]")
                 worst = max(worst, e)
             }
+            if block.c == kBlocked.c {
+                for o in sets where o.kernels == .avx512 { XCTAssertTrue(PathSets.labels(o).contains("Conv gemm avx512 k-blocked"), "\(o)") }
+            }
             if block.c >= 16 && block.k == 3 && block.stride == 1 && block.h >= 4 {
                 for o in sets where o.useWinograd { XCTAssertTrue(PathSets.labels(o).contains("Conv winograd \(o.kernels.name)"), "\(block)") }
             }

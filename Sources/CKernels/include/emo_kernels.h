@@ -75,10 +75,10 @@ int emo_gemv_rows(int level, int N, int K, const float *W, int ldw, const float 
 void emo_im2col_rows(int level, const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw,
                      int padT, int padL, int oy0, int oy1, int ow, float *col);
 
-/* Rows k0..k1 of that im2col matrix (row k = (ci·kh + ki)·kw + kj, of the channels at x) into
+/* Rows k0..k1 of that im2col matrix (row k = (ci·kh + ki)·kw + kj, of the c channels at x) into
  * col[k1 - k0][(oy1 - oy0)·ow]: a block of K for emo_gemm_packed_k. AVX512 only, column
  * strides 1 and 2 (any on planes of ≤ 64 floats); returns 0, or -1 (nothing written). */
-int emo_im2col_k(int level, const float *x, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw, int padT,
+int emo_im2col_k(int level, const float *x, int c, int h, int w, int kh, int kw, int sh, int sw, int dh, int dw, int padT,
                  int padL, int k0, int k1, int oy0, int oy1, int ow, float *col);
 
 /* Depthwise convolution (one input channel per filter, groups == C == M) of one image:

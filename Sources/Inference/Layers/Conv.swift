@@ -187,7 +187,7 @@ final class ConvLayer: Layer {
         let x = inputs[0]
         let g = geometry(x.shape)
         let path = self.path(g, options: options)
-        options.trace?.record("Conv \(path)")
+        options.trace?.record("Conv \(path)\(path.isSimdGemm && kBlocked(g, level: options.kernels) ? " k-blocked" : "")")
         if let add = fusedAdd, inputs.count > 1 {
             return [forward(x, residual: inputs[1], add, path, g, outputShapes: outputShapes, options: options)]
         }

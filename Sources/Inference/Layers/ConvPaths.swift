@@ -19,6 +19,7 @@ enum ConvPath: Hashable, CustomStringConvertible {
     case direct
 
     var isWinograd: Bool { if case .winograd = self { return true } else { return false } }
+    var isSimdGemm: Bool { if case .simdGemm = self { return true } else { return false } }
 
     /// Whether the path adds a fused Add's residual in its own store (ConvEpilogue).
     var takesResidual: Bool {
@@ -192,7 +193,7 @@ extension ConvLayer {
                     let res = ep.residual.map { $0 + img * outChannels * ohw }
                     for k0 in stride(from: 0, to: k, by: kb) {
                         let k1 = min(k, k0 + kb)
-                        var rc = emo_im2col_k(level.rawValue, src, Int32(g.h), Int32(g.w), Int32(t.kh), Int32(t.kw),
+                        var rc = emo_im2col_k(level.rawValue, src, Int32(g.c), Int32(g.h), Int32(g.w), Int32(t.kh), Int32(t.kw),
                                               Int32(strideH), Int32(strideW), Int32(dilH), Int32(dilW), Int32(t.padT),
                                               Int32(t.padL), Int32(k0), Int32(k1), 0, Int32(g.oh), Int32(g.ow), lease.pointer)
                         precondition(rc == 0, "emo_im2col_k rejected level \(level.name) or stride \(strideW)")
