@@ -245,10 +245,21 @@ def main():
         assert args.out, "--out required"
         xva, yva = load_fer(args.csv, limit=args.limit)["PublicTest"]
         acc = float((predict(model, xva, tta=args.tta == "flip").argmax(1).numpy() == yva).mean())
-        export(model, args.out, ck["arch"], {"publictest_accuracy": f"{acc:.4f}", "epoch": str(ck["epoch"])}, args.tta)
+        meta = {"publictest_accuracy": f"{acc:.4f}", "epoch": str(ck["epoch"])}
+        if os.path.exists(ckpt_path):  # the run's arguments: a distilled model names its teachers
+            run_args = torch.load(ckpt_path, weights_only=False, map_location="cpu").get("args", {})
+            if run_args.get("teachers"):
+                meta["distilled_from"] = "; ".join(teacher_name(p) for p in run_args["teachers"].split(","))
+        export(model, args.out, f"{ck['arch']} w{ck['width']}", meta, args.tta)
         print(f"exported {best_path} (PyTorch PublicTest {acc:.4f}, TTA {args.tta}) to {args.out}")
         return
     train(args, model, ckpt_path, best_path)
+
+
+def teacher_name(path):
+    """"fervgg w32 (PublicTest 0.7024, tools/train/checkpoints/…/best.pt)" for a teacher checkpoint."""
+    ck = torch.load(path, weights_only=False, map_location="cpu")
+    return f"{ck['arch']} w{ck['width']} (PublicTest {ck['acc']:.4f}, {path})"
 
 
 def load_teacher(path, dev):
