@@ -368,6 +368,12 @@ final class LayerPathTests: XCTestCase {
         smallStrided.c = 1900; smallStrided.m = 3; smallStrided.h = 8; smallStrided.w = 8; smallStrided.strides = [2, 2]
         smallStrided.pads = [1, 1, 1, 1]
         kBlocked.append(smallStrided)
+        // Narrow stride-2 rows (12 outputs: each input row loaded once for its three taps), K blocks
+        // cutting a row's taps (256 is not a multiple of 3).
+        var narrow = ConvCase(kind: .general)
+        narrow.c = 300; narrow.m = 12; narrow.h = 24; narrow.w = 23; narrow.strides = [2, 2]; narrow.pads = [1, 1, 1, 0]
+        narrow.activation = "Relu"
+        kBlocked.append(narrow)
         // 7×7 on a 3×3 map: dead taps trimmed (5×5 left, K = 32500), 9 columns: the thin tile in every K block.
         var thin = ConvCase(kind: .general)
         thin.c = 1300; thin.m = 10; thin.h = 3; thin.w = 3; thin.kh = 7; thin.kw = 7; thin.pads = [3, 3, 3, 3]
