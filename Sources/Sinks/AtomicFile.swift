@@ -28,9 +28,9 @@ public final class AtomicFile {
             handle = FileHandle.standardOutput
             return
         }
-        if let kind = Self.nonRegularKind(path) {
-            guard suffix.isEmpty, kind != "directory" else {
-                throw SinkError.cannotCreate(path: path, reason: "is a \(kind), not a regular file")
+        if let kind = FileKind(path: path), kind != .regular {
+            guard suffix.isEmpty, kind != .directory else {
+                throw SinkError.cannotCreate(path: path, reason: "is a \(kind.noun), not a regular file")
             }
             let fd = open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
             guard fd >= 0 else {
@@ -89,13 +89,6 @@ public final class AtomicFile {
         done = true
         if direct { try? handle?.close() } else if !isStdout { try? handle?.close(); unlink(tempPath); TempFiles.forget(tempPath) }
         handle = nil
-    }
-
-    /// What an existing `path` is when it is not a regular file (links followed); nil for a
-    /// regular file or nothing there.
-    static func nonRegularKind(_ path: String) -> String? {
-        guard let kind = FileKind(path: path), kind != .regular else { return nil }
-        return kind.noun
     }
 
     deinit { abort() }

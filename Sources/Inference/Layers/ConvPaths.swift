@@ -122,8 +122,8 @@ extension ConvLayer {
     /// output rows at a time, over the kernel taps that can reach the input (`gemmTaps`).
     func simdGemmConv(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                       _ g: ConvGeometry, _ ep: ConvEpilogue) {
-        if kBlocked(g, level: level) { return simdGemmConvK(level, x, out, g, ep) }
         let t = gemmTaps(g)
+        if kBlocked(g, taps: t, level: level) { return simdGemmConvK(level, x, out, g, t, ep) }
         let ohw = g.oh * g.ow, hw = g.h * g.w
         let cg = inChannelsPerGroup, mg = outChannels / groups
         let k = cg * t.kh * t.kw
@@ -170,9 +170,11 @@ extension ConvLayer {
     /// of output rows cut N (Inception v3's 1×7 and 7×1 layers at 17×17: 289 → 153 and 136 columns,
     /// a last panel of 9 or 40 of 48) and stream all the weights again per block; an unblocked
     /// unfold (Mixed_6a's 3×3/2, 288 → 384 channels: K = 2592 × 289 pixels, 3 MB) leaves L2.
-    func kBlocked(_ g: ConvGeometry, level: Kernels.Level) -> Bool {
+    func kBlocked(_ g: ConvGeometry, level: Kernels.Level) -> Bool { kBlocked(g, taps: gemmTaps(g), level: level) }
+
+    /// The same for taps already trimmed (`gemmTaps`), as the GEMM path has them.
+    func kBlocked(_ g: ConvGeometry, taps t: GemmTaps, level: Kernels.Level) -> Bool {
         guard level == .avx512, groups == 1, strideW <= 2, !isPointwise(g) else { return false }
-        let t = gemmTaps(g)
         let k = g.c * t.kh * t.kw, ohw = g.oh * g.ow
         return k > Self.kBlockRows && k * ohw > Self.im2colBlockFloats && Self.kBlockRows * ohw <= Self.im2colBlockFloats
     }
@@ -180,8 +182,7 @@ extension ConvLayer {
     /// Per image, per block of K: im2col of those rows for every output pixel (`emo_im2col_k`), then
     /// that block's GEMM accumulating into the output, bias, residual and activation on the last.
     func simdGemmConvK(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                       _ g: ConvGeometry, _ ep: ConvEpilogue) {
-        let t = gemmTaps(g)
+                       _ g: ConvGeometry, _ t: GemmTaps, _ ep: ConvEpilogue) {
         let ohw = g.oh * g.ow, k = g.c * t.kh * t.kw, kb = Self.kBlockRows
         let lease = scratch.lease(kb * ohw)
         defer { scratch.giveBack(lease) }
