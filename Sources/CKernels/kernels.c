@@ -91,6 +91,10 @@ void emo_pack_a(const float *A, int M, int K, float *packed) { pack_rows(A, M, K
 #define GEMM_KC 256
 #define GEMM_NC 48
 #define PF_AHEAD 8
+/* Widest B (columns) that gemm512_thin takes on Winograd weights (packed by 16 rows): two images
+ * of 6×6 (18 tiles) ran 256 → 256 in 0.42 ms thin against 0.50 on the pixel tile (32 lanes for
+ * 18 columns); at 24 columns the two were level (0.51 ms; harness, min of 300). */
+#define WINO_THIN_MAX_N 24
 /* Widest B (columns) that gemm512_thin takes on weights packed by 8 rows. */
 #define THIN8_MAX_N 12
 /* B is copied into panels only when that pays: K ≥ 64 rows, more than one 8-row tile of M reusing
@@ -276,7 +280,7 @@ INLINE AVX512 void pack_b512(const float *B, int ldb, int kc, int nn, float *pan
  * activation once kb1 = K): emo_gemm_packed_k. */
 static AVX512 void gemm512_range(int M, int N, int K, int kb0, int kb1, const float *Ap, int amr, const float *B, int ldb,
                                  float *C, int ldc, const float *bias, int act, float p0, float p1, const float *res) {
-    if ((amr == WINO_MR && N <= 16) || (amr == EMO_PACK_MR && N <= THIN8_MAX_N && M > 8)) {
+    if ((amr == WINO_MR && N <= WINO_THIN_MAX_N) || (amr == EMO_PACK_MR && N <= THIN8_MAX_N && M > 8)) {
         const int fin = kb1 == K;
         gemm512_thin(M, N, K, kb0, kb1 - kb0, Ap, amr, B, ldb, C, ldc, kb0 > 0, fin ? bias : NULL, fin ? res : NULL,
                      fin ? act : EMO_ACT_NONE, p0, p1);
@@ -516,45 +520,54 @@ int emo_conv_rows_s2(int level, const float *x, int C, int h, int w, int padT, i
 
 /* ------------------------------------------------------------------ GEMV
  *
- * y[n] += alpha · dot(W[n], x) for the N rows of W (K floats each, `ldw` apart): a batch-1
- * Gemm with transB (every exported classifier). OpenBLAS 0.3.21 packs all of B for an M = 1
- * sgemm and its sgemv is no faster: MobileNetV2's 1000×1280 classifier took 0.95–1.4 ms
- * (sgemm) and 0.6–1.1 ms (sgemv) against 0.34–0.46 ms here (same process, alternating).
- * Four rows share each load of x; the K tail is masked. */
+ * Y[r][n] += alpha · dot(W[n], X[r]) for the N rows of W (K floats each, `ldw` apart) and a few
+ * rows of X: a small-batch Gemm with transB (every exported classifier; two rows for a face and
+ * its flip). OpenBLAS 0.3.21 packs all of B for an M = 1 sgemm and its sgemv is no faster:
+ * MobileNetV2's 1000×1280 classifier took 0.95–1.4 ms (sgemm) and 0.6–1.1 ms (sgemv) against
+ * 0.34–0.46 ms here (same process, alternating). Four rows of W share each load of an X row, and
+ * two X rows each load of W: the weights are read once for both views of a face. The K tail is
+ * masked. */
 #ifdef EMO_X86
-static AVX512 void gemv512(int N, int K, const float *W, int ldw, const float *x, float alpha, float *y) {
+/* R (1 or 2) rows of X against the N rows of W. */
+INLINE AVX512 void gemv512(const int R, int N, int K, const float *W, int ldw, const float *x, int ldx, float alpha,
+                           float *y, int ldy) {
     const __mmask16 tail = (__mmask16)((1u << (K % 16)) - 1u);
     const int kv = K - K % 16;
     int n = 0;
     for (; n + 4 <= N; n += 4) {
-        const float *w0 = W + (size_t)n * ldw, *w1 = w0 + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int k = 0; k < kv; k += 16) {
-            __m512 xv = _mm512_loadu_ps(x + k);
-            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + k), xv, a0);
-            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + k), xv, a1);
-            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + k), xv, a2);
-            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + k), xv, a3);
+        const float *w = W + (size_t)n * ldw;
+        __m512 a[2][4];
+        for (int r = 0; r < R; r++)
+            for (int i = 0; i < 4; i++) a[r][i] = _mm512_setzero_ps();
+        for (int k = 0; k < K; k += 16) {
+            const __mmask16 m = k < kv ? 0xFFFF : tail;
+            __m512 xv[2];
+            for (int r = 0; r < R; r++) xv[r] = _mm512_maskz_loadu_ps(m, x + (size_t)r * ldx + k);
+            for (int i = 0; i < 4; i++) {
+                __m512 wv = _mm512_maskz_loadu_ps(m, w + (size_t)i * ldw + k);
+                for (int r = 0; r < R; r++) a[r][i] = _mm512_fmadd_ps(wv, xv[r], a[r][i]);
+            }
         }
-        if (tail) {
-            __m512 xv = _mm512_maskz_loadu_ps(tail, x + kv);
-            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w0 + kv), xv, a0);
-            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w1 + kv), xv, a1);
-            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w2 + kv), xv, a2);
-            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w3 + kv), xv, a3);
-        }
-        y[n] += alpha * _mm512_reduce_add_ps(a0);
-        y[n + 1] += alpha * _mm512_reduce_add_ps(a1);
-        y[n + 2] += alpha * _mm512_reduce_add_ps(a2);
-        y[n + 3] += alpha * _mm512_reduce_add_ps(a3);
+        for (int r = 0; r < R; r++)
+            for (int i = 0; i < 4; i++) y[(size_t)r * ldy + n + i] += alpha * _mm512_reduce_add_ps(a[r][i]);
     }
     for (; n < N; n++) {
         const float *w = W + (size_t)n * ldw;
-        __m512 a = _mm512_setzero_ps();
-        for (int k = 0; k < kv; k += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(w + k), _mm512_loadu_ps(x + k), a);
-        if (tail) a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + kv), _mm512_maskz_loadu_ps(tail, x + kv), a);
-        y[n] += alpha * _mm512_reduce_add_ps(a);
+        __m512 a[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int k = 0; k < K; k += 16) {
+            const __mmask16 m = k < kv ? 0xFFFF : tail;
+            __m512 wv = _mm512_maskz_loadu_ps(m, w + k);
+            for (int r = 0; r < R; r++) a[r] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + (size_t)r * ldx + k), a[r]);
+        }
+        for (int r = 0; r < R; r++) y[(size_t)r * ldy + n] += alpha * _mm512_reduce_add_ps(a[r]);
     }
+}
+
+static AVX512 void gemv512_rows(int M, int N, int K, const float *W, int ldw, const float *X, int ldx, float alpha,
+                                float *Y, int ldy) {
+    int r = 0;
+    for (; r + 2 <= M; r += 2) gemv512(2, N, K, W, ldw, X + (size_t)r * ldx, ldx, alpha, Y + (size_t)r * ldy, ldy);
+    if (r < M) gemv512(1, N, K, W, ldw, X + (size_t)r * ldx, ldx, alpha, Y + (size_t)r * ldy, ldy);
 }
 
 INLINE AVX2 float hsum256(__m256 v) {
@@ -578,13 +591,17 @@ static AVX2 void gemv256(int N, int K, const float *W, int ldw, const float *x, 
 }
 #endif
 
-int emo_gemv_rows(int level, int N, int K, const float *W, int ldw, const float *x, float alpha, float *y) {
-    if (N <= 0 || K <= 0 || level > emo_kernels_cpu_level()) return -1;
+int emo_gemv_rows(int level, int M, int N, int K, const float *W, int ldw, const float *X, int ldx, float alpha,
+                  float *Y, int ldy) {
+    if (M <= 0 || N <= 0 || K <= 0 || level > emo_kernels_cpu_level()) return -1;
 #ifdef EMO_X86
-    if (level == EMO_LEVEL_AVX512) { gemv512(N, K, W, ldw, x, alpha, y); return 0; }
-    if (level == EMO_LEVEL_AVX2) { gemv256(N, K, W, ldw, x, alpha, y); return 0; }
+    if (level == EMO_LEVEL_AVX512) { gemv512_rows(M, N, K, W, ldw, X, ldx, alpha, Y, ldy); return 0; }
+    if (level == EMO_LEVEL_AVX2) {
+        for (int r = 0; r < M; r++) gemv256(N, K, W, ldw, X + (size_t)r * ldx, alpha, Y + (size_t)r * ldy);
+        return 0;
+    }
 #endif
-    (void)W; (void)ldw; (void)x; (void)alpha; (void)y;
+    (void)W; (void)ldw; (void)X; (void)ldx; (void)alpha; (void)Y; (void)ldy;
     return -1;
 }
 
@@ -850,24 +867,37 @@ static int wino_rows_per_block(int M, int C, int tH, int tW) {
     return (tH + blocks - 1) / blocks;   /* equal blocks: no short last one */
 }
 
-/* One Winograd call's shapes: tiles, the block of tile rows in work, and the plane strides. */
+/* Images per block where a whole image is one block: their tiles side by side in V and Mx, so
+ * that each of the 16 GEMMs reads its weights once for all of them. The flip view of a face is a
+ * second image: FERVGG's 256 → 256 layer at 6×6 (9 tiles, 4.2 MB of transformed weights) took
+ * 0.26 ms per image alone and 0.42 ms for two side by side (harness, min of 300). */
+static int wino_images_per_block(int M, int C, int tH, int tW, int n) {
+    size_t image = 16 * sizeof(float) * (size_t)(C + M) * tH * tW;
+    size_t fit = WINO_BLOCK_BYTES / (image ? image : 1);
+    if (fit < 1) fit = 1;
+    return (size_t)n < fit ? n : (int)fit;
+}
+
+/* One Winograd call's shapes: tiles, the block of tile rows (or of nb whole images) in work, and
+ * the plane strides. */
 typedef struct {
     int C, h, w, padT, padL, oh, ow, M;
-    int tH, tW, rb, Tp, Hp, Wh;
+    int tH, tW, rb, nb, Tp, Hp, Wh;
     size_t VS, MS;
 } wino_geo;
 
-static wino_geo wino_shape(int M, int C, int h, int w, int padT, int padL, int oh, int ow) {
-    wino_geo g = {C, h, w, padT, padL, oh, ow, M, (oh + 1) / 2, (ow + 1) / 2, 0, 0, 0, 0, 0, 0};
+static wino_geo wino_shape(int M, int C, int h, int w, int padT, int padL, int oh, int ow, int n) {
+    wino_geo g = {C, h, w, padT, padL, oh, ow, M, (oh + 1) / 2, (ow + 1) / 2, 0, 1, 0, 0, 0, 0, 0};
     g.rb = wino_rows_per_block(M, C, g.tH, g.tW);
-    g.Tp = round16(g.rb * g.tW); g.Hp = 2 * g.rb + 2; g.Wh = g.tW + 1;
+    if (g.rb == g.tH && n > 1) g.nb = wino_images_per_block(M, C, g.tH, g.tW, n);
+    g.Tp = round16(g.nb * g.rb * g.tW); g.Hp = 2 * g.rb + 2; g.Wh = g.tW + 1;
     g.VS = (size_t)C * g.Tp + WINO_SKEW; g.MS = (size_t)M * g.Tp + WINO_SKEW;  /* per-position plane strides */
     return g;
 }
 
 /* work = V (16 planes of VS), Mx (16 of MS), E and O (Hp·Wh each), tr (8·Wh), Y (5·Tp): see wino_body. */
-size_t emo_wino_workspace(int M, int C, int oh, int ow) {
-    wino_geo g = wino_shape(M, C, 0, 0, 0, 0, oh, ow);
+size_t emo_wino_workspace(int M, int C, int oh, int ow, int n) {
+    wino_geo g = wino_shape(M, C, 0, 0, 0, 0, oh, ow, n);
     return 16 * g.VS + 16 * g.MS + 2 * (size_t)g.Hp * g.Wh + 8 * (size_t)g.Wh + 5 * (size_t)g.Tp;
 }
 
@@ -1162,45 +1192,60 @@ static AVX2 void wino_output256(const wino_geo *g, const float *Mx, int ty0, int
     wino_output(g, Mx, ty0, nty, bias, act, p0, p1, pool2, res, out, Y);
 }
 
-/* A block of tile rows at a time: transform its input, 16 GEMMs, transform its output. */
-INLINE void wino_body(gemm_fn gemm, wino_in_fn input, wino_out_fn output, const float *x, int C, int h, int w, int padT, int padL, int oh, int ow,
-                      const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
-                      const float *res, float *out, float *work) {
-    const wino_geo g = wino_shape(M, C, h, w, padT, padL, oh, ow);
+/* A block of tile rows (or of g.nb whole images) at a time: transform its input, 16 GEMMs,
+ * transform its output. Images are x + i·C·h·w, their outputs (and residuals) planes of M. */
+INLINE void wino_body(gemm_fn gemm, wino_in_fn input, wino_out_fn output, const float *x, int n, int C, int h, int w,
+                      int padT, int padL, int oh, int ow, const float *Up, int M, const float *bias, int act, float p0,
+                      float p1, int pool2, const float *res, float *out, float *work) {
+    const wino_geo g = wino_shape(M, C, h, w, padT, padL, oh, ow, n);
     float *V = work, *Mx = V + 16 * g.VS, *E = Mx + 16 * g.MS, *O = E + (size_t)g.Hp * g.Wh;
     float *tr = O + (size_t)g.Hp * g.Wh, *Y = tr + 8 * (size_t)g.Wh;
-    size_t ps = pack_size(M, C, WINO_MR);
-    for (int ty0 = 0; ty0 < g.tH; ty0 += g.rb) {
-        int nty = g.tH - ty0 < g.rb ? g.tH - ty0 : g.rb;
-        input(&g, x, ty0, nty, V, E, O, tr);
-        for (int xi = 0; xi < 16; xi++)
-            gemm(M, nty * g.tW, C, Up + xi * ps, WINO_MR, V + xi * g.VS, g.Tp, Mx + xi * g.MS, g.Tp, NULL, EMO_ACT_NONE, 0, 0,
-                 NULL);
-        output(&g, Mx, ty0, nty, bias, act, p0, p1, pool2, res, out, Y);
+    const size_t ps = pack_size(M, C, WINO_MR), xs = (size_t)C * h * w, rs = (size_t)M * oh * ow;
+    const size_t os = pool2 ? (size_t)M * (oh / 2) * (ow / 2) : rs;
+    for (int i0 = 0; i0 < n; i0 += g.nb) {
+        const int ni = n - i0 < g.nb ? n - i0 : g.nb;
+        for (int ty0 = 0; ty0 < g.tH; ty0 += g.rb) {
+            const int nty = g.tH - ty0 < g.rb ? g.tH - ty0 : g.rb, T = nty * g.tW;
+            for (int i = 0; i < ni; i++) input(&g, x + (i0 + i) * xs, ty0, nty, V + i * T, E, O, tr);
+            for (int xi = 0; xi < 16; xi++)
+                gemm(M, ni * T, C, Up + xi * ps, WINO_MR, V + xi * g.VS, g.Tp, Mx + xi * g.MS, g.Tp, NULL, EMO_ACT_NONE,
+                     0, 0, NULL);
+            for (int i = 0; i < ni; i++)
+                output(&g, Mx + i * T, ty0, nty, bias, act, p0, p1, pool2, res ? res + (i0 + i) * rs : NULL,
+                       out + (i0 + i) * os, Y);
+        }
     }
 }
 
-AVX512 static void wino512(const float *x, int C, int h, int w, int padT, int padL, int oh, int ow, const float *Up,
-                           int M, const float *bias, int act, float p0, float p1, int pool2, const float *res,
-                           float *out, float *work) {
-    wino_body(gemm512, wino_input512, wino_output512, x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, res, out, work);
+AVX512 static void wino512(const float *x, int n, int C, int h, int w, int padT, int padL, int oh, int ow,
+                           const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
+                           const float *res, float *out, float *work) {
+    wino_body(gemm512, wino_input512, wino_output512, x, n, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1,
+              pool2, res, out, work);
 }
 
-AVX2 static void wino256(const float *x, int C, int h, int w, int padT, int padL, int oh, int ow, const float *Up,
-                         int M, const float *bias, int act, float p0, float p1, int pool2, const float *res,
-                           float *out, float *work) {
-    wino_body(gemm256, wino_input256, wino_output256, x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, res, out, work);
+AVX2 static void wino256(const float *x, int n, int C, int h, int w, int padT, int padL, int oh, int ow,
+                         const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
+                         const float *res, float *out, float *work) {
+    wino_body(gemm256, wino_input256, wino_output256, x, n, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1,
+              pool2, res, out, work);
 }
 
 #endif /* EMO_X86 (Winograd) */
 
-int emo_wino_conv(int level, const float *x, int C, int h, int w, int padT, int padL, int oh, int ow,
+int emo_wino_conv(int level, const float *x, int n, int C, int h, int w, int padT, int padL, int oh, int ow,
                   const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
                   const float *res, float *out, float *work) {
-    if (level > emo_kernels_cpu_level() || M <= 0 || C <= 0 || oh <= 0 || ow <= 0 || (pool2 && res)) return -1;
+    if (level > emo_kernels_cpu_level() || n <= 0 || M <= 0 || C <= 0 || oh <= 0 || ow <= 0 || (pool2 && res)) return -1;
 #ifdef EMO_X86
-    if (level == EMO_LEVEL_AVX512) { wino512(x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, res, out, work); return 0; }
-    if (level == EMO_LEVEL_AVX2) { wino256(x, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, res, out, work); return 0; }
+    if (level == EMO_LEVEL_AVX512) {
+        wino512(x, n, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, res, out, work);
+        return 0;
+    }
+    if (level == EMO_LEVEL_AVX2) {
+        wino256(x, n, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, res, out, work);
+        return 0;
+    }
 #endif
     (void)x; (void)h; (void)w; (void)padT; (void)padL; (void)Up; (void)bias; (void)act; (void)p0; (void)p1; (void)pool2; (void)res;
     (void)out; (void)work;

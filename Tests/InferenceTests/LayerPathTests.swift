@@ -247,11 +247,12 @@ final class LayerPathTests: XCTestCase {
         let sets = PathSets.traced()
         var worst: Float = 0
         for i in 0..<56 {
-            // The last 16: one row against B's rows (a batch-1 classifier), our GEMV under a SIMD
-            // level; K up to 300 for the vector tails, N past 4 for the row tails.
+            // The last 16: one to five rows against B's rows (a classifier on a face, or a face and
+            // its flip), our GEMV under a SIMD level up to GemmLayer.gemvMaxRows; K up to 300 for
+            // the vector tails, N past 4 for the row tails.
             let classifier = i >= 40
-            let m = classifier ? 1 : 1 + rng.next(8), k = 1 + rng.next(classifier ? 300 : 64), n = 1 + rng.next(32)
-            let transA = rng.next(2) == 1, transB = classifier || rng.next(2) == 1
+            let m = 1 + rng.next(classifier ? GemmLayer.gemvMaxRows + 1 : 8), k = 1 + rng.next(classifier ? 300 : 64), n = 1 + rng.next(32)
+            let transA = rng.next(2) == 1 && !(classifier && m > 1), transB = classifier || rng.next(2) == 1
             let alpha = rng.pick([1, 0.5, -2] as [Float]), beta = rng.pick([0, 1, 0.25] as [Float])
             let cShape = rng.pick([nil, [n], [1, n], [m, 1], [m, n], []] as [[Int]?])
             let relu = rng.next(2) == 1
@@ -339,6 +340,14 @@ final class LayerPathTests: XCTestCase {
         tailed.c = 12; tailed.m = 20; tailed.h = 7; tailed.w = 7; tailed.kh = 5; tailed.kw = 5
         tailed.pads = [2, 2, 2, 2]; tailed.activation = "Relu"
         cases.append(tailed)
+        // Whole images side by side in one Winograd block: seven 12×12 images of 64 → 64 in blocks
+        // of five and two (180 and 72 tile columns), and two pooled 6×6 ones (18 columns: the thin tile).
+        var winoBatch = ConvCase(kind: .winograd)
+        winoBatch.n = 7; winoBatch.c = 64; winoBatch.m = 64; winoBatch.h = 12; winoBatch.w = 12; winoBatch.pads = [1, 1, 1, 1]
+        winoBatch.activation = "Relu"
+        cases.append(winoBatch)
+        winoBatch.n = 2; winoBatch.c = 40; winoBatch.m = 36; winoBatch.h = 6; winoBatch.w = 6; winoBatch.maxPool = true
+        cases.append(winoBatch)
         var winoTailed = ConvCase(kind: .winograd)
         winoTailed.c = 300; winoTailed.m = 36; winoTailed.h = 14; winoTailed.w = 13; winoTailed.pads = [1, 1, 1, 1]
         winoTailed.activation = "Relu"

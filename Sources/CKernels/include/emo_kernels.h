@@ -53,21 +53,25 @@ int emo_conv_rows_s2(int level, const float *x, int C, int h, int w, int padT, i
                      float p0, float p1, const float *res, int *off, float *halves);
 
 /* Winograd F(2×2,3×3) for 3×3, stride 1, dilation 1, one group: weights [M][C][3][3]
- * transformed and packed once (emo_wino_weights_size floats); per image, `work` must hold
- * emo_wino_workspace floats. pool2 != 0 fuses a following 2×2 stride-2 max pool (floor):
- * `out` is then [M][oh/2][ow/2]. `res` (NULL: none, not with pool2): [M][oh][ow] added before
- * the activation. Returns 0, or -1 if `level` is unavailable. */
+ * transformed and packed once (emo_wino_weights_size floats); `n` images (x: n × [C][h][w]) per
+ * call, whole small images transformed side by side so that the GEMMs read the weights once for
+ * them all; `work` must hold emo_wino_workspace(…, n) floats. pool2 != 0 fuses a following 2×2
+ * stride-2 max pool (floor): `out` is then n × [M][oh/2][ow/2], else n × [M][oh][ow]. `res`
+ * (NULL: none, not with pool2): laid out like `out`, added before the activation. Returns 0, or
+ * -1 if `level` is unavailable. */
 size_t emo_wino_weights_size(int M, int C);
 /* Returns -1 (packed untouched) when its temporary buffer cannot be allocated. */
 int emo_wino_pack_weights(const float *g, int M, int C, float *packed);
-size_t emo_wino_workspace(int M, int C, int oh, int ow);
-int emo_wino_conv(int level, const float *x, int C, int h, int w, int padT, int padL, int oh, int ow,
+size_t emo_wino_workspace(int M, int C, int oh, int ow, int n);
+int emo_wino_conv(int level, const float *x, int n, int C, int h, int w, int padT, int padL, int oh, int ow,
                   const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
                   const float *res, float *out, float *work);
 
-/* y[n] += alpha · dot(W[n], x), n < N, rows of K floats `ldw` apart (a batch-1 Gemm with
- * transB). Returns 0, or -1 if `level` is unavailable or N, K ≤ 0. */
-int emo_gemv_rows(int level, int N, int K, const float *W, int ldw, const float *x, float alpha, float *y);
+/* Y[r][n] += alpha · dot(W[n], X[r]), r < M, n < N: rows of K floats, W's `ldw` apart, X's `ldx`,
+ * Y's `ldy` (a small-batch Gemm with transB; W is read once per two rows of X). Returns 0, or -1
+ * if `level` is unavailable or M, N, K ≤ 0. */
+int emo_gemv_rows(int level, int M, int N, int K, const float *W, int ldw, const float *X, int ldx, float alpha,
+                  float *Y, int ldy);
 
 /* im2col of c channels of one image (h×w each), output rows oy0..oy1 (of width ow), into
  * col[c·kh·kw][(oy1 - oy0)·ow]; `level` AVX512 takes masked-vector rows at strides 1 and 2

@@ -80,23 +80,19 @@ extension ConvLayer {
 
     // MARK: SIMD paths (Sources/CKernels)
 
-    /// Per image: one Winograd convolution writing the NCHW output (pooled when a max pool is fused).
+    /// One Winograd convolution over the batch (small images side by side in its GEMMs, see
+    /// emo_wino_conv), writing the NCHW output (pooled when a max pool is fused).
     func winogradConv(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                       _ g: ConvGeometry, _ ep: ConvEpilogue) {
-        let lease = scratch.lease(emo_wino_workspace(Int32(outChannels), Int32(g.c), Int32(g.oh), Int32(g.ow)))
+        let lease = scratch.lease(emo_wino_workspace(Int32(outChannels), Int32(g.c), Int32(g.oh), Int32(g.ow), Int32(g.n)))
         defer { scratch.giveBack(lease) }
         let (act, p0, p1) = ep.kernelActivation
-        let outPlane = fusedMaxPool2 ? (g.oh / 2) * (g.ow / 2) : g.oh * g.ow
         winogradWeights.withUnsafeBufferPointer { up in
             bias.withUnsafeBufferPointer { bp in
-                for img in 0..<g.n {
-                    let rc = emo_wino_conv(level.rawValue, x + img * g.c * g.h * g.w, Int32(g.c), Int32(g.h), Int32(g.w),
-                                           Int32(g.pads[0]), Int32(g.pads[1]), Int32(g.oh), Int32(g.ow),
-                                           up.baseAddress!, Int32(outChannels), bp.baseAddress!, act, p0, p1,
-                                           fusedMaxPool2 ? 1 : 0, ep.residual.map { $0 + img * outChannels * outPlane },
-                                           out + img * outChannels * outPlane, lease.pointer)
-                    precondition(rc == 0, "emo_wino_conv rejected level \(level.name)")
-                }
+                let rc = emo_wino_conv(level.rawValue, x, Int32(g.n), Int32(g.c), Int32(g.h), Int32(g.w), Int32(g.pads[0]),
+                                       Int32(g.pads[1]), Int32(g.oh), Int32(g.ow), up.baseAddress!, Int32(outChannels),
+                                       bp.baseAddress!, act, p0, p1, fusedMaxPool2 ? 1 : 0, ep.residual, out, lease.pointer)
+                precondition(rc == 0, "emo_wino_conv rejected level \(level.name)")
             }
         }
     }
