@@ -18,8 +18,8 @@ public final class CameraMetrics: @unchecked Sendable {
         let registry = daemon.registry
         self.registry = registry
         let l = [("camera", camera)]
-        func counter(_ name: String, _ help: String) -> Counter { registry.makeCounter(name: name, labels: l, help: help) }
-        func gauge(_ name: String, _ help: String) -> Gauge { registry.makeGauge(name: name, labels: l, help: help) }
+        func counter(_ name: String, _ help: String) -> Counter { registry.makeCounter(descriptor: metric(name, help), labels: l) }
+        func gauge(_ name: String, _ help: String) -> Gauge { registry.makeGauge(descriptor: metric(name, help), labels: l) }
         frames = counter("emotiond_frames_processed_total", "Frames run through the pipeline.")
         dropped = counter("emotiond_frames_dropped_total", "Frames the source delivered that were not processed (capture overrun or skipped).")
         errors = counter("emotiond_frame_errors_total", "Frames skipped because processing failed.")
@@ -34,8 +34,9 @@ public final class CameraMetrics: @unchecked Sendable {
         let buckets: [Double] = [0.5, 1, 2, 5, 10, 20, 33, 50, 100, 250, 1000]
         var st: [String: ValueHistogram] = [:]
         for s in ["decode", "detect", "preprocess", "infer", "track", "total"] {
-            st[s] = registry.makeValueHistogram(name: "emotiond_stage_latency_ms", labels: [("stage", s)] + l, buckets: buckets,
-                                                help: "Per-frame latency of each pipeline stage, milliseconds.")
+            st[s] = registry.makeValueHistogram(
+                descriptor: metric("emotiond_stage_latency_ms", "Per-frame latency of each pipeline stage, milliseconds."),
+                labels: [("stage", s)] + l, buckets: buckets)
         }
         stages = st
     }
@@ -76,20 +77,20 @@ public final class DaemonMetrics: @unchecked Sendable {
     let httpFramesEncoded: Counter, httpViewers: Gauge, httpEventClients: Gauge
 
     public init() {
-        mqttQueue = registry.makeGauge(name: "emotiond_mqtt_queue_length", help: "MQTT messages waiting for the broker.")
-        mqttReconnects = registry.makeGauge(name: "emotiond_mqtt_reconnects", help: "MQTT reconnections since start.")
-        mqttDropped = registry.makeGauge(name: "emotiond_mqtt_dropped", help: "MQTT messages dropped from the full queue (oldest first).")
-        mqttConnected = registry.makeGauge(name: "emotiond_mqtt_connected", help: "1 when connected to the broker.")
-        httpFramesEncoded = registry.makeCounter(name: "emotiond_http_frames_encoded_total",
-                                                 help: "Annotated frames JPEG-encoded for live views and snapshots (none without a viewer).")
-        httpViewers = registry.makeGauge(name: "emotiond_http_viewers", help: "Open MJPEG live views.")
-        httpEventClients = registry.makeGauge(name: "emotiond_http_event_clients", help: "Open Server-Sent Events streams.")
+        mqttQueue = registry.makeGauge(descriptor: metric("emotiond_mqtt_queue_length", "MQTT messages waiting for the broker."))
+        mqttReconnects = registry.makeGauge(descriptor: metric("emotiond_mqtt_reconnects", "MQTT reconnections since start."))
+        mqttDropped = registry.makeGauge(descriptor: metric("emotiond_mqtt_dropped", "MQTT messages dropped from the full queue (oldest first)."))
+        mqttConnected = registry.makeGauge(descriptor: metric("emotiond_mqtt_connected", "1 when connected to the broker."))
+        httpFramesEncoded = registry.makeCounter(descriptor: metric("emotiond_http_frames_encoded_total",
+            "Annotated frames JPEG-encoded for live views and snapshots (none without a viewer)."))
+        httpViewers = registry.makeGauge(descriptor: metric("emotiond_http_viewers", "Open MJPEG live views."))
+        httpEventClients = registry.makeGauge(descriptor: metric("emotiond_http_event_clients", "Open Server-Sent Events streams."))
     }
 
     /// One failed MQTT connection attempt; `reason` is one of a few fixed words (see MQTTFailure).
     public func recordMQTTConnectFailure(reason: String) {
-        registry.makeCounter(name: "emotiond_mqtt_connect_failures_total", labels: [("reason", reason)],
-                             help: "Failed MQTT connection attempts, by reason.").increment()
+        registry.makeCounter(descriptor: metric("emotiond_mqtt_connect_failures_total", "Failed MQTT connection attempts, by reason."),
+                             labels: [("reason", reason)]).increment()
     }
 
     /// The publisher whose state the MQTT gauges show, read at each scrape (so they stay current
@@ -113,4 +114,10 @@ public final class DaemonMetrics: @unchecked Sendable {
     public func mqtt(queue: Int, reconnects: Int, dropped d: Int, connected: Bool) {
         mqttQueue.set(Double(queue)); mqttReconnects.set(Double(reconnects)); mqttDropped.set(Double(d)); mqttConnected.set(Double(connected ? 1 : 0))
     }
+}
+
+/// A metric's full name (unit suffix included, e.g. `_total`) and help text: swift-prometheus
+/// joins namespace, subsystem, name and unit, and leaves out the empty ones.
+private func metric(_ name: String, _ help: String) -> MetricNameDescriptor {
+    MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
 }
