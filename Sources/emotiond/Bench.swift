@@ -47,7 +47,7 @@ struct BenchInference: ParsableCommand {
     @Flag(help: "Skip the onnxruntime / OpenCV DNN peers.") var noPeers = false
     @Option(help: "Python with onnxruntime and cv2 (default: .venv/bin/python next to tools/).") var python: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
-    @Flag(help: "Also print the median time per layer at batch 1.") var profile = false
+    @Flag(help: "Also print the median time per layer at the first batch size.") var profile = false
     @Option(help: "Rounds, each timing our engine then the peers (interleaved, so a shared host's slow phases hit both); medians over rounds are reported.") var rounds = 3
 
     func run() throws {
@@ -92,7 +92,7 @@ struct BenchInference: ParsableCommand {
             }
         }
         if profile {
-            let shape = m.inputShape(batch: 1)
+            let shape = m.inputShape(batch: batchList[0])
             let x = Tensor(shape: shape, data: [Float](repeating: 0.1, count: shape.reduce(1, *)))
             for p in try m.profile(x, runs: runs) {
                 // padded, never cut: tools/bench/layer-gap.py matches layers by their full names
