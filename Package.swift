@@ -23,7 +23,7 @@ let package = Package(
         // 1.8: LogHandler.log(event:).
         .package(url: "https://github.com/apple/swift-log", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
-        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),  // descriptor API (Sinks/Metrics.swift)
         // The HTTP server (web page, API, /metrics): SwiftNIO's HTTP/1.1 pipeline.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         // The event history (SQLite, system libsqlite3).

@@ -315,8 +315,9 @@ static AVX512 void gemm512_range(int M, int N, int K, int kb0, int kb1, const fl
                 const float *bi = final && bias ? bias + m0 : NULL;
                 const float *rs = final && res ? res + (size_t)m0 * ldc + n0 : NULL;
                 int ac = final ? act : EMO_ACT_NONE;
-                /* On a block's first panel its A comes from memory: fetch the next tile's while this one runs. */
-                const float *pf = n0 == 0 && m0 + 8 < M
+                /* On a block's first panel its A comes from memory: fetch the next tile's while this one runs
+                 * (weights packed by 8 rows; by 16, Winograd's, the next tile mostly shares this one's lines). */
+                const float *pf = n0 == 0 && amr == EMO_PACK_MR && m0 + 8 < M
                     ? Ap + (size_t)((m0 + 8) / amr) * K * amr + (size_t)k0 * amr + (m0 + 8) % amr : NULL;
                 switch (nrv) {
                 case 3: tile512(3, kc, a, amr, b, lb, c, ldc, mr, accum, bi, rs, last, ac, p0, p1, pf); break;
@@ -1053,7 +1054,7 @@ INLINE void wino_output(const wino_geo *g, const float *Mx, int ty0, int nty, co
             wino_store_res(g, Y, ty0, nty, res + (size_t)m * oh * ow, act, p0, p1, dst);
             continue;
         }
-        act_buf(Y, 4 * Tp, act, p0, p1);
+        for (int q = 0; q < 4; q++) act_buf(Y + (size_t)q * Tp, T, act, p0, p1);   /* this image's T tiles */
         for (int t = 0; t < nty; t++) {
             const int ty = ty0 + t, t0 = t * tW;
             float *r0 = dst + (size_t)(2 * ty) * ow, *r1 = r0 + ow;

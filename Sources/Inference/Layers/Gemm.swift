@@ -45,8 +45,9 @@ final class GemmLayer: Layer {
         let k = transA ? a.shape[0] : a.shape[1]
         // A few rows against B's rows (a classifier on a face, or on a face and its flip): our GEMV
         // (see emo_gemv_rows for why). With m = 1, A's k values are contiguous whether or not it
-        // is transposed; more rows need A untransposed.
-        let gemv = options.kernels != .none && transB && (m == 1 || (!transA && m <= Self.gemvMaxRows))
+        // is transposed; more rows need A untransposed, and AVX-512 (the AVX2 GEMV reads B once per row).
+        let rows = m == 1 || (options.kernels == .avx512 && !transA && m >= 1 && m <= Self.gemvMaxRows)
+        let gemv = options.kernels != .none && transB && rows
         options.trace?.record(gemv ? "Gemm gemv \(options.kernels.name)" : "Gemm \(options.blas ? "blas" : "plain")")
         var y = Tensor(zeros: [m, n])
         if hasC && beta != 0 {
