@@ -538,39 +538,33 @@ int emo_conv_rows_s2(int level, const float *x, int C, int h, int w, int padT, i
  * two X rows each load of W: the weights are read once for both views of a face. The K tail is
  * masked. */
 #ifdef EMO_X86
-/* R (1 or 2) rows of X against the N rows of W. */
-INLINE AVX512 void gemv512(const int R, int N, int K, const float *W, int ldw, const float *x, int ldx, float alpha,
-                           float *y, int ldy) {
+/* R (1 or 2) rows of X against NW (4 or 1) rows of W from w, added to column n0 of Y's rows. */
+INLINE AVX512 void gemv512_block(const int R, const int NW, int K, const float *w, int ldw, const float *x, int ldx,
+                                 float alpha, float *y, int ldy, int n0) {
     const __mmask16 tail = (__mmask16)((1u << (K % 16)) - 1u);
     const int kv = K - K % 16;
+    __m512 a[2][4];
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < NW; i++) a[r][i] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k += 16) {
+        const __mmask16 m = k < kv ? 0xFFFF : tail;
+        __m512 xv[2];
+        for (int r = 0; r < R; r++) xv[r] = _mm512_maskz_loadu_ps(m, x + (size_t)r * ldx + k);
+        for (int i = 0; i < NW; i++) {
+            __m512 wv = _mm512_maskz_loadu_ps(m, w + (size_t)i * ldw + k);
+            for (int r = 0; r < R; r++) a[r][i] = _mm512_fmadd_ps(wv, xv[r], a[r][i]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < NW; i++) y[(size_t)r * ldy + n0 + i] += alpha * _mm512_reduce_add_ps(a[r][i]);
+}
+
+/* R (1 or 2) rows of X against the N rows of W: four rows of W at a time, then the rest one by one. */
+INLINE AVX512 void gemv512(const int R, int N, int K, const float *W, int ldw, const float *x, int ldx, float alpha,
+                           float *y, int ldy) {
     int n = 0;
-    for (; n + 4 <= N; n += 4) {
-        const float *w = W + (size_t)n * ldw;
-        __m512 a[2][4];
-        for (int r = 0; r < R; r++)
-            for (int i = 0; i < 4; i++) a[r][i] = _mm512_setzero_ps();
-        for (int k = 0; k < K; k += 16) {
-            const __mmask16 m = k < kv ? 0xFFFF : tail;
-            __m512 xv[2];
-            for (int r = 0; r < R; r++) xv[r] = _mm512_maskz_loadu_ps(m, x + (size_t)r * ldx + k);
-            for (int i = 0; i < 4; i++) {
-                __m512 wv = _mm512_maskz_loadu_ps(m, w + (size_t)i * ldw + k);
-                for (int r = 0; r < R; r++) a[r][i] = _mm512_fmadd_ps(wv, xv[r], a[r][i]);
-            }
-        }
-        for (int r = 0; r < R; r++)
-            for (int i = 0; i < 4; i++) y[(size_t)r * ldy + n + i] += alpha * _mm512_reduce_add_ps(a[r][i]);
-    }
-    for (; n < N; n++) {
-        const float *w = W + (size_t)n * ldw;
-        __m512 a[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-        for (int k = 0; k < K; k += 16) {
-            const __mmask16 m = k < kv ? 0xFFFF : tail;
-            __m512 wv = _mm512_maskz_loadu_ps(m, w + k);
-            for (int r = 0; r < R; r++) a[r] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + (size_t)r * ldx + k), a[r]);
-        }
-        for (int r = 0; r < R; r++) y[(size_t)r * ldy + n] += alpha * _mm512_reduce_add_ps(a[r]);
-    }
+    for (; n + 4 <= N; n += 4) gemv512_block(R, 4, K, W + (size_t)n * ldw, ldw, x, ldx, alpha, y, ldy, n);
+    for (; n < N; n++) gemv512_block(R, 1, K, W + (size_t)n * ldw, ldw, x, ldx, alpha, y, ldy, n);
 }
 
 static AVX512 void gemv512_rows(int M, int N, int K, const float *W, int ldw, const float *X, int ldx, float alpha,
