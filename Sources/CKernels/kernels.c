@@ -449,18 +449,27 @@ static AVX512 void conv_rows512(const float *xp, int pw, int sh, int oh, int ow,
     const size_t ohw = (size_t)oh * ow;
     for (int oy = 0; oy < oh; oy++) {
         const float *row = xp + (size_t)oy * sh * pw;
-        for (int n0 = 0; n0 < ow; n0 += GEMM_NC) {
-            int nn = ow - n0 < GEMM_NC ? ow - n0 : GEMM_NC, nrv = (nn + 15) / 16;
-            __mmask16 last = (__mmask16)((1u << (nn - 16 * (nrv - 1))) - 1u);
-            for (int m0 = 0; m0 < M; m0 += 8) {
-                int mr = M - m0 < 8 ? M - m0 : 8;
-                const float *a = Ap + (size_t)(m0 / EMO_PACK_MR) * K * EMO_PACK_MR;
-                float *c = out + (size_t)m0 * ohw + (size_t)oy * ow + n0;
-                const float *bi = bias ? bias + m0 : NULL, *rs = res ? res + (size_t)m0 * ohw + (size_t)oy * ow + n0 : NULL;
-                switch (nrv) {
-                case 3: tile512_at(3, K, a, EMO_PACK_MR, row + n0, 0, off, c, (int)ohw, mr, 0, bi, rs, last, act, p0, p1, NULL); break;
-                case 2: tile512_at(2, K, a, EMO_PACK_MR, row + n0, 0, off, c, (int)ohw, mr, 0, bi, rs, last, act, p0, p1, NULL); break;
-                default: tile512_at(1, K, a, EMO_PACK_MR, row + n0, 0, off, c, (int)ohw, mr, 0, bi, rs, last, act, p0, p1, NULL); break;
+        for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+            int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC, accum = k0 > 0, final = k0 + kc == K;
+            for (int n0 = 0; n0 < ow; n0 += GEMM_NC) {
+                int nn = ow - n0 < GEMM_NC ? ow - n0 : GEMM_NC, nrv = (nn + 15) / 16;
+                __mmask16 last = (__mmask16)((1u << (nn - 16 * (nrv - 1))) - 1u);
+                for (int m0 = 0; m0 < M; m0 += 8) {
+                    int mr = M - m0 < 8 ? M - m0 : 8, ac = final ? act : EMO_ACT_NONE;
+                    const float *a = Ap + (size_t)(m0 / EMO_PACK_MR) * K * EMO_PACK_MR + (size_t)k0 * EMO_PACK_MR;
+                    const size_t at = (size_t)m0 * ohw + (size_t)oy * ow + n0;
+                    float *c = out + at;
+                    const float *bi = final && bias ? bias + m0 : NULL, *rs = final && res ? res + at : NULL;
+                    const float *b = row + n0;
+                    const int *o = off + k0;
+                    /* On a K block's first panel, fetch the next tile's weights (as gemm512_range does). */
+                    const float *pf = n0 == 0 && m0 + 8 < M
+                        ? Ap + (size_t)((m0 + 8) / EMO_PACK_MR) * K * EMO_PACK_MR + (size_t)k0 * EMO_PACK_MR : NULL;
+                    switch (nrv) {
+                    case 3: tile512_at(3, kc, a, EMO_PACK_MR, b, 0, o, c, (int)ohw, mr, accum, bi, rs, last, ac, p0, p1, pf); break;
+                    case 2: tile512_at(2, kc, a, EMO_PACK_MR, b, 0, o, c, (int)ohw, mr, accum, bi, rs, last, ac, p0, p1, pf); break;
+                    default: tile512_at(1, kc, a, EMO_PACK_MR, b, 0, o, c, (int)ohw, mr, accum, bi, rs, last, ac, p0, p1, pf); break;
+                    }
                 }
             }
         }
@@ -472,7 +481,10 @@ int emo_conv_rows(int level, const float *xp, int C, int ph, int pw, int kh, int
                   int ow, const float *Ap, int M, float *out, const float *bias, int act, float p0, float p1,
                   const float *res, int *off) {
     if (level != EMO_LEVEL_AVX512 || level > emo_kernels_cpu_level() || M <= 0 || C <= 0 || oh <= 0 || ow <= 0) return -1;
-    if ((oh - 1) * sh + (kh - 1) * dh >= ph || ow + (kw - 1) * dw > pw) return -1;
+    /* Every read inside its plane: output pixel (oy, ox) of tap (ki, kj) reads float
+     * (oy·sh + ki·dh)·pw + kj·dw + ox. A row may run past pw into the next rows (ow > pw): a caller
+     * flattening a kw = 1, stride-1 convolution over planes without column padding (oh = 1). */
+    if ((size_t)((oh - 1) * sh + (kh - 1) * dh) * pw + (size_t)(kw - 1) * dw + ow > (size_t)ph * pw) return -1;
 #ifdef EMO_X86
     int k = 0;
     for (int ci = 0; ci < C; ci++)

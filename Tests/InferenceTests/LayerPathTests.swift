@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import CKernels
 @testable import Inference
 
 /// Per-layer random tests, ncnn style. For each layer with more than one path: random geometries
@@ -471,6 +472,22 @@ final class LayerPathTests: XCTestCase {
         var cut2 = ConvCase(kind: .general)
         cut2.c = 2; cut2.m = 8; cut2.h = 100; cut2.w = 100; cut2.kh = 3; cut2.kw = 3; cut2.strides = [2, 2]
         cases.append(cut2)
+        // kw = 1 at stride 1 without column pads: each plane one flat row (rowsFlat) — Inception's 7×1
+        // at 17² (K = 7·40 over two K blocks, 289 = 6·48 + 1 pixels), a 3×1 at 16² on two images
+        // (256 pixels, the least that goes flat), a dilated 3×1 with rows cut short at the bottom
+        // (pads 2/0: 10 × 26 outputs)
+        var column = ConvCase(kind: .general)
+        column.c = 40; column.m = 20; column.h = 17; column.w = 17; column.kh = 7; column.kw = 1; column.pads = [3, 0, 3, 0]
+        column.activation = "Relu"
+        cases.append(column)
+        var small = ConvCase(kind: .general)
+        small.n = 2; small.c = 30; small.m = 9; small.h = 16; small.w = 16; small.kh = 3; small.kw = 1; small.pads = [1, 0, 1, 0]
+        small.batchNorm = true
+        cases.append(small)
+        var dilatedColumn = ConvCase(kind: .general)
+        dilatedColumn.c = 6; dilatedColumn.m = 33; dilatedColumn.h = 12; dilatedColumn.w = 26; dilatedColumn.kh = 3
+        dilatedColumn.kw = 1; dilatedColumn.dilations = [2, 1]; dilatedColumn.pads = [2, 0, 0, 0]
+        cases.append(dilatedColumn)
         var worst: Float = 0
         for (i, cc) in cases.enumerated() {
             XCTAssertTrue(cc.isValid, "\(cc)")
@@ -480,7 +497,10 @@ final class LayerPathTests: XCTestCase {
             }
             worst = max(worst, try compareToReference(model, rng.tensor(cc.inputShape), sets, "\(cc)"))
         }
-        for o in sets where o.kernels == .avx512 { XCTAssertTrue(PathSets.labels(o).contains("Conv rows avx512"), "\(o)") }
+        for o in sets where o.kernels == .avx512 {
+            XCTAssertTrue(PathSets.labels(o).contains("Conv rows avx512"), "\(o)")
+            XCTAssertTrue(PathSets.labels(o).contains("Conv rows avx512 flat"), "\(o)")
+        }
         report("\(cases.count) convolutions by rows", sets, worst)
     }
 
@@ -629,6 +649,28 @@ extension ModelBuilder {
 /// the plain loop under every option set (the trace shows it did) and give the reference's result,
 /// not abort in malloc.
 final class LayerPathHostileTests: XCTestCase {
+    /// The rows kernel reads `ow` floats per tap from each plane: a flat call (ow past the row,
+    /// oh = 1) is accepted exactly while every read stays inside its plane, and refused one float
+    /// further, before anything is read or written.
+    func testRowsKernelRefusesReadsPastItsPlanes() throws {
+        // 2 planes of 9 rows × 5 (a 5×5 map padded by 2 rows each side), 5×1 kernel, 1 output channel.
+        let (c, ph, pw, kh) = (2, 9, 5, 5)
+        let x = [Float](repeating: 1, count: c * ph * pw + 64)
+        let a = [Float](repeating: 1, count: emo_pack_a_size(1, Int32(c * kh)))
+        var out = [Float](repeating: -7, count: 64)
+        var off = [Int32](repeating: 0, count: c * kh)
+        func call(_ ow: Int) -> Int32 {
+            emo_conv_rows(Kernels.Level.avx512.rawValue, x, Int32(c), Int32(ph), Int32(pw), Int32(kh), 1, 1, 1, 1, 1,
+                          Int32(ow), a, 1, &out, nil, Int32(EMO_ACT_NONE), 0, 0, nil, &off)
+        }
+        guard Kernels.supported == .avx512 else { return XCTAssertEqual(call(25), -1, "AVX-512 only") }
+        XCTAssertEqual(call(26), -1)
+        XCTAssertEqual(out, [Float](repeating: -7, count: 64), "a refused call wrote")
+        XCTAssertEqual(call(25), 0)
+        XCTAssertEqual(Array(out[0..<25]), [Float](repeating: Float(c * kh), count: 25))
+        XCTAssertEqual(out[25], -7, "wrote past its output")
+    }
+
     func testHugePaddedPlaneFallsBackToTheReferenceLoop() throws {
         var b = ModelBuilder()
         b.input("x", [1, 2, 1, 1 << 20])

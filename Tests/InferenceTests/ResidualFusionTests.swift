@@ -12,6 +12,8 @@ final class ResidualFusionTests: XCTestCase {
     struct Block: CustomStringConvertible {
         enum Other: String { case conv, input, broadcast }
         var c = 16, m = 16, h = 9, w = 11, k = 3, stride = 1
+        /// A k×1 kernel (padded by rows only) instead of k×k.
+        var column = false
         var other = Other.conv, convFirst = true, relu = true, batchNorm = false
         /// The Relu before the Add (then nothing may fuse: the activation comes first).
         var reluBeforeAdd = false
@@ -19,10 +21,10 @@ final class ResidualFusionTests: XCTestCase {
         func model(fusible: Bool) throws -> Model {
             var b = ModelBuilder()
             b.input("x", [nil, Int64(c), Int64(h), Int64(w)])
-            b.initializer("w", [m, c, k, k].map(Int64.init), seed: 31)
+            b.initializer("w", [m, c, k, column ? 1 : k].map(Int64.init), seed: 31)
             b.initializer("b", [Int64(m)], seed: 32)
-            let p = Int64(k / 2)
-            b.node("Conv", ["x", "w", "b"], ["conv"], ints: ["pads": [p, p, p, p], "strides": [Int64(stride), Int64(stride)]])
+            let p = Int64(k / 2), q = column ? 0 : p
+            b.node("Conv", ["x", "w", "b"], ["conv"], ints: ["pads": [p, q, p, q], "strides": [Int64(stride), Int64(stride)]])
             var main = "conv"
             if batchNorm {
                 b.initializer("gamma", [Int64(m)], seed: 33); b.initializer("beta", [Int64(m)], seed: 34)
@@ -51,7 +53,7 @@ final class ResidualFusionTests: XCTestCase {
         }
 
         var description: String {
-            "c\(c)→m\(m) \(h)×\(w) k\(k) s\(stride) other=\(other.rawValue) convFirst=\(convFirst) relu=\(relu) "
+            "c\(c)→m\(m) \(h)×\(w) k\(k)\(column ? "×1" : "") s\(stride) other=\(other.rawValue) convFirst=\(convFirst) relu=\(relu) "
                 + "bn=\(batchNorm) reluBeforeAdd=\(reluBeforeAdd)"
         }
     }
@@ -73,6 +75,11 @@ final class ResidualFusionTests: XCTestCase {
         var kBlocked = Block(); kBlocked.c = 120; kBlocked.m = 24; kBlocked.h = 33; kBlocked.w = 33; kBlocked.stride = 2
         blocks.append(kBlocked)
         let kConv = try XCTUnwrap(fused(try kBlocked.model(fusible: true)).first)
+        // A 7×1 layer as Inception's at 17²: by rows, each plane one flat row (the residual read flat too).
+        var flat = Block(); flat.c = 40; flat.m = 20; flat.h = 17; flat.w = 17; flat.k = 7; flat.column = true
+        blocks.append(flat)
+        let flatConv = try XCTUnwrap(fused(try flat.model(fusible: true)).first)
+        XCTAssertTrue(flatConv.rowsPay(flatConv.geometry([2, 40, 17, 17])) && flatConv.rowsFlat(flatConv.geometry([2, 40, 17, 17])))
         XCTAssertTrue(kConv.kBlocked(kConv.geometry([2, 120, 33, 33]), level: .avx512))
         var rng = Rng(s: 404)
         var worst: Float = 0
@@ -90,6 +97,9 @@ final class ResidualFusionTests: XCTestCase {
                 let e = Agreement.error(try model.run(x, options: o), want)
                 XCTAssertLessThanOrEqual(e, Agreement.tolerance, "\(block) [\(o)]")
                 worst = max(worst, e)
+            }
+            if block.column {
+                for o in sets where o.kernels == .avx512 { XCTAssertTrue(PathSets.labels(o).contains("Conv rows avx512 flat"), "\(o)") }
             }
             if block.c == kBlocked.c {
                 for o in sets where o.kernels == .avx512 { XCTAssertTrue(PathSets.labels(o).contains("Conv gemm avx512 k-blocked"), "\(o)") }

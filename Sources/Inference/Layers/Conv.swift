@@ -187,7 +187,7 @@ final class ConvLayer: Layer {
         let x = inputs[0]
         let g = geometry(x.shape)
         let path = self.path(g, options: options)
-        options.trace?.record("Conv \(path)\(path.isSimdGemm && kBlocked(g, level: options.kernels) ? " k-blocked" : "")")
+        options.trace?.record("Conv \(path)\(traceSuffix(path, g, options.kernels))")
         if let add = fusedAdd, inputs.count > 1 {
             return [forward(x, residual: inputs[1], add, path, g, outputShapes: outputShapes, options: options)]
         }
@@ -221,6 +221,13 @@ final class ConvLayer: Layer {
         var sum = add.forward(&pair, outputShapes: outputShapes, options: options)[0]
         sum.data.withUnsafeMutableBufferPointer { activation.apply($0.baseAddress!, count: $0.count) }
         return sum
+    }
+
+    /// How a path runs this geometry, for the trace: " k-blocked", " flat" or nothing.
+    private func traceSuffix(_ path: ConvPath, _ g: ConvGeometry, _ level: Kernels.Level) -> String {
+        if path.isSimdGemm { return kBlocked(g, level: level) ? " k-blocked" : "" }
+        if case .simdRows = path, strideW == 1, rowsFlat(g) { return " flat" }
+        return ""
     }
 
     /// Which path this call takes: decided by the options and the geometry alone.
