@@ -498,6 +498,30 @@ int emo_conv_rows(int level, const float *xp, int C, int ph, int pw, int kh, int
 #endif
 }
 
+/* A flat convolution over planes wider than its output (see emo_flat_to_planes in the header):
+ * plain loops, which clang vectorises; a pass over M·oh·ow floats against the GEMM's K of them. */
+static inline float act1(float v, int act, float p0, float p1) {
+    switch (act) {
+    case EMO_ACT_RELU: return v > 0 ? v : 0;
+    case EMO_ACT_LEAKY: return v < 0 ? v * p0 : v;
+    case EMO_ACT_CLIP: return v < p0 ? p0 : v > p1 ? p1 : v;
+    default: return v;
+    }
+}
+
+void emo_flat_to_planes(const float *flat, int M, int n, int oh, int ow, int pw, float *out, const float *res, int act,
+                        float p0, float p1) {
+    for (int m = 0; m < M; m++)
+        for (int oy = 0; oy < oh; oy++) {
+            const float *src = flat + (size_t)m * n + (size_t)oy * pw;
+            const size_t at = ((size_t)m * oh + oy) * ow;
+            float *dst = out + at;
+            const float *r = res ? res + at : NULL;
+            if (!r && act == EMO_ACT_NONE) { memcpy(dst, src, sizeof(float) * (size_t)ow); continue; }
+            for (int ox = 0; ox < ow; ox++) dst[ox] = act1(src[ox] + (r ? r[ox] : 0.0f), act, p0, p1);
+        }
+}
+
 /* Column stride 2: the input planes are first padded and split into their even and odd columns in
  * one pass (split_row512, shared with the depthwise kernels; half planes of hw = ⌈pw/2⌉ columns
  * in `halves`, C·ph·hw floats each), after which tap (ci, ki, kj) of output column ox reads

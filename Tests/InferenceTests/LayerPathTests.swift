@@ -37,7 +37,9 @@ final class LayerPathTests: XCTestCase {
         if o.kernels == .none { return o.blas ? ["Conv blas", "Conv direct"] : ["Conv direct"] }
         let l = o.kernels.name
         return Set(["Conv gemm \(l)", "Conv depthwise \(l)"] + (o.winograd ? ["Conv winograd \(l)"] : [])
-                   + (o.kernels == .avx512 ? ["Conv rows avx512"] : []))
+                   + (o.kernels == .avx512 ? ["Conv rows avx512"] : [])
+                   // without Winograd, 3×3 stride-1 layers of > 16 channels on ≥ 256 pixels run flat
+                   + (o.kernels == .avx512 && !o.winograd ? ["Conv rows avx512 flat"] : []))
     }
 
     /// The paths of depthwise convolutions, and of 1-channel ones if any ran (groups 1: not depthwise).
@@ -488,12 +490,24 @@ final class LayerPathTests: XCTestCase {
         dilatedColumn.c = 6; dilatedColumn.m = 33; dilatedColumn.h = 12; dilatedColumn.w = 26; dilatedColumn.kh = 3
         dilatedColumn.kw = 1; dilatedColumn.dilations = [2, 1]; dilatedColumn.pads = [2, 0, 0, 0]
         cases.append(dilatedColumn)
+        // flat over planes wider than the output (rows cut by emo_flat_to_planes): Inception's 5×5 at
+        // 35² (K = 25·12 over two K blocks), a dilated 3×3 with asymmetric pads on two images (K = 72)
+        var wide = ConvCase(kind: .general)
+        wide.c = 12; wide.m = 24; wide.h = 35; wide.w = 35; wide.kh = 5; wide.kw = 5; wide.pads = [2, 2, 2, 2]
+        wide.activation = "Relu"
+        cases.append(wide)
+        var wideDilated = ConvCase(kind: .general)
+        wideDilated.n = 2; wideDilated.c = 8; wideDilated.m = 17; wideDilated.h = 20; wideDilated.w = 40
+        wideDilated.dilations = [1, 2]; wideDilated.pads = [0, 3, 2, 1]; wideDilated.activation = "Clip"
+        cases.append(wideDilated)
         var worst: Float = 0
         for (i, cc) in cases.enumerated() {
             XCTAssertTrue(cc.isValid, "\(cc)")
             let model = try cc.model(seed: 700 + i)
             if let conv = model.steps.first?.layer as? ConvLayer {
-                XCTAssertTrue(conv.rowsPay(conv.geometry(cc.inputShape)), "\(cc) should run by rows")
+                let g = conv.geometry(cc.inputShape)
+                XCTAssertTrue(conv.rowsPay(g), "\(cc) should run by rows")
+                if cc.m > 16 && cc.kw > 1 && cc.strides == [1, 1] && cc.c * cc.kh * cc.kw >= 64 { XCTAssertTrue(conv.rowsFlat(g) && conv.flatPadColumns(g) > 0, "\(cc) should run flat") }
             }
             worst = max(worst, try compareToReference(model, rng.tensor(cc.inputShape), sets, "\(cc)"))
         }

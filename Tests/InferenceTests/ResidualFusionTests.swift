@@ -80,6 +80,12 @@ final class ResidualFusionTests: XCTestCase {
         blocks.append(flat)
         let flatConv = try XCTUnwrap(fused(try flat.model(fusible: true)).first)
         XCTAssertTrue(flatConv.rowsPay(flatConv.geometry([2, 40, 17, 17])) && flatConv.rowsFlat(flatConv.geometry([2, 40, 17, 17])))
+        // A 5×5 layer flat over planes 4 columns wider than its 33: the residual added as the rows are cut.
+        var wide = Block(); wide.c = 8; wide.m = 20; wide.h = 33; wide.w = 33; wide.k = 5
+        blocks.append(wide)
+        let wideConv = try XCTUnwrap(fused(try wide.model(fusible: true)).first)
+        XCTAssertEqual(wideConv.flatPadColumns(wideConv.geometry([2, 8, 33, 33])), 4)
+        XCTAssertTrue(wideConv.rowsPay(wideConv.geometry([2, 8, 33, 33])) && wideConv.rowsFlat(wideConv.geometry([2, 8, 33, 33])))
         XCTAssertTrue(kConv.kBlocked(kConv.geometry([2, 120, 33, 33]), level: .avx512))
         var rng = Rng(s: 404)
         var worst: Float = 0
@@ -98,7 +104,7 @@ final class ResidualFusionTests: XCTestCase {
                 XCTAssertLessThanOrEqual(e, Agreement.tolerance, "\(block) [\(o)]")
                 worst = max(worst, e)
             }
-            if block.column {
+            if block.column || block.k == 5 && block.h == 33 {
                 for o in sets where o.kernels == .avx512 { XCTAssertTrue(PathSets.labels(o).contains("Conv rows avx512 flat"), "\(o)") }
             }
             if block.c == kBlocked.c {

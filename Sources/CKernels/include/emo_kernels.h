@@ -39,11 +39,21 @@ int emo_gemm_packed_k(int level, int M, int N, int K, int k0, int k1, const floa
 
 /* Convolution at column stride 1 without im2col, AVX-512 only: `xp` holds C input planes of
  * ph×pw, padding included (row stride pw); output [M][oh][ow] = act(W·patches + bias + res),
+ * output (oy, ox) of tap (ci, ki, kj) reading float (oy·sh + ki·dh)·pw + kj·dw + ox of plane ci;
+ * ow may pass pw (oh = 1: a flattened image, see emo_flat_to_planes) while every read stays
+ * inside its plane,
  * W packed by emo_pack_a as [M][C·kh·kw]. `off` is scratch for C·kh·kw ints. Returns 0, or -1
  * if `level` is not AVX-512 or the geometry does not fit the planes. */
 int emo_conv_rows(int level, const float *xp, int C, int ph, int pw, int kh, int kw, int sh, int dh, int dw, int oh,
                   int ow, const float *Ap, int M, float *out, const float *bias, int act, float p0, float p1,
                   const float *res, int *off);
+
+/* The planes of a flat emo_conv_rows call (oh = 1, ow = n = (oh' − 1)·pw + ow') over padded planes
+ * wider than the output (pw > ow'): `flat` holds M rows of n floats, output row oy of channel m at
+ * m·n + oy·pw; copies each row's first ow' floats to `out` ([M][oh'][ow']), adding `res` (NULL: none,
+ * laid out like `out`) and then applying `act` (pass EMO_ACT_NONE if the GEMM applied it). */
+void emo_flat_to_planes(const float *flat, int M, int n, int oh, int ow, int pw, float *out, const float *res, int act,
+                        float p0, float p1);
 
 /* emo_conv_rows at column stride 2, from the unpadded input x (C planes of h×w): the planes are
  * padded (zeros, at padT/padL, to ph×pw) and split into even and odd columns in one pass, into

@@ -219,9 +219,12 @@ extension ConvLayer {
     /// 17² (289 pixels) took 2–8 % less (128 → 128: 0.545 → 0.503 ms, 192 → 192: 1.137 → 1.102);
     /// its 3×1 layers at 8² (64 pixels, 384 → 384, weights cold) 9–13 % more (0.435 → 0.481 ms),
     /// though 19 % less in a C harness with hot weights.
+    /// Over planes wider than the output (`flatPadColumns` > 0), Inception's 5×5 48 → 64 layers at
+    /// 35² (39 columns per 35) took 1.37–1.43 ms against 1.65–1.71 on im2col + GEMM (C harness, min
+    /// and median of 100, weights cycled through eight copies).
     func rowsPay(_ g: ConvGeometry) -> Bool {
         guard groups == 1, !isDepthwise, !isPointwise(g) else { return false }
-        let flat = rowsFlat(g) && g.oh * g.ow >= Self.flatMinPixels
+        let flat = rowsFlat(g)
         guard flat || (strideW == 1 && outChannels <= 16 && g.ow >= 16) || (strideW == 2 && g.ow >= 48) else { return false }
         let t = gemmTaps(g)
         let (ph, pw) = rowsPlane(g)
@@ -231,13 +234,24 @@ extension ConvLayer {
     /// Pixels from which a flat convolution pays: measured a gain at 289 (17²), a loss at 64 (8²).
     static let flatMinPixels = 256
 
-    /// Whether the rows path treats each output plane as a single row: a kw = 1 kernel at stride 1
-    /// without column padding reads, for output pixel p = oy·ow + ox and tap ki, input float
-    /// p + ki·dilH·w of its (row-padded) plane — whole planes are contiguous rows of B, so one GEMM
-    /// covers every pixel instead of one per output row of 17 or 8 (a panel's lanes mostly idle).
+    /// Whether the rows path treats each output plane as a single row. At stride 1, output pixel
+    /// (oy, ox) of tap (ki, kj) reads float (oy + ki·dilH)·pw + ox + kj·dilW of its padded plane:
+    /// with p = oy·pw + ox, float p + (ki·dilH·pw + kj·dilW) — whole planes are contiguous rows of B,
+    /// one GEMM covers every pixel instead of one per output row of 17 or 35 (the last panel's lanes
+    /// idle). Where the plane is wider than the output (kw > 1), each row's last pw − ow results are
+    /// thrown away and the rest copied out (`emo_flat_to_planes`): taken while that wastes at most an
+    /// eighth (a 5×5 kernel on 35²: 4 of 39), above 16 output channels (fewer run row by row, which
+    /// never wastes) and from K = 64 on, where the copy is small beside the GEMM — a 3×3 layer of
+    /// 32 channels at 48² (C harness, medians of 1000–2000): 1 input channel 0.019 → 0.031 ms,
+    /// 3 channels (at 64²) 0.109 → 0.114, 8 channels 0.117 → 0.101, 16 channels 0.226 → 0.175.
     func rowsFlat(_ g: ConvGeometry) -> Bool {
-        kw == 1 && strideH == 1 && strideW == 1 && g.pads[1] == 0 && g.pads[3] == 0 && g.ow == g.w
+        guard strideH == 1, strideW == 1, g.oh * g.ow >= Self.flatMinPixels else { return false }
+        let pad = flatPadColumns(g)
+        return pad == 0 || (outChannels > 16 && 8 * pad <= g.ow && inChannelsPerGroup * kh * kw >= 64)
     }
+
+    /// Columns of each flat output row past the output's (pw − ow).
+    func flatPadColumns(_ g: ConvGeometry) -> Int { rowsPlane(g).1 - g.ow }
 
     /// The padded input planes `simdRows` reads: every tap of every output inside.
     func rowsPlane(_ g: ConvGeometry) -> (Int, Int) {
@@ -253,8 +267,10 @@ extension ConvLayer {
         let split = strideW == 2, flat = rowsFlat(g)
         let padded = !split && (g.pads[0] > 0 || g.pads[1] > 0 || ph > g.h || pw > g.w)
         let scratchCount = split ? 2 * g.c * ph * ((pw + 1) / 2) : padded ? g.c * ph * pw : 0
-        let lease = scratch.lease(scratchCount)
-        defer { scratch.giveBack(lease) }
+        // A flat run over planes wider than the output: its rows first, then the planes cut from them.
+        let wide = flat && pw > g.ow, n = (g.oh - 1) * pw + g.ow
+        let lease = scratch.lease(scratchCount), rowsLease = scratch.lease(wide ? outChannels * n : 0)
+        defer { scratch.giveBack(rowsLease); scratch.giveBack(lease) }
         var off = [Int32](repeating: 0, count: g.c * kh * kw)
         let (act, p0, p1) = ep.kernelActivation
         let ohw = g.oh * g.ow
@@ -267,6 +283,17 @@ extension ConvLayer {
                         xp = UnsafePointer(lease.pointer); h = ph; w = pw
                     }
                     let o = out + img * outChannels * ohw, res = ep.residual.map { $0 + img * outChannels * ohw }
+                    if wide {
+                        // The residual is added to the cut planes, so the GEMM applies no activation then.
+                        let gemmAct = res == nil ? act : Int32(EMO_ACT_NONE)
+                        let rc = emo_conv_rows(level.rawValue, xp, Int32(g.c), Int32(h), Int32(w), Int32(kh), Int32(kw), 1,
+                                               Int32(dilH), Int32(dilW), 1, Int32(n), ap.baseAddress!, Int32(outChannels),
+                                               rowsLease.pointer, bp.baseAddress!, gemmAct, p0, p1, nil, &off)
+                        precondition(rc == 0, "emo_conv_rows rejected level \(level.name) or its planes")
+                        emo_flat_to_planes(rowsLease.pointer, Int32(outChannels), Int32(n), Int32(g.oh), Int32(g.ow), Int32(pw), o,
+                                           res, res == nil ? Int32(EMO_ACT_NONE) : act, p0, p1)
+                        continue
+                    }
                     let rc = split
                         ? emo_conv_rows_s2(level.rawValue, xp, Int32(g.c), Int32(h), Int32(w), Int32(g.pads[0]), Int32(g.pads[1]),
                                            Int32(ph), Int32(pw), Int32(kh), Int32(kw), Int32(strideH), Int32(dilH), Int32(dilW),
