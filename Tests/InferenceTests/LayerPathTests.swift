@@ -441,65 +441,37 @@ final class LayerPathTests: XCTestCase {
 
     /// Convolutions by rows (few output channels, column stride 1, rows of ≥ 16): unpadded and
     /// padded (asymmetric), a row stride and dilations, rows over one panel (50 = 48 + 2 columns),
-    /// output channels not a multiple of 8; each matches the reference on every path, and the
-    /// AVX-512 sets take the rows path.
+    /// output channels not a multiple of 8, whole planes as flat rows; each matches the reference on
+    /// every path, and the AVX-512 sets take the rows path (flat where it should).
     func testConvolutionsByRowsMatchTheReference() throws {
         var rng = Rng(s: 131)
         let sets = PathSets.traced()
-        var cases: [ConvCase] = []
-        var stem = ConvCase(kind: .general)
-        stem.c = 8; stem.m = 8; stem.h = 46; stem.w = 46; stem.activation = "Relu"
-        cases.append(stem)
-        var first = ConvCase(kind: .general)
-        first.c = 1; first.m = 16; first.h = 48; first.w = 48; first.pads = [1, 1, 1, 1]; first.batchNorm = true
-        cases.append(first)
-        var odd = ConvCase(kind: .general)
-        odd.n = 2; odd.c = 5; odd.m = 13; odd.h = 23; odd.w = 54; odd.kh = 3; odd.kw = 5; odd.strides = [2, 1]
-        odd.dilations = [2, 2]; odd.pads = [0, 3, 2, 1]; odd.activation = "LeakyRelu"
-        cases.append(odd)
-        var pooled = ConvCase(kind: .general)
-        pooled.c = 3; pooled.m = 12; pooled.h = 20; pooled.w = 33; pooled.pads = [1, 1, 1, 1]; pooled.maxPool = true
-        cases.append(pooled)
-        // column stride 2 (even/odd half planes): ResNet's 7×7/2 stem, odd tap offsets from a
-        // dilation, a row stride of 1, 48 to 60 columns
-        var stem2 = ConvCase(kind: .general)
-        stem2.c = 3; stem2.m = 20; stem2.h = 101; stem2.w = 101; stem2.kh = 7; stem2.kw = 7; stem2.strides = [2, 2]
-        stem2.pads = [3, 3, 3, 3]; stem2.activation = "Relu"
-        cases.append(stem2)
-        var dilated2 = ConvCase(kind: .general)
-        dilated2.c = 4; dilated2.m = 9; dilated2.h = 9; dilated2.w = 120; dilated2.kh = 3; dilated2.kw = 3
-        dilated2.strides = [1, 2]; dilated2.dilations = [1, 3]; dilated2.pads = [1, 0, 0, 2]
-        cases.append(dilated2)
-        // column stride 2 unpadded, the planes cut short (99 of 100 columns and rows are read)
-        var cut2 = ConvCase(kind: .general)
-        cut2.c = 2; cut2.m = 8; cut2.h = 100; cut2.w = 100; cut2.kh = 3; cut2.kw = 3; cut2.strides = [2, 2]
-        cases.append(cut2)
-        // kw = 1 at stride 1 without column pads: each plane one flat row (rowsFlat) — Inception's 7×1
-        // at 17² (K = 7·40 over two K blocks, 289 = 6·48 + 1 pixels), a 3×1 at 16² on two images
-        // (256 pixels, the least that goes flat), a dilated 3×1 with rows cut short at the bottom
-        // (pads 2/0: 10 × 26 outputs)
-        var column = ConvCase(kind: .general)
-        column.c = 40; column.m = 20; column.h = 17; column.w = 17; column.kh = 7; column.kw = 1; column.pads = [3, 0, 3, 0]
-        column.activation = "Relu"
-        cases.append(column)
-        var small = ConvCase(kind: .general)
-        small.n = 2; small.c = 30; small.m = 9; small.h = 16; small.w = 16; small.kh = 3; small.kw = 1; small.pads = [1, 0, 1, 0]
-        small.batchNorm = true
-        cases.append(small)
-        var dilatedColumn = ConvCase(kind: .general)
-        dilatedColumn.c = 6; dilatedColumn.m = 33; dilatedColumn.h = 12; dilatedColumn.w = 26; dilatedColumn.kh = 3
-        dilatedColumn.kw = 1; dilatedColumn.dilations = [2, 1]; dilatedColumn.pads = [2, 0, 0, 0]
-        cases.append(dilatedColumn)
-        // flat over planes wider than the output (rows cut by emo_flat_to_planes): Inception's 5×5 at
-        // 35² (K = 25·12 over two K blocks), a dilated 3×3 with asymmetric pads on two images (K = 72)
-        var wide = ConvCase(kind: .general)
-        wide.c = 12; wide.m = 24; wide.h = 35; wide.w = 35; wide.kh = 5; wide.kw = 5; wide.pads = [2, 2, 2, 2]
-        wide.activation = "Relu"
-        cases.append(wide)
-        var wideDilated = ConvCase(kind: .general)
-        wideDilated.n = 2; wideDilated.c = 8; wideDilated.m = 17; wideDilated.h = 20; wideDilated.w = 40
-        wideDilated.dilations = [1, 2]; wideDilated.pads = [0, 3, 2, 1]; wideDilated.activation = "Clip"
-        cases.append(wideDilated)
+        let g = ConvCase.general
+        let cases: [ConvCase] = [
+            g(1, 8, 8, 46, 46, (3, 3), [1, 1], [1, 1], [0, 0, 0, 0], "Relu", false, false),         // mini-Xception's stem
+            g(1, 1, 16, 48, 48, (3, 3), [1, 1], [1, 1], [1, 1, 1, 1], "", true, false),
+            // asymmetric pads, a row stride, dilations, rows over one panel (50 = 48 + 2), 13 channels
+            g(2, 5, 13, 23, 54, (3, 5), [2, 1], [2, 2], [0, 3, 2, 1], "LeakyRelu", false, false),
+            g(1, 3, 12, 20, 33, (3, 3), [1, 1], [1, 1], [1, 1, 1, 1], "", false, true),              // max pool fused
+            // column stride 2 (even/odd half planes): ResNet's 7×7/2 stem, odd tap offsets from a
+            // dilation, a row stride of 1, 48 to 60 columns; unpadded with the planes cut short (99 of
+            // 100 columns and rows are read)
+            g(1, 3, 20, 101, 101, (7, 7), [2, 2], [1, 1], [3, 3, 3, 3], "Relu", false, false),
+            g(1, 4, 9, 9, 120, (3, 3), [1, 2], [1, 3], [1, 0, 0, 2], "", false, false),
+            g(1, 2, 8, 100, 100, (3, 3), [2, 2], [1, 1], [0, 0, 0, 0], "", false, false),
+            // kw = 1 at stride 1 without column pads: each plane one flat row (rowsFlat) — Inception's
+            // 7×1 at 17² (K = 7·40 over two K blocks, 289 = 6·48 + 1 pixels), a 3×1 at 16² on two
+            // images (256 pixels, the least that goes flat), a dilated 3×1 with rows cut short at the
+            // bottom (pads 2/0: 10 × 26 outputs)
+            g(1, 40, 20, 17, 17, (7, 1), [1, 1], [1, 1], [3, 0, 3, 0], "Relu", false, false),
+            g(2, 30, 9, 16, 16, (3, 1), [1, 1], [1, 1], [1, 0, 1, 0], "", true, false),
+            g(1, 6, 33, 12, 26, (3, 1), [1, 1], [2, 1], [2, 0, 0, 0], "", false, false),
+            // flat over planes wider than the output (rows cut by emo_flat_to_planes): Inception's 5×5
+            // at 35² (K = 25·12 over two K blocks), a dilated 3×3 with asymmetric pads on two images
+            // (K = 72)
+            g(1, 12, 24, 35, 35, (5, 5), [1, 1], [1, 1], [2, 2, 2, 2], "Relu", false, false),
+            g(2, 8, 17, 20, 40, (3, 3), [1, 1], [1, 2], [0, 3, 2, 1], "Clip", false, false),
+        ]
         var worst: Float = 0
         for (i, cc) in cases.enumerated() {
             XCTAssertTrue(cc.isValid, "\(cc)")
@@ -559,6 +531,18 @@ struct ConvCase: CustomStringConvertible {
     var batchNorm = false, activation = "", maxPool = false
 
     var inputShape: [Int] { [n, c, h, w] }
+
+    /// A `.general` case in one expression: batch, channels in/out, input size, kernel, strides,
+    /// dilations, pads, activation, BatchNorm and a fused 2×2 max pool.
+    static func general(_ n: Int, _ c: Int, _ m: Int, _ h: Int, _ w: Int, _ k: (Int, Int), _ strides: [Int],
+                        _ dilations: [Int], _ pads: [Int], _ activation: String, _ batchNorm: Bool,
+                        _ maxPool: Bool) -> ConvCase {
+        var cc = ConvCase(kind: .general)
+        cc.n = n; cc.c = c; cc.m = m; cc.h = h; cc.w = w; cc.kh = k.0; cc.kw = k.1
+        cc.strides = strides; cc.dilations = dilations; cc.pads = pads
+        cc.activation = activation; cc.batchNorm = batchNorm; cc.maxPool = maxPool
+        return cc
+    }
 
     static func random(_ kind: Kind, _ rng: inout Rng) -> ConvCase {
         var cc = ConvCase(kind: kind)
