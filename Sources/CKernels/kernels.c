@@ -483,7 +483,7 @@ int emo_conv_rows(int level, const float *xp, int C, int ph, int pw, int kh, int
     if (level != EMO_LEVEL_AVX512 || level > emo_kernels_cpu_level() || M <= 0 || C <= 0 || oh <= 0 || ow <= 0) return -1;
     /* Every read inside its plane: output pixel (oy, ox) of tap (ki, kj) reads float
      * (oy·sh + ki·dh)·pw + kj·dw + ox. A row may run past pw into the next rows (ow > pw): a caller
-     * flattening a kw = 1, stride-1 convolution over planes without column padding (oh = 1). */
+     * flattening a stride-1 convolution (oh = 1), whose outputs past each row's width it cuts away. */
     if ((size_t)((oh - 1) * sh + (kh - 1) * dh) * pw + (size_t)(kw - 1) * dw + ow > (size_t)ph * pw) return -1;
 #ifdef EMO_X86
     int k = 0;
@@ -502,9 +502,9 @@ int emo_conv_rows(int level, const float *xp, int C, int ph, int pw, int kh, int
  * plain loops, which clang vectorises; a pass over M·oh·ow floats against the GEMM's K of them. */
 static inline float act1(float v, int act, float p0, float p1) {
     switch (act) {
-    case EMO_ACT_RELU: return v > 0 ? v : 0;
+    case EMO_ACT_RELU: return v > 0 ? v : 0;                           /* NaN → 0, as act512 */
     case EMO_ACT_LEAKY: return v < 0 ? v * p0 : v;
-    case EMO_ACT_CLIP: return v < p0 ? p0 : v > p1 ? p1 : v;
+    case EMO_ACT_CLIP: v = v > p0 ? v : p0; return v < p1 ? v : p1;   /* NaN → p0, as act512's max/min */
     default: return v;
     }
 }

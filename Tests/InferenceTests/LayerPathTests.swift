@@ -38,7 +38,8 @@ final class LayerPathTests: XCTestCase {
         let l = o.kernels.name
         return Set(["Conv gemm \(l)", "Conv depthwise \(l)"] + (o.winograd ? ["Conv winograd \(l)"] : [])
                    + (o.kernels == .avx512 ? ["Conv rows avx512"] : [])
-                   // without Winograd, 3×3 stride-1 layers of > 16 channels on ≥ 256 pixels run flat
+                   // the seeded cases that run flat (stride 1, > 16 output channels, K ≥ 64, ≥ 256
+                   // pixels) are all 3×3 ones, which Winograd takes when it is on
                    + (o.kernels == .avx512 && !o.winograd ? ["Conv rows avx512 flat"] : []))
     }
 
@@ -459,13 +460,15 @@ final class LayerPathTests: XCTestCase {
             g(1, 3, 20, 101, 101, (7, 7), [2, 2], [1, 1], [3, 3, 3, 3], "Relu", false, false),
             g(1, 4, 9, 9, 120, (3, 3), [1, 2], [1, 3], [1, 0, 0, 2], "", false, false),
             g(1, 2, 8, 100, 100, (3, 3), [2, 2], [1, 1], [0, 0, 0, 0], "", false, false),
+        ]
+        let flat: [ConvCase] = [
             // kw = 1 at stride 1 without column pads: each plane one flat row (rowsFlat) — Inception's
             // 7×1 at 17² (K = 7·40 over two K blocks, 289 = 6·48 + 1 pixels), a 3×1 at 16² on two
             // images (256 pixels, the least that goes flat), a dilated 3×1 with rows cut short at the
             // bottom (pads 2/0: 10 × 26 outputs)
             g(1, 40, 20, 17, 17, (7, 1), [1, 1], [1, 1], [3, 0, 3, 0], "Relu", false, false),
-            g(2, 30, 9, 16, 16, (3, 1), [1, 1], [1, 1], [1, 0, 1, 0], "", true, false),
-            g(1, 6, 33, 12, 26, (3, 1), [1, 1], [2, 1], [2, 0, 0, 0], "", false, false),
+            g(2, 30, 24, 16, 16, (3, 1), [1, 1], [1, 1], [1, 0, 1, 0], "", true, false),
+            g(1, 24, 33, 12, 26, (3, 1), [1, 1], [2, 1], [2, 0, 0, 0], "", false, false),
             // flat over planes wider than the output (rows cut by emo_flat_to_planes): Inception's 5×5
             // at 35² (K = 25·12 over two K blocks), a dilated 3×3 with asymmetric pads on two images
             // (K = 72)
@@ -473,13 +476,14 @@ final class LayerPathTests: XCTestCase {
             g(2, 8, 17, 20, 40, (3, 3), [1, 1], [1, 2], [0, 3, 2, 1], "Clip", false, false),
         ]
         var worst: Float = 0
-        for (i, cc) in cases.enumerated() {
+        for (i, cc) in (cases + flat).enumerated() {
             XCTAssertTrue(cc.isValid, "\(cc)")
             let model = try cc.model(seed: 700 + i)
             if let conv = model.steps.first?.layer as? ConvLayer {
                 let g = conv.geometry(cc.inputShape)
                 XCTAssertTrue(conv.rowsPay(g), "\(cc) should run by rows")
-                if cc.m > 16 && cc.kw > 1 && cc.strides == [1, 1] && cc.c * cc.kh * cc.kw >= 64 { XCTAssertTrue(conv.rowsFlat(g) && conv.flatPadColumns(g) > 0, "\(cc) should run flat") }
+                XCTAssertEqual(conv.rowsFlat(g), i >= cases.count, "\(cc) flat")
+                if cc.kw > 1 && conv.rowsFlat(g) { XCTAssertGreaterThan(conv.flatPadColumns(g), 0, "\(cc)") }
             }
             worst = max(worst, try compareToReference(model, rng.tensor(cc.inputShape), sets, "\(cc)"))
         }
@@ -487,7 +491,7 @@ final class LayerPathTests: XCTestCase {
             XCTAssertTrue(PathSets.labels(o).contains("Conv rows avx512"), "\(o)")
             XCTAssertTrue(PathSets.labels(o).contains("Conv rows avx512 flat"), "\(o)")
         }
-        report("\(cases.count) convolutions by rows", sets, worst)
+        report("\(cases.count + flat.count) convolutions by rows", sets, worst)
     }
 
     /// Winograd is taken where its multiplies pay: from 2×2 tiles, and where its transformed
@@ -667,6 +671,23 @@ final class LayerPathHostileTests: XCTestCase {
         XCTAssertEqual(call(25), 0)
         XCTAssertEqual(Array(out[0..<25]), [Float](repeating: Float(c * kh), count: 25))
         XCTAssertEqual(out[25], -7, "wrote past its output")
+        // 3×3 taps dilated by 2 both ways over 9 × 7 planes: the last tap starts 4·7 + 4 floats in,
+        // so 63 − 32 = 31 outputs fit; each sums the 18 taps' index values (x[i] = i % 64 + 1 here).
+        let y = (0..<(c * 63 + 64)).map { Float($0 % 64 + 1) }
+        var off9 = [Int32](repeating: 0, count: c * 9)
+        let a9 = [Float](repeating: 1, count: emo_pack_a_size(1, Int32(c * 9)))
+        func dilated(_ ow: Int) -> Int32 {
+            emo_conv_rows(Kernels.Level.avx512.rawValue, y, Int32(c), 9, 7, 3, 3, 1, 2, 2, 1, Int32(ow), a9, 1, &out, nil,
+                          Int32(EMO_ACT_NONE), 0, 0, nil, &off9)
+        }
+        out = [Float](repeating: -7, count: 64)
+        XCTAssertEqual(dilated(32), -1)
+        XCTAssertEqual(dilated(31), 0)
+        for p in [0, 30] {
+            let taps = (0..<c).flatMap { ci in (0..<3).flatMap { ki in (0..<3).map { kj in ci * 63 + ki * 14 + kj * 2 + p } } }
+            XCTAssertEqual(out[p], taps.map { y[$0] }.reduce(0, +), "output \(p)")
+        }
+        XCTAssertEqual(out[31], -7, "wrote past its output")
     }
 
     func testHugePaddedPlaneFallsBackToTheReferenceLoop() throws {

@@ -213,15 +213,16 @@ extension ConvLayer {
     /// three vectors and any number of channels: ResNet18's 7×7/2 conv1 2.4–3.1 → 1.9–2.05 ms (three
     /// alternating profiles); the 3×3/2 stems of MobileNetV2 (0.33–0.48 against 0.35–0.48 ms) and
     /// Inception v3 did not move beyond the host's noise.
-    /// Flattened (`rowsFlat`), any number of channels, on maps of `flatMinPixels` and more: the
-    /// unfolded K·oh·ow floats are neither written nor re-read, and B's rows overlap in L1. Inside
+    /// Flattened (`rowsFlat`), on maps of `flatMinPixels` and more: the unfolded K·oh·ow floats are
+    /// neither written nor re-read, and B's rows overlap in L1. Inside
     /// Inception v3 (`--profile`, best of five alternating runs per layer) its twelve 7×1 layers at
     /// 17² (289 pixels) took 2–8 % less (128 → 128: 0.545 → 0.503 ms, 192 → 192: 1.137 → 1.102);
     /// its 3×1 layers at 8² (64 pixels, 384 → 384, weights cold) 9–13 % more (0.435 → 0.481 ms),
     /// though 19 % less in a C harness with hot weights.
     /// Over planes wider than the output (`flatPadColumns` > 0), Inception's 5×5 48 → 64 layers at
     /// 35² (39 columns per 35) took 1.37–1.43 ms against 1.65–1.71 on im2col + GEMM (C harness, min
-    /// and median of 100, weights cycled through eight copies).
+    /// and median of 100, weights cycled through eight copies); in the net 1.40–1.43 against 1.71
+    /// (`--profile` as above).
     func rowsPay(_ g: ConvGeometry) -> Bool {
         guard groups == 1, !isDepthwise, !isPointwise(g) else { return false }
         let flat = rowsFlat(g)
@@ -236,18 +237,19 @@ extension ConvLayer {
 
     /// Whether the rows path treats each output plane as a single row. At stride 1, output pixel
     /// (oy, ox) of tap (ki, kj) reads float (oy + ki·dilH)·pw + ox + kj·dilW of its padded plane:
-    /// with p = oy·pw + ox, float p + (ki·dilH·pw + kj·dilW) — whole planes are contiguous rows of B,
-    /// one GEMM covers every pixel instead of one per output row of 17 or 35 (the last panel's lanes
-    /// idle). Where the plane is wider than the output (kw > 1), each row's last pw − ow results are
-    /// thrown away and the rest copied out (`emo_flat_to_planes`): taken while that wastes at most an
-    /// eighth (a 5×5 kernel on 35²: 4 of 39), above 16 output channels (fewer run row by row, which
-    /// never wastes) and from K = 64 on, where the copy is small beside the GEMM — a 3×3 layer of
-    /// 32 channels at 48² (C harness, medians of 1000–2000): 1 input channel 0.019 → 0.031 ms,
-    /// 3 channels (at 64²) 0.109 → 0.114, 8 channels 0.117 → 0.101, 16 channels 0.226 → 0.175.
+    /// with p = oy·pw + ox, float p + (ki·dilH·pw + kj·dilW) — whole planes are contiguous rows of B
+    /// read in place, one GEMM over every pixel, where im2col + GEMM unfolded them first. Where the
+    /// plane is wider than the output (kw > 1), each row's last pw − ow results are thrown away and
+    /// the rest copied out (`emo_flat_to_planes`): taken while those columns are at most an eighth of
+    /// the output's (a 5×5 kernel on 35²: 4 of 35). Above 16 output channels (fewer run row by row)
+    /// and from K = 64 on, where the copy is small beside the GEMM — a 3×3 layer of 32 channels at
+    /// 48² (C harness, medians of 1000–2000): 1 input channel 0.019 → 0.031 ms, 3 channels (at 64²)
+    /// 0.109 → 0.114, 8 channels 0.117 → 0.101, 16 channels 0.226 → 0.175; no layer below those
+    /// bounds was measured flat, so none is taken.
     func rowsFlat(_ g: ConvGeometry) -> Bool {
         guard strideH == 1, strideW == 1, g.oh * g.ow >= Self.flatMinPixels else { return false }
-        let pad = flatPadColumns(g)
-        return pad == 0 || (outChannels > 16 && 8 * pad <= g.ow && inChannelsPerGroup * kh * kw >= 64)
+        guard outChannels > 16, inChannelsPerGroup * kh * kw >= 64 else { return false }
+        return 8 * flatPadColumns(g) <= g.ow
     }
 
     /// Columns of each flat output row past the output's (pw − ow).
