@@ -498,17 +498,19 @@ int emo_conv_rows(int level, const float *xp, int C, int ph, int pw, int kh, int
 #endif
 }
 
-/* A flat convolution over planes wider than its output (see emo_flat_to_planes in the header):
- * plain loops, which clang vectorises; a pass over M·oh·ow floats against the GEMM's K of them. */
-static inline float act1(float v, int act, float p0, float p1) {
+/* One value's activation, for the scalar loops (the Winograd stores, emo_flat_to_planes). NaN maps as
+ * in act512/act256, whose max/min return their second operand: Relu and Clip give 0 and p0. */
+static inline float act_one(float v, int act, float p0, float p1) {
     switch (act) {
-    case EMO_ACT_RELU: return v > 0 ? v : 0;                           /* NaN → 0, as act512 */
-    case EMO_ACT_LEAKY: return v < 0 ? v * p0 : v;
-    case EMO_ACT_CLIP: v = v > p0 ? v : p0; return v < p1 ? v : p1;   /* NaN → p0, as act512's max/min */
+    case EMO_ACT_RELU: return v > 0 ? v : 0.0f;
+    case EMO_ACT_LEAKY: return v >= 0 ? v : v * p0;
+    case EMO_ACT_CLIP: v = v > p0 ? v : p0; return v < p1 ? v : p1;
     default: return v;
     }
 }
 
+/* A flat convolution over planes wider than its output (see the header): plain loops, which clang
+ * vectorises; a pass over M·oh·ow floats against the GEMM's K of them. */
 void emo_flat_to_planes(const float *flat, int M, int n, int oh, int ow, int pw, float *out, const float *res, int act,
                         float p0, float p1) {
     for (int m = 0; m < M; m++)
@@ -518,7 +520,7 @@ void emo_flat_to_planes(const float *flat, int M, int n, int oh, int ow, int pw,
             float *dst = out + at;
             const float *r = res ? res + at : NULL;
             if (!r && act == EMO_ACT_NONE) { memcpy(dst, src, sizeof(float) * (size_t)ow); continue; }
-            for (int ox = 0; ox < ow; ox++) dst[ox] = act1(src[ox] + (r ? r[ox] : 0.0f), act, p0, p1);
+            for (int ox = 0; ox < ow; ox++) dst[ox] = act_one(src[ox] + (r ? r[ox] : 0.0f), act, p0, p1);
         }
 }
 
@@ -945,20 +947,12 @@ size_t emo_wino_workspace(int M, int C, int oh, int ow, int n) {
 typedef void (*gemm_fn)(int, int, int, const float *, int, const float *, int, float *, int, const float *, int, float,
                         float, const float *);
 
-INLINE float act_one(float v, int act, float p0, float p1) {
-    switch (act) {
-    case EMO_ACT_RELU: return v > 0 ? v : 0.0f;
-    case EMO_ACT_LEAKY: return v >= 0 ? v : v * p0;
-    case EMO_ACT_CLIP: return v < p0 ? p0 : (v > p1 ? p1 : v);
-    default: return v;
-    }
-}
-
+/* act_one over a buffer, the switch outside the loops so that each vectorises. */
 INLINE void act_buf(float *v, int n, int act, float p0, float p1) {
     switch (act) {
-    case EMO_ACT_RELU: for (int i = 0; i < n; i++) v[i] = v[i] > 0 ? v[i] : 0.0f; break;
-    case EMO_ACT_LEAKY: for (int i = 0; i < n; i++) v[i] = v[i] >= 0 ? v[i] : v[i] * p0; break;
-    case EMO_ACT_CLIP: for (int i = 0; i < n; i++) v[i] = v[i] < p0 ? p0 : (v[i] > p1 ? p1 : v[i]); break;
+    case EMO_ACT_RELU: for (int i = 0; i < n; i++) v[i] = act_one(v[i], EMO_ACT_RELU, 0, 0); break;
+    case EMO_ACT_LEAKY: for (int i = 0; i < n; i++) v[i] = act_one(v[i], EMO_ACT_LEAKY, p0, 0); break;
+    case EMO_ACT_CLIP: for (int i = 0; i < n; i++) v[i] = act_one(v[i], EMO_ACT_CLIP, p0, p1); break;
     default: break;
     }
 }

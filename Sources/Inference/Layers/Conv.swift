@@ -226,7 +226,7 @@ final class ConvLayer: Layer {
     /// How a path runs this geometry, for the trace: " k-blocked", " flat" or nothing.
     private func traceSuffix(_ path: ConvPath, _ g: ConvGeometry, _ level: Kernels.Level) -> String {
         if path.isSimdGemm { return kBlocked(g, level: level) ? " k-blocked" : "" }
-        if case .simdRows = path, strideW == 1, rowsFlat(g) { return " flat" }
+        if case .simdRows = path, rowsFlat(g) { return " flat" }
         return ""
     }
 

@@ -215,7 +215,7 @@ extension ConvLayer {
     /// Inception v3 did not move beyond the host's noise.
     /// Flattened (`rowsFlat`), on maps of `flatMinPixels` and more: the unfolded K·oh·ow floats are
     /// neither written nor re-read, and B's rows overlap in L1. Inside
-    /// Inception v3 (`--profile`, best of five alternating runs per layer) its twelve 7×1 layers at
+    /// Inception v3 (`--profile`, best of five alternating runs per layer) its 7×1 layers at
     /// 17² (289 pixels) took 2–8 % less (128 → 128: 0.545 → 0.503 ms, 192 → 192: 1.137 → 1.102);
     /// its 3×1 layers at 8² (64 pixels, 384 → 384, weights cold) 9–13 % more (0.435 → 0.481 ms),
     /// though 19 % less in a C harness with hot weights.
@@ -269,7 +269,7 @@ extension ConvLayer {
         let split = strideW == 2, flat = rowsFlat(g)
         let padded = !split && (g.pads[0] > 0 || g.pads[1] > 0 || ph > g.h || pw > g.w)
         let scratchCount = split ? 2 * g.c * ph * ((pw + 1) / 2) : padded ? g.c * ph * pw : 0
-        // A flat run over planes wider than the output: its rows first, then the planes cut from them.
+        // A flat run over planes wider than the output: its rows first (n floats each), then the cut.
         let wide = flat && pw > g.ow, n = (g.oh - 1) * pw + g.ow
         let lease = scratch.lease(scratchCount), rowsLease = scratch.lease(wide ? outChannels * n : 0)
         defer { scratch.giveBack(rowsLease); scratch.giveBack(lease) }
@@ -285,26 +285,23 @@ extension ConvLayer {
                         xp = UnsafePointer(lease.pointer); h = ph; w = pw
                     }
                     let o = out + img * outChannels * ohw, res = ep.residual.map { $0 + img * outChannels * ohw }
-                    if wide {
-                        // The residual is added to the cut planes, so the GEMM applies no activation then.
-                        let gemmAct = res == nil ? act : Int32(EMO_ACT_NONE)
-                        let rc = emo_conv_rows(level.rawValue, xp, Int32(g.c), Int32(h), Int32(w), Int32(kh), Int32(kw), 1,
-                                               Int32(dilH), Int32(dilW), 1, Int32(n), ap.baseAddress!, Int32(outChannels),
-                                               rowsLease.pointer, bp.baseAddress!, gemmAct, p0, p1, nil, &off)
-                        precondition(rc == 0, "emo_conv_rows rejected level \(level.name) or its planes")
-                        emo_flat_to_planes(rowsLease.pointer, Int32(outChannels), Int32(n), Int32(g.oh), Int32(g.ow), Int32(pw), o,
-                                           res, res == nil ? Int32(EMO_ACT_NONE) : act, p0, p1)
-                        continue
-                    }
+                    // A flat run over planes wider than the output writes its rows to scratch and the
+                    // cut adds the residual, so the GEMM applies no activation then.
+                    let cut = wide && res != nil
                     let rc = split
                         ? emo_conv_rows_s2(level.rawValue, xp, Int32(g.c), Int32(h), Int32(w), Int32(g.pads[0]), Int32(g.pads[1]),
                                            Int32(ph), Int32(pw), Int32(kh), Int32(kw), Int32(strideH), Int32(dilH), Int32(dilW),
                                            Int32(g.oh), Int32(g.ow), ap.baseAddress!, Int32(outChannels), o, bp.baseAddress!,
                                            act, p0, p1, res, &off, lease.pointer)
                         : emo_conv_rows(level.rawValue, xp, Int32(g.c), Int32(h), Int32(w), Int32(kh), Int32(kw), Int32(strideH),
-                                        Int32(dilH), Int32(dilW), Int32(flat ? 1 : g.oh), Int32(flat ? ohw : g.ow),
-                                        ap.baseAddress!, Int32(outChannels), o, bp.baseAddress!, act, p0, p1, res, &off)
+                                        Int32(dilH), Int32(dilW), Int32(flat ? 1 : g.oh), Int32(flat ? n : g.ow),
+                                        ap.baseAddress!, Int32(outChannels), wide ? rowsLease.pointer : o, bp.baseAddress!,
+                                        cut ? Int32(EMO_ACT_NONE) : act, p0, p1, wide ? nil : res, &off)
                     precondition(rc == 0, "emo_conv_rows rejected level \(level.name) or its planes")
+                    if wide {
+                        emo_flat_to_planes(rowsLease.pointer, Int32(outChannels), Int32(n), Int32(g.oh), Int32(g.ow), Int32(pw), o,
+                                           res, cut ? act : Int32(EMO_ACT_NONE), p0, p1)
+                    }
                 }
             }
         }
