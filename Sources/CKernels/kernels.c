@@ -868,24 +868,30 @@ int emo_im2col_k(int level, const float *x, int c, int h, int w, int kh, int kw,
  */
 size_t emo_wino_weights_size(int M, int C) { return 16 * pack_size(M, C, WINO_MR); }
 
-int emo_wino_pack_weights(const float *g, int M, int C, float *packed) {
-    static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-    float *u = malloc(sizeof(float) * 16 * (size_t)M * C);
+/* U = G g Gᵀ (a × a per kernel, G a × 3, in double) for every (m, c), as a·a planes of M × C, each
+ * packed by WINO_MR rows: F(2×2,3×3) has a = 4, F(4×4,3×3) a = 6. */
+static int wino_pack(const float *g, int M, int C, float *packed, int a, const double G[][3]) {
+    float *u = malloc(sizeof(float) * (size_t)a * a * M * C);
     if (!u) return -1;
     for (int m = 0; m < M; m++)
         for (int c = 0; c < C; c++) {
             const float *k = g + ((size_t)m * C + c) * 9;
-            double t[4][3];
-            for (int i = 0; i < 4; i++)
+            double t[6][3];
+            for (int i = 0; i < a; i++)
                 for (int j = 0; j < 3; j++) t[i][j] = G[i][0] * k[j] + G[i][1] * k[3 + j] + G[i][2] * k[6 + j];
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++)
-                    u[((size_t)(i * 4 + j) * M + m) * C + c] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+            for (int i = 0; i < a; i++)
+                for (int j = 0; j < a; j++)
+                    u[((size_t)(i * a + j) * M + m) * C + c] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
         }
     size_t ps = pack_size(M, C, WINO_MR);
-    for (int xi = 0; xi < 16; xi++) pack_rows(u + (size_t)xi * M * C, M, C, WINO_MR, packed + xi * ps);
+    for (int xi = 0; xi < a * a; xi++) pack_rows(u + (size_t)xi * M * C, M, C, WINO_MR, packed + xi * ps);
     free(u);
     return 0;
+}
+
+int emo_wino_pack_weights(const float *g, int M, int C, float *packed) {
+    static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    return wino_pack(g, M, C, packed, 4, G);
 }
 
 /* The 16 per-position planes are a multiple of 4 KiB apart for these layer sizes (e.g.
@@ -941,6 +947,60 @@ static wino_geo wino_shape(int M, int C, int h, int w, int padT, int padL, int o
 size_t emo_wino_workspace(int M, int C, int oh, int ow, int n) {
     wino_geo g = wino_shape(M, C, 0, 0, 0, 0, oh, ow, n);
     return 16 * g.VS + 16 * g.MS + 2 * (size_t)g.Hp * g.Wh + 8 * (size_t)g.Wh + 5 * (size_t)g.Tp;
+}
+
+/* ------------------------------------------------ Winograd F(4×4, 3×3)
+ *
+ * 36 GEMMs on transformed 6×6 tiles: 4× fewer multiply-adds than im2col (F(2×2): 2.25×), at
+ * 2.25× the transformed weights and ~15× F(2×2)'s rounding error (still ~1e-5 of the output's
+ * scale). Tiles are taken flat, 16 per vector across tile rows and images, so that small maps
+ * (FERVGG's 24² is 6×6 tiles) fill every lane. Harness (min of 150, two images, hot caches):
+ * FERVGG's 64 → 64 at 24² with its pool 0.29 against 0.38 ms on F(2×2), 128 → 128 at 12² 0.32
+ * against 0.39; ResNet18's 64 → 64 at 56² 0.91 against 1.13 (one image). In the net (FERVGG w32,
+ * a face and its flip, per layer the best of ten alternating runs): its 24² layers 0.231 → 0.196
+ * and 0.384 → 0.286 ms, 12² ones 0.235 → 0.209 and 0.429 → 0.337, the face 2.32 → 2.07 ms. Where
+ * it pays: ConvLayer.winogradF4Pays.
+ */
+
+size_t emo_w43_weights_size(int M, int C) { return 36 * pack_size(M, C, WINO_MR); }
+
+int emo_w43_pack_weights(const float *g, int M, int C, float *packed) {
+    static const double G[6][3] = {{1.0 / 4, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+    return wino_pack(g, M, C, packed, 6, G);
+}
+
+typedef struct {
+    int C, h, w, padT, padL, oh, ow, M, n;
+    int tH, tW, rb, nb, Tp;
+    size_t VS, MS;
+} w43_geo;
+
+#define W43_BLOCK_BYTES (1536 * 1024)
+
+static w43_geo w43_shape(int M, int C, int h, int w, int padT, int padL, int oh, int ow, int n) {
+    w43_geo g = {C, h, w, padT, padL, oh, ow, M, n, (oh + 3) / 4, (ow + 3) / 4, 0, 1, 0, 0, 0};
+    size_t row = 36 * sizeof(float) * (size_t)(C + M) * g.tW;
+    int rows = (int)(W43_BLOCK_BYTES / (row ? row : 1));
+    if (rows < 1) rows = 1;
+    if (rows >= g.tH) {
+        g.rb = g.tH;
+        size_t fit = W43_BLOCK_BYTES / (row * g.tH);
+        if (fit < 1) fit = 1;
+        g.nb = (size_t)n < fit ? n : (int)fit;
+    } else {
+        int blocks = (g.tH + rows - 1) / rows;
+        g.rb = (g.tH + blocks - 1) / blocks;
+    }
+    g.Tp = round16(g.nb * g.rb * g.tW);
+    g.VS = (size_t)C * g.Tp + WINO_SKEW;
+    g.MS = (size_t)M * g.Tp + WINO_SKEW;
+    return g;
+}
+
+size_t emo_w43_workspace(int M, int C, int oh, int ow, int n) {
+    w43_geo g = w43_shape(M, C, 0, 0, 0, 0, oh, ow, n);
+    return 36 * g.VS + 36 * g.MS;
 }
 
 #ifdef EMO_X86
@@ -1265,6 +1325,207 @@ AVX2 static void wino256(const float *x, int n, int C, int h, int w, int padT, i
               pool2, res, out, work);
 }
 
+/* Lanes of one chunk of 16 flat tiles: image, tile row and column of each (lane < nt). */
+typedef struct { __m512i img, ty, tx; __mmask16 valid; } w43_lanes;
+
+INLINE AVX512 w43_lanes w43_chunk(int t0, int T, int nty, int tW, int ty0) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    int img[16], ty[16], tx[16];
+    for (int l = 0; l < 16; l++) {
+        int t = t0 + l < T ? t0 + l : T - 1, per = nty * tW;
+        img[l] = t / per;
+        ty[l] = ty0 + (t % per) / tW;
+        tx[l] = t % tW;
+    }
+    w43_lanes c;
+    c.img = _mm512_loadu_si512(img);
+    c.ty = _mm512_loadu_si512(ty);
+    c.tx = _mm512_loadu_si512(tx);
+    c.valid = _mm512_cmplt_epi32_mask(_mm512_add_epi32(lane, _mm512_set1_epi32(t0)), _mm512_set1_epi32(T));
+    return c;
+}
+
+/* Lanes whose v + k lies in [0, n). */
+INLINE AVX512 __mmask16 w43_inside(__m512i v, int k, int n) {
+    __m512i x = _mm512_add_epi32(v, _mm512_set1_epi32(k));
+    return _mm512_cmpge_epi32_mask(x, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(x, _mm512_set1_epi32(n));
+}
+
+/* Bᵀ x over six vectors: r0 = 4x0 − 5x2 + x4, r1,2 = (x4 − 4x2) ± (x3 − 4x1), r3,4 = (x4 − x2) ± 2(x3 − x1),
+ * r5 = 4x1 − 5x3 + x5. */
+INLINE AVX512 void w43_bt(const __m512 x[6], __m512 r[6]) {
+    const __m512 four = _mm512_set1_ps(4), m4 = _mm512_set1_ps(-4), m5 = _mm512_set1_ps(-5), two = _mm512_set1_ps(2);
+    r[0] = _mm512_fmadd_ps(four, x[0], _mm512_fmadd_ps(m5, x[2], x[4]));
+    __m512 p = _mm512_fmadd_ps(m4, x[2], x[4]), q = _mm512_fmadd_ps(m4, x[1], x[3]);
+    r[1] = _mm512_add_ps(p, q);
+    r[2] = _mm512_sub_ps(p, q);
+    __m512 s = _mm512_sub_ps(x[4], x[2]), u = _mm512_mul_ps(two, _mm512_sub_ps(x[3], x[1]));
+    r[3] = _mm512_add_ps(s, u);
+    r[4] = _mm512_sub_ps(s, u);
+    r[5] = _mm512_fmadd_ps(four, x[1], _mm512_fmadd_ps(m5, x[3], x[5]));
+}
+
+/* Aᵀ x over six vectors: y0 = x0 + a + c, y1 = b + 2d, y2 = a + 4c, y3 = b + 8d + x5 with
+ * a, b = x1 ± x2 and c, d = x3 ± x4. */
+INLINE AVX512 void w43_at(const __m512 x[6], __m512 y[4]) {
+    __m512 a = _mm512_add_ps(x[1], x[2]), b = _mm512_sub_ps(x[1], x[2]);
+    __m512 c = _mm512_add_ps(x[3], x[4]), d = _mm512_sub_ps(x[3], x[4]);
+    y[0] = _mm512_add_ps(_mm512_add_ps(x[0], a), c);
+    y[1] = _mm512_fmadd_ps(_mm512_set1_ps(2), d, b);
+    y[2] = _mm512_fmadd_ps(_mm512_set1_ps(4), c, a);
+    y[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8), d, b), x[5]);
+}
+
+/* Bᵀ t of each row of t (t = Bᵀ d, per column) into the 36 planes of V at v, lanes in `m`. */
+INLINE AVX512 void w43_store_v(__m512 t[6][6], float *v, size_t VS, __mmask16 m) {
+    for (int i = 0; i < 6; i++) {
+        __m512 r[6];
+        w43_bt(t[i], r);
+        for (int k = 0; k < 6; k++) _mm512_mask_storeu_ps(v + (size_t)(i * 6 + k) * VS, m, r[k]);
+    }
+}
+
+/* Bᵀ d B of the block's T tiles (images × tile rows × tW, flat) for every channel into the 36
+ * planes of V, in chunks of 16 tiles (across tile rows and images), each tap a masked gather (zero
+ * in the padding). Loading the taps of 16 tiles of one tile row with row loads and permutes instead
+ * (maps ≥ 16 tiles wide) was no faster: ResNet18's 64 → 64 at 56² 0.22 against 0.23 ms, Inception's
+ * 32 → 32 at 147² 0.87–0.93 against 0.90–0.94 (harness, min of 300). */
+static AVX512 void w43_input(const w43_geo *g, const float *x, int ty0, int nty, int T, float *V) {
+    const int h = g->h, w = g->w;
+    const size_t xs = (size_t)g->C * h * w;
+    for (int t0 = 0; t0 < T; t0 += 16) {
+        const w43_lanes L = w43_chunk(t0, T, nty, g->tW, ty0);
+        const __m512i iy = _mm512_sub_epi32(_mm512_slli_epi32(L.ty, 2), _mm512_set1_epi32(g->padT));
+        const __m512i ix = _mm512_sub_epi32(_mm512_slli_epi32(L.tx, 2), _mm512_set1_epi32(g->padL));
+        const __m512i base = _mm512_add_epi32(_mm512_mullo_epi32(L.img, _mm512_set1_epi32((int)xs)),
+                                              _mm512_add_epi32(_mm512_mullo_epi32(iy, _mm512_set1_epi32(w)), ix));
+        __mmask16 rok[6], cok[6];
+        for (int i = 0; i < 6; i++) { rok[i] = w43_inside(iy, i, h) & L.valid; cok[i] = w43_inside(ix, i, w); }
+        for (int c = 0; c < g->C; c++) {
+            const float *plane = x + (size_t)c * h * w;
+            __m512 t[6][6];
+            for (int j = 0; j < 6; j++) {
+                __m512 d[6], r[6];
+                for (int i = 0; i < 6; i++)
+                    d[i] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rok[i] & cok[j], base, plane + i * w + j, 4);
+                w43_bt(d, r);
+                for (int i = 0; i < 6; i++) t[i][j] = r[i];
+            }
+            w43_store_v(t, V + (size_t)c * g->Tp + t0, g->VS, 0xFFFF);
+        }
+    }
+}
+
+
+/* The 4×4 outputs of a chunk's tiles stored row by row: each output row of the 16 tiles
+ * transposed (unpack + shuffle) into 4-float groups, one 16-byte store per tile row where the
+ * tile lies inside the map, single floats at its right and bottom edges. Scatters (16 per chunk)
+ * took 0.050 ms of FERVGG's 32 → 64 layer at 24² (two images). */
+INLINE AVX512 void w43_store_rows(__m512 y[4][4], const int *doff, const int *dext, int n, int ow, float *o, int act,
+                                  float p0, float p1) {
+    _Alignas(64) float buf[4][4][16];   /* [row][k][lane group g: 4 floats] = tile 4g + k */
+    for (int r = 0; r < 4; r++) {
+        __m512 a = act512(y[r][0], act, p0, p1), b = act512(y[r][1], act, p0, p1);
+        __m512 c = act512(y[r][2], act, p0, p1), d = act512(y[r][3], act, p0, p1);
+        __m512 t0v = _mm512_unpacklo_ps(a, b), t1v = _mm512_unpackhi_ps(a, b);
+        __m512 t2v = _mm512_unpacklo_ps(c, d), t3v = _mm512_unpackhi_ps(c, d);
+        _mm512_store_ps(buf[r][0], _mm512_shuffle_ps(t0v, t2v, 0x44));
+        _mm512_store_ps(buf[r][1], _mm512_shuffle_ps(t0v, t2v, 0xEE));
+        _mm512_store_ps(buf[r][2], _mm512_shuffle_ps(t1v, t3v, 0x44));
+        _mm512_store_ps(buf[r][3], _mm512_shuffle_ps(t1v, t3v, 0xEE));
+    }
+    for (int l = 0; l < n; l++) {
+        float *dst = o + doff[l];
+        const int rows = dext[l] >> 4, cols = dext[l] & 15;
+        for (int r = 0; r < rows; r++) {
+            const float *src = &buf[r][l & 3][4 * (l >> 2)];
+            if (cols == 4) _mm_storeu_ps(dst + (size_t)r * ow, _mm_load_ps(src));
+            else for (int c = 0; c < cols; c++) dst[(size_t)r * ow + c] = src[c];
+        }
+    }
+}
+
+/* Aᵀ m A (+ bias, residual, activation, fused 2×2 pool) of the block's tiles from the 36 GEMM
+ * output planes, scattered into the NCHW output (n images, `os` floats apart; residual `rs`). */
+static AVX512 void w43_output(const w43_geo *g, const float *Mx, int ty0, int nty, int T, const float *bias, int act,
+                              float p0, float p1, int pool2, const float *res, float *out) {
+    const int oh = g->oh, ow = g->ow, ph = oh / 2, pw = ow / 2;
+    const int ch = pool2 ? ph * pw : oh * ow, cw = pool2 ? pw : ow;   /* plane size and row length stored */
+    for (int t0 = 0; t0 < T; t0 += 16) {
+        const w43_lanes L = w43_chunk(t0, T, nty, g->tW, ty0);
+        const int step = pool2 ? 2 : 4, rows = pool2 ? ph : oh, cols = pool2 ? pw : ow;
+        const __m512i oy = _mm512_mullo_epi32(L.ty, _mm512_set1_epi32(step));
+        const __m512i ox = _mm512_mullo_epi32(L.tx, _mm512_set1_epi32(step));
+        const __m512i obase = _mm512_add_epi32(_mm512_mullo_epi32(L.img, _mm512_set1_epi32(g->M * ch)),
+                                               _mm512_add_epi32(_mm512_mullo_epi32(oy, _mm512_set1_epi32(cw)), ox));
+        __mmask16 rok[4], cok[4];
+        for (int i = 0; i < step; i++) { rok[i] = w43_inside(oy, i, rows) & L.valid; cok[i] = w43_inside(ox, i, cols); }
+        /* per tile (unpooled store): offset of its first output, and its rows << 4 | columns inside the map */
+        int doff[16], dext[16], oyl[16], oxl[16], nl = T - t0 < 16 ? T - t0 : 16;
+        _mm512_storeu_si512(doff, obase);
+        _mm512_storeu_si512(oyl, oy);
+        _mm512_storeu_si512(oxl, ox);
+        for (int l = 0; l < nl; l++)
+            dext[l] = ((oh - oyl[l] < 4 ? oh - oyl[l] : 4) << 4) | (ow - oxl[l] < 4 ? ow - oxl[l] : 4);
+        for (int m = 0; m < g->M; m++) {
+            const float *pm = Mx + (size_t)m * g->Tp + t0;
+            const __m512 b = _mm512_set1_ps(bias ? bias[m] : 0.0f);
+            __m512 s[4][6];
+            for (int k = 0; k < 6; k++) {
+                __m512 col[6], y[4];
+                for (int i = 0; i < 6; i++) col[i] = _mm512_loadu_ps(pm + (size_t)(i * 6 + k) * g->MS);
+                w43_at(col, y);
+                for (int r = 0; r < 4; r++) s[r][k] = y[r];
+            }
+            __m512 y[4][4];
+            for (int r = 0; r < 4; r++) {
+                w43_at(s[r], y[r]);
+                for (int c = 0; c < 4; c++) y[r][c] = _mm512_add_ps(y[r][c], b);
+            }
+            float *o = out + (size_t)m * ch;
+            if (pool2) {
+                for (int py = 0; py < 2; py++)
+                    for (int px = 0; px < 2; px++) {
+                        __m512 v = _mm512_max_ps(_mm512_max_ps(y[2 * py][2 * px], y[2 * py][2 * px + 1]),
+                                                 _mm512_max_ps(y[2 * py + 1][2 * px], y[2 * py + 1][2 * px + 1]));
+                        _mm512_mask_i32scatter_ps(o + py * cw + px, rok[py] & cok[px], obase, act512(v, act, p0, p1), 4);
+                    }
+                continue;
+            }
+            const float *rm = res ? res + (size_t)m * ch : NULL;
+            if (!rm) { w43_store_rows(y, doff, dext, nl, ow, o, act, p0, p1); continue; }
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < 4; c++) {
+                    const __mmask16 k = rok[r] & cok[c];
+                    __m512 v = y[r][c];
+                    if (rm) v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, obase, rm + r * cw + c, 4));
+                    _mm512_mask_i32scatter_ps(o + r * cw + c, k, obase, act512(v, act, p0, p1), 4);
+                }
+        }
+    }
+}
+
+/* n images (x: n × [C][h][w]) into out (n × [M][oh][ow], or [M][oh/2][ow/2] with pool2). */
+static AVX512 void w43_conv(const float *x, int n, int C, int h, int w, int padT, int padL, int oh, int ow,
+                            const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
+                            const float *res, float *out, float *work) {
+    const w43_geo g = w43_shape(M, C, h, w, padT, padL, oh, ow, n);
+    float *V = work, *Mx = V + 36 * g.VS;
+    const size_t ps = pack_size(M, C, WINO_MR), xs = (size_t)C * h * w, rs = (size_t)M * oh * ow;
+    const size_t os = pool2 ? (size_t)M * (oh / 2) * (ow / 2) : rs;
+    for (int i0 = 0; i0 < n; i0 += g.nb) {
+        const int ni = n - i0 < g.nb ? n - i0 : g.nb;
+        for (int ty0 = 0; ty0 < g.tH; ty0 += g.rb) {
+            const int nty = g.tH - ty0 < g.rb ? g.tH - ty0 : g.rb, T = ni * nty * g.tW;
+            w43_input(&g, x + i0 * xs, ty0, nty, T, V);
+            for (int xi = 0; xi < 36; xi++)
+                gemm512(M, T, C, Up + xi * ps, WINO_MR, V + xi * g.VS, g.Tp, Mx + xi * g.MS, g.Tp, NULL, EMO_ACT_NONE, 0,
+                        0, NULL);
+            w43_output(&g, Mx, ty0, nty, T, bias, act, p0, p1, pool2, res ? res + i0 * rs : NULL, out + i0 * os);
+        }
+    }
+}
+
 #endif /* EMO_X86 (Winograd) */
 
 int emo_wino_conv(int level, const float *x, int n, int C, int h, int w, int padT, int padL, int oh, int ow,
@@ -1284,4 +1545,20 @@ int emo_wino_conv(int level, const float *x, int n, int C, int h, int w, int pad
     (void)x; (void)h; (void)w; (void)padT; (void)padL; (void)Up; (void)bias; (void)act; (void)p0; (void)p1; (void)pool2; (void)res;
     (void)out; (void)work;
     return -1;
+}
+
+int emo_w43_conv(int level, const float *x, int n, int C, int h, int w, int padT, int padL, int oh, int ow,
+                 const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
+                 const float *res, float *out, float *work) {
+    if (level != EMO_LEVEL_AVX512 || level > emo_kernels_cpu_level() || n <= 0 || M <= 0 || C <= 0 || oh <= 0 || ow <= 0
+        || (pool2 && res))
+        return -1;
+#ifdef EMO_X86
+    w43_conv(x, n, C, h, w, padT, padL, oh, ow, Up, M, bias, act, p0, p1, pool2, res, out, work);
+    return 0;
+#else
+    (void)x; (void)h; (void)w; (void)padT; (void)padL; (void)Up; (void)bias; (void)act; (void)p0; (void)p1;
+    (void)res; (void)out; (void)work;
+    return -1;
+#endif
 }

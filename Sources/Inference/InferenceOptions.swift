@@ -15,6 +15,8 @@ public struct InferenceOptions: Sendable, Equatable, CustomStringConvertible {
     }
     /// Winograd F(2×2,3×3) for eligible 3×3 convolutions (needs a SIMD level).
     public var winograd: Bool
+    /// With `winograd`, F(4×4,3×3) where it pays (AVX-512 only); off: F(2×2) alone.
+    public var winogradF4: Bool
     /// OpenBLAS sgemm for the GEMMs no SIMD kernel takes: convolutions at level `.none`
     /// (im2col + sgemm), Gemm and MatMul. Off: plain loops, the reference every fast
     /// path is tested against — slow, for tests and for debugging a wrong result.
@@ -23,32 +25,37 @@ public struct InferenceOptions: Sendable, Equatable, CustomStringConvertible {
     /// Nil (the default) costs one test per layer call.
     var trace: PathTrace?
 
-    public init(kernels: Kernels.Level, winograd: Bool = true, blas: Bool = true) {
+    public init(kernels: Kernels.Level, winograd: Bool = true, winogradF4: Bool = true, blas: Bool = true) {
         self.kernels = kernels.capped
         self.winograd = winograd
+        self.winogradF4 = winogradF4
         self.blas = blas
     }
 
     /// What a run uses unless told otherwise, read once from the environment:
     /// `EMOTIOND_KERNELS=none|avx2|avx512` caps the level (parsed by CKernels' env_cap),
-    /// `EMOTIOND_WINOGRAD=0` turns Winograd off.
+    /// `EMOTIOND_WINOGRAD=0` turns Winograd off, `EMOTIOND_WINOGRAD=2` keeps it to F(2×2).
     public static let `default` = InferenceOptions(
         kernels: Kernels.detected,
-        winograd: ProcessInfo.processInfo.environment["EMOTIOND_WINOGRAD"] != "0")
+        winograd: ProcessInfo.processInfo.environment["EMOTIOND_WINOGRAD"] != "0",
+        winogradF4: !["0", "2"].contains(ProcessInfo.processInfo.environment["EMOTIOND_WINOGRAD"]))
 
     /// Plain loops only: no SIMD kernel, no Winograd, no OpenBLAS.
-    public static let reference = InferenceOptions(kernels: .none, winograd: false, blas: false)
+    public static let reference = InferenceOptions(kernels: .none, winograd: false, winogradF4: false, blas: false)
 
     /// Whether a convolution eligible for Winograd takes it.
     var useWinograd: Bool { winograd && kernels != .none }
+    /// Whether one eligible for F(4×4) takes it where it pays.
+    var useWinogradF4: Bool { winograd && winogradF4 && kernels == .avx512 }
 
     /// Same paths (the trace is not part of what a run computes).
     public static func == (a: InferenceOptions, b: InferenceOptions) -> Bool {
-        a.kernels == b.kernels && a.winograd == b.winograd && a.blas == b.blas
+        a.kernels == b.kernels && a.winograd == b.winograd && a.winogradF4 == b.winogradF4 && a.blas == b.blas
     }
 
     public var description: String {
-        "kernels=\(kernels.name) winograd=\(useWinograd ? "on" : "off") blas=\(blas ? "on" : "off")"
+        let wino = useWinogradF4 ? "on" : useWinograd ? "f2" : "off"
+        return "kernels=\(kernels.name) winograd=\(wino) blas=\(blas ? "on" : "off")"
     }
 }
 

@@ -37,6 +37,7 @@ final class LayerPathTests: XCTestCase {
         if o.kernels == .none { return o.blas ? ["Conv blas", "Conv direct"] : ["Conv direct"] }
         let l = o.kernels.name
         return Set(["Conv gemm \(l)", "Conv depthwise \(l)"] + (o.winograd ? ["Conv winograd \(l)"] : [])
+                   + (o.useWinogradF4 ? ["Conv winograd-f4 avx512"] : [])
                    + (o.kernels == .avx512 ? ["Conv rows avx512"] : [])
                    // the seeded cases that run flat (stride 1, > 16 output channels, K ≥ 64, ≥ 256
                    // pixels) are all 3×3 ones, which Winograd takes when it is on
@@ -326,6 +327,16 @@ final class LayerPathTests: XCTestCase {
         cases.append(wino)
         wino.maxPool = true; wino.h = 63; wino.pads = [1, 0, 0, 1]
         cases.append(wino)
+        // F(4×4): 64 → 48 at 90×77 runs in blocks of tile rows (the last one partial; 77 is not a
+        // multiple of 4), then pooled at 45×38 (a pooled row of tiles cut by the floor), then three
+        // 16×16 images side by side (flat tile vectors spanning images).
+        var f4 = ConvCase(kind: .winograd)
+        f4.c = 64; f4.m = 48; f4.h = 90; f4.w = 77; f4.pads = [1, 1, 1, 1]; f4.activation = "Clip"
+        cases.append(f4)
+        f4.h = 45; f4.w = 38; f4.maxPool = true; f4.pads = [1, 0, 1, 1]; f4.activation = "Relu"
+        cases.append(f4)
+        f4.n = 3; f4.h = 16; f4.w = 16; f4.maxPool = false; f4.pads = [0, 1, 1, 0]; f4.batchNorm = true
+        cases.append(f4)
         var strided = ConvCase(kind: .general)
         strided.c = 40; strided.m = 24; strided.h = 37; strided.w = 41; strided.strides = [2, 2]; strided.pads = [1, 1, 1, 1]
         cases.append(strided)
@@ -405,6 +416,7 @@ final class LayerPathTests: XCTestCase {
         for o in sets where o.kernels != .none {
             XCTAssertTrue(PathSets.labels(o).contains("Conv gemm \(o.kernels.name)"), "\(o)")
             if o.winograd { XCTAssertTrue(PathSets.labels(o).contains("Conv winograd \(o.kernels.name)"), "\(o)") }
+            if o.useWinogradF4 { XCTAssertTrue(PathSets.labels(o).contains("Conv winograd-f4 avx512"), "\(o)") }
             if o.kernels == .avx512 { XCTAssertTrue(PathSets.labels(o).contains("Conv gemm avx512 k-blocked"), "\(o)") }
         }
         report("\(cases.count) large convolutions", sets, worst)
@@ -507,6 +519,26 @@ final class LayerPathTests: XCTestCase {
             cc.c = ch; cc.m = ch; cc.h = side; cc.w = side; cc.pads = [1, 1, 1, 1]
             let conv = try XCTUnwrap(try cc.model(seed: 950 + i).steps.first?.layer as? ConvLayer)
             XCTAssertEqual(conv.winogradPays(conv.geometry(cc.inputShape)), want, "\(ch) channels, \(side)×\(side)")
+        }
+    }
+
+    /// F(4×4) where it pays: ≥ 24 channels each way (≥ 48 on maps over 32 wide), 36 · M · C
+    /// transformed floats within 4 MiB, at least 3×3 tiles of 4×4 with three quarters of their
+    /// outputs inside the map.
+    func testWinogradF4IsTakenWhereItPays() throws {
+        // (channels in, out, map side) → F(4×4)
+        let cases: [(Int, Int, Int, Bool)] = [
+            (64, 64, 24, true), (128, 128, 12, true), (128, 128, 6, false), (16, 64, 24, false), (64, 16, 24, false),
+            (192, 192, 35, false), (160, 160, 35, true), (64, 64, 17, false), (64, 64, 14, true), (64, 64, 10, false),
+            (32, 64, 24, true), (32, 64, 147, false), (48, 48, 147, true),
+        ]
+        for (i, (c, m, side, want)) in cases.enumerated() {
+            var cc = ConvCase(kind: .winograd)
+            cc.c = c; cc.m = m; cc.h = side; cc.w = side; cc.pads = [1, 1, 1, 1]
+            let conv = try XCTUnwrap(try cc.model(seed: 970 + i).steps.first?.layer as? ConvLayer)
+            let o = InferenceOptions(kernels: .avx512)
+            let took = conv.path(conv.geometry(cc.inputShape), options: o) == .winogradF4
+            XCTAssertEqual(took, want && Kernels.supported == .avx512, "\(c) → \(m) channels, \(side)×\(side)")
         }
     }
 

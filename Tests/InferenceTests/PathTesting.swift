@@ -9,10 +9,14 @@ enum PathSets {
         Kernels.Level.allCases.filter { $0 != .none && $0.rawValue <= Kernels.supported.rawValue }
     }
 
-    /// Every fast path set: OpenBLAS without SIMD kernels, then each SIMD level with and without Winograd.
+    /// Every fast path set: OpenBLAS without SIMD kernels, then each SIMD level with and without
+    /// Winograd, and on AVX-512 also with Winograd kept to F(2×2).
     static var fast: [InferenceOptions] {
         [InferenceOptions(kernels: .none, winograd: false)]
-            + simdLevels.flatMap { l in [true, false].map { InferenceOptions(kernels: l, winograd: $0) } }
+            + simdLevels.flatMap { l in
+                [InferenceOptions(kernels: l, winograd: true), InferenceOptions(kernels: l, winograd: false)]
+                    + (l == .avx512 ? [InferenceOptions(kernels: l, winograd: true, winogradF4: false)] : [])
+            }
     }
 
     /// The plain reference first, then `fast`, each with its own trace of the paths it took.
@@ -36,6 +40,7 @@ enum PathSets {
             if let bad = l.first(where: { $0.contains(other.name) }) { return "took \(bad)" }
         }
         if !o.useWinograd, let bad = l.first(where: { $0.contains("winograd") }) { return "took \(bad)" }
+        if !o.useWinogradF4, let bad = l.first(where: { $0.contains("winograd-f4") }) { return "took \(bad)" }
         if !o.blas, let bad = l.first(where: { $0.contains("blas") }) { return "took \(bad)" }
         if o.kernels != .none && !l.contains(where: { $0.contains(o.kernels.name) }) {
             return "no \(o.kernels.name) path in \(l)"
@@ -98,6 +103,7 @@ final class InferenceOptionsTests: XCTestCase {
         let env = ProcessInfo.processInfo.environment
         XCTAssertEqual(InferenceOptions.default.kernels, Kernels.detected)
         XCTAssertEqual(InferenceOptions.default.winograd, env["EMOTIOND_WINOGRAD"] != "0")
+        XCTAssertEqual(InferenceOptions.default.winogradF4, !["0", "2"].contains(env["EMOTIOND_WINOGRAD"]))
         XCTAssertTrue(InferenceOptions.default.blas)
         if env["EMOTIOND_KERNELS"] == nil { XCTAssertEqual(InferenceOptions.default.kernels, Kernels.supported) }
     }

@@ -87,6 +87,10 @@ final class ResidualFusionTests: XCTestCase {
         XCTAssertEqual(wideConv.flatPadColumns(wideConv.geometry([2, 8, 33, 33])), 4)
         XCTAssertTrue(wideConv.rowsPay(wideConv.geometry([2, 8, 33, 33])) && wideConv.rowsFlat(wideConv.geometry([2, 8, 33, 33])))
         XCTAssertTrue(kConv.kBlocked(kConv.geometry([2, 120, 33, 33]), level: .avx512))
+        // Winograd F(4×4) (32 → 32 at 18×19: 5×5 tiles, the last row and column of tiles cut): the
+        // residual gathered per tile and added before the activation.
+        var f4 = Block(); f4.c = 32; f4.m = 32; f4.h = 18; f4.w = 19
+        blocks.append(f4)
         var rng = Rng(s: 404)
         var worst: Float = 0
         for block in blocks {
@@ -110,7 +114,9 @@ final class ResidualFusionTests: XCTestCase {
             if block.c == kBlocked.c {
                 for o in sets where o.kernels == .avx512 { XCTAssertTrue(PathSets.labels(o).contains("Conv gemm avx512 k-blocked"), "\(o)") }
             }
-            if block.c >= 16 && block.k == 3 && block.stride == 1 && block.h >= 4 {
+            if block.c == f4.c && block.h == f4.h {
+                for o in sets where o.useWinogradF4 { XCTAssertTrue(PathSets.labels(o).contains("Conv winograd-f4 avx512"), "\(block)") }
+            } else if block.c >= 16 && block.k == 3 && block.stride == 1 && block.h >= 4 {
                 for o in sets where o.useWinograd { XCTAssertTrue(PathSets.labels(o).contains("Conv winograd \(o.kernels.name)"), "\(block)") }
             }
         }

@@ -77,6 +77,15 @@ int emo_wino_conv(int level, const float *x, int n, int C, int h, int w, int pad
                   const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
                   const float *res, float *out, float *work);
 
+/* Winograd F(4×4,3×3), AVX-512 only: as the emo_wino_* functions above (same arguments and
+ * layouts), 36 transformed weight planes. Returns -1 below AVX-512. */
+size_t emo_w43_weights_size(int M, int C);
+int emo_w43_pack_weights(const float *g, int M, int C, float *packed);
+size_t emo_w43_workspace(int M, int C, int oh, int ow, int n);
+int emo_w43_conv(int level, const float *x, int n, int C, int h, int w, int padT, int padL, int oh, int ow,
+                 const float *Up, int M, const float *bias, int act, float p0, float p1, int pool2,
+                 const float *res, float *out, float *work);
+
 /* Y[r][n] += alpha · dot(W[n], X[r]), r < M, n < N: rows of K floats, W's `ldw` apart, X's `ldx`,
  * Y's `ldy` (a small-batch Gemm with transB; W is read once per two rows of X). Returns 0, or -1
  * if `level` is unavailable or M, N, K ≤ 0. */

@@ -33,6 +33,8 @@ final class ConvLayer: Layer {
     private(set) var packedGroupStride = 0
     /// Winograd-transformed weights when the layer qualifies (3×3, stride 1, dilation 1, one group).
     private(set) var winogradWeights: [Float] = []
+    /// F(4×4,3×3)-transformed weights, where that path may pay (`winogradF4Eligible`, AVX-512).
+    private(set) var winogradF4Weights: [Float] = []
     /// Scratch memory (im2col / Winograd planes) kept between runs: no per-run allocation of
     /// the largest buffers (see emo_tune_malloc for why that matters).
     var scratch: ScratchPool { .shared }
@@ -157,6 +159,15 @@ final class ConvLayer: Layer {
             }
             if rc != 0 { winogradWeights = [] }   // out of memory: the im2col path still works
         }
+        winogradF4Weights = []
+        if winogradF4Eligible && Kernels.supported == .avx512 {
+            let (m, c) = (Int32(outChannels), Int32(inChannelsPerGroup))
+            winogradF4Weights = [Float](repeating: 0, count: emo_w43_weights_size(m, c))
+            let rc = weights.withUnsafeBufferPointer { w in
+                winogradF4Weights.withUnsafeMutableBufferPointer { emo_w43_pack_weights(w.baseAddress!, m, c, $0.baseAddress!) }
+            }
+            if rc != 0 { winogradF4Weights = [] }
+        }
     }
 
     /// Winograd pays off once there are enough input and output channels to amortise its
@@ -181,6 +192,26 @@ final class ConvLayer: Layer {
         let transformedBytes = 16 * outChannels * inChannelsPerGroup * MemoryLayout<Float>.size
         let saving = Double(9 * g.oh * g.ow) / Double(16 * tiles)
         return tiles >= 4 && (saving >= 2 || transformedBytes <= 2 << 20)
+    }
+
+    /// F(4×4)'s transforms cost more per tile and its weights are 4× the kernel's: it needs more
+    /// channels than F(2×2) and weights that stay near L2 (36 · M · C floats ≤ 4 MiB: ResNet18's
+    /// 128 → 128, not its 256 → 256).
+    var winogradF4Eligible: Bool {
+        winogradEligible && min(inChannelsPerGroup, outChannels) >= 24 && 36 * outChannels * inChannelsPerGroup <= 1 << 20
+    }
+
+    /// F(4×4) where its 4×4 tiles fit the map (at least 3×3 tiles, ≥ 75 % of their outputs used), and
+    /// on maps wider than 32 only from 48 channels each way, where the GEMMs outweigh the transforms.
+    /// Measured (per layer in the net, best of five alternating runs; harness, min of 150):
+    /// FERVGG's 6×6 layers (2×2 tiles) 0.78× as fast as on F(2×2), its 24² and 12² ones 1.08–1.37×,
+    /// 32 → 64 at 24² included; Inception's 64 → 96 at 35² 1.37×, 80 → 192 at 71² 1.28×, but its
+    /// 32 → 32 and 32 → 64 at 147² 0.93–0.96× (F(2×2) fills its vectors there; the transforms of 32
+    /// channels cost as much as the GEMMs save).
+    func winogradF4Pays(_ g: ConvGeometry) -> Bool {
+        let tiles = ((g.oh + 3) / 4) * ((g.ow + 3) / 4)
+        let channels = min(inChannelsPerGroup, outChannels)
+        return tiles >= 9 && 4 * g.oh * g.ow >= 3 * 16 * tiles && (channels >= 48 || g.ow <= 32)
     }
 
     func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {
@@ -234,6 +265,7 @@ final class ConvLayer: Layer {
     func path(_ g: ConvGeometry, options: InferenceOptions) -> ConvPath {
         let level = options.kernels
         if level != .none && !isDepthwise && !packed.isEmpty {
+            if options.useWinogradF4 && !winogradF4Weights.isEmpty && winogradF4Pays(g) { return .winogradF4 }
             if options.useWinograd && !winogradWeights.isEmpty && winogradPays(g) { return .winograd(level) }
             return level == .avx512 && rowsPay(g) ? .simdRows(level) : .simdGemm(level)
         }
@@ -251,6 +283,7 @@ final class ConvLayer: Layer {
         precondition(ep.residual == nil || path.takesResidual, "Conv path \(path) takes no residual")
         switch path {
         case let .winograd(level): winogradConv(level, x, out, g, ep)
+        case .winogradF4: winogradF4Conv(x, out, g, ep)
         case let .simdGemm(level): simdGemmConv(level, x, out, g, ep)
         case let .simdRows(level): simdRowsConv(level, x, out, g, ep)
         case let .simdDepthwise(level): simdDepthwise(level, x, out, g, ep.activation)

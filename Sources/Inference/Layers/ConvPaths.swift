@@ -4,8 +4,10 @@ import CKernels
 /// The ways a convolution can run. `ConvLayer.path(_:options:)` picks one per call; every
 /// path computes the same function as `direct`, up to float rounding.
 enum ConvPath: Hashable, CustomStringConvertible {
-    /// Winograd F(2×2,3×3) on our SIMD kernels (CKernels/winograd.c).
+    /// Winograd F(2×2,3×3) on our SIMD kernels (CKernels/kernels.c).
     case winograd(Kernels.Level)
+    /// Winograd F(4×4,3×3), AVX-512 only (CKernels/kernels.c, emo_w43_conv).
+    case winogradF4
     /// Per image and group: im2col (skipped for 1×1 stride 1 unpadded) + our packed GEMM.
     case simdGemm(Kernels.Level)
     /// Per image and output row: a GEMM reading its B rows in place from the (padded) input, no
@@ -18,13 +20,18 @@ enum ConvPath: Hashable, CustomStringConvertible {
     /// The plain loop straight from the definition: the reference.
     case direct
 
-    var isWinograd: Bool { if case .winograd = self { return true } else { return false } }
+    var isWinograd: Bool {
+        switch self {
+        case .winograd, .winogradF4: return true
+        default: return false
+        }
+    }
     var isSimdGemm: Bool { if case .simdGemm = self { return true } else { return false } }
 
     /// Whether the path adds a fused Add's residual in its own store (ConvEpilogue).
     var takesResidual: Bool {
         switch self {
-        case .winograd, .simdGemm, .simdRows: return true
+        case .winograd, .winogradF4, .simdGemm, .simdRows: return true
         case .simdDepthwise, .blas, .direct: return false
         }
     }
@@ -32,6 +39,7 @@ enum ConvPath: Hashable, CustomStringConvertible {
     var description: String {
         switch self {
         case let .winograd(l): return "winograd \(l.name)"
+        case .winogradF4: return "winograd-f4 avx512"
         case let .simdGemm(l): return "gemm \(l.name)"
         case let .simdRows(l): return "rows \(l.name)"
         case let .simdDepthwise(l): return "depthwise \(l.name)"
@@ -93,6 +101,23 @@ extension ConvLayer {
                                        Int32(g.pads[1]), Int32(g.oh), Int32(g.ow), up.baseAddress!, Int32(outChannels),
                                        bp.baseAddress!, act, p0, p1, fusedMaxPool2 ? 1 : 0, ep.residual, out, lease.pointer)
                 precondition(rc == 0, "emo_wino_conv rejected level \(level.name)")
+            }
+        }
+    }
+
+    /// Winograd F(4×4,3×3) over the batch, as `winogradConv` (AVX-512).
+    func winogradF4Conv(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                        _ ep: ConvEpilogue) {
+        let lease = scratch.lease(emo_w43_workspace(Int32(outChannels), Int32(g.c), Int32(g.oh), Int32(g.ow), Int32(g.n)))
+        defer { scratch.giveBack(lease) }
+        let (act, p0, p1) = ep.kernelActivation
+        winogradF4Weights.withUnsafeBufferPointer { up in
+            bias.withUnsafeBufferPointer { bp in
+                let rc = emo_w43_conv(Kernels.Level.avx512.rawValue, x, Int32(g.n), Int32(g.c), Int32(g.h), Int32(g.w),
+                                      Int32(g.pads[0]), Int32(g.pads[1]), Int32(g.oh), Int32(g.ow), up.baseAddress!,
+                                      Int32(outChannels), bp.baseAddress!, act, p0, p1, fusedMaxPool2 ? 1 : 0, ep.residual,
+                                      out, lease.pointer)
+                precondition(rc == 0, "emo_w43_conv rejected the call")
             }
         }
     }
