@@ -906,18 +906,19 @@ static inline int round16(int n) { return (n + 15) & ~15; }
  * GEMMs. Transforming the whole image at once made them round trips to L3/DRAM: ResNet18's
  * 56×56×64 layer wrote and re-read 6.4 MB per call, Inception v3's 147² one 33 MB. */
 #define WINO_BLOCK_BYTES (1536 * 1024)
-/* Every block re-reads all the transformed weights: where they outweigh a block, blocks may grow
- * to their size, up to twice WINO_BLOCK_BYTES. ResNet18's 256 → 256 layers at 14² (4.2 MB of
- * weights) ran in two blocks of tile rows, 1.03–1.12 ms, and 0.88–0.94 in one (harness, min of 300). */
-static size_t wino_block_budget(int M, int C) {
-    size_t weights = 16 * sizeof(float) * (size_t)M * C;
+/* Every block re-reads all the transformed weights (`planes` planes of M × C): where they outweigh
+ * a block, blocks may grow to their size, up to twice WINO_BLOCK_BYTES. ResNet18's 256 → 256
+ * layers at 14² (4.2 MB of weights) ran in two blocks of tile rows, 1.03–1.12 ms, and 0.88–0.94 in
+ * one (harness, min of 300). */
+static size_t wino_block_budget(int planes, int M, int C) {
+    size_t weights = (size_t)planes * sizeof(float) * (size_t)M * C;
     if (weights <= WINO_BLOCK_BYTES) return WINO_BLOCK_BYTES;
     return weights < 2 * WINO_BLOCK_BYTES ? weights : 2 * WINO_BLOCK_BYTES;
 }
 
 static int wino_rows_per_block(int M, int C, int tH, int tW) {
     size_t row = 16 * sizeof(float) * (size_t)(C + M) * tW;
-    int rows = (int)(wino_block_budget(M, C) / (row ? row : 1));
+    int rows = (int)(wino_block_budget(16, M, C) / (row ? row : 1));
     if (rows < 1) rows = 1;
     if (rows >= tH) return tH;
     int blocks = (tH + rows - 1) / rows;
@@ -930,7 +931,7 @@ static int wino_rows_per_block(int M, int C, int tH, int tW) {
  * 0.26 ms per image alone and 0.42 ms for two side by side (harness, min of 300). */
 static int wino_images_per_block(int M, int C, int tH, int tW, int n) {
     size_t image = 16 * sizeof(float) * (size_t)(C + M) * tH * tW;
-    size_t fit = wino_block_budget(M, C) / (image ? image : 1);
+    size_t fit = wino_block_budget(16, M, C) / (image ? image : 1);
     if (fit < 1) fit = 1;
     return (size_t)n < fit ? n : (int)fit;
 }
@@ -979,22 +980,22 @@ int emo_w43_pack_weights(const float *g, int M, int C, float *packed) {
     return wino_pack(g, M, C, packed, 6, G);
 }
 
+/* One F(4×4) call's shapes, as wino_geo: tiles, the block of tile rows (or of nb whole images, their
+ * tiles side by side) whose V and Mx planes stay in L2, the plane strides. */
 typedef struct {
-    int C, h, w, padT, padL, oh, ow, M, n;
+    int C, h, w, padT, padL, oh, ow, M;
     int tH, tW, rb, nb, Tp;
     size_t VS, MS;
 } w43_geo;
 
-#define W43_BLOCK_BYTES (1536 * 1024)
-
 static w43_geo w43_shape(int M, int C, int h, int w, int padT, int padL, int oh, int ow, int n) {
-    w43_geo g = {C, h, w, padT, padL, oh, ow, M, n, (oh + 3) / 4, (ow + 3) / 4, 0, 1, 0, 0, 0};
-    size_t row = 36 * sizeof(float) * (size_t)(C + M) * g.tW;
-    int rows = (int)(W43_BLOCK_BYTES / (row ? row : 1));
+    w43_geo g = {C, h, w, padT, padL, oh, ow, M, (oh + 3) / 4, (ow + 3) / 4, 0, 1, 0, 0, 0};
+    const size_t budget = wino_block_budget(36, M, C), row = 36 * sizeof(float) * (size_t)(C + M) * g.tW;
+    int rows = (int)(budget / (row ? row : 1));
     if (rows < 1) rows = 1;
     if (rows >= g.tH) {
         g.rb = g.tH;
-        size_t fit = W43_BLOCK_BYTES / (row * g.tH);
+        size_t fit = budget / (row * g.tH);
         if (fit < 1) fit = 1;
         g.nb = (size_t)n < fit ? n : (int)fit;
     } else {
