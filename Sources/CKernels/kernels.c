@@ -916,9 +916,9 @@ static size_t wino_block_budget(int planes, int M, int C) {
     return weights < 2 * WINO_BLOCK_BYTES ? weights : 2 * WINO_BLOCK_BYTES;
 }
 
-static int wino_rows_per_block(int M, int C, int tH, int tW) {
-    size_t row = 16 * sizeof(float) * (size_t)(C + M) * tW;
-    int rows = (int)(wino_block_budget(16, M, C) / (row ? row : 1));
+static int wino_rows_per_block(int planes, int M, int C, int tH, int tW) {
+    size_t row = (size_t)planes * sizeof(float) * (size_t)(C + M) * tW;
+    int rows = (int)(wino_block_budget(planes, M, C) / (row ? row : 1));
     if (rows < 1) rows = 1;
     if (rows >= tH) return tH;
     int blocks = (tH + rows - 1) / rows;
@@ -929,9 +929,9 @@ static int wino_rows_per_block(int M, int C, int tH, int tW) {
  * that each of the 16 GEMMs reads its weights once for all of them. The flip view of a face is a
  * second image: FERVGG's 256 → 256 layer at 6×6 (9 tiles, 4.2 MB of transformed weights) took
  * 0.26 ms per image alone and 0.42 ms for two side by side (harness, min of 300). */
-static int wino_images_per_block(int M, int C, int tH, int tW, int n) {
-    size_t image = 16 * sizeof(float) * (size_t)(C + M) * tH * tW;
-    size_t fit = wino_block_budget(16, M, C) / (image ? image : 1);
+static int wino_images_per_block(int planes, int M, int C, int tH, int tW, int n) {
+    size_t image = (size_t)planes * sizeof(float) * (size_t)(C + M) * tH * tW;
+    size_t fit = wino_block_budget(planes, M, C) / (image ? image : 1);
     if (fit < 1) fit = 1;
     return (size_t)n < fit ? n : (int)fit;
 }
@@ -946,8 +946,8 @@ typedef struct {
 
 static wino_geo wino_shape(int M, int C, int h, int w, int padT, int padL, int oh, int ow, int n) {
     wino_geo g = {C, h, w, padT, padL, oh, ow, M, (oh + 1) / 2, (ow + 1) / 2, 0, 1, 0, 0, 0, 0, 0};
-    g.rb = wino_rows_per_block(M, C, g.tH, g.tW);
-    if (g.rb == g.tH && n > 1) g.nb = wino_images_per_block(M, C, g.tH, g.tW, n);
+    g.rb = wino_rows_per_block(16, M, C, g.tH, g.tW);
+    if (g.rb == g.tH && n > 1) g.nb = wino_images_per_block(16, M, C, g.tH, g.tW, n);
     g.Tp = round16(g.nb * g.rb * g.tW); g.Hp = 2 * g.rb + 2; g.Wh = g.tW + 1;
     g.VS = (size_t)C * g.Tp + WINO_SKEW; g.MS = (size_t)M * g.Tp + WINO_SKEW;  /* per-position plane strides */
     return g;
@@ -990,18 +990,8 @@ typedef struct {
 
 static w43_geo w43_shape(int M, int C, int h, int w, int padT, int padL, int oh, int ow, int n) {
     w43_geo g = {C, h, w, padT, padL, oh, ow, M, (oh + 3) / 4, (ow + 3) / 4, 0, 1, 0, 0, 0};
-    const size_t budget = wino_block_budget(36, M, C), row = 36 * sizeof(float) * (size_t)(C + M) * g.tW;
-    int rows = (int)(budget / (row ? row : 1));
-    if (rows < 1) rows = 1;
-    if (rows >= g.tH) {
-        g.rb = g.tH;
-        size_t fit = budget / (row * g.tH);
-        if (fit < 1) fit = 1;
-        g.nb = (size_t)n < fit ? n : (int)fit;
-    } else {
-        int blocks = (g.tH + rows - 1) / rows;
-        g.rb = (g.tH + blocks - 1) / blocks;
-    }
+    g.rb = wino_rows_per_block(36, M, C, g.tH, g.tW);
+    if (g.rb == g.tH && n > 1) g.nb = wino_images_per_block(36, M, C, g.tH, g.tW, n);
     g.Tp = round16(g.nb * g.rb * g.tW);
     g.VS = (size_t)C * g.Tp + WINO_SKEW;
     g.MS = (size_t)M * g.Tp + WINO_SKEW;
@@ -1335,7 +1325,7 @@ AVX2 static void wino256(const float *x, int n, int C, int h, int w, int padT, i
               pool2, res, out, work);
 }
 
-/* Lanes of one chunk of 16 flat tiles: image, tile row and column of each (lane < nt). */
+/* Lanes of one chunk of 16 flat tiles: image, tile row and column of each (valid: lanes below T). */
 typedef struct { __m512i img, ty, tx; __mmask16 valid; } w43_lanes;
 
 INLINE AVX512 w43_lanes w43_chunk(int t0, int T, int nty, int tW, int ty0) {
@@ -1426,7 +1416,6 @@ static AVX512 void w43_input(const w43_geo *g, const float *x, int ty0, int nty,
     }
 }
 
-
 /* The 4×4 outputs of a chunk's tiles stored row by row: each output row of the 16 tiles
  * transposed (unpack + shuffle) into 4-float groups, one 16-byte store per tile row where the
  * tile lies inside the map, single floats at its right and bottom edges. Scatters (16 per chunk)
@@ -1456,7 +1445,7 @@ INLINE AVX512 void w43_store_rows(__m512 y[4][4], const int *doff, const int *de
 }
 
 /* Aᵀ m A (+ bias, residual, activation, fused 2×2 pool) of the block's tiles from the 36 GEMM
- * output planes, scattered into the NCHW output (n images, `os` floats apart; residual `rs`). */
+ * output planes into the NCHW output of the block's images (the residual, when given, laid out like it). */
 static AVX512 void w43_output(const w43_geo *g, const float *Mx, int ty0, int nty, int T, const float *bias, int act,
                               float p0, float p1, int pool2, const float *res, float *out) {
     const int oh = g->oh, ow = g->ow, ph = oh / 2, pw = ow / 2;
@@ -1508,7 +1497,7 @@ static AVX512 void w43_output(const w43_geo *g, const float *Mx, int ty0, int nt
                 for (int c = 0; c < 4; c++) {
                     const __mmask16 k = rok[r] & cok[c];
                     __m512 v = y[r][c];
-                    if (rm) v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, obase, rm + r * cw + c, 4));
+                    v = _mm512_add_ps(v, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, obase, rm + r * cw + c, 4));
                     _mm512_mask_i32scatter_ps(o + r * cw + c, k, obase, act512(v, act, p0, p1), 4);
                 }
         }
