@@ -97,6 +97,9 @@ void emo_pack_a(const float *A, int M, int K, float *packed) { pack_rows(A, M, K
 #define WINO_THIN_MAX_N 24
 /* Widest B (columns) that gemm512_thin takes on weights packed by 8 rows. */
 #define THIN8_MAX_N 12
+/* Winograd planes of at most this many weights (M·K floats, 256 KiB) take all their 7..24 columns in
+ * one pass of 16-row tiles (gemm512_thin_wide); larger ones keep the 32 × 6 tiles (see there). */
+#define THIN_WIDE_MAX_WEIGHTS (64 * 1024)
 /* B is copied into panels only when that pays: K ≥ 64 rows, more than one 8-row tile of M reusing
  * the panel, rows ≥ 2 KiB apart. Copying always cost mini-Xception's small pointwise GEMMs (16×1936×8:
  * 59 → 43 GMAC/s) and FER4's 36-column Winograd GEMMs. */
@@ -205,7 +208,7 @@ INLINE AVX512 __m512 rows16(const float *a, const int MR, size_t blk, int k, int
 INLINE AVX512 void tile512_thin(const int NB, const int NC, const int MR, int K, int kc, const float *a, int blocks,
                                 const float *b, int ldb, float *c, int ldc, int rows, int accum, const float *bias,
                                 const float *res, int act, float p0, float p1) {
-    __m512 acc[2][6];
+    __m512 acc[2][WINO_THIN_MAX_N];   /* NB = 2: NC ≤ 6; NB = 1: NC ≤ 24 (gemm512_thin_wide) */
     for (int i = 0; i < NB; i++)
         for (int j = 0; j < NC; j++) acc[i][j] = _mm512_setzero_ps();
     const size_t blk = (size_t)K * MR;
@@ -240,6 +243,33 @@ INLINE AVX512 void tile512_thin(const int NB, const int NC, const int MR, int K,
 #define THIN_SWITCH(NB, MR) switch (nc) { THIN_CASE(NB, MR, 1) THIN_CASE(NB, MR, 2) THIN_CASE(NB, MR, 3) \
                                           THIN_CASE(NB, MR, 4) THIN_CASE(NB, MR, 5) default: THIN_CASE(NB, MR, 6) }
 
+#define WIDE_CASE(NC) case NC: \
+    tile512_thin(1, NC, WINO_MR, K, kc, a, 1, B, ldb, c, ldc, rows, accum, bi, rp, act, p0, p1); break;
+
+/* Winograd's thin GEMMs with 7..24 columns (FERVGG's 6×6 and 12² maps, a face and its flip: 18)
+ * in one pass: 16 output channels × every column per tile, so each weight is loaded once (the
+ * 32 × 6 tiles load it once per 6 columns: the first pass from L3, the others from L1). In the net
+ * (FERVGG w32, two images, per layer the best of ten alternating runs): 256 → 256 at 6² 0.493 →
+ * 0.429 ms, 128 → 256 0.260 → 0.244, F(4×4) 128 → 128 at 12² 0.294 → 0.274; the face 0.957× (median
+ * of 15 interleaved rounds). Inception's 448 → 384 at 8² (688 KiB per plane, streamed from
+ * memory) lost, 1.50 → 1.71 ms: one stream of weights per tile instead of two, so it keeps the
+ * 32 × 6 tiles (THIN_WIDE_MAX_WEIGHTS). */
+static AVX512 void gemm512_thin_wide(int M, int N, int K, int k0, int kc, const float *Ap, const float *B, int ldb,
+                                     float *C, int ldc, int accum, const float *bias, const float *res, int act,
+                                     float p0, float p1) {
+    for (int m0 = 0; m0 < M; m0 += 16) {
+        const float *a = Ap + (size_t)(m0 / WINO_MR) * K * WINO_MR + (size_t)k0 * WINO_MR;
+        const int rows = M - m0 < 16 ? M - m0 : 16;
+        const float *bi = bias ? bias + m0 : NULL, *rp = res ? res + (size_t)m0 * ldc : NULL;
+        float *c = C + (size_t)m0 * ldc;
+        switch (N) {
+            WIDE_CASE(7) WIDE_CASE(8) WIDE_CASE(9) WIDE_CASE(10) WIDE_CASE(11) WIDE_CASE(12) WIDE_CASE(13)
+            WIDE_CASE(14) WIDE_CASE(15) WIDE_CASE(16) WIDE_CASE(17) WIDE_CASE(18) WIDE_CASE(19) WIDE_CASE(20)
+            WIDE_CASE(21) WIDE_CASE(22) WIDE_CASE(23) default: WIDE_CASE(24)
+        }
+    }
+}
+
 /* Thin GEMMs, 32 output channels × 6 columns per tile. mr = WINO_MR: the Winograd GEMMs of small
  * layers (a 6×6 output is 9 tiles), whose weights are packed by 16 rows. mr = EMO_PACK_MR: the
  * 1–12 columns of a convolution on a 1×1 to 3×3 map; the 8×16-pixel tile used 4 of its 16 lanes on
@@ -248,6 +278,10 @@ INLINE AVX512 void tile512_thin(const int NB, const int NC, const int MR, int K,
 static AVX512 void gemm512_thin(int M, int N, int K, int k0, int kc, const float *Ap, int mr, const float *B, int ldb,
                                 float *C, int ldc, int accum, const float *bias, const float *res, int act, float p0,
                                 float p1) {
+    if (mr == WINO_MR && N > 6 && N <= WINO_THIN_MAX_N && (size_t)M * K <= THIN_WIDE_MAX_WEIGHTS) {
+        gemm512_thin_wide(M, N, K, k0, kc, Ap, B, ldb, C, ldc, accum, bias, res, act, p0, p1);
+        return;
+    }
     for (int m0 = 0; m0 < M; m0 += 32) {
         const float *a = Ap + (size_t)(m0 / mr) * K * mr + (size_t)k0 * mr;
         int rows = M - m0 < 32 ? M - m0 : 32, blocks = (rows + mr - 1) / mr;

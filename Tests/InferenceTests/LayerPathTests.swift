@@ -363,6 +363,11 @@ final class LayerPathTests: XCTestCase {
         cases.append(winoBatch)
         winoBatch.n = 2; winoBatch.c = 40; winoBatch.m = 36; winoBatch.h = 6; winoBatch.w = 6; winoBatch.maxPool = true
         cases.append(winoBatch)
+        // Two 12×12 images as FERVGG's face and flip: 18 columns of F(4×4) tiles (9 of F(2×2) on a
+        // 6×6 map above) in one pass of the wide thin tile, 72 output channels (the last tile 8 rows).
+        winoBatch.c = 48; winoBatch.m = 72; winoBatch.h = 12; winoBatch.w = 12; winoBatch.maxPool = true
+        winoBatch.activation = "Clip"
+        cases.append(winoBatch)
         var winoTailed = ConvCase(kind: .winograd)
         winoTailed.c = 300; winoTailed.m = 36; winoTailed.h = 14; winoTailed.w = 13; winoTailed.pads = [1, 1, 1, 1]
         winoTailed.activation = "Relu"
