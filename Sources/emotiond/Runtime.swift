@@ -50,7 +50,8 @@ enum BLASRuntime {
     static var kernels: String {
         let o = InferenceOptions.default
         if o.kernels == .none { return "convolutions on OpenBLAS sgemm (SIMD kernels: \(Kernels.supported == .none ? "CPU lacks AVX2+FMA" : "off"))" }
-        return "emotiond \(o.kernels.name) GEMM kernels\(o.winograd ? " + Winograd F(2x2,3x3)" : "") for convolutions (CPU supports \(Kernels.supported.name))"
+        let f4 = o.winogradF4 && o.kernels == .avx512 ? " and F(4x4,3x3)" : ""
+        return "emotiond \(o.kernels.name) GEMM kernels\(o.winograd ? " + Winograd F(2x2,3x3)\(f4)" : "") for convolutions (CPU supports \(Kernels.supported.name))"
     }
 }
 
