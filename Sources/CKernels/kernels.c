@@ -202,6 +202,48 @@ INLINE AVX512 __m512 rows16(const float *a, const int MR, size_t blk, int k, int
     return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
 }
 
+/* r[i] lane j → r[j] lane i. */
+INLINE AVX512 void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4)   /* rows i..i+3: columns 0, 1 from t[i], t[i+2]; 2, 3 from t[i+1], t[i+3] */
+        for (int j = 0; j < 2; j++) {
+            const __m512d lo = _mm512_castps_pd(t[i + j]), hi = _mm512_castps_pd(t[i + j + 2]);
+            r[i + 2 * j] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo, hi));
+            r[i + 2 * j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo, hi));
+        }
+    for (int i = 0; i < 16; i += 8)
+        for (int j = 0; j < 4; j++) {
+            t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+            t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xDD);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xDD);
+    }
+}
+
+/* A thin tile's NC ≥ 16 columns of 16 rows (+ bias, activation) into C row by row: its first 16
+ * columns transposed in registers, 16 contiguous stores instead of 16 scatters, the rest scattered.
+ * The scatters were 8–20 % of the thin GEMMs of FERVGG's 6² and 12² layers (two images: 18 columns;
+ * harness, contiguous stores in their place). */
+INLINE AVX512 void thin_store_rows(const int NC, const __m512 *acc, float *c, int ldc, int rows, const float *bias,
+                                   int act, float p0, float p1) {
+    const __mmask16 m = rows >= 16 ? 0xFFFF : (__mmask16)((1u << rows) - 1u);
+    const __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
+    __m512 r[16];
+    for (int j = 0; j < 16; j++) r[j] = act512(_mm512_add_ps(acc[j], bv), act, p0, p1);
+    transpose16(r);
+    for (int i = 0; i < rows; i++) _mm512_storeu_ps(c + (size_t)i * ldc, r[i]);
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(ldc));
+    for (int j = 16; j < NC; j++)
+        _mm512_mask_i32scatter_ps(c + j, m, idx, act512(_mm512_add_ps(acc[j], bv), act, p0, p1), 4);
+}
+
 /* NB vectors of 16 output channels × NC columns over kc steps of K; A packed in blocks of MR rows
  * (`blocks` of them hold this tile's `rows` rows); `accum`: add to what C holds (gathered); bias,
  * `res` (laid out like C) and activation applied before the scatter to C. */
@@ -224,6 +266,10 @@ INLINE AVX512 void tile512_thin(const int NB, const int NC, const int MR, int K,
         }
     }
     const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(ldc));
+    if (NB == 1 && NC >= 16 && !accum && !res) {
+        thin_store_rows(NC, acc[0], c, ldc, rows, bias, act, p0, p1);
+        return;
+    }
     for (int i = 0; i < NB; i++) {
         int left = rows - 16 * i;
         __mmask16 m = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1u);
@@ -1214,11 +1260,128 @@ INLINE AVX512 void wino_taps512(const float *plane, int h, int w, int iy, int s,
     q[2] = _mm512_permutex2var_ps(c, even, d); q[3] = _mm512_permutex2var_ps(c, odd, d);
 }
 
+/* ---- F(2×2) input taps of small maps, 16 tiles per vector
+ *
+ * wino_rows512 vectorises over the tiles of one tile row: a 6² map (3 × 3 tiles) used 3 of its 16
+ * lanes. Here a chunk of 16 tiles runs flat across tile rows and images (a face and its flip: 18
+ * tiles), each tap taken from the padded input rows held in registers: one permute (vpermt2ps) per
+ * table of 32 floats, two rows per table where a padded row spans ≤ 16 floats (maps ≤ 14 wide), one
+ * row across both halves where it spans ≤ 32 (≤ 30 wide). FERVGG's 256 → 256 at 6² (two images)
+ * transformed its input in 0.069 → 0.051 ms, 128 → 256 0.085 → 0.052 (harness, medians of five
+ * alternating runs). The same for F(4×4)'s gathers was no faster: 64 → 64 at 24² 0.095 → 0.11,
+ * 128 → 128 at 12² 0.068 → 0.067 (the transform is bound by writing its 36 planes there). */
+
+/* Padded width that the taps of tW tiles span. */
+static inline int taps_width(int tW) { return 2 * (tW - 1) + 4; }
+
+/* One chunk's row slots (image and tile row of each run of lanes), the lanes each table serves,
+ * and per lane its slot's offset in the table (0 or 16) + 2·tx. Lanes at or past T are zero. */
+typedef struct {
+    int slots, tables, two, img[16], ty[16];
+    __mmask16 lanes[16], valid;
+    __m512i idx;
+} taps_chunk;
+
+INLINE AVX512 taps_chunk taps_plan(int t0, int T, int nty, int tW, int ty0, int two) {
+    taps_chunk c;
+    c.slots = 0; c.two = two; c.valid = 0;
+    int idx[16];
+    for (int j = 0; j < 16; j++) c.lanes[j] = 0;
+    for (int l = 0; l < 16; l++) {
+        const int t = t0 + l, per = nty * tW;
+        idx[l] = 0;
+        if (t >= T) continue;
+        const int img = t / per, ty = ty0 + (t % per) / tW, tx = t % tW;
+        if (c.slots == 0 || c.img[c.slots - 1] != img || c.ty[c.slots - 1] != ty) {
+            c.img[c.slots] = img; c.ty[c.slots] = ty; c.slots++;
+        }
+        const int slot = c.slots - 1;
+        idx[l] = (two && (slot & 1) ? 16 : 0) + 2 * tx;
+        c.lanes[two ? slot / 2 : slot] |= (__mmask16)(1u << l);
+        c.valid |= (__mmask16)(1u << l);
+    }
+    c.tables = two ? (c.slots + 1) / 2 : c.slots;
+    c.idx = _mm512_loadu_si512(idx);
+    return c;
+}
+
+/* Where table j's halves (h = 0: lo, 1: hi) of input row a come from: offset from the channel's
+ * plane and the mask of lanes inside the map (0: a row of zeros). Same for every channel. */
+typedef struct { ptrdiff_t off[4][16][2]; __mmask16 m[4][16][2]; } taps_rows;
+
+/* Padded positions p0..p0+15 (p = column + padL) of row iy of image img. */
+static void taps_half(int h, int w, int padL, size_t xs, int img, int iy, int p0, ptrdiff_t *off, __mmask16 *m) {
+    int lo = padL - p0, hi = padL + w - p0;
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    *off = 0; *m = 0;
+    if (iy < 0 || iy >= h || hi <= lo) return;
+    *m = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+    *off = (ptrdiff_t)(img * xs) + (ptrdiff_t)iy * w + (p0 - padL);   /* masked-off lanes are not read */
+}
+
+static void taps_rows_plan(const taps_chunk *c, size_t xs, int h, int w, int padT, int padL, taps_rows *r) {
+    for (int a = 0; a < 4; a++)
+        for (int j = 0; j < c->tables; j++)
+            for (int half = 0; half < 2; half++) {
+                const int slot = c->two ? 2 * j + half : j, p0 = c->two ? 0 : 16 * half;
+                if (slot >= c->slots) { r->off[a][j][half] = 0; r->m[a][j][half] = 0; continue; }
+                taps_half(h, w, padL, xs, c->img[slot], 2 * c->ty[slot] - padT + a, p0, &r->off[a][j][half],
+                          &r->m[a][j][half]);
+            }
+}
+
+/* The four taps of input row a of every tile in the chunk (d[b]: column b of each tile). */
+INLINE AVX512 void taps_load(const taps_chunk *c, const taps_rows *r, const float *plane, int a, __m512 d[4]) {
+    __m512 lo[16], hi[16];
+    for (int j = 0; j < c->tables; j++) {
+        lo[j] = _mm512_maskz_loadu_ps(r->m[a][j][0], plane + r->off[a][j][0]);
+        hi[j] = _mm512_maskz_loadu_ps(r->m[a][j][1], plane + r->off[a][j][1]);
+    }
+    for (int b = 0; b < 4; b++) {
+        const __m512i ib = _mm512_add_epi32(c->idx, _mm512_set1_epi32(b));
+        __m512 v = _mm512_maskz_permutex2var_ps(c->lanes[0], lo[0], ib, hi[0]);
+        for (int j = 1; j < c->tables; j++)
+            v = _mm512_mask_mov_ps(v, c->lanes[j], _mm512_permutex2var_ps(lo[j], ib, hi[j]));
+        d[b] = v;
+    }
+}
+
+/* Bᵀ x of F(2×2): r0 = x0 − x2, r1 = x1 + x2, r2 = x2 − x1, r3 = x1 − x3. */
+INLINE AVX512 void w23_bt(const __m512 x[4], __m512 r[4]) {
+    r[0] = _mm512_sub_ps(x[0], x[2]); r[1] = _mm512_add_ps(x[1], x[2]);
+    r[2] = _mm512_sub_ps(x[2], x[1]); r[3] = _mm512_sub_ps(x[1], x[3]);
+}
+
+/* Bᵀ d B of the T tiles (flat over nty tile rows from ty0 and the images x + i·xs) of every channel
+ * into the 16 planes of V (column t of row c). Columns T..round16(T) are written as zeros. */
+static AVX512 void w23_taps_input(const wino_geo *g, const float *x, size_t xs, int T, int nty, int ty0, float *V) {
+    const int two = taps_width(g->tW) <= 16;
+    for (int t0 = 0; t0 < T; t0 += 16) {
+        const taps_chunk ch = taps_plan(t0, T, nty, g->tW, ty0, two);
+        taps_rows rows;
+        taps_rows_plan(&ch, xs, g->h, g->w, g->padT, g->padL, &rows);
+        for (int c = 0; c < g->C; c++) {
+            const float *plane = x + (size_t)c * g->h * g->w;
+            __m512 u[4][4];
+            for (int a = 0; a < 4; a++) {
+                __m512 d[4];
+                taps_load(&ch, &rows, plane, a, d);
+                w23_bt(d, u[a]);
+            }
+            float *v = V + (size_t)c * g->Tp + t0;
+            for (int j = 0; j < 4; j++) {
+                __m512 col[4] = {u[0][j], u[1][j], u[2][j], u[3][j]}, r[4];
+                w23_bt(col, r);
+                for (int i = 0; i < 4; i++) _mm512_storeu_ps(v + (size_t)(i * 4 + j) * g->VS, r[i]);
+            }
+        }
+    }
+}
+
 /* Bᵀ d B as wino_input, for 16 tiles at once: rows t0 = d0 - d2, t1 = d1 + d2, t2 = d2 - d1,
  * t3 = d1 - d3, then the same on columns. A tile row's last two input rows are the next one's first. */
-static AVX512 void wino_input512(const wino_geo *g, const float *x, int ty0, int nty, float *V, float *E, float *O,
-                                 float *tr) {
-    (void)E; (void)O; (void)tr;
+static AVX512 void wino_rows512(const wino_geo *g, const float *x, int ty0, int nty, float *V) {
     for (int c = 0; c < g->C; c++) {
         const float *plane = x + (size_t)c * g->h * g->w;
         for (int tx0 = 0; tx0 < g->tW; tx0 += 16) {
@@ -1305,14 +1468,27 @@ static AVX512 void wino_output512(const wino_geo *g, const float *Mx, int ty0, i
     }
 }
 
-typedef void (*wino_in_fn)(const wino_geo *, const float *, int, int, float *, float *, float *, float *);
+/* The block's ni images (x + i·xs) into V, image i's tiles from column i·nty·tW on. */
+typedef void (*wino_in_fn)(const wino_geo *, const float *, size_t, int, int, int, float *, float *, float *, float *);
 typedef void (*wino_out_fn)(const wino_geo *, const float *, int, int, const float *, int, float, float, int,
                             const float *, float *, float *);
 
+/* Maps whose padded rows fit a tap table (≤ 30 wide) take w23_taps_input, wider ones wino_rows512. */
+static AVX512 void wino_input512(const wino_geo *g, const float *x, size_t xs, int ni, int ty0, int nty, float *V,
+                                 float *E, float *O, float *tr) {
+    (void)E; (void)O; (void)tr;
+    const int T = nty * g->tW;
+    if (taps_width(g->tW) <= 32) {
+        w23_taps_input(g, x, xs, ni * T, nty, ty0, V);
+        return;
+    }
+    for (int i = 0; i < ni; i++) wino_rows512(g, x + i * xs, ty0, nty, V + i * T);
+}
+
 /* The portable transforms compiled for AVX2. */
-static AVX2 void wino_input256(const wino_geo *g, const float *x, int ty0, int nty, float *V, float *E, float *O,
-                               float *tr) {
-    wino_input(g, x, ty0, nty, V, E, O, tr);
+static AVX2 void wino_input256(const wino_geo *g, const float *x, size_t xs, int ni, int ty0, int nty, float *V,
+                               float *E, float *O, float *tr) {
+    for (int i = 0; i < ni; i++) wino_input(g, x + i * xs, ty0, nty, V + i * nty * g->tW, E, O, tr);
 }
 
 static AVX2 void wino_output256(const wino_geo *g, const float *Mx, int ty0, int nty, const float *bias, int act,
@@ -1334,7 +1510,7 @@ INLINE void wino_body(gemm_fn gemm, wino_in_fn input, wino_out_fn output, const 
         const int ni = n - i0 < g.nb ? n - i0 : g.nb;
         for (int ty0 = 0; ty0 < g.tH; ty0 += g.rb) {
             const int nty = g.tH - ty0 < g.rb ? g.tH - ty0 : g.rb, T = nty * g.tW;
-            for (int i = 0; i < ni; i++) input(&g, x + (i0 + i) * xs, ty0, nty, V + i * T, E, O, tr);
+            input(&g, x + i0 * xs, xs, ni, ty0, nty, V, E, O, tr);
             for (int xi = 0; xi < 16; xi++)
                 gemm(M, ni * T, C, Up + xi * ps, WINO_MR, V + xi * g.VS, g.Tp, Mx + xi * g.MS, g.Tp, NULL, EMO_ACT_NONE,
                      0, 0, NULL);

@@ -368,6 +368,14 @@ final class LayerPathTests: XCTestCase {
         winoBatch.c = 48; winoBatch.m = 72; winoBatch.h = 12; winoBatch.w = 12; winoBatch.maxPool = true
         winoBatch.activation = "Clip"
         cases.append(winoBatch)
+        // F(2×2) taps of small maps, 16 tiles per vector across tile rows and images: padded rows of
+        // ≤ 32 floats (one per table: 2 × 11 tile rows of 14 tiles), of ≤ 16 (two per table: three
+        // 7×4 outputs, chunks cutting tile rows and images); 20 channels keep these off F(4×4).
+        var taps = ConvCase(kind: .winograd)
+        taps.n = 2; taps.c = 20; taps.m = 18; taps.h = 21; taps.w = 27; taps.pads = [1, 1, 1, 1]; taps.activation = "Relu"
+        cases.append(taps)
+        taps.n = 3; taps.m = 24; taps.h = 7; taps.w = 5; taps.pads = [1, 0, 1, 1]
+        cases.append(taps)
         var winoTailed = ConvCase(kind: .winograd)
         winoTailed.c = 300; winoTailed.m = 36; winoTailed.h = 14; winoTailed.w = 13; winoTailed.pads = [1, 1, 1, 1]
         winoTailed.activation = "Relu"
