@@ -1274,33 +1274,46 @@ INLINE AVX512 void wino_taps512(const float *plane, int h, int w, int iy, int s,
 /* Padded width that the taps of tW tiles span. */
 static inline int taps_width(int tW) { return 2 * (tW - 1) + 4; }
 
-/* One chunk's row slots (image and tile row of each run of lanes), the lanes each table serves,
- * and per lane its slot's offset in the table (0 or 16) + 2·tx. Lanes at or past T are zero. */
+/* The runs of a chunk's 16 flat tiles (t0.. of T; nty tile rows from ty0 per image, tW tiles per
+ * row) that share an image and a tile row: run s is lanes[s] (n[s] lanes), its first tile tx0[s]. */
+typedef struct { int slots, img[16], ty[16], tx0[16], n[16]; __mmask16 lanes[16]; } tile_runs;
+
+static tile_runs tile_runs_of(int t0, int T, int nty, int tW, int ty0) {
+    tile_runs r;
+    r.slots = 0;
+    for (int l = 0; l < 16 && t0 + l < T; l++) {
+        const int t = t0 + l, per = nty * tW, img = t / per, ty = ty0 + (t % per) / tW;
+        if (r.slots == 0 || r.img[r.slots - 1] != img || r.ty[r.slots - 1] != ty) {
+            r.img[r.slots] = img; r.ty[r.slots] = ty; r.tx0[r.slots] = t % tW; r.n[r.slots] = 0;
+            r.lanes[r.slots] = 0; r.slots++;
+        }
+        r.n[r.slots - 1]++;
+        r.lanes[r.slots - 1] |= (__mmask16)(1u << l);
+    }
+    return r;
+}
+
+/* One chunk's runs, the lanes each table serves, and per lane its run's offset in the table (0 or
+ * 16) + 2·tx. Lanes at or past T are zero. */
 typedef struct {
-    int slots, tables, two, img[16], ty[16];
-    __mmask16 lanes[16], valid;
+    tile_runs r;
+    int tables, two;
+    __mmask16 lanes[16];
     __m512i idx;
 } taps_chunk;
 
 INLINE AVX512 taps_chunk taps_plan(int t0, int T, int nty, int tW, int ty0, int two) {
     taps_chunk c;
-    c.slots = 0; c.two = two; c.valid = 0;
-    int idx[16];
+    c.r = tile_runs_of(t0, T, nty, tW, ty0);
+    c.two = two;
+    c.tables = two ? (c.r.slots + 1) / 2 : c.r.slots;
+    int idx[16] = {0};
     for (int j = 0; j < 16; j++) c.lanes[j] = 0;
-    for (int l = 0; l < 16; l++) {
-        const int t = t0 + l, per = nty * tW;
-        idx[l] = 0;
-        if (t >= T) continue;
-        const int img = t / per, ty = ty0 + (t % per) / tW, tx = t % tW;
-        if (c.slots == 0 || c.img[c.slots - 1] != img || c.ty[c.slots - 1] != ty) {
-            c.img[c.slots] = img; c.ty[c.slots] = ty; c.slots++;
+    for (int s = 0, l = 0; s < c.r.slots; s++)
+        for (int i = 0; i < c.r.n[s]; i++, l++) {
+            idx[l] = (two && (s & 1) ? 16 : 0) + 2 * (c.r.tx0[s] + i);
+            c.lanes[two ? s / 2 : s] |= (__mmask16)(1u << l);
         }
-        const int slot = c.slots - 1;
-        idx[l] = (two && (slot & 1) ? 16 : 0) + 2 * tx;
-        c.lanes[two ? slot / 2 : slot] |= (__mmask16)(1u << l);
-        c.valid |= (__mmask16)(1u << l);
-    }
-    c.tables = two ? (c.slots + 1) / 2 : c.slots;
     c.idx = _mm512_loadu_si512(idx);
     return c;
 }
@@ -1325,8 +1338,8 @@ static void taps_rows_plan(const taps_chunk *c, size_t xs, int h, int w, int pad
         for (int j = 0; j < c->tables; j++)
             for (int half = 0; half < 2; half++) {
                 const int slot = c->two ? 2 * j + half : j, p0 = c->two ? 0 : 16 * half;
-                if (slot >= c->slots) { r->off[a][j][half] = 0; r->m[a][j][half] = 0; continue; }
-                taps_half(h, w, padL, xs, c->img[slot], 2 * c->ty[slot] - padT + a, p0, &r->off[a][j][half],
+                if (slot >= c->r.slots) { r->off[a][j][half] = 0; r->m[a][j][half] = 0; continue; }
+                taps_half(h, w, padL, xs, c->r.img[slot], 2 * c->r.ty[slot] - padT + a, p0, &r->off[a][j][half],
                           &r->m[a][j][half]);
             }
 }
@@ -1426,11 +1439,62 @@ INLINE AVX512 void wino_row512(__m512 ya, __m512 yb, int n, const float *res, in
     if (m1) _mm512_mask_storeu_ps(dst + 16, m1, act512(v1, act, p0, p1));
 }
 
-/* Aᵀ m A (+ bias, residual, activation, fused pool) as wino_output, for 16 tiles at once, storing
- * straight into the NCHW output. */
-static AVX512 void wino_output512(const wino_geo *g, const float *Mx, int ty0, int nty, const float *bias, int act,
-                                  float p0, float p1, int pool2, const float *res, float *out, float *Y) {
-    (void)Y;
+/* Aᵀ m A of F(2×2) over 16 vectors, + b: y00, y01 (top row of each tile), y10, y11. */
+INLINE AVX512 void w23_at(const __m512 p[16], __m512 b, __m512 y[4]) {
+    __m512 s0[4], s1[4];
+    for (int j = 0; j < 4; j++) {
+        s0[j] = _mm512_add_ps(_mm512_add_ps(p[j], p[4 + j]), p[8 + j]);
+        s1[j] = _mm512_sub_ps(_mm512_sub_ps(p[4 + j], p[8 + j]), p[12 + j]);
+    }
+    y[0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]), b);
+    y[1] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]), b);
+    y[2] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]), b);
+    y[3] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]), b);
+}
+
+/* F(2×2)'s output for maps ≤ 30 wide, 16 tiles flat across tile rows and images (the block's ni
+ * images: Mx column t, output out + i·os, residual res + i·rs): each run of a tile row's lanes
+ * compressed to the front (vcompressps) and stored as its segment of two output rows (or of one
+ * pooled row). Per tile row (wino_rows_out512) a 6² map used 3 of 16 lanes: FERVGG's 128 → 256 at
+ * 6² (two images) took 0.058 ms, 256 → 256 pooled 0.048 (harness). */
+static AVX512 void w23_flat_output(const wino_geo *g, const float *Mx, int ni, int ty0, int nty, const float *bias,
+                                   int act, float p0, float p1, int pool2, const float *res, size_t rs, float *out,
+                                   size_t os) {
+    const int oh = g->oh, ow = g->ow, ph = oh / 2, pw = ow / 2, T = ni * nty * g->tW;
+    for (int t0 = 0; t0 < T; t0 += 16) {
+        const tile_runs r = tile_runs_of(t0, T, nty, g->tW, ty0);
+        for (int mo = 0; mo < g->M; mo++) {
+            __m512 p[16], y[4];
+            for (int xi = 0; xi < 16; xi++) p[xi] = _mm512_loadu_ps(Mx + xi * g->MS + (size_t)mo * g->Tp + t0);
+            w23_at(p, _mm512_set1_ps(bias ? bias[mo] : 0.0f), y);
+            const __m512 v = pool2 ? _mm512_max_ps(_mm512_max_ps(y[0], y[1]), _mm512_max_ps(y[2], y[3])) : y[0];
+            for (int s = 0; s < r.slots; s++) {
+                const int ty = r.ty[s], tx0 = r.tx0[s];
+                const __mmask16 k = r.lanes[s];
+                if (pool2) {   /* a tile is one pooling window; activations are monotonic */
+                    const int n = r.n[s] < pw - tx0 ? r.n[s] : pw - tx0;
+                    if (ty >= ph || n <= 0) continue;
+                    _mm512_mask_storeu_ps(out + r.img[s] * os + ((size_t)mo * ph + ty) * pw + tx0, wino_lanes(n),
+                                          act512(_mm512_maskz_compress_ps(k, v), act, p0, p1));
+                    continue;
+                }
+                const size_t at = (size_t)mo * oh * ow + (size_t)(2 * ty) * ow + 2 * tx0;
+                const int n = ow - 2 * tx0 < 2 * r.n[s] ? ow - 2 * tx0 : 2 * r.n[s];
+                float *o = out + r.img[s] * os + at;
+                const float *rm = res ? res + r.img[s] * rs + at : NULL;
+                wino_row512(_mm512_maskz_compress_ps(k, y[0]), _mm512_maskz_compress_ps(k, y[1]), n, rm, act, p0, p1, o);
+                if (2 * ty + 1 < oh)
+                    wino_row512(_mm512_maskz_compress_ps(k, y[2]), _mm512_maskz_compress_ps(k, y[3]), n,
+                                rm ? rm + ow : NULL, act, p0, p1, o + ow);
+            }
+        }
+    }
+}
+
+/* Aᵀ m A (+ bias, residual, activation, fused pool) as wino_output, for 16 tiles of a tile row at
+ * once, storing straight into the NCHW output. */
+static AVX512 void wino_rows_out512(const wino_geo *g, const float *Mx, int ty0, int nty, const float *bias, int act,
+                                   float p0, float p1, int pool2, const float *res, float *out) {
     const int oh = g->oh, ow = g->ow, ph = oh / 2, pw = ow / 2;
     for (int mo = 0; mo < g->M; mo++) {
         const __m512 b = _mm512_set1_ps(bias ? bias[mo] : 0.0f);
@@ -1440,17 +1504,10 @@ static AVX512 void wino_output512(const wino_geo *g, const float *Mx, int ty0, i
             for (int tx0 = 0; tx0 < g->tW; tx0 += 16) {
                 const __mmask16 m = wino_lanes(g->tW - tx0);
                 const float *pm = Mx + (size_t)mo * g->Tp + (size_t)t * g->tW + tx0;
-                __m512 p[16];
+                __m512 p[16], y[4];
                 for (int xi = 0; xi < 16; xi++) p[xi] = _mm512_maskz_loadu_ps(m, pm + xi * g->MS);
-                __m512 s0[4], s1[4];
-                for (int j = 0; j < 4; j++) {
-                    s0[j] = _mm512_add_ps(_mm512_add_ps(p[j], p[4 + j]), p[8 + j]);
-                    s1[j] = _mm512_sub_ps(_mm512_sub_ps(p[4 + j], p[8 + j]), p[12 + j]);
-                }
-                __m512 y00 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0[0], s0[1]), s0[2]), b);
-                __m512 y01 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s0[1], s0[2]), s0[3]), b);
-                __m512 y10 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s1[0], s1[1]), s1[2]), b);
-                __m512 y11 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s1[1], s1[2]), s1[3]), b);
+                w23_at(p, b, y);
+                const __m512 y00 = y[0], y01 = y[1], y10 = y[2], y11 = y[3];
                 if (pool2) {
                     /* a tile is one pooling window; activations are monotonic (max, then activate) */
                     if (ty >= ph) continue;
@@ -1470,8 +1527,22 @@ static AVX512 void wino_output512(const wino_geo *g, const float *Mx, int ty0, i
 
 /* The block's ni images (x + i·xs) into V, image i's tiles from column i·nty·tW on. */
 typedef void (*wino_in_fn)(const wino_geo *, const float *, size_t, int, int, int, float *, float *, float *, float *);
-typedef void (*wino_out_fn)(const wino_geo *, const float *, int, int, const float *, int, float, float, int,
-                            const float *, float *, float *);
+/* The block's ni images (Mx columns from i·nty·tW, outputs out + i·os, residuals res + i·rs). */
+typedef void (*wino_out_fn)(const wino_geo *, const float *, int, int, int, const float *, int, float, float, int,
+                            const float *, size_t, float *, size_t, float *);
+
+static AVX512 void wino_output512(const wino_geo *g, const float *Mx, int ni, int ty0, int nty, const float *bias,
+                                  int act, float p0, float p1, int pool2, const float *res, size_t rs, float *out,
+                                  size_t os, float *Y) {
+    (void)Y;
+    if (taps_width(g->tW) <= 32) {
+        w23_flat_output(g, Mx, ni, ty0, nty, bias, act, p0, p1, pool2, res, rs, out, os);
+        return;
+    }
+    for (int i = 0; i < ni; i++)
+        wino_rows_out512(g, Mx + i * nty * g->tW, ty0, nty, bias, act, p0, p1, pool2, res ? res + i * rs : NULL,
+                         out + i * os);
+}
 
 /* Maps whose padded rows fit a tap table (≤ 30 wide) take w23_taps_input, wider ones wino_rows512. */
 static AVX512 void wino_input512(const wino_geo *g, const float *x, size_t xs, int ni, int ty0, int nty, float *V,
@@ -1491,9 +1562,12 @@ static AVX2 void wino_input256(const wino_geo *g, const float *x, size_t xs, int
     for (int i = 0; i < ni; i++) wino_input(g, x + i * xs, ty0, nty, V + i * nty * g->tW, E, O, tr);
 }
 
-static AVX2 void wino_output256(const wino_geo *g, const float *Mx, int ty0, int nty, const float *bias, int act,
-                                float p0, float p1, int pool2, const float *res, float *out, float *Y) {
-    wino_output(g, Mx, ty0, nty, bias, act, p0, p1, pool2, res, out, Y);
+static AVX2 void wino_output256(const wino_geo *g, const float *Mx, int ni, int ty0, int nty, const float *bias,
+                                int act, float p0, float p1, int pool2, const float *res, size_t rs, float *out,
+                                size_t os, float *Y) {
+    for (int i = 0; i < ni; i++)
+        wino_output(g, Mx + i * nty * g->tW, ty0, nty, bias, act, p0, p1, pool2, res ? res + i * rs : NULL,
+                    out + i * os, Y);
 }
 
 /* A block of tile rows (or of g.nb whole images) at a time: transform its input, 16 GEMMs,
@@ -1514,9 +1588,8 @@ INLINE void wino_body(gemm_fn gemm, wino_in_fn input, wino_out_fn output, const 
             for (int xi = 0; xi < 16; xi++)
                 gemm(M, ni * T, C, Up + xi * ps, WINO_MR, V + xi * g.VS, g.Tp, Mx + xi * g.MS, g.Tp, NULL, EMO_ACT_NONE,
                      0, 0, NULL);
-            for (int i = 0; i < ni; i++)
-                output(&g, Mx + i * T, ty0, nty, bias, act, p0, p1, pool2, res ? res + (i0 + i) * rs : NULL,
-                       out + (i0 + i) * os, Y);
+            output(&g, Mx, ni, ty0, nty, bias, act, p0, p1, pool2, res ? res + i0 * rs : NULL, rs, out + i0 * os, os,
+                   Y);
         }
     }
 }
