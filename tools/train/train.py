@@ -70,11 +70,12 @@ def subset(data, limit):
     return {u: (x[pick(len(x))], y[pick(len(x))]) for u, (x, y) in data.items()}
 
 
-def build(arch, width):
+def build(arch, width, widths=None):
+    """widths: per-stage channels (fervgg), e.g. (32, 64, 128, 192); default width × (1, 2, 4, 8)."""
     if arch == "fer4":
         return FER4(width=width)
     if arch == "fervgg":
-        return FERVGG(widths=tuple(width * m for m in (1, 2, 4, 8)))
+        return FERVGG(widths=tuple(widths) if widths else tuple(width * m for m in (1, 2, 4, 8)))
     if arch == "ferresnet":
         return FERResNet(widths=tuple(width * m for m in (1, 2, 4, 8)))
     if arch == "minixception":
@@ -203,6 +204,8 @@ def parse_args():
     ap.add_argument("--csv", default=DEFAULT_CSV)
     ap.add_argument("--arch", default="fervgg", choices=["fer4", "fervgg", "ferresnet", "minixception", "vggish"])
     ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--widths", type=lambda v: [int(x) for x in v.split(",")],
+                    help="fervgg: channels of the four stages, e.g. 32,64,128,192 (overrides --width)")
     ap.add_argument("--epochs", type=int, default=160)
     ap.add_argument("--warmup", type=int, default=5, help="epochs of linear LR warm-up")
     ap.add_argument("--batch", type=int, default=128)
@@ -236,11 +239,11 @@ def main():
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed); np.random.seed(args.seed)
     os.makedirs(args.run, exist_ok=True)
-    model = build(args.arch, args.width).to(memory_format=torch.channels_last)
+    model = build(args.arch, args.width, args.widths).to(memory_format=torch.channels_last)
     ckpt_path, best_path = os.path.join(args.run, "last.pt"), os.path.join(args.run, "best.pt")
     if args.export_only:
         ck = torch.load(best_path, weights_only=False, map_location="cpu")  # saved on a GPU too
-        model = build(ck["arch"], ck["width"]).to(memory_format=torch.channels_last)
+        model = build(ck["arch"], ck["width"], ck.get("widths")).to(memory_format=torch.channels_last)
         model.load_state_dict(ck["model"])
         assert args.out, "--out required"
         xva, yva = load_fer(args.csv, limit=args.limit)["PublicTest"]
@@ -250,23 +253,29 @@ def main():
             run_args = torch.load(ckpt_path, weights_only=False, map_location="cpu").get("args", {})
             if run_args.get("teachers"):
                 meta["distilled_from"] = "; ".join(teacher_name(p) for p in run_args["teachers"].split(","))
-        export(model, args.out, f"{ck['arch']} w{ck['width']}", meta, args.tta)
+        export(model, args.out, arch_name(ck), meta, args.tta)
         print(f"exported {best_path} (PyTorch PublicTest {acc:.4f}, TTA {args.tta}) to {args.out}")
         return
     train(args, model, ckpt_path, best_path)
 
 
+def arch_name(ck):
+    """"fervgg w32", or "fervgg 32-64-128-192" for a checkpoint trained with --widths."""
+    widths = ck.get("widths")
+    return f"{ck['arch']} " + ("-".join(map(str, widths)) if widths else f"w{ck['width']}")
+
+
 def teacher_name(path):
     """"fervgg w32 (PublicTest 0.7024, tools/train/checkpoints/…/best.pt)" for a teacher checkpoint."""
     ck = torch.load(path, weights_only=False, map_location="cpu")
-    return f"{ck['arch']} w{ck['width']} (PublicTest {ck['acc']:.4f}, {path})"
+    return f"{arch_name(ck)} (PublicTest {ck['acc']:.4f}, {path})"
 
 
 def load_teacher(path, dev):
     ck = torch.load(path, weights_only=False, map_location="cpu")
-    m = build(ck["arch"], ck["width"])
+    m = build(ck["arch"], ck["width"], ck.get("widths"))
     m.load_state_dict(ck["model"])
-    print(f"teacher {path}: {ck['arch']} w{ck['width']}, PublicTest {ck['acc']:.4f}", flush=True)
+    print(f"teacher {path}: {arch_name(ck)}, PublicTest {ck['acc']:.4f}", flush=True)
     return m.to(dev).to(memory_format=torch.channels_last).eval()
 
 
@@ -379,8 +388,8 @@ def train(args, model, ckpt_path, best_path):
         print(json.dumps(rec), flush=True); log.write(json.dumps(rec) + "\n"); log.flush()
         if acc > best:
             best = acc
-            save_atomic({"model": ema.state_dict(), "acc": acc, "epoch": epoch, "arch": args.arch, "width": args.width},
-                        best_path)
+            save_atomic({"model": ema.state_dict(), "acc": acc, "epoch": epoch, "arch": args.arch, "width": args.width,
+                         "widths": args.widths}, best_path)
         save_atomic({"model": model.state_dict(), "ema": ema.state_dict(), "opt": compact(opt.state_dict()),
                      "epoch": epoch, "best": best, "rng": torch.get_rng_state(), "args": vars(args)}, ckpt_path)
     print(f"best PublicTest accuracy (EMA, flip TTA) {best:.4f}")
