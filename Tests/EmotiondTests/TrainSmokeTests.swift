@@ -38,8 +38,8 @@ final class TrainSmokeTests: XCTestCase {
         XCTAssertEqual(acc * 100, (peer["accuracy"] as! Double) * 100, accuracy: 0.2, "ours vs onnxruntime, same views")
     }
 
-    /// tools/train/prune.py narrows the last stage of a trained FERVGG (the shipped model's checkpoint):
-    /// keeping every channel (only reordered) must give the shipped model's probabilities; a narrower
+    /// tools/train/prune.py narrows the last stage of a trained FERVGG (the w32 default's checkpoint):
+    /// keeping every channel (only reordered) must give the same probabilities; a narrower
     /// copy must load into `train.py --widths ... --init` for a fine-tune, export and evaluate.
     func testPruningKeepsTheNetAndStartsANarrowerOne() throws {
         guard FileManager.default.fileExists(atPath: EvalTests.csv) else { return XCTFail("FER2013 CSV not found at \(EvalTests.csv)") }
@@ -47,7 +47,6 @@ final class TrainSmokeTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let tools = CLI.root.appendingPathComponent("tools/train")
         let train = tools.appendingPathComponent("train.py").path, prune = tools.appendingPathComponent("prune.py").path
-        let shipped = CLI.root.appendingPathComponent("models/emotion-fervgg.onnx").path
         let checkpoint = tools.appendingPathComponent("checkpoints/fervgg-w32-e160/best.pt").path
         func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
         func py(_ args: [String]) throws -> CLI.Result {
@@ -56,10 +55,11 @@ final class TrainSmokeTests: XCTestCase {
             return r
         }
         let data = ["--csv", EvalTests.csv, "--limit", "256", "--threads", "1"]
-        // All 256 channels kept: the shipped net (exported from this checkpoint), channels reordered.
-        try FileManager.default.createDirectory(atPath: path("same"), withIntermediateDirectories: true)
+        // All 256 channels kept: the same net, channels reordered.
+        for run in ["orig", "same"] { try FileManager.default.createDirectory(atPath: path(run), withIntermediateDirectories: true) }
+        try FileManager.default.copyItem(atPath: checkpoint, toPath: path("orig/best.pt"))
         _ = try py([prune, checkpoint, "256", path("same/best.pt")])
-        _ = try py([train, "--run", path("same"), "--export-only", "--out", path("same.onnx")] + data)
+        for run in ["orig", "same"] { _ = try py([train, "--run", path(run), "--export-only", "--out", path(run + ".onnx")] + data) }
         let diff = try py(["-c", """
             import csv, gzip, itertools, numpy as np, onnxruntime as ort, sys
             rows = itertools.islice(csv.DictReader(gzip.open(sys.argv[1], "rt")), 32)   # real faces
@@ -67,10 +67,10 @@ final class TrainSmokeTests: XCTestCase {
             x = (x / 255 - 0.5) / 0.25
             p = [ort.InferenceSession(f).run(None, {"face": x})[0] for f in sys.argv[2:]]
             print(float(np.abs(p[0] - p[1]).max()), float(np.abs(p[0] - p[0].mean(0)).max()))
-            """, EvalTests.csv, path("same.onnx"), shipped])
+            """, EvalTests.csv, path("same.onnx"), path("orig.onnx")])
         let d = diff.stdout.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         XCTAssertEqual(d.count, 2, diff.stdout)
-        XCTAssertLessThan(d.first ?? 1, 1e-5, "pruned to all channels: the shipped model's probabilities")
+        XCTAssertLessThan(d.first ?? 1, 1e-5, "pruned to all channels: the same probabilities")
         XCTAssertGreaterThan(d.last ?? 0, 0.2, "the probabilities vary with the input (the check can fail)")
         // 192 of 256: the wide net with the dropped channels silenced (BN scale and shift 0: ReLU
         // gives 0) computes what the narrow one does.
