@@ -227,26 +227,25 @@ INLINE AVX512 void transpose16(__m512 r[16]) {
 }
 
 /* A thin tile's NC ≥ 16 columns of 16 rows (+ bias, activation) into C row by row: its first 16
- * columns transposed in registers, 16 contiguous stores instead of 16 scatters, the rest scattered.
+ * columns transposed in registers, 16 contiguous stores instead of 16 scatters, the rest scattered
+ * (idx: the rows' offsets, ldc apart).
  * The scatters were 8–20 % of the thin GEMMs of FERVGG's 6² and 12² layers (two images: 18 columns;
  * harness, contiguous stores in their place). */
-INLINE AVX512 void thin_store_rows(const int NC, const __m512 *acc, float *c, int ldc, int rows, const float *bias,
-                                   int act, float p0, float p1) {
+INLINE AVX512 void thin_store_rows(const int NC, const __m512 *acc, float *c, int ldc, __m512i idx, int rows,
+                                   const float *bias, int act, float p0, float p1) {
     const __mmask16 m = rows >= 16 ? 0xFFFF : (__mmask16)((1u << rows) - 1u);
     const __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias) : _mm512_setzero_ps();
     __m512 r[16];
     for (int j = 0; j < 16; j++) r[j] = act512(_mm512_add_ps(acc[j], bv), act, p0, p1);
     transpose16(r);
     for (int i = 0; i < rows; i++) _mm512_storeu_ps(c + (size_t)i * ldc, r[i]);
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32(ldc));
     for (int j = 16; j < NC; j++)
         _mm512_mask_i32scatter_ps(c + j, m, idx, act512(_mm512_add_ps(acc[j], bv), act, p0, p1), 4);
 }
 
 /* NB vectors of 16 output channels × NC columns over kc steps of K; A packed in blocks of MR rows
  * (`blocks` of them hold this tile's `rows` rows); `accum`: add to what C holds (gathered); bias,
- * `res` (laid out like C) and activation applied before the scatter to C. */
+ * `res` (laid out like C) and activation applied before the store to C. */
 INLINE AVX512 void tile512_thin(const int NB, const int NC, const int MR, int K, int kc, const float *a, int blocks,
                                 const float *b, int ldb, float *c, int ldc, int rows, int accum, const float *bias,
                                 const float *res, int act, float p0, float p1) {
@@ -267,7 +266,7 @@ INLINE AVX512 void tile512_thin(const int NB, const int NC, const int MR, int K,
     }
     const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(ldc));
     if (NB == 1 && NC >= 16 && !accum && !res) {
-        thin_store_rows(NC, acc[0], c, ldc, rows, bias, act, p0, p1);
+        thin_store_rows(NC, acc[0], c, ldc, idx, rows, bias, act, p0, p1);
         return;
     }
     for (int i = 0; i < NB; i++) {
