@@ -11,6 +11,7 @@ weights that read the channel (next conv, or the classifier's nine inputs per ch
   .venv/bin/python tools/train/prune.py tools/train/checkpoints/fervgg-w32-e160/best.pt 192 /tmp/pruned.pt
 """
 import argparse
+import os
 
 import torch
 
@@ -31,7 +32,10 @@ def prune_last_stage(sd, n):
     state dict and the kept channels of each."""
     w8, w9, fc = sd["features.8.0.weight"], sd["features.9.0.weight"], sd["classifier.2.weight"]
     c9 = w9.shape[0]
-    assert n <= c9 and fc.shape[1] == c9 * 9, "not a FERVGG checkpoint with a 3x3x{c9} flatten"
+    if fc.shape[1] != c9 * 9:
+        raise SystemExit(f"classifier reads {fc.shape[1]} inputs, not 3x3x{c9}: not a 48 px FERVGG")
+    if not 1 <= n <= c9:
+        raise SystemExit(f"channels {n}: the last stage has {c9}, keep 1..{c9}")
     k8 = keep(sd["features.8.1.weight"], w9.permute(1, 0, 2, 3).reshape(w9.shape[1], -1).T, n)
     k9 = keep(sd["features.9.1.weight"], fc.reshape(fc.shape[0], c9, 9).permute(0, 2, 1).reshape(-1, c9), n)
     sd["features.8.0.weight"] = w8[k8].clone()
@@ -49,8 +53,13 @@ def main():
     ap.add_argument("channels", type=int, help="channels of the last stage after pruning")
     ap.add_argument("out")
     a = ap.parse_args()
+    if not os.path.isfile(a.checkpoint):
+        raise SystemExit(f"{a.checkpoint}: no such checkpoint file")
+    if os.path.exists(a.out) and os.path.samefile(a.out, a.checkpoint):
+        raise SystemExit(f"{a.out}: the output would overwrite the checkpoint it prunes")
     ck = torch.load(a.checkpoint, weights_only=False, map_location="cpu")
-    assert ck["arch"] == "fervgg", f"{a.checkpoint}: arch {ck['arch']}, not fervgg"
+    if ck.get("arch") != "fervgg":
+        raise SystemExit(f"{a.checkpoint}: arch {ck.get('arch')}, not fervgg")
     sd, kept = prune_last_stage(dict(ck["model"]), a.channels)
     widths = list(ck.get("widths") or [ck["width"] * m for m in (1, 2, 4, 8)])
     widths[3] = a.channels
