@@ -24,14 +24,24 @@ final class VideoWriterMemoryTests: XCTestCase {
             for k in stride(from: 0, to: px.count, by: 97) { px[k] = UInt8.random(in: 0...255, using: &rng) }
             return Frame(width: w, height: h, format: .bgr8, pixels: px, index: i, mediaTime: Double(i) / 24)
         }
-        for i in 0..<50 { try writer.write(frame(i)) }       // encoder and allocator warm-up
-        let before = Self.rssKiB()
-        for i in 50..<350 { try writer.write(frame(i)) }
-        let grown = Self.rssKiB() - before
+        // RSS in three windows of 250 frames; the last one is judged. x264's lookahead and frame
+        // threads fill their buffers over the first frames its encoder thread has seen, and on a loaded
+        // machine that thread lags (after a 50-frame warm-up CI once measured 20.3 MiB of that fill in
+        // the next 300 frames). A per-frame leak grows every window alike; the fill shows early only.
+        var windows: [Int] = []
+        var rss = 0
+        for i in 0..<750 {
+            if i % 250 == 0 {
+                if i > 0 { windows.append(Self.rssKiB() - rss) }
+                rss = Self.rssKiB()
+            }
+            try writer.write(frame(i))
+        }
+        windows.append(Self.rssKiB() - rss)
         try writer.commit()
-        XCTAssertEqual(writer.framesWritten, 350)
-        // 300 frames of 640×360 BGR are 207 MB: anything retained per frame shows up here.
-        XCTAssertLessThan(grown, 20 * 1024, "RSS grew by \(grown) KiB over 300 written frames")
+        XCTAssertEqual(writer.framesWritten, 750)
+        // 250 frames of 640×360 BGR are 173 MB: anything retained per frame shows up in the last window.
+        XCTAssertLessThan(windows[2], 16 * 1024, "RSS grew by \(windows) KiB in three windows of 250 frames")
     }
 }
 
