@@ -87,8 +87,13 @@ void emo_pack_a(const float *A, int M, int K, float *packed) { pack_rows(A, M, K
 /* Winograd weights are packed in blocks of 16 rows: the thin GEMMs of small layers (a 6×6
  * output is 9 tiles) vectorise over 16 output channels instead of over the tiles. */
 #define WINO_MR 16
-/* gemm512's blocks: K rows per block, B columns per packed panel (three AVX-512 vectors). */
-#define GEMM_KC 256
+/* gemm512's blocks: K rows per block, B columns per packed panel (three AVX-512 vectors). A panel
+ * of 128 × 48 floats (24 KiB) stays in L1 (48 KiB here) beside the A and C lines the tiles stream;
+ * at 256 rows it filled L1 alone. Medians of 300 alternating calls, 256 → 128 (harness, both builds
+ * in one process): Inception's 768 → 192 at 17² 0.954 → 0.882 ms, 2048 → 448 at 8² 1.49 → 1.39,
+ * 288 → 64 at 35² 0.517 → 0.483; 192 and 112 rows lost to 128 by 2–8 %. In the net, Inception v3
+ * 0.915 of the 256-row build (median of 9 interleaved rounds), the others 0.91–1.0. */
+#define GEMM_KC 128
 #define GEMM_NC 48
 #define PF_AHEAD 8
 /* Widest B (columns) that gemm512_thin takes on Winograd weights (packed by 16 rows): two images

@@ -182,7 +182,7 @@ extension ConvLayer {
         }
     }
 
-    /// Rows of K per block of a K-blocked convolution: one K block of the GEMM kernel (GEMM_KC).
+    /// Rows of K per block of a K-blocked convolution: two K blocks of the GEMM kernel (GEMM_KC).
     static let kBlockRows = 256
 
     /// Whether the SIMD GEMM path unfolds `kBlockRows` rows of K over the whole output at a time
