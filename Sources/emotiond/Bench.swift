@@ -48,7 +48,7 @@ struct BenchInference: ParsableCommand {
     @Option(help: "Python with onnxruntime and cv2 (default: .venv/bin/python next to tools/).") var python: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
     @Flag(help: "Also print the median time per layer at the first batch size.") var profile = false
-    @Option(help: "Rounds, each timing our engine then the peers (interleaved, so a shared host's slow phases hit both); medians over rounds are reported.") var rounds = 3
+    @Option(help: "Rounds, each timing our engine then the peers (interleaved, so a shared host's slow phases hit both; the peers run in one process kept for all rounds); medians over rounds are reported.") var rounds = 3
 
     func run() throws {
         let path = try Paths.model(model)
@@ -60,34 +60,37 @@ struct BenchInference: ParsableCommand {
         let loadMs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
         guard rounds >= 1 else { throw ValidationError("--rounds must be ≥ 1") }
         var rng = SystemRandomNumberGenerator()
+        let inputs = batchList.map { b -> Tensor in
+            let shape = m.inputShape(batch: b)
+            return Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
+        }
+        signal(SIGPIPE, SIG_IGN)
+        let server = noPeers ? nil : startPeers(model: path, shape: m.inputShape(batch: 1).dropFirst().map(String.init).joined(separator: "x"))
+        defer { server?.finish() }
         var oursRounds: [[String: Double]] = []
-        var peerRounds: [[String: Any]] = []
-        for _ in 0..<rounds {
-            var ours: [String: Double] = [:]
-            for b in batchList {
-                let shape = m.inputShape(batch: b)
-                let x = Tensor(shape: shape, data: (0..<shape.reduce(1, *)).map { _ in Float.random(in: -1...1, using: &rng) })
-                ours[String(b)] = try medianMs(runs: runs) { _ = try m.run(x) }
+        var peerRounds: [[String: [String: Double]]] = []   // per round: peer → batch → ms
+        for r in 0..<rounds {
+            var ours: [String: Double] = [:], peers: [String: [String: Double]] = [:]
+            for (b, x) in zip(batchList, inputs) {
+                ours[String(b)] = try medianMs(runs: runs, warmup: r == 0 ? 10 : 1) { _ = try m.run(x) }
+                for (peer, ms) in server?.medians(batch: b, runs: runs) ?? [:] { peers[peer, default: [:]][String(b)] = ms }
             }
             oursRounds.append(ours)
-            if !noPeers { peerRounds.append(runPeers(model: path, shape: m.inputShape(batch: 1).dropFirst().map(String.init).joined(separator: "x"), batches: batchList)) }
+            peerRounds.append(peers)
         }
         var ours: [String: Double] = [:]
         for b in batchList { ours[String(b)] = median(oursRounds.compactMap { $0[String(b)] }) }
         var peers: [String: Any] = [:]
         var ratios: [String: [Double]] = [:]
-        for key in ["onnxruntime", "opencv_dnn"] {
-            let per = peerRounds.compactMap { $0[key] as? [String: Any] }
-            guard let first = per.first else { continue }
-            if first["error"] != nil { peers[key] = first; continue }
+        for (key, info) in server?.info ?? [:] {
+            if info["error"] != nil { peers[key] = info; continue }
+            let per = peerRounds.map { $0[key] ?? [:] }
             var med: [String: Double] = [:]
-            for b in batchList { med[String(b)] = median(per.compactMap { ($0["median_ms"] as? [String: Double])?[String(b)] }) }
-            var p = first
-            p["median_ms"] = med
-            peers[key] = p
+            for b in batchList { med[String(b)] = median(per.compactMap { $0[String(b)] }) }
+            peers[key] = info.merging(["median_ms": med]) { $1 }
             let b1 = String(batchList[0])
             ratios[key] = zip(oursRounds, per).compactMap { o, q in
-                guard let a = o[b1], let c = (q["median_ms"] as? [String: Double])?[b1], c > 0 else { return nil }
+                guard let a = o[b1], let c = q[b1], c > 0 else { return nil }
                 return a / c
             }
         }
@@ -112,7 +115,7 @@ struct BenchInference: ParsableCommand {
         print("machine   \(Machine.summary)")
         print("blas      \(BLASRuntime.summary)")
         print("kernels   \(BLASRuntime.kernels)")
-        print("settings  \(threads) thread(s); per round the median of \(runs) runs after 10 warm-up runs (random input); median over \(rounds) interleaved round(s)")
+        print("settings  \(threads) thread(s); per round and engine the median of \(runs) runs (random input; 10 warm-up runs before the first round, 1 before the others); median over \(rounds) interleaved round(s), each timing our engine then the peers' process (kept running)")
         var header = "engine".padding(toLength: 26, withPad: " ", startingAt: 0)
         for b in batchList { header += "batch \(b) (ms)".padding(toLength: 16, withPad: " ", startingAt: 0) + "per face (ms)  ".padding(toLength: 16, withPad: " ", startingAt: 0) }
         print(header)
@@ -137,23 +140,10 @@ struct BenchInference: ParsableCommand {
         }
     }
 
-    func runPeers(model: String, shape: String, batches: [Int]) -> [String: Any] {
-        let roots = Paths.dataRoots
-        guard let root = roots.first(where: { FileManager.default.fileExists(atPath: "\($0)/tools/bench/peers.py") }) else {
-            return ["onnxruntime": ["error": "tools/bench/peers.py not found"]]
+    func startPeers(model: String, shape: String) -> PeerServer {
+        guard let root = Paths.dataRoots.first(where: { FileManager.default.fileExists(atPath: "\($0)/tools/bench/peers.py") }) else {
+            return PeerServer(unavailable: "tools/bench/peers.py not found")
         }
-        let py = python ?? "\(root)/.venv/bin/python"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: py)
-        p.arguments = ["\(root)/tools/bench/peers.py", model, "--shape", shape, "--batches", batches.map(String.init).joined(separator: ","), "--runs", String(runs)]
-        var env = ProcessInfo.processInfo.environment
-        env["OMP_NUM_THREADS"] = "1"
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        do { try p.run() } catch { return ["onnxruntime": ["error": "cannot run \(py): \(error) (run scripts/setup.sh)"]] }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any]) ?? ["onnxruntime": ["error": "peer script failed (exit \(p.terminationStatus))"]]
+        return PeerServer(python: python ?? "\(root)/.venv/bin/python", script: "\(root)/tools/bench/peers.py", model: model, shape: shape)
     }
 }

@@ -1,8 +1,18 @@
 #!/usr/bin/env python3
 """Peer timings for `emotiond bench inference`: the same ONNX model under onnxruntime
-and OpenCV DNN, one thread, random inputs, median of --runs runs per batch size.
-Prints one JSON object: {"onnxruntime": {...}, "opencv_dnn": {...}} with per-batch
-medians in milliseconds, versions, or an "error" per peer."""
+and OpenCV DNN, one thread, random inputs.
+
+One-shot (default): median of --runs runs per batch size, printed as one JSON object:
+{"onnxruntime": {...}, "opencv_dnn": {...}} with per-batch medians in milliseconds, versions,
+or an "error" per peer.
+
+--serve: loads both peers once and prints {"onnxruntime": {"version": ...}, ...} (or an "error"
+per peer) on one line, then answers each stdin line "BATCH RUNS" with one line
+{"onnxruntime": ms, "opencv_dnn": ms} (medians of RUNS runs; 10 warm-up runs the first time a
+batch size is asked for). emotiond keeps this process for the whole benchmark, so that each of
+its rounds times the peers right after our engine: a process per round put seconds of
+interpreter and model start between the two, and the shared host's speed changes within
+seconds (ratios per round of one Inception v3 run ranged 0.55–1.81 that way)."""
 import argparse, json, sys, time
 import numpy as np
 
@@ -16,45 +26,84 @@ def median_ms(fn, runs, warmup=10):
     return float(np.median(t))
 
 
+def load_peers(model):
+    """{name: (run(x), version) or error string} for onnxruntime and OpenCV DNN, one thread each."""
+    peers = {}
+    try:
+        import onnxruntime as ort
+        so = ort.SessionOptions(); so.intra_op_num_threads = 1; so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        peers["onnxruntime"] = (lambda x: sess.run(None, {name: x}), ort.__version__)
+    except Exception as e:  # report, don't hide
+        peers["onnxruntime"] = str(e)
+    try:
+        import cv2
+        cv2.setNumThreads(1)
+        net = cv2.dnn.readNetFromONNX(model)
+        net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV); net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+
+        def run(x):
+            net.setInput(x); net.forward()
+        peers["opencv_dnn"] = (run, cv2.__version__)
+    except Exception as e:
+        peers["opencv_dnn"] = str(e)
+    return peers
+
+
+def one_shot(peers, chw, batches, runs, rng):
+    out = {}
+    for key, peer in peers.items():
+        if isinstance(peer, str):
+            out[key] = {"error": peer}
+            continue
+        run, version = peer
+        try:
+            res = {}
+            for b in batches:
+                x = rng.standard_normal((b, *chw)).astype(np.float32)
+                res[str(b)] = median_ms(lambda: run(x), runs)
+            out[key] = {"version": version, "median_ms": res}
+        except Exception as e:
+            out[key] = {"error": str(e)}
+    return out
+
+
+def serve(peers, chw, rng):
+    print(json.dumps({k: ({"error": p} if isinstance(p, str) else {"version": p[1]}) for k, p in peers.items()}), flush=True)
+    inputs = {}
+    for line in sys.stdin:
+        b, runs = (int(v) for v in line.split())
+        first = b not in inputs
+        if first:
+            inputs[b] = rng.standard_normal((b, *chw)).astype(np.float32)
+        res = {}
+        for key, peer in peers.items():
+            if isinstance(peer, str):
+                continue
+            try:
+                res[key] = median_ms(lambda: peer[0](inputs[b]), runs, warmup=10 if first else 1)
+            except Exception as e:
+                res[key] = str(e)
+        print(json.dumps(res), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     ap.add_argument("--shape", required=True, help="input shape without batch, e.g. 1x48x48")
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--serve", action="store_true", help="answer 'BATCH RUNS' lines on stdin (see above)")
     a = ap.parse_args()
     chw = [int(v) for v in a.shape.split("x")]
-    batches = [int(b) for b in a.batches.split(",")]
     rng = np.random.default_rng(0)
-    out = {}
-    try:
-        import onnxruntime as ort
-        so = ort.SessionOptions(); so.intra_op_num_threads = 1; so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        sess = ort.InferenceSession(a.model, so, providers=["CPUExecutionProvider"])
-        name = sess.get_inputs()[0].name
-        res = {}
-        for b in batches:
-            x = rng.standard_normal((b, *chw)).astype(np.float32)
-            res[str(b)] = median_ms(lambda: sess.run(None, {name: x}), a.runs)
-        out["onnxruntime"] = {"version": ort.__version__, "median_ms": res}
-    except Exception as e:  # report, don't hide
-        out["onnxruntime"] = {"error": str(e)}
-    try:
-        import cv2
-        cv2.setNumThreads(1)
-        net = cv2.dnn.readNetFromONNX(a.model)
-        net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV); net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
-        res = {}
-        for b in batches:
-            x = rng.standard_normal((b, *chw)).astype(np.float32)
-            def run():
-                net.setInput(x); net.forward()
-            res[str(b)] = median_ms(run, a.runs)
-        out["opencv_dnn"] = {"version": cv2.__version__, "median_ms": res}
-    except Exception as e:
-        out["opencv_dnn"] = {"error": str(e)}
-    json.dump(out, sys.stdout)
+    peers = load_peers(a.model)
+    if a.serve:
+        serve(peers, chw, rng)
+    else:
+        json.dump(one_shot(peers, chw, [int(b) for b in a.batches.split(",")], a.runs, rng), sys.stdout)
 
 
 if __name__ == "__main__":
