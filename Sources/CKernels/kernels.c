@@ -19,6 +19,7 @@
  * architectures compile only the portable parts (level NONE).
  */
 #include "emo_kernels.h"
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -362,6 +363,32 @@ INLINE AVX512 void pack_b512(const float *B, int ldb, int kc, int nn, float *pan
     }
 }
 
+/* Every 8-row tile of M over columns n0..n0+nn (≤ GEMM_NC) of C, steps k0..k0+kc of K; B (`ldb`
+ * apart) holds those rows of those columns. `final`: the last K block (bias, residual, activation). */
+INLINE AVX512 void panel_tiles512(int M, int K, int k0, int kc, int n0, int nn, const float *Ap, int amr, const float *b,
+                                  int ldb, float *C, int ldc, int accum, int final, const float *bias, int act, float p0,
+                                  float p1, const float *res) {
+    const int nrv = (nn + 15) / 16;
+    const __mmask16 last = (__mmask16)((1u << (nn - 16 * (nrv - 1))) - 1u);
+    for (int m0 = 0; m0 < M; m0 += 8) {
+        int mr = M - m0 < 8 ? M - m0 : 8;
+        const float *a = Ap + (size_t)(m0 / amr) * K * amr + (size_t)k0 * amr + m0 % amr;
+        float *c = C + (size_t)m0 * ldc + n0;
+        const float *bi = final && bias ? bias + m0 : NULL;
+        const float *rs = final && res ? res + (size_t)m0 * ldc + n0 : NULL;
+        int ac = final ? act : EMO_ACT_NONE;
+        /* On a block's first panel its A comes from memory: fetch the next tile's while this one runs
+         * (weights packed by 8 rows; by 16, Winograd's, the next tile mostly shares this one's lines). */
+        const float *pf = n0 == 0 && amr == EMO_PACK_MR && m0 + 8 < M
+            ? Ap + (size_t)((m0 + 8) / amr) * K * amr + (size_t)k0 * amr + (m0 + 8) % amr : NULL;
+        switch (nrv) {
+        case 3: tile512(3, kc, a, amr, b, ldb, c, ldc, mr, accum, bi, rs, last, ac, p0, p1, pf); break;
+        case 2: tile512(2, kc, a, amr, b, ldb, c, ldc, mr, accum, bi, rs, last, ac, p0, p1, pf); break;
+        default: tile512(1, kc, a, amr, b, ldb, c, ldc, mr, accum, bi, rs, last, ac, p0, p1, pf); break;
+        }
+    }
+}
+
 /* Goto-style blocking: K in blocks of GEMM_KC (the A block of every row stays in L2 while the
  * panels pass), B copied one GEMM_KC × GEMM_NC panel at a time into `panel` (L1/L2). Reading B
  * in place instead, rows ldb floats apart (an im2col matrix of 3136 columns: a new page every
@@ -387,28 +414,10 @@ static AVX512 void gemm512_range(int M, int N, int K, int kb0, int kb1, const fl
         int kc = kb1 - k0 < GEMM_KC ? kb1 - k0 : GEMM_KC, accum = k0 > 0, final = k0 + kc == K;
         for (int n0 = 0; n0 < N; n0 += GEMM_NC) {
             int nn = N - n0 < GEMM_NC ? N - n0 : GEMM_NC;
-            int nrv = (nn + 15) / 16;
-            __mmask16 last = (__mmask16)((1u << (nn - 16 * (nrv - 1))) - 1u);
             const float *b = B + (size_t)(k0 - kb0) * ldb + n0;
             int lb = ldb;
             if (pack) { pack_b512(b, ldb, kc, nn, panel); b = panel; lb = GEMM_NC; }
-            for (int m0 = 0; m0 < M; m0 += 8) {
-                int mr = M - m0 < 8 ? M - m0 : 8;
-                const float *a = Ap + (size_t)(m0 / amr) * K * amr + (size_t)k0 * amr + m0 % amr;
-                float *c = C + (size_t)m0 * ldc + n0;
-                const float *bi = final && bias ? bias + m0 : NULL;
-                const float *rs = final && res ? res + (size_t)m0 * ldc + n0 : NULL;
-                int ac = final ? act : EMO_ACT_NONE;
-                /* On a block's first panel its A comes from memory: fetch the next tile's while this one runs
-                 * (weights packed by 8 rows; by 16, Winograd's, the next tile mostly shares this one's lines). */
-                const float *pf = n0 == 0 && amr == EMO_PACK_MR && m0 + 8 < M
-                    ? Ap + (size_t)((m0 + 8) / amr) * K * amr + (size_t)k0 * amr + (m0 + 8) % amr : NULL;
-                switch (nrv) {
-                case 3: tile512(3, kc, a, amr, b, lb, c, ldc, mr, accum, bi, rs, last, ac, p0, p1, pf); break;
-                case 2: tile512(2, kc, a, amr, b, lb, c, ldc, mr, accum, bi, rs, last, ac, p0, p1, pf); break;
-                default: tile512(1, kc, a, amr, b, lb, c, ldc, mr, accum, bi, rs, last, ac, p0, p1, pf); break;
-                }
-            }
+            panel_tiles512(M, K, k0, kc, n0, nn, Ap, amr, b, lb, C, ldc, accum, final, bias, act, p0, p1, res);
         }
         if (tail)
             gemm512_thin(M, tail, K, k0, kc, Ap, amr, B + (size_t)(k0 - kb0) * ldb + N, ldb, C + N, ldc, accum,
@@ -419,6 +428,88 @@ static AVX512 void gemm512_range(int M, int N, int K, int kb0, int kb1, const fl
 static AVX512 void gemm512(int M, int N, int K, const float *Ap, int amr, const float *B, int ldb, float *C, int ldc,
                            const float *bias, int act, float p0, float p1, const float *res) {
     gemm512_range(M, N, K, 0, K, Ap, amr, B, ldb, C, ldc, bias, act, p0, p1, res);
+}
+
+/* ------------------------------------------- Implicit im2col (stride 1, ow = w)
+ *
+ * A convolution at stride 1, dilation 1 whose output rows are as wide as its input rows (ow = w:
+ * the kernel padded to keep the width, as Inception's 1×7, 7×1, 3×1 and 5×5 layers) reads row
+ * k = (ci, ki, kj) of its im2col matrix as one shifted run of the input plane:
+ * B[k][n] = x[ci·h·w + n + (ki − padT)·w + kj − padL], zero where the tap meets padding (n outside
+ * [(padT − ki)·w, (h + padT − ki)·w), or a column ox = n mod w with ox + kj − padL outside [0, w)).
+ * The GEMM's panels are packed from the input with masked loads, so the im2col matrix is never
+ * written and read back (an L2 round trip per K block). Same sums as im2col + GEMM, bit for bit.
+ * Medians of 300 alternating calls (tools/bench/harness/implicit-im2col.c): Inception's 1×7
+ * 192 → 192 at 17² 1.14–1.31 → 1.06–1.22 ms against the K-blocked unfold (0.93×); its 7×1 ones
+ * 1.07–1.17 → 1.03–1.13 and 5×5 48 → 64 at 35² 1.50–2.20 → 1.48–2.02 against the flat rows. */
+
+typedef struct { long off; int lo, hi, dx; } SameRow;
+
+/* Per column shift j (dx = j − padL, j < kw), per 16 columns: the lanes whose ox + dx is in [0, w). */
+static void same_colmasks(int N, int w, int kw, int padL, int chunks, uint16_t *cm) {
+    for (int j = 0; j < kw; j++)
+        for (int c = 0; c < chunks; c++) {
+            unsigned m = 0;
+            for (int l = 0, n = 16 * c; l < 16 && n < N; l++, n++) {
+                const int ox = n % w + j - padL;
+                if (ox >= 0 && ox < w) m |= 1u << l;
+            }
+            cm[(size_t)j * chunks + c] = (uint16_t)m;
+        }
+}
+
+/* Where rows k0..k0+kc of B start in the input, and their valid column range (padding rows). */
+static void same_rows(int k0, int kc, int h, int w, int kh, int kw, int padT, int padL, int N, SameRow *rows) {
+    for (int i = 0; i < kc; i++) {
+        const int k = k0 + i, ci = k / (kh * kw), ki = k / kw % kh, kj = k % kw;
+        const int lo = (padT - ki) * w, hi = (h + padT - ki) * w;
+        rows[i] = (SameRow){ (long)ci * h * w + (long)(ki - padT) * w + kj - padL, lo > 0 ? lo : 0, hi < N ? hi : N, kj };
+    }
+}
+
+/* Columns n0..n0+nn of those rows into the panel (GEMM_NC floats per row, as pack_b512). A lane
+ * outside the input is masked off: a masked-off lane never faults. */
+INLINE AVX512 void pack_same512(const float *x, const SameRow *rows, int kc, const uint16_t *cm, int chunks, int n0,
+                                int nn, float *panel) {
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const int nrv = (nn + 15) / 16;
+    const __mmask16 last = (__mmask16)((1u << (nn - 16 * (nrv - 1))) - 1u);
+    for (int k = 0; k < kc; k++, panel += GEMM_NC) {
+        const SameRow r = rows[k];
+        const __m512i lo = _mm512_set1_epi32(r.lo), hi = _mm512_set1_epi32(r.hi);
+        for (int j = 0; j < nrv; j++) {
+            const int n = n0 + 16 * j;
+            const __m512i nv = _mm512_add_epi32(iota, _mm512_set1_epi32(n));
+            __mmask16 m = cm[(size_t)r.dx * chunks + n / 16] & _mm512_cmpge_epi32_mask(nv, lo) & _mm512_cmplt_epi32_mask(nv, hi);
+            if (j == nrv - 1) m &= last;
+            _mm512_store_ps(panel + 16 * j, _mm512_maskz_loadu_ps(m, x + (r.off + n)));
+        }
+    }
+}
+
+static AVX512 void conv_same512(const float *x, int c, int h, int w, int kh, int kw, int padT, int padL, int oh,
+                                const float *Ap, int M, float *C, const float *bias, int act, float p0, float p1,
+                                const float *res, uint16_t *cm) {
+    const int N = oh * w, K = c * kh * kw, chunks = (N + 15) / 16;
+    /* the narrow last columns to the thin tile, as in gemm512_range */
+    const int tail = N > GEMM_NC && N % GEMM_NC <= THIN8_MAX_N && M > 8 ? N % GEMM_NC : 0, body = N - tail;
+    _Alignas(64) float panel[GEMM_KC * GEMM_NC];
+    SameRow rows[GEMM_KC];
+    same_colmasks(N, w, kw, padL, chunks, cm);
+    for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+        const int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC, accum = k0 > 0, final = k0 + kc == K;
+        same_rows(k0, kc, h, w, kh, kw, padT, padL, N, rows);
+        for (int n0 = 0; n0 < body; n0 += GEMM_NC) {
+            const int nn = body - n0 < GEMM_NC ? body - n0 : GEMM_NC;
+            pack_same512(x, rows, kc, cm, chunks, n0, nn, panel);
+            panel_tiles512(M, K, k0, kc, n0, nn, Ap, EMO_PACK_MR, panel, GEMM_NC, C, N, accum, final, bias, act, p0, p1, res);
+        }
+        if (tail) {
+            pack_same512(x, rows, kc, cm, chunks, body, tail, panel);
+            gemm512_thin(M, tail, K, k0, kc, Ap, EMO_PACK_MR, panel, GEMM_NC, C + body, N, accum, final ? bias : NULL,
+                         final && res ? res + body : NULL, final ? act : EMO_ACT_NONE, p0, p1);
+        }
+    }
 }
 
 /* ------------------------------------------------------------------- AVX2 */
@@ -518,6 +609,23 @@ int emo_gemm_packed_k(int level, int M, int N, int K, int k0, int k1, const floa
     return -1;
 #endif
 }
+
+int emo_conv_same(int level, const float *x, int c, int h, int w, int kh, int kw, int padT, int padL, int oh,
+                  const float *Ap, int M, float *out, const float *bias, int act, float p0, float p1, const float *res) {
+    if (level != EMO_LEVEL_AVX512 || level > emo_kernels_cpu_level() || c <= 0 || h <= 0 || w <= 0 || kh <= 0 || kw <= 0
+        || M <= 0 || oh <= 0 || oh * w <= THIN8_MAX_N || !emo_conv_same_fits(oh * w, kw))
+        return -1;
+#ifdef EMO_X86
+    uint16_t cm[EMO_SAME_MAX_MASKS];
+    conv_same512(x, c, h, w, kh, kw, padT, padL, oh, Ap, M, out, bias, act, p0, p1, res, cm);
+    return 0;
+#else
+    (void)x; (void)padT; (void)padL; (void)Ap; (void)out; (void)bias; (void)act; (void)p0; (void)p1; (void)res;
+    return -1;
+#endif
+}
+
+int emo_conv_same_fits(int N, int kw) { return N > 0 && kw > 0 && (long)kw * ((N + 15) / 16) <= EMO_SAME_MAX_MASKS; }
 
 /* ------------------------------------------------------- Convolution by rows
  *

@@ -38,7 +38,7 @@ final class LayerPathTests: XCTestCase {
         let l = o.kernels.name
         return Set(["Conv gemm \(l)", "Conv depthwise \(l)"] + (o.winograd ? ["Conv winograd \(l)"] : [])
                    + (o.useWinogradF4 ? ["Conv winograd-f4 avx512"] : [])
-                   + (o.kernels == .avx512 ? ["Conv rows avx512"] : [])
+                   + (o.kernels == .avx512 ? ["Conv rows avx512", "Conv gemm avx512 implicit"] : [])
                    // the seeded cases that run flat (stride 1, > 16 output channels, K ≥ 64, ≥ 256
                    // pixels) are all 3×3 ones, which Winograd takes when it is on
                    + (o.kernels == .avx512 && !o.winograd ? ["Conv rows avx512 flat"] : []))
@@ -48,7 +48,9 @@ final class LayerPathTests: XCTestCase {
     static func depthwisePaths(_ o: InferenceOptions, singleChannel: Bool) -> Set<String> {
         let l = o.kernels.name
         if o.kernels == .none { return o.blas && singleChannel ? ["Conv blas", "Conv direct"] : ["Conv direct"] }
-        return singleChannel ? ["Conv depthwise \(l)", "Conv gemm \(l)"] : ["Conv depthwise \(l)"]
+        // 1-channel 'same' convolutions at stride 1 (rows as wide as the input's) are implicit on AVX-512
+        let implicit = o.kernels == .avx512 ? ["Conv gemm avx512 implicit"] : []
+        return singleChannel ? Set(["Conv depthwise \(l)", "Conv gemm \(l)"] + implicit) : ["Conv depthwise \(l)"]
     }
 
     func report(_ what: String, _ sets: [InferenceOptions], _ worst: Float) {
@@ -416,6 +418,29 @@ final class LayerPathTests: XCTestCase {
         thin.c = 1300; thin.m = 10; thin.h = 3; thin.w = 3; thin.kh = 7; thin.kw = 7; thin.pads = [3, 3, 3, 3]
         thin.activation = "Relu"
         kBlocked.append(thin)
+        // Implicit im2col (stride 1, output rows as wide as the input's: panels packed from the
+        // input): a 1×7 layer padded 4 left and 2 right on two images, 377 columns (a last panel of
+        // 41), M = 7; a 3×5 one whose output has a row more than its input (pads 2 and 1), K = 1050
+        // (not a multiple of the 128-row blocks), 200 columns (the last 8 to the thin tile), M = 33;
+        // a grouped 3×3 one.
+        var implicit: [ConvCase] = []
+        var shifted = ConvCase(kind: .general)
+        shifted.n = 2; shifted.c = 40; shifted.m = 7; shifted.h = 13; shifted.w = 29; shifted.kh = 1; shifted.kw = 7
+        shifted.pads = [0, 4, 0, 2]; shifted.batchNorm = true
+        implicit.append(shifted)
+        var taller = ConvCase(kind: .general)
+        taller.c = 70; taller.m = 33; taller.h = 9; taller.w = 20; taller.kh = 3; taller.kw = 5; taller.pads = [2, 1, 1, 3]
+        taller.activation = "Clip"
+        implicit.append(taller)
+        var grouped = ConvCase(kind: .general)
+        grouped.groups = 2; grouped.c = 60; grouped.m = 40; grouped.h = 10; grouped.w = 10; grouped.pads = [1, 1, 1, 1]
+        grouped.activation = "Relu"
+        implicit.append(grouped)
+        for (i, cc) in implicit.enumerated() {
+            let conv = try XCTUnwrap(try cc.model(seed: 700 + i).steps.compactMap { $0.layer as? ConvLayer }.first)
+            XCTAssertTrue(conv.implicitIm2col(conv.geometry(cc.inputShape), level: .avx512), "\(cc) is not implicit")
+        }
+        cases += implicit
         for (i, cc) in kBlocked.enumerated() {
             let conv = try XCTUnwrap(try cc.model(seed: 600 + i).steps.compactMap { $0.layer as? ConvLayer }.first)
             XCTAssertTrue(conv.kBlocked(conv.geometry(cc.inputShape), level: .avx512), "\(cc) is not K-blocked")
@@ -431,6 +456,7 @@ final class LayerPathTests: XCTestCase {
             if o.winograd { XCTAssertTrue(PathSets.labels(o).contains("Conv winograd \(o.kernels.name)"), "\(o)") }
             if o.useWinogradF4 { XCTAssertTrue(PathSets.labels(o).contains("Conv winograd-f4 avx512"), "\(o)") }
             if o.kernels == .avx512 { XCTAssertTrue(PathSets.labels(o).contains("Conv gemm avx512 k-blocked"), "\(o)") }
+            if o.kernels == .avx512 { XCTAssertTrue(PathSets.labels(o).contains("Conv gemm avx512 implicit"), "\(o)") }
         }
         report("\(cases.count) large convolutions", sets, worst)
     }

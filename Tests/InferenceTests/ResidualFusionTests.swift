@@ -80,6 +80,14 @@ final class ResidualFusionTests: XCTestCase {
         blocks.append(flat)
         let flatConv = try XCTUnwrap(fused(try flat.model(fusible: true)).first)
         XCTAssertTrue(flatConv.rowsPay(flatConv.geometry([2, 40, 17, 17])) && flatConv.rowsFlat(flatConv.geometry([2, 40, 17, 17])))
+        // Implicit im2col: a 7×1 layer of 150 → 64 channels at 17² (K = 1050 in 9 blocks, 289 columns,
+        // the last to the thin tile; 64 channels take it over the flat rows): the residual added by
+        // the last block, in the thin tile too.
+        var implicit = Block(); implicit.c = 150; implicit.m = 64; implicit.h = 17; implicit.w = 17; implicit.k = 7
+        implicit.column = true
+        blocks.append(implicit)
+        let implicitConv = try XCTUnwrap(fused(try implicit.model(fusible: true)).first)
+        XCTAssertTrue(implicitConv.implicitIm2col(implicitConv.geometry([2, 150, 17, 17]), level: .avx512))
         // A 5×5 layer flat over planes 4 columns wider than its 33: the residual added as the rows are cut.
         var wide = Block(); wide.c = 8; wide.m = 20; wide.h = 33; wide.w = 33; wide.k = 5
         blocks.append(wide)
@@ -108,8 +116,11 @@ final class ResidualFusionTests: XCTestCase {
                 XCTAssertLessThanOrEqual(e, Agreement.tolerance, "\(block) [\(o)]")
                 worst = max(worst, e)
             }
-            if block.column || block.k == 5 && block.h == 33 {
+            if block.column && block.c != implicit.c || block.k == 5 && block.h == 33 {
                 for o in sets where o.kernels == .avx512 { XCTAssertTrue(PathSets.labels(o).contains("Conv rows avx512 flat"), "\(o)") }
+            }
+            if block.c == implicit.c {
+                for o in sets where o.kernels == .avx512 { XCTAssertTrue(PathSets.labels(o).contains("Conv gemm avx512 implicit"), "\(o)") }
             }
             if block.c == kBlocked.c {
                 for o in sets where o.kernels == .avx512 { XCTAssertTrue(PathSets.labels(o).contains("Conv gemm avx512 k-blocked"), "\(o)") }

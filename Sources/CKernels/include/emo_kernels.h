@@ -37,6 +37,19 @@ int emo_gemm_packed(int level, int M, int N, int K, const float *Ap, const float
 int emo_gemm_packed_k(int level, int M, int N, int K, int k0, int k1, const float *Ap, const float *B, int ldb,
                       float *C, int ldc, const float *bias, int act, float p0, float p1, const float *res);
 
+/* Convolution at stride 1, dilation 1 of one image (and group) whose output rows are as wide as
+ * its input's (ow = w), oh rows: out[M][oh·w] = act(W·im2col(x) + bias + res), the im2col matrix
+ * packed panel by panel straight from x (c planes of h×w) instead of written first. W packed by
+ * emo_pack_a as [M][c·kh·kw] (taps (ci, ki, kj), ki·kw + kj within a channel); padT/padL place
+ * tap (0, 0) at input (oy − padT, ox − padL). AVX512 only; returns 0, or -1 (level, shape, more
+ * than 12 output pixels required, or !emo_conv_same_fits). */
+#define EMO_SAME_MAX_MASKS 8192
+int emo_conv_same(int level, const float *x, int c, int h, int w, int kh, int kw, int padT, int padL, int oh,
+                  const float *Ap, int M, float *out, const float *bias, int act, float p0, float p1, const float *res);
+/* Whether emo_conv_same takes N = oh·w output pixels of a kernel kw wide: its column masks
+ * (kw · ⌈N/16⌉ of them, on the stack) fit EMO_SAME_MAX_MASKS. */
+int emo_conv_same_fits(int N, int kw);
+
 /* Convolution at column stride 1 without im2col, AVX-512 only: `xp` holds C input planes of
  * ph×pw, padding included (row stride pw); output [M][oh][ow] = act(W·patches + bias + res),
  * output (oy, ox) of tap (ci, ki, kj) reading float (oy·sh + ki·dh)·pw + kj·dw + ox of plane ci;

@@ -254,9 +254,11 @@ final class ConvLayer: Layer {
         return sum
     }
 
-    /// How a path runs this geometry, for the trace: " k-blocked", " flat" or nothing.
+    /// How a path runs this geometry, for the trace: " implicit", " k-blocked", " flat" or nothing.
     private func traceSuffix(_ path: ConvPath, _ g: ConvGeometry, _ level: Kernels.Level) -> String {
-        if path.isSimdGemm { return kBlocked(g, level: level) ? " k-blocked" : "" }
+        if path.isSimdGemm {
+            return implicitIm2col(g, level: level) ? " implicit" : kBlocked(g, level: level) ? " k-blocked" : ""
+        }
         if case .simdRows = path, rowsFlat(g) { return " flat" }
         return ""
     }

@@ -144,6 +144,7 @@ extension ConvLayer {
     func simdGemmConv(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                       _ g: ConvGeometry, _ ep: ConvEpilogue) {
         let t = gemmTaps(g)
+        if implicitIm2col(g, taps: t, level: level) { return simdGemmConvSame(x, out, g, t, ep) }
         if kBlocked(g, taps: t, level: level) { return simdGemmConvK(level, x, out, g, t, ep) }
         let ohw = g.oh * g.ow, hw = g.h * g.w
         let cg = inChannelsPerGroup, mg = outChannels / groups
@@ -182,15 +183,52 @@ extension ConvLayer {
         }
     }
 
+    /// Whether the SIMD GEMM path packs its panels straight from the input (`emo_conv_same`): stride
+    /// 1, dilation 1 and output rows as wide as the input's, where each im2col row is one shifted run
+    /// of an input plane, so the unfolded matrix need not be written and read back: Inception's 1×7
+    /// layers 0.93× the K-blocked unfold (measurements at `conv_same512`). Flat rows keep the layers
+    /// of fewer than 64 output channels (`implicitOverFlatChannels`).
+    func implicitIm2col(_ g: ConvGeometry, level: Kernels.Level) -> Bool {
+        implicitIm2col(g, taps: gemmTaps(g), level: level)
+    }
+
+    func implicitIm2col(_ g: ConvGeometry, taps t: GemmTaps, level: Kernels.Level) -> Bool {
+        level == .avx512 && strideH == 1 && strideW == 1 && dilH == 1 && dilW == 1 && g.ow == g.w && !isPointwise(g)
+            && emo_conv_same_fits(Int32(clamping: g.oh * g.ow), Int32(clamping: t.kw)) != 0 && g.oh * g.ow > 12
+    }
+
+    /// Per image and group: `emo_conv_same` (see `implicitIm2col`).
+    func simdGemmConvSame(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                          _ t: GemmTaps, _ ep: ConvEpilogue) {
+        let ohw = g.oh * g.ow, cg = inChannelsPerGroup, mg = outChannels / groups
+        let (act, p0, p1) = ep.kernelActivation
+        t.packed.withUnsafeBufferPointer { ap in
+            bias.withUnsafeBufferPointer { bp in
+                for img in 0..<g.n {
+                    for gi in 0..<groups {
+                        let first = x + (img * g.c + gi * cg) * g.h * g.w
+                        let at = (img * outChannels + gi * mg) * ohw
+                        let rc = emo_conv_same(Kernels.Level.avx512.rawValue, first, Int32(cg), Int32(g.h), Int32(g.w),
+                                               Int32(t.kh), Int32(t.kw), Int32(t.padT), Int32(t.padL), Int32(g.oh),
+                                               ap.baseAddress! + gi * t.groupStride, Int32(mg), out + at,
+                                               bp.baseAddress! + gi * mg, act, p0, p1, ep.residual.map { $0 + at })
+                        precondition(rc == 0, "emo_conv_same rejected \(g)")
+                    }
+                }
+            }
+        }
+    }
+
     /// Rows of K per block of a K-blocked convolution: two K blocks of the GEMM kernel (GEMM_KC).
     static let kBlockRows = 256
 
     /// Whether the SIMD GEMM path unfolds `kBlockRows` rows of K over the whole output at a time
     /// (`simdGemmConvK`) instead of blocks of output rows over all of K: where the whole unfolded
     /// matrix would not fit one im2col block but a block of K over every output pixel does. Blocks
-    /// of output rows cut N (Inception v3's 1×7 and 7×1 layers at 17×17: 289 → 153 and 136 columns,
-    /// a last panel of 9 or 40 of 48) and stream all the weights again per block; an unblocked
-    /// unfold (Mixed_6a's 3×3/2, 288 → 384 channels: K = 2592 × 289 pixels, 3 MB) leaves L2.
+    /// of output rows cut N (Inception v3's 1×7 layers at 17×17, before they took `implicitIm2col`:
+    /// 289 → 153 and 136 columns, a last panel of 9 or 40 of 48) and stream all the weights again per
+    /// block; an unblocked unfold (Mixed_6a's 3×3/2, 288 → 384 channels: K = 2592 × 289 pixels,
+    /// 3 MB) leaves L2.
     func kBlocked(_ g: ConvGeometry, level: Kernels.Level) -> Bool { kBlocked(g, taps: gemmTaps(g), level: level) }
 
     /// The same for taps already trimmed (`gemmTaps`), as the GEMM path has them.
@@ -257,6 +295,13 @@ extension ConvLayer {
         return t.kh == kh && t.kw == kw && 2 * g.c * ph * pw <= LayerLimits.maxPaddedPlane
     }
 
+    /// Output channels from which implicit im2col (`implicitIm2col`) beats a flat convolution by rows
+    /// where both apply: its packed panels pay once enough 8-row tiles reuse them. C harness, medians
+    /// of 200–300 alternating calls, flat → implicit: 40 → 20 at 17² (7×1) 0.031 → 0.036 ms, 8 → 20
+    /// at 33² (5×5) 0.138 → 0.158; 64 → 32 (7×1) and 32 → 48 (5×5 at 35²) level; Inception's 48 → 64
+    /// at 35² (5×5) 2.21 → 2.04, 192 → 192 at 17² (7×1) 1.07 → 1.02 ms.
+    static let implicitOverFlatChannels = 64
+
     /// Pixels from which a flat convolution pays: measured a gain at 289 (17²), a loss at 64 (8²).
     static let flatMinPixels = 256
 
@@ -274,6 +319,7 @@ extension ConvLayer {
     func rowsFlat(_ g: ConvGeometry) -> Bool {
         guard strideH == 1, strideW == 1, g.oh * g.ow >= Self.flatMinPixels else { return false }
         guard outChannels > 16, inChannelsPerGroup * kh * kw >= 64 else { return false }
+        if outChannels >= Self.implicitOverFlatChannels && implicitIm2col(g, level: .avx512) { return false }
         return 8 * flatPadColumns(g) <= g.ow
     }
 
