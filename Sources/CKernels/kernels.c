@@ -441,18 +441,20 @@ static AVX512 void gemm512(int M, int N, int K, const float *Ap, int amr, const 
  * written and read back (an L2 round trip per K block). Same sums as im2col + GEMM, bit for bit.
  * Medians of 300 alternating calls (tools/bench/harness/implicit-im2col.c): Inception's 1×7
  * 192 → 192 at 17² 1.14–1.31 → 1.06–1.22 ms against the K-blocked unfold (0.93×); its 7×1 ones
- * 1.07–1.17 → 1.03–1.13 and 5×5 48 → 64 at 35² 1.50–2.20 → 1.48–2.02 against the flat rows. */
+ * 1.07–1.17 → 1.03–1.13 and 5×5 48 → 64 at 35² 1.50–2.20 → 1.48–2.02 against the flat rows.
+ * Below K = 64 it loses (ConvLayer.implicitMinK). */
 
 typedef struct { long off; int lo, hi, dx; } SameRow;
 
 /* Per column shift j (dx = j − padL, j < kw), per 16 columns: the lanes whose ox + dx is in [0, w). */
 static void same_colmasks(int N, int w, int kw, int padL, int chunks, uint16_t *cm) {
     for (int j = 0; j < kw; j++)
-        for (int c = 0; c < chunks; c++) {
+        for (int c = 0, col = 0; c < chunks; c++) {   /* col: n mod w, carried (a division per n cost µs) */
             unsigned m = 0;
             for (int l = 0, n = 16 * c; l < 16 && n < N; l++, n++) {
-                const int ox = n % w + j - padL;
+                const int ox = col + j - padL;
                 if (ox >= 0 && ox < w) m |= 1u << l;
+                if (++col == w) col = 0;
             }
             cm[(size_t)j * chunks + c] = (uint16_t)m;
         }

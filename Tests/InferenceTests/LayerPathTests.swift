@@ -48,9 +48,7 @@ final class LayerPathTests: XCTestCase {
     static func depthwisePaths(_ o: InferenceOptions, singleChannel: Bool) -> Set<String> {
         let l = o.kernels.name
         if o.kernels == .none { return o.blas && singleChannel ? ["Conv blas", "Conv direct"] : ["Conv direct"] }
-        // 1-channel 'same' convolutions at stride 1 (rows as wide as the input's) are implicit on AVX-512
-        let implicit = o.kernels == .avx512 ? ["Conv gemm avx512 implicit"] : []
-        return singleChannel ? Set(["Conv depthwise \(l)", "Conv gemm \(l)"] + implicit) : ["Conv depthwise \(l)"]
+        return singleChannel ? ["Conv depthwise \(l)", "Conv gemm \(l)"] : ["Conv depthwise \(l)"]
     }
 
     func report(_ what: String, _ sets: [InferenceOptions], _ worst: Float) {
@@ -443,6 +441,15 @@ final class LayerPathTests: XCTestCase {
         for (i, cc) in implicit.enumerated() {
             let conv = try XCTUnwrap(try cc.model(seed: 700 + i).steps.compactMap { $0.layer as? ConvLayer }.first)
             XCTAssertTrue(conv.implicitIm2col(conv.geometry(cc.inputShape), level: .avx512), "\(cc) is not implicit")
+        }
+        // Not below K = 64 (a 1-channel 3×3 layer as the default model's first), nor at stride 2.
+        var firstLayer = ConvCase(kind: .general)
+        firstLayer.m = 32; firstLayer.h = 48; firstLayer.w = 48; firstLayer.pads = [1, 1, 1, 1]
+        var halvingSame = firstLayer
+        halvingSame.c = 64; halvingSame.strides = [2, 2]
+        for cc in [firstLayer, halvingSame] {
+            let conv = try XCTUnwrap(try cc.model(seed: 710).steps.compactMap { $0.layer as? ConvLayer }.first)
+            XCTAssertFalse(conv.implicitIm2col(conv.geometry(cc.inputShape), level: .avx512), "\(cc) is implicit")
         }
         cases += implicit
         for (i, cc) in kBlocked.enumerated() {
