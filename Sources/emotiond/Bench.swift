@@ -86,7 +86,11 @@ struct BenchInference: ParsableCommand {
             if info["error"] != nil { peers[key] = info; continue }
             let per = peerRounds.map { $0[key] ?? [:] }
             var med: [String: Double] = [:]
-            for b in batchList { med[String(b)] = median(per.compactMap { $0[String(b)] }) }
+            for b in batchList {
+                let times = per.compactMap { $0[String(b)] }
+                if !times.isEmpty { med[String(b)] = median(times) }
+            }
+            if med.isEmpty { peers[key] = ["error": server?.failures[key] ?? "no result (the peer process ended)"]; continue }
             peers[key] = info.merging(["median_ms": med]) { $1 }
             let b1 = String(batchList[0])
             ratios[key] = zip(oursRounds, per).compactMap { o, q in

@@ -11,6 +11,8 @@ final class PeerServer {
     private var buffer = Data()
     /// Per peer: its version, or its error (also when the process could not start).
     private(set) var info: [String: [String: Any]] = [:]
+    /// Per peer: the last error a run reported (a batch size it cannot take, say).
+    private(set) var failures: [String: String] = [:]
 
     /// No process: the peers are reported as unavailable for `reason`.
     init(unavailable reason: String) { info["onnxruntime"] = ["error": reason] }
@@ -42,7 +44,9 @@ final class PeerServer {
         guard !running.isEmpty, process.isRunning else { return [:] }
         // A peer that died makes this write fail (EPIPE: SIGPIPE is ignored by `bench inference`).
         guard (try? toPeer.fileHandleForWriting.write(contentsOf: Data("\(batch) \(runs)\n".utf8))) != nil else { return [:] }
-        return (readLine() ?? [:]).compactMapValues { $0 as? Double }
+        let answer = readLine() ?? [:]
+        for case let (peer, message as String) in answer { failures[peer] = "batch \(batch): \(message)" }
+        return answer.compactMapValues { $0 as? Double }
     }
 
     /// Closes the peer's stdin (it exits at EOF) and waits for it; returns its exit status.

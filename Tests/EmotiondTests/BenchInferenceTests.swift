@@ -43,4 +43,23 @@ final class BenchInferenceTests: XCTestCase {
             XCTAssertTrue((out["ratios_batch1"] as? [String: [Double]])?.isEmpty ?? false, "\(out)")
         }
     }
+
+    /// A peer that loads the model but fails every run (a stand-in speaking peers.py's --serve
+    /// protocol) is reported with its message, never as a time of 0.
+    func testAPeerWhoseRunsFailIsReportedWithItsMessage() throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fake = dir.appendingPathComponent("peer.sh")
+        try """
+            #!/bin/sh
+            echo '{"onnxruntime": {"version": "9.9"}}'
+            while read -r batch runs; do echo '{"onnxruntime": "no kernel for this input"}'; done
+            """.write(to: fake, atomically: true, encoding: .utf8)
+        XCTAssertEqual(chmod(fake.path, 0o755), 0)
+        let out = try bench(["--rounds", "2", "--python", fake.path])
+        let ort = try XCTUnwrap((out["peers"] as? [String: Any])?["onnxruntime"] as? [String: Any], "\(out)")
+        XCTAssertEqual(ort["error"] as? String, "batch 2: no kernel for this input", "\(ort)")
+        XCTAssertNil(ort["median_ms"], "\(ort)")
+        XCTAssertEqual(medians(out["emotiond"]).count, 2, "\(out)")
+    }
 }
