@@ -389,6 +389,11 @@ INLINE AVX512 void panel_tiles512(int M, int K, int k0, int kc, int n0, int nn, 
     }
 }
 
+/* Columns of a GEMM's narrow last panel (N = 49: 48 + 1) left to the thin tile in each K block (while
+ * the block of A is in L2), vectors over rows: the pixel tile would run them on 1–12 of its 16 lanes,
+ * load-bound on A's 8 broadcasts. 0 when there is none. */
+static inline int thin_tail(int M, int N) { return N > GEMM_NC && N % GEMM_NC <= THIN8_MAX_N && M > 8 ? N % GEMM_NC : 0; }
+
 /* Goto-style blocking: K in blocks of GEMM_KC (the A block of every row stays in L2 while the
  * panels pass), B copied one GEMM_KC × GEMM_NC panel at a time into `panel` (L1/L2). Reading B
  * in place instead, rows ldb floats apart (an im2col matrix of 3136 columns: a new page every
@@ -403,10 +408,7 @@ static AVX512 void gemm512_range(int M, int N, int K, int kb0, int kb1, const fl
                      fin ? act : EMO_ACT_NONE, p0, p1);
         return;
     }
-    /* A narrow last panel (N = 49: 48 + 1) would run the pixel tile on 1–12 of its 16 lanes, load-
-     * bound on A's 8 broadcasts: the thin tile takes those columns in each K block (while the
-     * block of A is in L2), vectors over rows. */
-    const int tail = N > GEMM_NC && N % GEMM_NC <= THIN8_MAX_N && M > 8 ? N % GEMM_NC : 0;
+    const int tail = thin_tail(M, N);
     N -= tail;
     _Alignas(64) float panel[GEMM_KC * GEMM_NC];
     const int pack = K >= GEMM_PACK_MIN_K && M > 8 && ldb >= GEMM_PACK_MIN_LDB;
@@ -493,8 +495,7 @@ static AVX512 void conv_same512(const float *x, int c, int h, int w, int kh, int
                                 const float *Ap, int M, float *C, const float *bias, int act, float p0, float p1,
                                 const float *res, uint16_t *cm) {
     const int N = oh * w, K = c * kh * kw, chunks = (N + 15) / 16;
-    /* the narrow last columns to the thin tile, as in gemm512_range */
-    const int tail = N > GEMM_NC && N % GEMM_NC <= THIN8_MAX_N && M > 8 ? N % GEMM_NC : 0, body = N - tail;
+    const int tail = thin_tail(M, N), body = N - tail;
     _Alignas(64) float panel[GEMM_KC * GEMM_NC];
     SameRow rows[GEMM_KC];
     same_colmasks(N, w, kw, padL, chunks, cm);

@@ -295,7 +295,8 @@ extension ConvLayer {
     /// (`--profile` as above).
     func rowsPay(_ g: ConvGeometry) -> Bool {
         guard groups == 1, !isDepthwise, !isPointwise(g) else { return false }
-        let flat = rowsFlat(g)
+        // flat rows give way to implicit im2col from `implicitOverFlatChannels` on
+        let flat = rowsFlat(g) && !(outChannels >= Self.implicitOverFlatChannels && implicitIm2col(g, level: .avx512))
         guard flat || (strideW == 1 && outChannels <= 16 && g.ow >= 16) || (strideW == 2 && g.ow >= 48) else { return false }
         let t = gemmTaps(g)
         let (ph, pw) = rowsPlane(g)
@@ -326,7 +327,6 @@ extension ConvLayer {
     func rowsFlat(_ g: ConvGeometry) -> Bool {
         guard strideH == 1, strideW == 1, g.oh * g.ow >= Self.flatMinPixels else { return false }
         guard outChannels > 16, inChannelsPerGroup * kh * kw >= 64 else { return false }
-        if outChannels >= Self.implicitOverFlatChannels && implicitIm2col(g, level: .avx512) { return false }
         return 8 * flatPadColumns(g) <= g.ow
     }
 
