@@ -2,17 +2,14 @@
 """Peer timings for `emotiond bench inference`: the same ONNX model under onnxruntime
 and OpenCV DNN, one thread, random inputs.
 
-One-shot (default): median of --runs runs per batch size, printed as one JSON object:
-{"onnxruntime": {...}, "opencv_dnn": {...}} with per-batch medians in milliseconds, versions,
-or an "error" per peer.
-
---serve: loads both peers once and prints {"onnxruntime": {"version": ...}, ...} (or an "error"
-per peer) on one line, then answers each stdin line "BATCH RUNS" with one line
+Loads both peers once and prints {"onnxruntime": {"version": ...}, ...} (or an "error" per
+peer) on one line, then answers each stdin line "BATCH RUNS" with one line
 {"onnxruntime": ms, "opencv_dnn": ms} (medians of RUNS runs; 10 warm-up runs the first time a
-batch size is asked for). emotiond keeps this process for the whole benchmark, so that each of
-its rounds times the peers right after our engine: a process per round put seconds of
-interpreter and model start between the two, and the shared host's speed changes within
-seconds (ratios per round of one Inception v3 run ranged 0.55–1.81 that way)."""
+batch size is asked for; a peer's error message in place of its time when a run fails).
+emotiond keeps this process for the whole benchmark, so that each of its rounds times the peers
+right after our engine: a process per round put seconds of interpreter and model start between
+the two, and the shared host's speed changes within seconds (ratios per round of one Inception
+v3 run ranged 0.55–1.81 that way)."""
 import argparse, json, sys, time
 import numpy as np
 
@@ -52,24 +49,6 @@ def load_peers(model):
     return peers
 
 
-def one_shot(peers, chw, batches, runs, rng):
-    out = {}
-    for key, peer in peers.items():
-        if isinstance(peer, str):
-            out[key] = {"error": peer}
-            continue
-        run, version = peer
-        try:
-            res = {}
-            for b in batches:
-                x = rng.standard_normal((b, *chw)).astype(np.float32)
-                res[str(b)] = median_ms(lambda: run(x), runs)
-            out[key] = {"version": version, "median_ms": res}
-        except Exception as e:
-            out[key] = {"error": str(e)}
-    return out
-
-
 def serve(peers, chw, rng):
     print(json.dumps({k: ({"error": p} if isinstance(p, str) else {"version": p[1]}) for k, p in peers.items()}), flush=True)
     inputs = {}
@@ -93,17 +72,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     ap.add_argument("--shape", required=True, help="input shape without batch, e.g. 1x48x48")
-    ap.add_argument("--batches", default="1,8")
-    ap.add_argument("--runs", type=int, default=200)
-    ap.add_argument("--serve", action="store_true", help="answer 'BATCH RUNS' lines on stdin (see above)")
+    ap.add_argument("--serve", action="store_true", help="answer 'BATCH RUNS' lines on stdin (the only mode)")
     a = ap.parse_args()
-    chw = [int(v) for v in a.shape.split("x")]
-    rng = np.random.default_rng(0)
-    peers = load_peers(a.model)
-    if a.serve:
-        serve(peers, chw, rng)
-    else:
-        json.dump(one_shot(peers, chw, [int(b) for b in a.batches.split(",")], a.runs, rng), sys.stdout)
+    serve(load_peers(a.model), [int(v) for v in a.shape.split("x")], np.random.default_rng(0))
 
 
 if __name__ == "__main__":
