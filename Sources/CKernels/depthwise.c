@@ -100,6 +100,15 @@ DW_INLINE DW_AVX512 __m512 dw_act512(__m512 v, int act, float p0, float p1) {
     }
 }
 
+/* Zeros the DW_SLACK floats after a split row or half plane. The last 16-column step of a row
+ * reads a lane or two past what split_row512 wrote; those lanes are never stored, but leftover
+ * heap bytes there can be subnormal floats (small integers read as floats), and the CPU assists
+ * every multiply-add on one in microcode. MobileNetV2's 96 × 112² stride-2 depthwise layer, run on
+ * a scratch buffer of such leftovers, took 6.8× as long as on a zeroed one (0.54 → 3.64 ms, the
+ * ring's multiply-adds 76 % of the time in perf); 144 × 56² on the whole split 1.14×
+ * (tools/bench/harness/dw-slack.c). With the slack zeroed: 1.00×. */
+DW_INLINE void zero_slack(float *p) { memset(p, 0, sizeof(float) * DW_SLACK); }
+
 /* Lanes 0,2,..,30 (odd = 0) or 1,3,..,31 (odd = 1) of the 32 floats at r. */
 DW_INLINE DW_AVX512 __m512 dw_lanes2(const float *r, int odd) {
     const __m512i idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -174,6 +183,7 @@ static DW_AVX512 void plane3x3_ring512(const float *src, int h, int w, int padT,
     const size_t step = 2 * ((size_t)hw + DW_SLACK);   /* one split row: both halves and their slack */
     const float pad = pool ? -__builtin_inff() : 0.0f;
     int held[3] = { -1, -1, -1 };   /* the padded row in each slot */
+    for (int i = 0; i < 6; i++) zero_slack(work + i * (hw + DW_SLACK) + hw);
     for (int oy = 0; oy < oh; oy++) {
         const float *e[3], *o[3];
         for (int i = 0; i < 3; i++) {
@@ -194,6 +204,8 @@ static DW_AVX512 void plane3x3_eo512(const float *src, int h, int w, int padT, i
                                      float *work, float *o) {
     const int hw = (pw + 1) / 2;
     float *E = work, *O = work + (size_t)ph * hw + DW_SLACK;
+    zero_slack(E + (size_t)ph * hw);
+    zero_slack(O + (size_t)ph * hw);
     pad_plane_eo512(src, h, w, padT, padL, ph, pw, pool ? -__builtin_inff() : 0.0f, E, O, hw);
     for (int oy = 0; oy < oh; oy++) {
         const size_t r = (size_t)oy * sh * hw;
