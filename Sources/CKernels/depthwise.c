@@ -400,18 +400,20 @@ DW_INLINE void dw_plane(const float *src, int h, int w, const float *kc, int kh,
     }
 }
 
-/* All channels of one image. `wide` selects the explicit AVX-512 rows for 3×3 filters.
+/* All channels of one image. `wide` selects the explicit AVX-512 rows for 3×3 filters;
+ * `ostride`: floats between output planes (oh·ow, or more for a band of a taller output).
  * `kstride`: floats between channels' filters (0: one filter shared by every plane, the
  * average pool); `recip`: when set, each output plane is multiplied by it element-wise
  * (an average pool's per-position 1/divisor). */
 DW_INLINE void dw_image(const float *x, int C, int h, int w, const float *k, int kh, int kw, int sh, int sw,
                         int dh, int dw, int padT, int padL, int oh, int ow, const float *bias, int act, float p0,
-                        float p1, float *out, float *work, const int wide, size_t kstride, const float *recip) {
+                        float p1, float *out, float *work, const int wide, size_t kstride, const float *recip,
+                        size_t ostride) {
     int ph, pw;
     padded_dims(kh, kw, sh, sw, dh, dw, oh, ow, &ph, &pw);
     memset(work + (size_t)ph * pw, 0, sizeof(float) * DW_SLACK);
     for (int c = 0; c < C; c++) {
-        float *o = out + (size_t)c * oh * ow;
+        float *o = out + (size_t)c * ostride;
         dw_plane(x + (size_t)c * h * w, h, w, k + (size_t)c * kstride, kh, kw, sh, sw, dh, dw, padT, padL, ph, pw, oh, ow,
                  bias ? bias[c] : 0.0f, act, p0, p1, o, work, wide);
         if (recip) for (size_t i = 0; i < (size_t)oh * ow; i++) o[i] *= recip[i];
@@ -486,27 +488,27 @@ DW_AVX2 static void pool256(const float *x, int planes, int h, int w, int kh, in
 
 DW_AVX512 static void dw512(const float *x, int C, int h, int w, const float *k, int kh, int kw, int sh, int sw,
                             int dh, int dw, int padT, int padL, int oh, int ow, const float *bias, int act, float p0,
-                            float p1, float *out, float *work, size_t kstride, const float *recip) {
-    dw_image(x, C, h, w, k, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, bias, act, p0, p1, out, work, 1, kstride, recip);
+                            float p1, float *out, float *work, size_t kstride, const float *recip, size_t ostride) {
+    dw_image(x, C, h, w, k, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, bias, act, p0, p1, out, work, 1, kstride, recip, ostride);
 }
 
 DW_AVX2 static void dw256(const float *x, int C, int h, int w, const float *k, int kh, int kw, int sh, int sw,
                           int dh, int dw, int padT, int padL, int oh, int ow, const float *bias, int act, float p0,
-                          float p1, float *out, float *work, size_t kstride, const float *recip) {
-    dw_image(x, C, h, w, k, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, bias, act, p0, p1, out, work, 0, kstride, recip);
+                          float p1, float *out, float *work, size_t kstride, const float *recip, size_t ostride) {
+    dw_image(x, C, h, w, k, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, bias, act, p0, p1, out, work, 0, kstride, recip, ostride);
 }
 #endif
 
 int emo_depthwise(int level, const float *x, int C, int h, int w, const float *k, int kh, int kw, int sh, int sw,
                   int dh, int dw, int padT, int padL, int oh, int ow, const float *bias, int act, float p0, float p1,
-                  float *out, float *work) {
+                  float *out, size_t ldo, float *work) {
     if (level > emo_kernels_cpu_level() || C <= 0 || oh <= 0 || ow <= 0) return -1;
 #ifdef DW_X86
-    const size_t ks = (size_t)kh * kw;
-    if (level == EMO_LEVEL_AVX512) { dw512(x, C, h, w, k, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, bias, act, p0, p1, out, work, ks, NULL); return 0; }
-    if (level == EMO_LEVEL_AVX2) { dw256(x, C, h, w, k, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, bias, act, p0, p1, out, work, ks, NULL); return 0; }
+    const size_t ks = (size_t)kh * kw, os = ldo ? ldo : (size_t)oh * ow;
+    if (level == EMO_LEVEL_AVX512) { dw512(x, C, h, w, k, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, bias, act, p0, p1, out, work, ks, NULL, os); return 0; }
+    if (level == EMO_LEVEL_AVX2) { dw256(x, C, h, w, k, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, bias, act, p0, p1, out, work, ks, NULL, os); return 0; }
 #endif
-    (void)x; (void)h; (void)w; (void)k; (void)kh; (void)kw; (void)sh; (void)sw; (void)dh; (void)dw; (void)padT;
+    (void)ldo; (void)x; (void)h; (void)w; (void)k; (void)kh; (void)kw; (void)sh; (void)sw; (void)dh; (void)dw; (void)padT;
     (void)padL; (void)bias; (void)act; (void)p0; (void)p1; (void)out; (void)work;
     return -1;
 }
@@ -572,8 +574,8 @@ int emo_avgpool(int level, const float *x, int planes, int h, int w, const float
                 int dh, int dw, int padT, int padL, int oh, int ow, const float *recip, float *out, float *work) {
     if (level > emo_kernels_cpu_level() || planes <= 0 || oh <= 0 || ow <= 0) return -1;
 #ifdef DW_X86
-    if (level == EMO_LEVEL_AVX512) { dw512(x, planes, h, w, k, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, NULL, EMO_ACT_NONE, 0, 0, out, work, 0, recip); return 0; }
-    if (level == EMO_LEVEL_AVX2) { dw256(x, planes, h, w, k, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, NULL, EMO_ACT_NONE, 0, 0, out, work, 0, recip); return 0; }
+    if (level == EMO_LEVEL_AVX512) { dw512(x, planes, h, w, k, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, NULL, EMO_ACT_NONE, 0, 0, out, work, 0, recip, (size_t)oh * ow); return 0; }
+    if (level == EMO_LEVEL_AVX2) { dw256(x, planes, h, w, k, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow, NULL, EMO_ACT_NONE, 0, 0, out, work, 0, recip, (size_t)oh * ow); return 0; }
 #endif
     (void)x; (void)h; (void)w; (void)k; (void)kh; (void)kw; (void)sh; (void)sw; (void)dh; (void)dw; (void)padT;
     (void)padL; (void)recip; (void)out; (void)work;

@@ -347,6 +347,7 @@ private struct GraphBuilder {
         case "Softmax", "LogSoftmax": layer = try SoftmaxLayer(ctx)
         default: throw InferenceError.unsupportedOperator(op: node.opType, node: name)
         }
+        if let conv = layer as? ConvLayer, fuseExpansion(into: conv, node) { return }
         // Inputs a layer reads at run time: all inputs except those it consumed at build.
         let runtimeCount = layer.runtimeInputCount(node.input.count)
         var ins: [Int] = []
@@ -383,6 +384,25 @@ private struct GraphBuilder {
             return true
         }
         return false
+    }
+
+    /// Folds a 1×1 convolution (stride 1, no pads, one group, nothing fused after it but an
+    /// activation or BatchNormalization) into the depthwise 3×3 convolution that alone reads its
+    /// output (`ConvLayer.fusedExpand`): the depthwise step takes the 1×1's place in the order and
+    /// reads its input. Returns false when nothing was fused.
+    mutating func fuseExpansion(into conv: ConvLayer, _ node: Onnx_NodeProto) -> Bool {
+        guard conv.isDepthwise, conv.kh == 3, conv.kw == 3, conv.dilH == 1, conv.dilW == 1, conv.fusedExpand == nil,
+              let src = node.input.first, readers[src] == 1, let srcSlot = slotOf[src], let p = producerStep[srcSlot],
+              let e = steps[p].layer as? ConvLayer, e.kh == 1, e.kw == 1, e.strideH == 1, e.strideW == 1, e.groups == 1,
+              e.explicitPads.allSatisfy({ $0 == 0 }), e.fusedAdd == nil, !e.fusedMaxPool2, e.fusedExpand == nil,
+              e.outChannels == conv.groups else { return false }
+        let out = slot(node.output[0])
+        guard producerStep[out] == nil, out != inputSlotIndex else { return false }
+        conv.fusedExpand = e
+        steps[p] = Model.Step(layer: conv, inputs: steps[p].inputs, outputs: [out])
+        producerStep[srcSlot] = nil
+        producerStep[out] = p
+        return true
     }
 
     mutating func alias(_ name: String, to slot: Int) {

@@ -118,12 +118,14 @@ int emo_im2col_k(int level, const float *x, int c, int h, int w, int kh, int kw,
                  int padL, int k0, int k1, int oy0, int oy1, int ow, float *col);
 
 /* Depthwise convolution (one input channel per filter, groups == C == M) of one image:
- * x [C][h][w], k [C][kh][kw], out [C][oh][ow]; `work` must hold emo_dw_workspace floats.
+ * x [C][h][w], k [C][kh][kw], out [C][oh][ow] with output planes `ldo` floats apart (0: oh·ow;
+ * more: oh rows of a taller output); `work` must hold emo_dw_workspace floats. Rows outside
+ * [0, h) read as padding, so x may be a band of a taller input (padT relative to the band).
  * Returns 0, or -1 if `level` is unavailable (the caller keeps its reference path). */
 size_t emo_dw_workspace(int kh, int kw, int sh, int sw, int dh, int dw, int oh, int ow);
 int emo_depthwise(int level, const float *x, int C, int h, int w, const float *k, int kh, int kw, int sh, int sw,
                   int dh, int dw, int padT, int padL, int oh, int ow, const float *bias, int act, float p0, float p1,
-                  float *out, float *work);
+                  float *out, size_t ldo, float *work);
 
 /* Max pool of `planes` planes (N·C), padding never wins; `work` as for emo_dw_workspace
  * (dilated kh×kw window, strides sh/sw). Returns 0, or -1 if `level` is unavailable. */

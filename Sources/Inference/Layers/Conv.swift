@@ -51,6 +51,11 @@ final class ConvLayer: Layer {
     /// convolution. ResNet18 spent 0.66 ms in its separate Adds and ~0.8 ms in the Relu pass
     /// after each.
     var fusedAdd: BinaryLayer?
+    /// A 1×1 convolution before this depthwise one, folded in at load when its output had no other
+    /// reader (MobileNetV2's expansion): this step then reads the expansion's input, and the SIMD
+    /// path (`expandDepthwise`) expands a band of rows at a time into scratch that stays in cache,
+    /// instead of writing the whole expanded map (96 × 112² floats, 4.8 MB) and reading it back.
+    var fusedExpand: ConvLayer?
 
     init(_ ctx: NodeContext) throws {
         name = ctx.name
@@ -107,7 +112,8 @@ final class ConvLayer: Layer {
     }
 
     func outputShapes(_ inputs: [[Int]]) throws -> [[Int]] {
-        let conv = try convOutputShape(inputs[0])
+        let expanded = try fusedExpand.map { try $0.outputShapes([inputs[0]])[0] } ?? inputs[0]
+        let conv = try convOutputShape(expanded)
         guard let add = fusedAdd, inputs.count > 1 else { return [conv] }
         return try add.outputShapes([conv, inputs[1]])
     }
@@ -147,6 +153,7 @@ final class ConvLayer: Layer {
 
     /// Packs the (folded) weights for the SIMD kernels; called once when loading completes.
     func prepare() {
+        fusedExpand?.prepare()
         guard !isDepthwise, Kernels.supported != .none else { packed = []; return }
         (packed, packedGroupStride) = Self.packPerGroup(weights, rows: outChannels / groups, groups: groups)
         winogradWeights = []
@@ -215,9 +222,13 @@ final class ConvLayer: Layer {
     }
 
     func forward(_ inputs: inout [Tensor], outputShapes: [[Int]], options: InferenceOptions) -> [Tensor] {
-        let x = inputs[0]
-        let g = geometry(x.shape)
+        var x = inputs[0]
+        let g = geometry(expandedShape(x.shape))
         let path = self.path(g, options: options)
+        if let e = fusedExpand, !path.expandsItself {
+            var ins = [x]
+            x = e.forward(&ins, outputShapes: [expandedShape(x.shape)], options: options)[0]
+        }
         options.trace?.record("Conv \(path)\(traceSuffix(path, g, options.kernels))")
         if let add = fusedAdd, inputs.count > 1 {
             return [forward(x, residual: inputs[1], add, path, g, outputShapes: outputShapes, options: options)]
@@ -274,7 +285,7 @@ final class ConvLayer: Layer {
         // The SIMD depthwise kernel copies each padded plane: a hostile geometry (huge pads or
         // strides) would need a huge one, so it runs on the plain loop, which needs no scratch.
         if level != .none && isDepthwise && depthwiseWorkspace(g) <= LayerLimits.maxPaddedPlane {
-            return .simdDepthwise(level)
+            return fusedExpand?.packed.isEmpty == false ? .expandDepthwise(level) : .simdDepthwise(level)
         }
         return options.blas && !isDepthwise ? .blas : .direct
     }
@@ -289,9 +300,16 @@ final class ConvLayer: Layer {
         case let .simdGemm(level): simdGemmConv(level, x, out, g, ep)
         case let .simdRows(level): simdRowsConv(level, x, out, g, ep)
         case let .simdDepthwise(level): simdDepthwise(level, x, out, g, ep.activation)
+        case let .expandDepthwise(level): expandDepthwise(level, x, out, g, ep.activation)
         case .blas: blasConv(x, out, g, ep.activation)
         case .direct: directConv(x, out, g, ep.activation)
         }
+    }
+
+    /// The shape this convolution itself reads: a fused expansion's output for an input of shape `s`.
+    func expandedShape(_ s: [Int]) -> [Int] {
+        guard let e = fusedExpand else { return s }
+        return [s[0], e.outChannels, s[2], s[3]]
     }
 
     /// Shapes of one run on an NCHW input of shape `s`.
@@ -316,10 +334,11 @@ final class ConvLayer: Layer {
 extension ConvLayer {
     func macs(inputs: [[Int]], outputs: [[Int]]) -> Int {
         // With a fused max pool the output is pooled: count the convolution's own outputs.
-        let x = inputs[0]
-        guard x.count == 4 else { return 0 }
+        guard inputs[0].count == 4 else { return 0 }
+        let expansion = fusedExpand.map { $0.macs(inputs: [inputs[0]], outputs: []) } ?? 0
+        let x = expandedShape(inputs[0])
         let (oh, ow) = convOutput(h: x[2], w: x[3], pads: pads(h: x[2], w: x[3]))
-        return x[0] * outChannels * oh * ow * inChannelsPerGroup * kh * kw
+        return expansion + x[0] * outChannels * oh * ow * inChannelsPerGroup * kh * kw
     }
 }
 

@@ -15,6 +15,8 @@ enum ConvPath: Hashable, CustomStringConvertible {
     case simdRows(Kernels.Level)
     /// Depthwise on our SIMD kernel (CKernels/depthwise.c).
     case simdDepthwise(Kernels.Level)
+    /// A fused 1×1 expansion and the depthwise convolution after it, band by band (ExpandDepthwise.swift).
+    case expandDepthwise(Kernels.Level)
     /// im2col over the whole batch (skipped for a single-image 1×1) + OpenBLAS sgemm.
     case blas
     /// The plain loop straight from the definition: the reference.
@@ -27,12 +29,15 @@ enum ConvPath: Hashable, CustomStringConvertible {
         }
     }
     var isSimdGemm: Bool { if case .simdGemm = self { return true } else { return false } }
+    /// Whether the path reads the input of a fused expansion (`ConvLayer.fusedExpand`) and expands it
+    /// itself; on the others the expansion runs first, as its own convolution.
+    var expandsItself: Bool { if case .expandDepthwise = self { return true } else { return false } }
 
     /// Whether the path adds a fused Add's residual in its own store (ConvEpilogue).
     var takesResidual: Bool {
         switch self {
         case .winograd, .winogradF4, .simdGemm, .simdRows: return true
-        case .simdDepthwise, .blas, .direct: return false
+        case .simdDepthwise, .expandDepthwise, .blas, .direct: return false
         }
     }
 
@@ -43,6 +48,7 @@ enum ConvPath: Hashable, CustomStringConvertible {
         case let .simdGemm(l): return "gemm \(l.name)"
         case let .simdRows(l): return "rows \(l.name)"
         case let .simdDepthwise(l): return "depthwise \(l.name)"
+        case let .expandDepthwise(l): return "expand+depthwise \(l.name)"
         case .blas: return "blas"
         case .direct: return "direct"
         }
@@ -410,7 +416,7 @@ extension ConvLayer {
                     let rc = emo_depthwise(level.rawValue, x + img * g.c * g.h * g.w, Int32(g.c), Int32(g.h), Int32(g.w),
                                            wp.baseAddress!, geo.0, geo.1, geo.2, geo.3, geo.4, geo.5,
                                            Int32(g.pads[0]), Int32(g.pads[1]), Int32(g.oh), Int32(g.ow),
-                                           bp.baseAddress!, act, p0, p1, out + img * g.c * g.oh * g.ow, lease.pointer)
+                                           bp.baseAddress!, act, p0, p1, out + img * g.c * g.oh * g.ow, 0, lease.pointer)
                     precondition(rc == 0, "emo_depthwise rejected level \(level.name)")
                 }
             }
