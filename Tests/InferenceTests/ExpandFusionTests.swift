@@ -51,6 +51,8 @@ final class ExpandFusionTests: XCTestCase {
         // one output row per band (700 × 131 floats a row), no padding
         var valid = Block(); valid.h = 20; valid.w = 131; valid.stride = 2; valid.pads = [0, 0, 0, 0]; valid.e = 700
         blocks.append(valid)
+        // pads taller than the map, one output row per band: bands whose rows are all padding (none to expand)
+        var padded = Block(); padded.h = 2; padded.w = 131; padded.e = 700; padded.pads = [3, 1, 3, 1]; blocks.append(padded)
         var rng = Rng(s: 505)
         var worst: Float = 0
         for block in blocks {
@@ -61,6 +63,7 @@ final class ExpandFusionTests: XCTestCase {
             let g = conv.geometry(conv.expandedShape([block.n, block.c, block.h, block.w]))
             if block.h >= 90 { XCTAssertLessThan(conv.expandBandRows(g), g.oh, "\(block): one band") }
             if block.e == 700 { XCTAssertEqual(conv.expandBandRows(g), 1, "\(block)") }
+            if block.pads[0] > 1 { XCTAssertEqual(g.oh, 6, "\(block)") }
             let x = rng.tensor([block.n, block.c, block.h, block.w])
             let want = try plain.run(x, options: .reference)
             for o in PathSets.traced() {
