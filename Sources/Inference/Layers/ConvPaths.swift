@@ -403,23 +403,14 @@ extension ConvLayer {
         }
     }
 
-    /// Depthwise on the SIMD kernel, one image at a time.
+    /// Depthwise on the SIMD kernel, one image at a time (each image one band of all its rows).
     func simdDepthwise(_ level: Kernels.Level, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                        _ g: ConvGeometry, _ activation: FusedActivation) {
-        let (act, p0, p1) = ConvEpilogue(activation: activation).kernelActivation
-        let geo = (Int32(kh), Int32(kw), Int32(strideH), Int32(strideW), Int32(dilH), Int32(dilW))
         let lease = scratch.lease(depthwiseWorkspace(g))
         defer { scratch.giveBack(lease) }
-        weights.withUnsafeBufferPointer { wp in
-            bias.withUnsafeBufferPointer { bp in
-                for img in 0..<g.n {
-                    let rc = emo_depthwise(level.rawValue, x + img * g.c * g.h * g.w, Int32(g.c), Int32(g.h), Int32(g.w),
-                                           wp.baseAddress!, geo.0, geo.1, geo.2, geo.3, geo.4, geo.5,
-                                           Int32(g.pads[0]), Int32(g.pads[1]), Int32(g.oh), Int32(g.ow),
-                                           bp.baseAddress!, act, p0, p1, out + img * g.c * g.oh * g.ow, 0, lease.pointer)
-                    precondition(rc == 0, "emo_depthwise rejected level \(level.name)")
-                }
-            }
+        for img in 0..<g.n {
+            depthwiseBand(level, x + img * g.c * g.h * g.w, g, rows: g.h, padT: g.pads[0], 0..<g.oh,
+                          out + img * g.c * g.oh * g.ow, lease.pointer, activation)
         }
     }
 

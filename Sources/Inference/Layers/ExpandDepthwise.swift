@@ -71,9 +71,10 @@ extension ConvLayer {
         precondition(rc == 0, "emo_gemm_packed rejected level \(level.name)")
     }
 
-    /// Output rows `oys` of every channel from a band of `rows` expanded input rows whose first
-    /// window row is `padT` rows above it (rows outside the band are the map's padding).
-    private func depthwiseBand(_ level: Kernels.Level, _ band: UnsafePointer<Float>, _ g: ConvGeometry, rows: Int, padT: Int,
+    /// Output rows `oys` of every channel from a band of `rows` input rows whose first window row
+    /// is `padT` rows above it (rows outside the band are the map's padding); a whole image is
+    /// the band of all its rows (`simdDepthwise`).
+    func depthwiseBand(_ level: Kernels.Level, _ band: UnsafePointer<Float>, _ g: ConvGeometry, rows: Int, padT: Int,
                                _ oys: Range<Int>, _ out: UnsafeMutablePointer<Float>, _ work: UnsafeMutablePointer<Float>,
                                _ activation: FusedActivation) {
         let (act, p0, p1) = ConvEpilogue(activation: activation).kernelActivation
