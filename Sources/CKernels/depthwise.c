@@ -369,6 +369,64 @@ DW_INLINE int inside_s2(int h, int w, int kh, int kw, int sh, int sw, int dh, in
         && 2 * (oh - 1) + 3 <= h && 2 * (ow - 1) + 3 <= w;
 }
 
+
+#ifdef DW_X86
+/* The same with padding: padding never wins, so a window's rows outside the plane are replaced by
+ * one inside it (the maximum is idempotent) and its columns outside read as −∞ (a blend per 16
+ * columns of the rows' maximum, not a merging load per row). A second function, not a flag on the
+ * one above: with the flag compiled out, Inception's unpadded pools still took 1.07–1.2× (harness
+ * medians, 768 × 17² to 64 × 147², against the function above). ResNet18's pad-1 pool, 64 × 112²
+ * → 56², took the split planes: 0.14–0.18 → 0.08–0.10 ms hot, 0.75 → 0.58 ms with the caches
+ * flushed (medians of 300 and 100 alternating calls, tools/bench/harness/maxpool-ab.c). */
+DW_INLINE DW_AVX512 __m512 max3rows_padded512(const float *r0, const float *r1, const float *r2, int s, int w) {
+    const __m512i col = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32(s));
+    const __mmask16 m = _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32(w));
+    const __m512 v = _mm512_max_ps(_mm512_max_ps(_mm512_maskz_loadu_ps(m, r0 + s), _mm512_maskz_loadu_ps(m, r1 + s)),
+                                   _mm512_maskz_loadu_ps(m, r2 + s));
+    return _mm512_mask_blend_ps(m, _mm512_set1_ps(-__builtin_inff()), v);
+}
+
+/* Even and odd columns of the rows' maximum over columns s .. s + 31. */
+DW_INLINE DW_AVX512 void max3rows_eo_padded512(const float *r0, const float *r1, const float *r2, int s, int w, __m512 *e,
+                                               __m512 *o) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512 a = max3rows_padded512(r0, r1, r2, s, w), b = max3rows_padded512(r0, r1, r2, s + 16, w);
+    *e = _mm512_permutex2var_ps(a, ev, b);
+    *o = _mm512_permutex2var_ps(a, _mm512_add_epi32(ev, _mm512_set1_epi32(1)), b);
+}
+
+DW_INLINE int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+static DW_AVX512 void max3x3s2_padded512(const float *src, int h, int w, int padT, int padL, int oh, int ow, float *out) {
+    for (int oy = 0; oy < oh; oy++) {
+        const int iy = 2 * oy - padT, lo = iy > 0 ? iy : 0, hi = iy + 2 < h ? iy + 2 : h - 1;
+        const float *r0 = src + (size_t)clampi(iy, lo, hi) * w, *r1 = src + (size_t)clampi(iy + 1, lo, hi) * w;
+        const float *r2 = src + (size_t)clampi(iy + 2, lo, hi) * w;
+        float *d = out + (size_t)oy * ow;
+        __m512 e, o;
+        max3rows_eo_padded512(r0, r1, r2, -padL, w, &e, &o);
+        for (int ox = 0; ox < ow; ox += 16) {
+            __m512 en, on;
+            max3rows_eo_padded512(r0, r1, r2, 2 * (ox + 16) - padL, w, &en, &on);
+            const __m512 e1 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(en), _mm512_castps_si512(e), 1));
+            const int n = ow - ox < 16 ? ow - ox : 16;
+            _mm512_mask_storeu_ps(d + ox, (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1u), _mm512_max_ps(_mm512_max_ps(e, o), e1));
+            e = en; o = on;
+        }
+    }
+}
+#endif
+
+/* Whether a max pool is 3×3 at stride 2 with pads of at most 2 before the plane and every window
+ * holding at least one of its rows and columns (ceil mode's last windows included): the unpadded
+ * kernel when every window lies inside the plane, else max3x3s2_padded512. */
+DW_INLINE int max3x3s2_fits(int h, int w, int kh, int kw, int sh, int sw, int dh, int dw, int padT, int padL, int oh,
+                            int ow) {
+    return kh == 3 && kw == 3 && sh == 2 && sw == 2 && dh == 1 && dw == 1 && padT >= 0 && padT <= 2 && padL >= 0
+        && padL <= 2 && 2 * (oh - 1) - padT <= h - 1 && 2 * (ow - 1) - padL <= w - 1;
+}
+
 /* One channel's plane `o` from its input plane `src` and filter `kc` (geometry as in dw_image). */
 DW_INLINE void dw_plane(const float *src, int h, int w, const float *kc, int kh, int kw, int sh, int sw, int dh, int dw,
                         int padT, int padL, int ph, int pw, int oh, int ow, float b, int act, float p0, float p1,
@@ -442,10 +500,12 @@ DW_INLINE void pool_planes(const float *x, int planes, int h, int w, int kh, int
     fill(work + (size_t)ph * pw, DW_SLACK, -__builtin_inff());
     const int k33 = kh == 3 && kw == 3 && dh == 1 && dw == 1 && (sw == 1 || sw == 2);
     const int inside = inside_s2(h, w, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow);
+    const int separable = max3x3s2_fits(h, w, kh, kw, sh, sw, dh, dw, padT, padL, oh, ow);
     for (int c = 0; c < planes; c++) {
 #ifdef DW_X86
-        if (wide && inside) {
-            max3x3s2_inside512(x + (size_t)c * h * w, w, oh, ow, out + (size_t)c * oh * ow);
+        if (wide && separable) {
+            if (inside) max3x3s2_inside512(x + (size_t)c * h * w, w, oh, ow, out + (size_t)c * oh * ow);
+            else max3x3s2_padded512(x + (size_t)c * h * w, h, w, padT, padL, oh, ow, out + (size_t)c * oh * ow);
             continue;
         }
         if (wide && k33 && sw == 2 && (eo_fits(sw, pw) || sh <= 3)) {
