@@ -203,8 +203,11 @@ final class LayerPathTests: XCTestCase {
         report("\(cases) pooling geometries", sets, worst)
     }
 
-    /// Average pools alone: Inception v3's 3×3/1 pad 1 (uniform divisor: taps of 1/9, no rescale)
-    /// and random windows, strides, pads, ceil mode and count_include_pad (per-position divisors).
+    /// Average pools alone: Inception v3's 3×3/1 pad 1 (with count_include_pad a uniform divisor: taps
+    /// of 1/9, no rescale; without, per-position divisors), on random planes and on fixed ones for the
+    /// flat kernel of rows up to 48 wide (one position, one row, one column, Inception's 35², 17², 8²,
+    /// the widest flat rows and the first direct ones), and random windows, strides, pads, ceil mode and
+    /// count_include_pad.
     func testAveragePoolPathsMatchTheReference() throws {
         var rng = Rng(s: 31)
         let sets = PathSets.traced()
@@ -216,20 +219,31 @@ final class LayerPathTests: XCTestCase {
             let k = inception ? 3 : 1 + rng.next(5), s = inception ? 1 : 1 + rng.next(3)
             let p = inception ? [1, 1, 1, 1] : (0..<4).map { _ in rng.next(k) }
             guard h + p[0] + p[2] >= k, w + p[1] + p[3] >= k else { continue }
-            let flags = ["ceil_mode": inception ? 0 : Int64(rng.next(2)), "count_include_pad": inception ? 1 : Int64(rng.next(2))]
-            var b = ModelBuilder()
-            b.input("x", [nil, Int64(c), Int64(h), Int64(w)])
-            b.node("AveragePool", ["x"], ["y"], ints: ["kernel_shape": [Int64(k), Int64(k)], "pads": p.map(Int64.init),
-                   "strides": [Int64(s), Int64(s)]], int: flags)
-            b.output("y")
-            let model = try ONNXLoader.load(data: try b.data())
-            let what = "avgpool c\(c) \(h)x\(w) k\(k) s\(s) p\(p) \(flags)"
-            worst = max(worst, try compareToReference(model, rng.tensor([n, c, h, w]), sets, what))
+            let include = inception ? Int64(i % 8 == 0 ? 1 : 0) : Int64(rng.next(2))
+            let flags = ["ceil_mode": inception ? 0 : Int64(rng.next(2)), "count_include_pad": include]
+            worst = max(worst, try compareAveragePool(c: c, h: h, w: w, n: n, k: k, s: s, p: p, flags: flags, sets, &rng))
             cases += 1
+        }
+        for (i, (h, w)) in [(1, 1), (1, 9), (9, 1), (35, 35), (17, 17), (8, 8), (3, 48), (2, 49)].enumerated() {
+            let flags = ["ceil_mode": Int64(0), "count_include_pad": Int64(i % 2)]
+            worst = max(worst, try compareAveragePool(c: 3, h: h, w: w, n: 2, k: 3, s: 1, p: [1, 1, 1, 1], flags: flags, sets, &rng))
         }
         XCTAssertGreaterThan(cases, 40)
         assertAveragePoolPaths(sets)
         report("\(cases) average-pool geometries", sets, worst)
+    }
+
+    /// One average pool against the reference on every path set: the worst difference.
+    func compareAveragePool(c: Int, h: Int, w: Int, n: Int, k: Int, s: Int, p: [Int], flags: [String: Int64],
+                            _ sets: [InferenceOptions], _ rng: inout Rng) throws -> Float {
+        var b = ModelBuilder()
+        b.input("x", [nil, Int64(c), Int64(h), Int64(w)])
+        b.node("AveragePool", ["x"], ["y"], ints: ["kernel_shape": [Int64(k), Int64(k)], "pads": p.map(Int64.init),
+               "strides": [Int64(s), Int64(s)]], int: flags)
+        b.output("y")
+        let model = try ONNXLoader.load(data: try b.data())
+        let what = "avgpool c\(c) \(h)x\(w) k\(k) s\(s) p\(p) \(flags)"
+        return try compareToReference(model, rng.tensor([n, c, h, w]), sets, what)
     }
 
     /// Average pools ran on the SIMD kernel exactly under the SIMD levels.
