@@ -638,14 +638,20 @@ int emo_conv_same_fits(int N, int kw) { return N > 0 && kw > 0 && (long)kw * ((N
  * output channels its copy cost as much as the GEMM (mini-Xception's 8 → 8 stem on 46×46: 41 µs
  * for 1.1 M multiply-adds). */
 #ifdef EMO_X86
+/* K rows per block of the rows path: GEMM_KC, or all of K up to GEMM_KC + GEMM_KC/4 (B is read in
+ * place, so no panel grows): a last block of a few rows pays a whole pass of loads and stores of C
+ * for little work, e.g. ResNet18's 7×7 conv1 (K = 147: 128 + 19). */
+static inline int rows_kc(int K) { return K <= GEMM_KC + GEMM_KC / 4 ? K : GEMM_KC; }
+
 static AVX512 void conv_rows512(const float *xp, int pw, int sh, int oh, int ow, const float *Ap, int M, int K,
                                 const int *off, float *out, const float *bias, int act, float p0, float p1,
                                 const float *res) {
     const size_t ohw = (size_t)oh * ow;
+    const int kb = rows_kc(K);
     for (int oy = 0; oy < oh; oy++) {
         const float *row = xp + (size_t)oy * sh * pw;
-        for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
-            int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC, accum = k0 > 0, final = k0 + kc == K;
+        for (int k0 = 0; k0 < K; k0 += kb) {
+            int kc = K - k0 < kb ? K - k0 : kb, accum = k0 > 0, final = k0 + kc == K;
             for (int n0 = 0; n0 < ow; n0 += GEMM_NC) {
                 int nn = ow - n0 < GEMM_NC ? ow - n0 : GEMM_NC, nrv = (nn + 15) / 16;
                 __mmask16 last = (__mmask16)((1u << (nn - 16 * (nrv - 1))) - 1u);

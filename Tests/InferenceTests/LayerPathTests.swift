@@ -530,7 +530,8 @@ final class LayerPathTests: XCTestCase {
             // asymmetric pads, a row stride, dilations, rows over one panel (50 = 48 + 2), 13 channels
             g(2, 5, 13, 23, 54, (3, 5), [2, 1], [2, 2], [0, 3, 2, 1], "LeakyRelu", false, false),
             g(1, 3, 12, 20, 33, (3, 3), [1, 1], [1, 1], [1, 1, 1, 1], "", false, true),              // max pool fused
-            // column stride 2 (even/odd half planes): ResNet's 7×7/2 stem, odd tap offsets from a
+            // column stride 2 (even/odd half planes): ResNet's 7×7/2 stem (K = 147, one K block of all
+            // of it: rows_kc), odd tap offsets from a
             // dilation, a row stride of 1, 48 to 60 columns; unpadded with the planes cut short (99 of
             // 100 columns and rows are read)
             g(1, 3, 20, 101, 101, (7, 7), [2, 2], [1, 1], [3, 3, 3, 3], "Relu", false, false),
