@@ -114,10 +114,11 @@ final class LayerPathTests: XCTestCase {
         report("\(cases) max-pool geometries", sets, worst)
     }
 
-    /// 3×3 stride-2 depthwise convolutions and max pools on both AVX-512 variants: planes up to 96
-    /// padded columns split whole into even/odd half planes, wider ones row by row into a ring of
-    /// three (odd and even sizes, padded or not, row strides of 1 and 2 under a column stride of 2);
-    /// a row stride over 3 keeps the row-by-row permutes. Unpadded 3×3/2 max pools (every window
+    /// 3×3 stride-2 depthwise convolutions and max pools on both AVX-512 variants. Depthwise at
+    /// stride 2 × 2 straight from the source rows (odd and even sizes, padded or not; over 1024
+    /// output columns, 2100 wide, the ring below); other row strides under a column stride of 2 and
+    /// the max pools: planes up to 96 padded columns split whole into even/odd half planes, wider ones
+    /// row by row into a ring of three; a row stride over 3 keeps the row-by-row permutes. Unpadded 3×3/2 max pools (every window
     /// inside) run separably on the rows' maxima: 16 outputs exactly (the next chunk all past the
     /// row), 32 from an even width (its last column unread), 8 (one masked chunk), 12 from an odd
     /// width (the last window's last column in the second vector of rows), odd and even heights.
@@ -128,7 +129,8 @@ final class LayerPathTests: XCTestCase {
         for (i, (c, h, w, pad, sh)) in [(6, 44, 44, 1, 2), (3, 71, 71, 0, 2), (4, 30, 95, 1, 2), (2, 20, 131, 1, 2),
                                          (3, 15, 200, 0, 2), (5, 9, 33, 1, 1), (2, 12, 150, 1, 1),
                                          (3, 30, 140, 1, 4),   // row stride 4: the row-by-row permutes
-                                         (2, 8, 33, 0, 2), (3, 10, 66, 0, 2), (4, 7, 18, 0, 2), (3, 9, 25, 0, 2)].enumerated() {
+                                         (2, 8, 33, 0, 2), (3, 10, 66, 0, 2), (4, 7, 18, 0, 2), (3, 9, 25, 0, 2),
+                                         (1, 5, 2100, 1, 2)].enumerated() {
             var dw = ConvCase(kind: .depthwise)
             dw.c = c; dw.m = c; dw.groups = c; dw.h = h; dw.w = w; dw.pads = [pad, pad, pad, pad]; dw.strides = [sh, 2]
             dw.activation = "Clip"
