@@ -264,21 +264,30 @@ static DW_AVX512 void max3x3_row512(const float *p, int pw, float *dst, int ow, 
  * 41 µs). Two rows per pass: 44² 10.3, 112² 62 µs; six: no better than four; eight spill.
  * Also the 3×3 stride-1 max pool: 64 × 35² 47 → 27 µs. */
 #define DIRECT_MAX_CHUNKS 64   /* ow ≤ 1024: the masks of each 16-column step are kept */
-DW_INLINE int direct_fits(int sh, int sw, int ow) { return sh == 1 && sw == 1 && ow <= 16 * DIRECT_MAX_CHUNKS; }
-DW_INLINE DW_AVX512 void plane3x3_direct512(const float *src, int h, int w, int padT, int padL, const float *k, float b,
-                                            const int pool, int oh, int ow, int act, float p0, float p1, float *o) {
+/* The masks of the direct kernels per 16 output columns c (returns their count): `keep` the
+ * columns stored; in[c][j] the lanes of load j inside [0, w). Stride 1: load j is the tap column
+ * j (columns 16c + j − padL + lane); stride 2: the j-th 16 of the 33 columns the window spans
+ * (32c + 16j − padL + lane), the third only its lane 0. */
+DW_INLINE DW_AVX512 int direct_masks(int ow, int w, int padL, int S, __mmask16 in[][3], __mmask16 *keep) {
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512 fillv = _mm512_set1_ps(pool ? -__builtin_inff() : 0.0f);
-    __mmask16 in[DIRECT_MAX_CHUNKS][3], keep[DIRECT_MAX_CHUNKS];
     const int chunks = (ow + 15) / 16;
     for (int c = 0; c < chunks; c++) {
         const int n = ow - 16 * c < 16 ? ow - 16 * c : 16;
         keep[c] = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1u);
         for (int j = 0; j < 3; j++) {
-            const __m512i col = _mm512_add_epi32(lane, _mm512_set1_epi32(16 * c + j - padL));
-            in[c][j] = _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32(w));
+            const __m512i col = _mm512_add_epi32(lane, _mm512_set1_epi32(16 * S * c + (S == 1 ? j : 16 * j) - padL));
+            in[c][j] = _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32(w))
+                       & (S == 2 && j == 2 ? 1 : 0xFFFF);
         }
     }
+    return chunks;
+}
+DW_INLINE int direct_fits(int sh, int sw, int ow) { return sh == 1 && sw == 1 && ow <= 16 * DIRECT_MAX_CHUNKS; }
+DW_INLINE DW_AVX512 void plane3x3_direct512(const float *src, int h, int w, int padT, int padL, const float *k, float b,
+                                            const int pool, int oh, int ow, int act, float p0, float p1, float *o) {
+    const __m512 fillv = _mm512_set1_ps(pool ? -__builtin_inff() : 0.0f);
+    __mmask16 in[DIRECT_MAX_CHUNKS][3], keep[DIRECT_MAX_CHUNKS];
+    const int chunks = direct_masks(ow, w, padL, 1, in, keep);
     __m512 kv[9];
     for (int i = 0; i < 9; i++) kv[i] = pool ? fillv : _mm512_set1_ps(k[i]);
     enum { R = 4 };
@@ -320,50 +329,45 @@ DW_INLINE DW_AVX512 void plane3x3_direct512(const float *src, int h, int w, int 
  * 9², 3², one row and 1100 columns 0.54–0.71×. */
 DW_INLINE DW_AVX512 __m512 dw_masked16(const float *r, __mmask16 m) { return _mm512_maskz_loadu_ps(m, r); }
 
+/* Output rows oy.. (`rows` ≤ 4 of them, `ldo` apart at d) of 16 columns from the source rows
+ * 2·oy − padT .. 2·oy − padT + 8; `in` the chunk's load masks, `r0` its first column in row 0. */
+DW_INLINE DW_AVX512 void dw3x3s2_chunk(const float *r0, int h, int w, int iy0, int rows, const __mmask16 in[3],
+                                       const __m512 kv[9], float b, int act, float p0, float p1, __mmask16 keep,
+                                       float *d, int ldo) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    __m512 a[4];
+    for (int q = 0; q < 4; q++) a[q] = _mm512_set1_ps(b);
+    for (int i = 0; i < 9; i++) {   /* input row i feeds output rows q with 0 ≤ i − 2q ≤ 2 */
+        const int iy = iy0 + i;
+        if (iy < 0 || iy >= h || i >= 2 * rows + 1) continue;
+        const float *r = r0 + (size_t)iy * w;
+        const __m512 lo = dw_masked16(r, in[0]), hi = dw_masked16(r + 16, in[1]);
+        const __m512 t0 = _mm512_permutex2var_ps(lo, ev, hi), t1 = _mm512_permutex2var_ps(lo, od, hi);
+        const __m512 t2 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(dw_masked16(r + 32, in[2])),
+                                                                  _mm512_castps_si512(t0), 1));
+        for (int q = 0; q < 4; q++) {
+            const int t = i - 2 * q;
+            if (t < 0 || t > 2) continue;
+            a[q] = _mm512_fmadd_ps(kv[3 * t + 2], t2, _mm512_fmadd_ps(kv[3 * t + 1], t1, _mm512_fmadd_ps(kv[3 * t], t0, a[q])));
+        }
+    }
+    for (int q = 0; q < 4; q++) {   /* constant trip count: a[] stays in registers */
+        if (q >= rows) break;
+        _mm512_mask_storeu_ps(d + (size_t)q * ldo, keep, dw_act512(a[q], act, p0, p1));
+    }
+}
+
 static DW_AVX512 void dw3x3s2_direct512(const float *src, int h, int w, int padT, int padL, const float *k, float b,
                                         int oh, int ow, int act, float p0, float p1, float *o) {
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i ev = _mm512_slli_epi32(lane, 1), od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
     __mmask16 in[DIRECT_MAX_CHUNKS][3], keep[DIRECT_MAX_CHUNKS];
-    const int chunks = (ow + 15) / 16;
-    for (int c = 0; c < chunks; c++) {
-        const int n = ow - 16 * c < 16 ? ow - 16 * c : 16;
-        keep[c] = (__mmask16)(n == 16 ? 0xFFFF : (1u << n) - 1u);
-        for (int j = 0; j < 3; j++) {   /* columns 32c + 16j − padL + lane; the third: its lane 0 only */
-            const __m512i col = _mm512_add_epi32(lane, _mm512_set1_epi32(32 * c + 16 * j - padL));
-            in[c][j] = _mm512_cmpge_epi32_mask(col, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(col, _mm512_set1_epi32(w))
-                       & (j == 2 ? 1 : 0xFFFF);
-        }
-    }
+    const int chunks = direct_masks(ow, w, padL, 2, in, keep);
     __m512 kv[9];
     for (int i = 0; i < 9; i++) kv[i] = _mm512_set1_ps(k[i]);
-    enum { R = 4 };
-    for (int oy = 0; oy < oh; oy += R) {
-        const int rows = oh - oy < R ? oh - oy : R;
-        float *d = o + (size_t)oy * ow;
-        for (int c = 0; c < chunks; c++) {
-            __m512 a[R];
-            for (int q = 0; q < R; q++) a[q] = _mm512_set1_ps(b);
-            for (int i = 0; i < 2 * R + 1; i++) {
-                const int iy = 2 * oy - padT + i;
-                if (iy < 0 || iy >= h || i >= 2 * rows + 1) continue;
-                const float *r = src + (size_t)iy * w + 32 * c - padL;
-                const __m512 lo = dw_masked16(r, in[c][0]), hi = dw_masked16(r + 16, in[c][1]);
-                const __m512 t0 = _mm512_permutex2var_ps(lo, ev, hi), t1 = _mm512_permutex2var_ps(lo, od, hi);
-                const __m512 t2 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(dw_masked16(r + 32, in[c][2])),
-                                                                          _mm512_castps_si512(t0), 1));
-                for (int q = 0; q < R; q++) {
-                    const int t = i - 2 * q;
-                    if (t < 0 || t > 2) continue;
-                    a[q] = _mm512_fmadd_ps(kv[3 * t + 2], t2, _mm512_fmadd_ps(kv[3 * t + 1], t1, _mm512_fmadd_ps(kv[3 * t], t0, a[q])));
-                }
-            }
-            for (int q = 0; q < R; q++) {
-                if (q >= rows) break;
-                _mm512_mask_storeu_ps(d + (size_t)q * ow + 16 * c, keep[c], dw_act512(a[q], act, p0, p1));
-            }
-        }
-    }
+    for (int oy = 0; oy < oh; oy += 4)
+        for (int c = 0; c < chunks; c++)
+            dw3x3s2_chunk(src + 32 * c - padL, h, w, 2 * oy - padT, oh - oy < 4 ? oh - oy : 4, in[c], kv, b, act, p0, p1,
+                          keep[c], o + (size_t)oy * ow + 16 * c, ow);
 }
 
 /* Calls, not inlined (as dw3x3_row512): each specialises the window for its kind. */
