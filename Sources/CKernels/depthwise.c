@@ -283,6 +283,8 @@ DW_INLINE DW_AVX512 int direct_masks(int ow, int w, int padL, int S, __mmask16 i
     return chunks;
 }
 DW_INLINE int direct_fits(int sh, int sw, int ow) { return sh == 1 && sw == 1 && ow <= 16 * DIRECT_MAX_CHUNKS; }
+/* The stride-2 direct depthwise kernel (dw3x3s2_direct512): the same bound on its masks. */
+DW_INLINE int direct_s2_fits(int sh, int sw, int ow) { return sh == 2 && sw == 2 && ow <= 16 * DIRECT_MAX_CHUNKS; }
 DW_INLINE DW_AVX512 void plane3x3_direct512(const float *src, int h, int w, int padT, int padL, const float *k, float b,
                                             const int pool, int oh, int ow, int act, float p0, float p1, float *o) {
     const __m512 fillv = _mm512_set1_ps(pool ? -__builtin_inff() : 0.0f);
@@ -494,7 +496,7 @@ DW_INLINE void dw_plane(const float *src, int h, int w, const float *kc, int kh,
                         float *o, float *work, const int wide) {
     const int k33 = kh == 3 && kw == 3 && dh == 1 && dw == 1;
 #ifdef DW_X86
-    if (wide && k33 && sh == 2 && sw == 2 && ow <= 16 * DIRECT_MAX_CHUNKS) {   /* no split copy */
+    if (wide && k33 && direct_s2_fits(sh, sw, ow)) {   /* no split copy */
         dw3x3s2_direct512(src, h, w, padT, padL, kc, b, oh, ow, act, p0, p1, o);
         return;
     }

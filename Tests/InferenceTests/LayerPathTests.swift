@@ -117,11 +117,12 @@ final class LayerPathTests: XCTestCase {
     /// 3×3 stride-2 depthwise convolutions and max pools on both AVX-512 variants. Depthwise at
     /// stride 2 × 2 straight from the source rows (odd and even sizes, padded or not; over 1024
     /// output columns, 2100 wide, the ring below); other row strides under a column stride of 2 and
-    /// the max pools: planes up to 96 padded columns split whole into even/odd half planes, wider ones
-    /// row by row into a ring of three; a row stride over 3 keeps the row-by-row permutes. Unpadded 3×3/2 max pools (every window
-    /// inside) run separably on the rows' maxima: 16 outputs exactly (the next chunk all past the
-    /// row), 32 from an even width (its last column unread), 8 (one masked chunk), 12 from an odd
-    /// width (the last window's last column in the second vector of rows), odd and even heights.
+    /// the max pools: planes up to 96 padded columns split whole into even/odd half planes, wider
+    /// ones row by row into a ring of three; a row stride over 3 keeps the row-by-row permutes.
+    /// Unpadded 3×3/2 max pools (every window inside) run separably on the rows' maxima: 16 outputs
+    /// exactly (the next chunk all past the row), 32 from an even width (its last column unread), 8
+    /// (one masked chunk), 12 from an odd width (the last window's last column in the second vector
+    /// of rows), odd and even heights.
     func testStrideTwoWindowsOnNarrowAndWidePlanes() throws {
         var rng = Rng(s: 23)
         let sets = PathSets.traced()
